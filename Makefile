@@ -1,0 +1,42 @@
+# Two commands set everything up on a fresh machine: `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/data/dagster_home
+export BENCH_DATA_DIR := $(CURDIR)/data
+
+.PHONY: install demo test dev bench status leaderboard clean-demo
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip uv
+	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	ln -sf $(CURDIR)/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+demo: install
+	$(BIN)/bench demo
+
+test: install
+	$(BIN)/python -m pytest -q bench_assets_tests
+
+dev: install
+	$(BIN)/dagster dev -w workspace.yaml
+
+status: install
+	$(BIN)/bench status
+
+leaderboard: install
+	$(BIN)/bench leaderboard
+
+# Remove everything `make demo` generated (models, images, warehouse, instance).
+clean-demo:
+	rm -rf data/images data/warehouse data/metric_models data/.cache data/dagster_home data/bench.duckdb* data/config.yaml
+	find data/models -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

@@ -1,0 +1,124 @@
+"""The ``bench`` command: the benchmark for people who live in a terminal.
+
+``bench leaderboard`` and ``bench status`` only read the warehouse; ``bench
+run`` ticks the Dagster sensor and schedule and executes their runs (the same
+job ``dagster dev`` launches); ``bench demo`` builds the tiny demo models and
+does all of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from bench_assets.core.paths import DataPaths
+
+
+def _defs_and_instance():
+    import dagster as dg
+
+    from bench_assets.definitions import build_definitions
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = DataPaths.from_env().root / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+    return build_definitions(), dg.DagsterInstance.get()
+
+
+def cmd_run(_: argparse.Namespace) -> int:
+    from bench_assets.defs.headless import run_headless
+
+    defs, instance = _defs_and_instance()
+    summary = run_headless(defs, instance)
+    print(f"\n{len(summary.succeeded)} partition run(s) succeeded, {len(summary.failed)} failed")
+    for key, message in summary.failed.items():
+        print(f"  {key}: {message}")
+    cmd_leaderboard(argparse.Namespace(category="all"))
+    return 0 if summary.leaderboard_ok else 1
+
+
+def cmd_leaderboard(args: argparse.Namespace) -> int:
+    import duckdb
+
+    paths = DataPaths.from_env()
+    if not paths.duckdb.exists():
+        print(f"{paths.duckdb} does not exist yet: run `bench run` (or `make demo`) first", file=sys.stderr)
+        return 1
+    try:
+        con = duckdb.connect(str(paths.duckdb), read_only=True)
+    except duckdb.IOException as exc:
+        print(f"{paths.duckdb} is locked by a writer: {exc}", file=sys.stderr)
+        return 1
+    if args.category == "*":
+        frame = con.execute("SELECT * FROM leaderboard ORDER BY category, rank, model").pl()
+    else:
+        query = "SELECT * FROM leaderboard WHERE category = ? ORDER BY rank, model"
+        frame = con.execute(query, [args.category]).pl()
+    con.close()
+    from bench_assets.defs.assets import metric_columns
+    from bench_assets.metrics.registry import METRICS
+    from bench_assets.storage.leaderboard import to_markdown
+
+    columns = metric_columns(list(METRICS.values()))
+    print(f"leaderboard ({'every category' if args.category == '*' else args.category}), "
+          f"from {paths.duckdb}: mean [95% CI] (n)")
+    print(to_markdown(frame, columns, category=None if args.category == "*" else args.category))
+    return 0
+
+
+def cmd_status(_: argparse.Namespace) -> int:
+    from bench_assets.core.config import load_config
+    from bench_assets.core.models import fingerprint, scan_models
+    from bench_assets.core.prompts import load_suite
+    from bench_assets.core.settings import GenerationSettings
+    from bench_assets.metrics.registry import get_metric, METRICS
+    from bench_assets.storage.status import partition_status
+    from bench_assets.storage.warehouse import Warehouse
+
+    paths = DataPaths.from_env()
+    config = load_config(paths)
+    suite = load_suite(paths.default_suite())
+    metrics = [get_metric(name, config.metrics.get(name)) for name in METRICS]
+    warehouse = Warehouse(paths.warehouse)
+    base = GenerationSettings(**config.generation)
+    header = f"{'model':<28} {'category':<12} {'state':<8} {'images':>9} {'failed':>6}  metrics / error"
+    print(header)
+    print("-" * len(header))
+    for entry in scan_models(paths.models):
+        settings = base if entry.error else base.with_overrides(entry.settings_overrides(), str(entry.settings_sidecar))
+        model_fp = None if entry.error else fingerprint(entry, paths.cache)
+        for category in suite.categories:
+            st = partition_status(warehouse, entry.key, category, suite.in_category(category), settings, metrics, model_fp)
+            detail = st.error or " ".join(f"{k}:{v}" for k, v in st.metrics.items())
+            print(f"{entry.key:<28} {category:<12} {st.state:<8} {st.images:>4}/{st.expected_images:<4} "
+                  f"{st.failed_images:>6}  {detail}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bench_assets.demo.setup import prepare_demo
+
+    prepare_demo(DataPaths.from_env(), n_models=args.models)
+    return cmd_run(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="register new models and materialize everything missing or stale").set_defaults(func=cmd_run)
+    lb = sub.add_parser("leaderboard", help="print the leaderboard from data/bench.duckdb")
+    lb.add_argument("--category", default="all", help="a category, 'all' (overall) or '*' (every row)")
+    lb.set_defaults(func=cmd_leaderboard)
+    sub.add_parser("status", help="per model × category: done, missing, partial, failed or stale").set_defaults(func=cmd_status)
+    demo = sub.add_parser("demo", help="build tiny demo models and run the whole benchmark on them")
+    demo.add_argument("--models", type=int, default=3)
+    demo.set_defaults(func=cmd_demo)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

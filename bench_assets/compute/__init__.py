@@ -1,0 +1,1 @@
+"""Where layer-2 work runs. Every backend has the same two calls: ``generate`` and ``score``."""

@@ -1,0 +1,68 @@
+"""The installation's configuration file: ``data/config.yaml`` (or ``BENCH_CONFIG``).
+
+It says which scorer weights this install uses and the default generation
+settings, so that the UI, the sensor, the nightly schedule and the CLI all
+agree without anyone editing code. Absent file = the real defaults (ViT-L/14
+OpenAI CLIP, LPIPS on a pretrained AlexNet, SDXL-friendly generation).
+
+Example::
+
+    generation: {steps: 25, width: 768, height: 768}
+    metrics:
+      clip_score: {model: ViT-B-32, pretrained: laion2b_s34b_b79k}
+    compute: {device: cuda}
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench_assets.core.paths import DataPaths
+
+_SECTIONS = {"generation", "metrics", "compute"}
+
+
+class ConfigError(ValueError):
+    """The config file is malformed; the message names the file."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    generation: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    compute: dict[str, Any] = field(default_factory=dict)
+    source: str = "<defaults>"
+
+
+def config_path(paths: DataPaths) -> Path:
+    env = os.environ.get("BENCH_CONFIG")
+    return Path(env) if env else paths.root / "config.yaml"
+
+
+def load_config(paths: DataPaths) -> BenchConfig:
+    path = config_path(paths)
+    if not path.is_file():
+        return BenchConfig()
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with sections {sorted(_SECTIONS)}")
+    unknown = set(data) - _SECTIONS
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; known: {sorted(_SECTIONS)}")
+    for section in _SECTIONS:
+        if not isinstance(data.get(section, {}), dict):
+            raise ConfigError(f"{path}: section '{section}' must be a mapping")
+    return BenchConfig(
+        generation=data.get("generation", {}),
+        metrics=data.get("metrics", {}),
+        compute=data.get("compute", {}),
+        source=str(path),
+    )

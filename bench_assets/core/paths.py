@@ -1,0 +1,77 @@
+"""Where the benchmark keeps its files.
+
+Everything lives under one data directory so that a checkout, a CI run and a
+test's temporary folder are interchangeable: set ``BENCH_DATA_DIR`` to move it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _default_data_dir() -> Path:
+    """The repo's ``data/``: found by walking up from the working directory.
+
+    Walking up lets ``bench leaderboard`` work from a sub-folder of the checkout.
+    """
+    env = os.environ.get("BENCH_DATA_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "workspace.yaml").is_file() and (folder / "data").is_dir():
+            return folder / "data"
+    return here / "data"
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """The layout of the data directory (see DESIGN.md, "Data contracts")."""
+
+    root: Path
+
+    @classmethod
+    def from_env(cls) -> "DataPaths":
+        return cls(_default_data_dir())
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def prompts(self) -> Path:
+        return self.root / "prompts"
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse"
+
+    @property
+    def duckdb(self) -> Path:
+        return self.root / "bench.duckdb"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / ".cache"
+
+    @property
+    def metric_models(self) -> Path:
+        """Weights of the scorers built for the demo (real users point at hub ids)."""
+        return self.root / "metric_models"
+
+    def default_suite(self) -> Path:
+        """The prompt suite that defines the ``category`` partitions.
+
+        ``BENCH_PROMPT_SUITE`` names a file in ``data/prompts/`` (or a path).
+        """
+        name = os.environ.get("BENCH_PROMPT_SUITE", "default")
+        candidate = Path(name)
+        if candidate.suffix == ".jsonl" and candidate.exists():
+            return candidate
+        return self.prompts / f"{name}.jsonl"

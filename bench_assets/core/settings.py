@@ -1,0 +1,95 @@
+"""Generation settings and the fingerprint of an image set.
+
+Defaults fit SDXL (1024², 30 steps, Euler, CFG 5). A model can carry its own
+overrides in a sidecar ``<name>.settings.yaml`` (an SD 1.5 finetune wants
+512²), and Dagster config can change the defaults for a run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+SAMPLERS = ("default", "euler", "euler_a", "ddim", "pndm", "dpmpp_2m", "dpmpp_2m_karras")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+# Fields that change pixels. Batch size and images-per-prompt don't: adding
+# images to a prompt extends the same set instead of starting a new one.
+_SET_FIELDS = ("sampler", "steps", "guidance_scale", "width", "height", "base_seed")
+
+
+class SettingsError(ValueError):
+    """Settings are invalid; the message names where they came from."""
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    sampler: str = "euler"
+    steps: int = 30
+    guidance_scale: float = 5.0
+    width: int = 1024
+    height: int = 1024
+    images_per_prompt: int = 4
+    base_seed: int = 0
+    batch_size: int = 4
+    precision: str = "auto"
+
+    def __post_init__(self) -> None:
+        self.validate("settings")
+
+    def validate(self, source: str) -> None:
+        problems = []
+        if self.sampler not in SAMPLERS:
+            problems.append(f"sampler {self.sampler!r} is not one of {SAMPLERS}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision {self.precision!r} is not one of {PRECISIONS}")
+        for name in ("steps", "images_per_prompt", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                problems.append(f"{name} must be >= 1")
+        for name in ("width", "height"):
+            value = int(getattr(self, name))
+            if value < 8 or value % 8:
+                problems.append(f"{name} must be a positive multiple of 8, got {value}")
+        if self.base_seed < 0:
+            problems.append("base_seed must be >= 0")
+        if problems:
+            raise SettingsError(f"{source}: " + "; ".join(problems))
+
+    def with_overrides(self, overrides: dict[str, Any], source: str) -> "GenerationSettings":
+        """Apply overrides (e.g. from a model's sidecar file), naming the source on error."""
+        known = {f.name: f.type for f in fields(self)}
+        unknown = sorted(set(overrides) - set(known))
+        if unknown:
+            raise SettingsError(f"{source}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        try:
+            result = replace(self, **overrides)
+        except SettingsError as exc:
+            raise SettingsError(f"{source}: {exc}") from None
+        return result
+
+    def seed(self, image_index: int) -> int:
+        """Seed k of every prompt: the same sequence for every prompt and model."""
+        return self.base_seed + image_index
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def set_fields(settings: GenerationSettings) -> dict[str, Any]:
+    """The settings that change pixels (what a set fingerprint covers, dtype aside)."""
+    return {name: getattr(settings, name) for name in _SET_FIELDS}
+
+
+def set_fingerprint(model_fingerprint: str, settings: GenerationSettings, dtype: str) -> str:
+    """Identity of an image set: the weights plus everything that changes pixels.
+
+    ``dtype`` is the resolved precision (fp16 on a GPU and fp32 on a CPU give
+    different pixels, so they are different sets).
+    """
+    payload = set_fields(settings)
+    payload["model"] = model_fingerprint
+    payload["dtype"] = dtype
+    blob = json.dumps(payload, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -1,0 +1,48 @@
+"""The one Definitions object: what ``dagster dev -w workspace.yaml`` serves."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from bench_assets.core.config import load_config
+from bench_assets.core.paths import DataPaths
+from bench_assets.defs.assets import build_images_asset, build_leaderboard_asset, build_metric_asset
+from bench_assets.defs.partitions import build_partitions
+from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
+from bench_assets.defs.schedules import build_nightly_schedule
+from bench_assets.defs.sensors import build_model_sensor
+from bench_assets.metrics.registry import METRICS
+
+
+def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
+    """Everything is built from the data directory, so tests can point at a temp folder."""
+    paths = paths or DataPaths.from_env()
+    config = load_config(paths)
+    partitions = build_partitions(paths)
+    images = build_images_asset(partitions)
+    metric_assets = [build_metric_asset(cls, partitions, images) for cls in METRICS.values()]
+    leaderboard = build_leaderboard_asset(metric_assets)
+    benchmark_job = dg.define_asset_job(
+        "benchmark",
+        selection=dg.AssetSelection.assets(images, *metric_assets),
+        partitions_def=partitions,
+        description="Generate and score one model × category partition.",
+    )
+    leaderboard_job = dg.define_asset_job(
+        "refresh_leaderboard", selection=dg.AssetSelection.assets(leaderboard)
+    )
+    return dg.Definitions(
+        assets=[images, *metric_assets, leaderboard],
+        jobs=[benchmark_job, leaderboard_job],
+        sensors=[build_model_sensor(benchmark_job)],
+        schedules=[build_nightly_schedule(benchmark_job)],
+        resources={
+            "bench": BenchResource(data_dir=str(paths.root), suite_path=str(paths.default_suite())),
+            "generation": GenerationResource(**config.generation),
+            "scorers": ScorersResource(options=config.metrics),
+            "compute": ComputeResource(**config.compute),
+        },
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,56 @@
+"""The nightly refresh: request every partition that is missing, partial,
+failed or stale. The leaderboard follows through its automation condition
+once those runs have finished."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from bench_assets.core.models import fingerprint, scan_models
+from bench_assets.metrics.registry import METRICS
+from bench_assets.storage.status import partition_status
+from bench_assets.defs.partitions import MODEL_DIM, partition_key
+from bench_assets.defs.resources import BenchResource, GenerationResource, ScorersResource
+
+
+def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    @dg.schedule(
+        name="nightly_refresh",
+        job=job,
+        cron_schedule="0 2 * * *",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Each night: materialize whatever is missing or stale, then the leaderboard.",
+    )
+    def nightly_refresh(
+        context: dg.ScheduleEvaluationContext,
+        bench: BenchResource,
+        generation: GenerationResource,
+        scorers: ScorersResource,
+    ):
+        registered = set(context.instance.get_dynamic_partitions(MODEL_DIM))
+        suite = bench.suite()
+        metrics = [cls(scorers.for_metric(name)) for name, cls in METRICS.items()]
+        requests = []
+        for entry in scan_models(bench.paths.models):
+            if entry.key not in registered:
+                continue  # the sensor registers new models
+            model_fp = None if entry.error else fingerprint(entry, bench.paths.cache)
+            settings = generation.settings_for(entry) if not entry.error else generation.defaults()
+            for category in suite.categories:
+                status = partition_status(
+                    bench.warehouse, entry.key, category, suite.in_category(category),
+                    settings, metrics, model_fp,
+                )
+                if status.state == "done" or (entry.error and status.state == "failed"):
+                    continue
+                requests.append(
+                    dg.RunRequest(
+                        partition_key=partition_key(entry.key, category),
+                        tags={"bench/model": entry.key, "bench/reason": f"nightly:{status.state}"},
+                    )
+                )
+        if not requests:
+            return dg.SkipReason("every registered partition is up to date")
+        return requests
+
+    return nightly_refresh

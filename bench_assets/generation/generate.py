@@ -1,0 +1,172 @@
+"""Generate the missing images of one (model, category) partition.
+
+One pipeline load per call, prompts batched, one CPU ``torch.Generator`` per
+image seeded with ``base_seed + k``: the initial noise of an image depends only
+on its seed, never on which batch it landed in or on the device, so a gap
+filled later is the same image it would have been.
+
+A failed generation (exception, non-finite pixels, an all-black frame) is
+reported as a failure and never written to disk, so it is never scored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from bench_assets.core.models import ModelEntry
+from bench_assets.core.prompts import Prompt
+from bench_assets.core.settings import GenerationSettings, set_fingerprint
+from bench_assets.generation.image_set import ImageJob, missing_jobs, plan_images, write_png_atomic
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Everything a worker (local or remote) needs to fill one partition."""
+
+    entry: ModelEntry
+    model_fingerprint: str
+    category: str
+    prompts: tuple[Prompt, ...]
+    settings: GenerationSettings
+    images_dir: str
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class GenerationFailure:
+    prompt_id: str
+    image_index: int
+    seed: int
+    error: str
+
+
+@dataclass
+class GenerationReport:
+    set_fingerprint: str
+    device: str
+    dtype: str
+    expected: int
+    present_before: int
+    generated: int = 0
+    failures: list[GenerationFailure] = field(default_factory=list)
+    seconds: float = 0.0
+    cancelled: bool = False
+
+
+def _batches(jobs: Sequence[ImageJob], size: int) -> Iterator[Sequence[ImageJob]]:
+    for start in range(0, len(jobs), size):
+        yield jobs[start : start + size]
+
+
+def pixel_problem(image: Any) -> str | None:
+    """Why a decoded float image in [0, 1] must not be saved, or None."""
+    import numpy as np
+
+    if not np.isfinite(image).all():
+        return "non-finite pixel values (NaN/inf), typically an fp16 overflow"
+    if float(image.max()) <= 0.0:
+        return "all-black image (a safety checker or a failed decode)"
+    return None
+
+
+def _library_versions() -> dict[str, str]:
+    import diffusers
+    import torch
+
+    return {"torch_version": torch.__version__, "diffusers_version": diffusers.__version__}
+
+
+def _run_batch(pipe: Any, batch: Sequence[ImageJob], settings: GenerationSettings) -> Any:
+    import torch
+
+    generators = [torch.Generator("cpu").manual_seed(job.seed) for job in batch]
+    with torch.inference_mode():
+        return pipe(
+            prompt=[job.prompt.prompt for job in batch],
+            negative_prompt=[job.prompt.negative_prompt or "" for job in batch],
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.guidance_scale,
+            width=settings.width,
+            height=settings.height,
+            generator=generators,
+            output_type="np",
+        ).images
+
+
+def generate_image_set(
+    request: GenerationRequest,
+    log: Log = lambda _: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> GenerationReport:
+    """Fill the gaps of the partition's image set; existing images are never rewritten."""
+    import numpy as np
+    import torch
+
+    from bench_assets.generation.pipelines import apply_sampler, load_pipeline, resolve_device, resolve_dtype
+
+    settings = request.settings
+    device = resolve_device(request.device)
+    dtype = resolve_dtype(settings.precision, device)
+    fp = set_fingerprint(request.model_fingerprint, settings, dtype)
+    jobs = plan_images(
+        Path(request.images_dir), request.entry.key, request.category, request.prompts, settings
+    )
+    todo = missing_jobs(jobs, fp)
+    report = GenerationReport(fp, device, dtype, expected=len(jobs), present_before=len(jobs) - len(todo))
+    if not todo:
+        log(f"all {len(jobs)} images present for set {fp}; nothing to generate")
+        return report
+
+    pipe = load_pipeline(request.entry, device, dtype)
+    apply_sampler(pipe, settings.sampler)
+    versions = _library_versions()
+    log(f"generating {len(todo)} of {len(jobs)} images on {device}/{dtype} (set {fp})")
+    for batch in _batches(todo, settings.batch_size):
+        if should_stop():
+            report.cancelled = True
+            log("stop requested: finishing between batches; images written so far stay valid")
+            break
+        started = time.perf_counter()
+        try:
+            images = _run_batch(pipe, batch, settings)
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as exc:  # one bad batch must not lose the others
+            message = f"{type(exc).__name__}: {exc}"
+            report.failures += [GenerationFailure(j.prompt.id, j.index, j.seed, message) for j in batch]
+            log(f"batch failed: {message}")
+            continue
+        seconds = (time.perf_counter() - started) / len(batch)
+        report.seconds += seconds * len(batch)
+        for job, image in zip(batch, images):
+            problem = pixel_problem(image)
+            if problem:
+                report.failures.append(GenerationFailure(job.prompt.id, job.index, job.seed, problem))
+                continue
+            meta = {
+                "model": request.entry.key,
+                "model_fingerprint": request.model_fingerprint,
+                "category": request.category,
+                "prompt_id": job.prompt.id,
+                "image_index": job.index,
+                "seed": job.seed,
+                "set_fingerprint": fp,
+                "settings": settings.as_dict(),
+                "seconds": seconds,
+                "device": device,
+                "dtype": dtype,
+                "width": settings.width,
+                "height": settings.height,
+                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                **versions,
+            }
+            pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype("uint8")
+            write_png_atomic(job.path, pixels, meta)
+            report.generated += 1
+    return report

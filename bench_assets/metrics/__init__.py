@@ -1,0 +1,1 @@
+"""Metrics: one module per metric, all behind :class:`bench_assets.metrics.base.Metric`."""

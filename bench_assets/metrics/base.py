@@ -1,0 +1,87 @@
+"""The one small interface every metric implements.
+
+A metric declares who it is (``name``, ``table``, ``version``), what unit it
+scores (one image, or the set of images of one prompt), and which scorer
+weights it uses (``scorer_id``, stored in every row so that changing the
+scorer recomputes). ``load`` happens once per step; ``score`` is called with
+batches streamed from disk and returns plain dict rows.
+
+The runner (``bench_assets.metrics.runner``) adds the bookkeeping columns
+(model, category, metric, version, image hash, ...); a metric returns only
+what it measured.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence
+
+from bench_assets.core.prompts import Prompt
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One generated image as a metric sees it."""
+
+    model: str
+    category: str
+    prompt: Prompt
+    index: int
+    seed: int
+    path: Path
+    sha256: str
+
+    def load(self) -> "Image.Image":
+        from PIL import Image
+
+        with Image.open(self.path) as img:
+            return img.convert("RGB")
+
+
+class Metric(ABC):
+    """Base class: subclasses set the class attributes and implement two methods."""
+
+    name: ClassVar[str]
+    table: ClassVar[str]
+    version: ClassVar[str]
+    unit: ClassVar[Literal["image", "prompt"]] = "image"
+    higher_is_better: ClassVar[bool] = True
+    value_range: ClassVar[tuple[float, float]] = (float("-inf"), float("inf"))
+    default_options: ClassVar[dict[str, Any]] = {}
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        unknown = set(options or {}) - set(self.default_options)
+        if unknown:
+            raise ValueError(
+                f"metric {self.name}: unknown option(s) {sorted(unknown)}; "
+                f"known: {sorted(self.default_options)}"
+            )
+        self.options: dict[str, Any] = {**self.default_options, **(options or {})}
+
+    @property
+    def scorer_id(self) -> str:
+        """Identity of the scorer weights and options; part of the cache key."""
+        return ",".join(f"{k}={self.options[k]}" for k in sorted(self.options))
+
+    def applies_to(self, prompt: Prompt) -> bool:
+        """Whether this metric can score the prompt (later metrics need metadata)."""
+        return True
+
+    @abstractmethod
+    def load(self, device: str, dtype: str = "fp32") -> None:
+        """Load the scorer once per step onto ``device``."""
+
+    @abstractmethod
+    def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
+        """Score a batch.
+
+        Image metrics return one row per item: ``{"prompt_id", "image_index",
+        "value", ...extras}``. Prompt metrics receive every image of each prompt
+        in the batch and return one row per prompt with ``image_index`` None.
+        """

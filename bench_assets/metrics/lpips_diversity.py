@@ -1,0 +1,143 @@
+"""LPIPS diversity: how different the images of one prompt are from each other.
+
+For each prompt: the mean LPIPS distance (Zhang et al. 2018, ``lpips``
+package, v0.1 calibration) over all unordered pairs of its images. Higher
+means more diverse. A prompt with fewer than two images has no pairs and
+yields no row (not a zero).
+
+Options:
+
+- ``net``: LPIPS backbone, ``alex`` (the usual choice), ``vgg`` or ``squeeze``.
+- ``backbone``: ``pretrained`` uses torchvision's ImageNet weights for the
+  backbone, from the user's torch hub cache; ``random`` uses a randomly
+  initialised backbone (seeded, so it is the same in every process) and needs
+  no download. The learned linear calibration layers ship inside the lpips
+  wheel and are always the real ones.
+- ``batch_size``: image *pairs* per forward pass.
+- ``size``: images are resized to ``size x size`` (bicubic) and scaled to
+  [-1, 1] before the network; every pair therefore has the same shape.
+
+torch and lpips are imported inside ``load``/``score`` only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Sequence
+
+from bench_assets.metrics.base import ImageItem, Metric
+
+_NETS = ("alex", "vgg", "squeeze")
+_BACKBONES = ("pretrained", "random")
+# Seed for the randomly initialised backbone (backbone="random").
+RANDOM_BACKBONE_SEED = 0
+
+
+class LpipsDiversity(Metric):
+    name: ClassVar[str] = "lpips_diversity"
+    table: ClassVar[str] = "scores_lpips"
+    version: ClassVar[str] = "1"
+    unit = "prompt"
+    higher_is_better: ClassVar[bool] = True
+    # LPIPS distances are not bounded by 1; they can slightly exceed it.
+    value_range: ClassVar[tuple[float, float]] = (0.0, 1.5)
+    default_options: ClassVar[dict[str, Any]] = {
+        "net": "alex",
+        "backbone": "pretrained",
+        "batch_size": 64,
+        "size": 256,
+    }
+    description: ClassVar[str] = (
+        "Mean pairwise LPIPS distance between the images of a prompt (higher = more diverse)."
+    )
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        if self.options["net"] not in _NETS:
+            raise ValueError(f"metric {self.name}: net must be one of {_NETS}, got {self.options['net']!r}")
+        if self.options["backbone"] not in _BACKBONES:
+            raise ValueError(
+                f"metric {self.name}: backbone must be one of {_BACKBONES}, got {self.options['backbone']!r}"
+            )
+        for key in ("batch_size", "size"):
+            value = self.options[key]
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"metric {self.name}: {key} must be a positive int, got {value!r}")
+        self._net: Any = None
+        self._device: str | None = None
+
+    def load(self, device: str, dtype: str = "fp32") -> None:
+        """Load the LPIPS network. It is small and always runs in fp32; ``dtype`` is ignored."""
+        if self._net is not None and self._device == str(device):
+            return
+        import warnings
+
+        import lpips
+        import torch
+
+        random_backbone = self.options["backbone"] == "random"
+        with warnings.catch_warnings():
+            # lpips 0.1.4 calls torchvision with the deprecated `pretrained=` argument.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torchvision\..*")
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(RANDOM_BACKBONE_SEED)
+                net = lpips.LPIPS(
+                    net=self.options["net"],
+                    pretrained=True,  # the linear calibration layers (shipped in the wheel)
+                    pnet_rand=random_backbone,
+                    verbose=False,
+                )
+        net.eval().requires_grad_(False)
+        self._net = net.to(device)
+        self._device = str(device)
+
+    def _to_tensor(self, item: ImageItem) -> Any:
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        size = self.options["size"]
+        image = item.load()
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BICUBIC)
+        array = np.asarray(image, dtype=np.float32)  # H, W, 3 in [0, 255]
+        # Same scaling as lpips.im2tensor: [0, 255] -> [-1, 1].
+        return torch.from_numpy(array).permute(2, 0, 1) / 127.5 - 1.0
+
+    def _mean_pairwise(self, members: Sequence[ImageItem]) -> tuple[float, int]:
+        import torch
+
+        images = torch.stack([self._to_tensor(item) for item in members]).to(self._device)
+        pairs = torch.combinations(torch.arange(len(members)), r=2)
+        total = 0.0
+        for start in range(0, len(pairs), self.options["batch_size"]):
+            batch = pairs[start : start + self.options["batch_size"]].to(self._device)
+            distances = self._net(images[batch[:, 0]], images[batch[:, 1]])
+            total += distances.double().sum().item()
+        return total / len(pairs), len(pairs)
+
+    def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
+        if self._net is None:
+            raise RuntimeError(f"metric {self.name}: call load() before score()")
+        import torch
+
+        by_prompt: dict[str, list[ImageItem]] = {}
+        for item in items:
+            by_prompt.setdefault(item.prompt.id, []).append(item)
+
+        rows: list[dict[str, Any]] = []
+        with torch.inference_mode():
+            for prompt_id, members in by_prompt.items():
+                members = sorted(members, key=lambda item: item.index)
+                if len(members) < 2:
+                    continue
+                value, n_pairs = self._mean_pairwise(members)
+                rows.append(
+                    {
+                        "prompt_id": prompt_id,
+                        "image_index": None,
+                        "value": value,
+                        "n_images": len(members),
+                        "n_pairs": n_pairs,
+                    }
+                )
+        return rows

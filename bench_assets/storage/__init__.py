@@ -1,0 +1,1 @@
+"""The warehouse: Parquet files are the record; ``bench.duckdb`` holds views over them."""

@@ -1,0 +1,151 @@
+"""The leaderboard: per model, per category and overall, each metric's mean,
+a 95% bootstrap confidence interval, the number of items behind it, and a rank.
+
+The bootstrap resamples *prompts*, not images: the images of one prompt are
+correlated, so resampling them independently would give intervals that are
+too narrow. Percentile intervals, 1000 resamples, fixed seed (reproducible).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import polars as pl
+
+from bench_assets.storage.warehouse import Warehouse
+
+OVERALL = "all"
+N_BOOT = 1000
+CONFIDENCE = 0.95
+
+
+@dataclass(frozen=True)
+class MetricColumn:
+    """What the leaderboard needs to know about a metric."""
+
+    name: str
+    table: str
+    higher_is_better: bool = True
+
+
+def bootstrap_ci(
+    cluster_sums: np.ndarray, cluster_counts: np.ndarray, n_boot: int = N_BOOT, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile CI of the pooled mean, resampling whole clusters (prompts)."""
+    clusters = len(cluster_sums)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, clusters, size=(n_boot, clusters))
+    means = cluster_sums[picks].sum(axis=1) / cluster_counts[picks].sum(axis=1)
+    tail = (1.0 - CONFIDENCE) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
+    per_prompt = scores.group_by("model", "category", "prompt_id").agg(
+        pl.col("value").sum().alias("sum"), pl.col("value").count().alias("n")
+    )
+    rows = []
+    slices = [per_prompt, per_prompt.with_columns(pl.lit(OVERALL).alias("category"))]
+    for frame in slices:
+        for (model, category), group in frame.group_by("model", "category", maintain_order=True):
+            sums = group["sum"].to_numpy().astype(float)
+            counts = group["n"].to_numpy().astype(float)
+            low, high = bootstrap_ci(sums, counts)
+            rows.append(
+                {
+                    "model": model,
+                    "category": category,
+                    "metric": metric.name,
+                    "mean": float(sums.sum() / counts.sum()),
+                    "ci_low": low,
+                    "ci_high": high,
+                    "n": int(counts.sum()),
+                    "n_prompts": len(sums),
+                }
+            )
+    return rows
+
+
+def compute_leaderboard(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -> pl.DataFrame:
+    """Long format: one row per (model, category, metric), ranked within (category, metric)."""
+    rows: list[dict] = []
+    for metric in metrics:
+        scores = warehouse.read_table(metric.table)
+        if scores.is_empty():
+            continue
+        scores = scores.filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
+        rows += _summarise(scores, metric)
+    if not rows:
+        return pl.DataFrame(
+            schema={"model": pl.Utf8, "category": pl.Utf8, "metric": pl.Utf8, "mean": pl.Float64,
+                    "ci_low": pl.Float64, "ci_high": pl.Float64, "n": pl.Int64,
+                    "n_prompts": pl.Int64, "rank": pl.Int64}
+        )
+    long = pl.DataFrame(rows)
+    descending = {m.name: m.higher_is_better for m in metrics}
+    long = long.with_columns(
+        pl.when(pl.col("metric").replace_strict(descending, default=True))
+        .then(-pl.col("mean"))
+        .otherwise(pl.col("mean"))
+        .rank(method="min")
+        .over("category", "metric")
+        .cast(pl.Int64)
+        .alias("rank")
+    )
+    return long.sort("category", "metric", "rank", "model")
+
+
+def widen(long: pl.DataFrame, metrics: Sequence[MetricColumn]) -> pl.DataFrame:
+    """One row per (model, category) with a column group per metric and an overall rank.
+
+    The overall rank orders models by their mean rank across metrics.
+    """
+    if long.is_empty():
+        return pl.DataFrame(schema={"model": pl.Utf8, "category": pl.Utf8})
+    wide = long.select("model", "category").unique()
+    for metric in metrics:
+        part = long.filter(pl.col("metric") == metric.name)
+        if part.is_empty():
+            continue
+        wide = wide.join(
+            part.select(
+                "model",
+                "category",
+                *[pl.col(c).alias(f"{metric.name}_{c}") for c in ("mean", "ci_low", "ci_high", "n", "rank")],
+            ),
+            on=["model", "category"],
+            how="left",
+        )
+    rank_cols = [c for c in wide.columns if c.endswith("_rank")]
+    wide = wide.with_columns(pl.mean_horizontal(rank_cols).alias("mean_rank"))
+    wide = wide.with_columns(pl.col("mean_rank").rank(method="min").over("category").cast(pl.Int64).alias("rank"))
+    order = [pl.col("category") != OVERALL, "category", "rank", "model"]
+    return wide.sort(order).select("model", "category", "rank", "mean_rank", *[
+        c for c in wide.columns if c not in ("model", "category", "rank", "mean_rank")
+    ])
+
+
+def to_markdown(wide: pl.DataFrame, metrics: Sequence[MetricColumn], category: str = OVERALL) -> str:
+    """A table for the Dagster UI and the terminal: mean [95% CI] (n) per metric."""
+    if wide.is_empty():
+        return "_no scores yet_"
+    present = [m for m in metrics if f"{m.name}_mean" in wide.columns]
+    rows = wide.filter(pl.col("category") == category) if category else wide
+    header = ["rank", "model", *([] if category else ["category"]), *[m.name for m in present]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows.iter_rows(named=True):
+        cells = [str(row["rank"]), row["model"], *([] if category else [row["category"]])]
+        for m in present:
+            mean = row[f"{m.name}_mean"]
+            if mean is None:
+                cells.append("–")
+                continue
+            cells.append(
+                f"{mean:.3f} [{row[f'{m.name}_ci_low']:.3f}, {row[f'{m.name}_ci_high']:.3f}] "
+                f"(n={row[f'{m.name}_n']})"
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

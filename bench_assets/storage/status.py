@@ -1,0 +1,127 @@
+"""What the warehouse says about each (model, category) partition.
+
+Shared by ``bench status`` and the nightly schedule, so that "missing" and
+"stale" mean the same thing in the terminal and in the orchestrator.
+
+States:
+- ``done``: every expected image exists for the current model and settings,
+  and every metric has current rows for them;
+- ``missing``: no images yet;
+- ``failed``: the model failed to load, or some images failed to generate;
+- ``partial``: some images or some scores are still to be made;
+- ``stale``: images exist but for other weights or other settings.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import polars as pl
+
+from bench_assets.core.prompts import Prompt
+from bench_assets.core.settings import GenerationSettings, set_fields
+from bench_assets.metrics.base import Metric
+from bench_assets.storage.warehouse import Warehouse
+
+IMAGES_TABLE = "images"
+FAILURES_TABLE = "generation_failures"
+
+FAILURE_SCHEMA = {
+    "model": pl.Utf8,
+    "category": pl.Utf8,
+    "stage": pl.Utf8,
+    "prompt_id": pl.Utf8,
+    "image_index": pl.Int64,
+    "seed": pl.Int64,
+    "error": pl.Utf8,
+    "failed_at": pl.Utf8,
+}
+
+
+@dataclass
+class PartitionStatus:
+    model: str
+    category: str
+    state: str
+    expected_images: int
+    images: int = 0
+    failed_images: int = 0
+    error: str | None = None
+    metrics: dict[str, str] = field(default_factory=dict)  # metric -> "done" | "missing" | "partial"
+
+
+def _rows(warehouse: Warehouse, table: str, model: str, category: str) -> pl.DataFrame:
+    frame = warehouse.read_partition(table, model, category)
+    return frame if frame is not None else pl.DataFrame()
+
+
+def _metric_state(metric: Metric, scores: pl.DataFrame, manifest: pl.DataFrame, prompts: dict[str, Prompt]) -> str:
+    applicable = manifest.filter(
+        pl.col("prompt_id").map_elements(lambda p: p in prompts and metric.applies_to(prompts[p]), return_dtype=pl.Boolean)
+    )
+    if metric.unit == "image":
+        needed = set(zip(applicable["prompt_id"], applicable["sha256"]))
+    else:
+        counts = applicable.group_by("prompt_id").len().filter(pl.col("len") >= 2)
+        needed = {(p, None) for p in counts["prompt_id"]}
+    if not needed:
+        return "done"
+    if scores.is_empty():
+        return "missing"
+    current = scores.filter(
+        (pl.col("metric_version") == metric.version) & (pl.col("scorer") == metric.scorer_id)
+    )
+    if metric.unit == "image":
+        have = set(zip(current["prompt_id"], current["image_sha256"]))
+    else:
+        have = {(p, None) for p in current["prompt_id"]}
+    return "done" if needed <= have else "partial"
+
+
+def partition_status(
+    warehouse: Warehouse,
+    model: str,
+    category: str,
+    prompts: Sequence[Prompt],
+    settings: GenerationSettings,
+    metrics: Sequence[Metric],
+    model_fingerprint: str | None = None,
+) -> PartitionStatus:
+    expected = len(prompts) * settings.images_per_prompt
+    status = PartitionStatus(model, category, "missing", expected)
+    failures = _rows(warehouse, FAILURES_TABLE, model, category)
+    if not failures.is_empty():
+        load = failures.filter(pl.col("stage") == "load")
+        if not load.is_empty():
+            status.state, status.error = "failed", load["error"][0]
+            return status
+        status.failed_images = failures.height
+    manifest = _rows(warehouse, IMAGES_TABLE, model, category)
+    if manifest.is_empty():
+        status.state = "failed" if status.failed_images else "missing"
+        return status
+    wanted = set_fields(settings)
+    recorded = json.loads(manifest["settings"][0])
+    if (model_fingerprint and manifest["model_fingerprint"][0] != model_fingerprint) or any(
+        recorded.get(k) != v for k, v in wanted.items()
+    ):
+        status.state, status.images = "stale", manifest.height
+        return status
+    ids = {p.id for p in prompts}
+    manifest = manifest.filter(
+        pl.col("prompt_id").is_in(list(ids)) & (pl.col("image_index") < settings.images_per_prompt)
+    )
+    status.images = manifest.height
+    by_id = {p.id: p for p in prompts}
+    for metric in metrics:
+        scores = _rows(warehouse, metric.table, model, category)
+        status.metrics[metric.name] = _metric_state(metric, scores, manifest, by_id)
+    if status.failed_images:
+        status.state = "failed"
+    elif status.images < expected or any(s != "done" for s in status.metrics.values()):
+        status.state = "partial"
+    else:
+        status.state = "done"
+    return status

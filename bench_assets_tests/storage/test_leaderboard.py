@@ -1,0 +1,68 @@
+import numpy as np
+import polars as pl
+import pytest
+
+from bench_assets.storage.leaderboard import (
+    OVERALL, MetricColumn, bootstrap_ci, compute_leaderboard, to_markdown, widen,
+)
+from bench_assets.storage.warehouse import Warehouse
+
+CLIP = MetricColumn("clip_score", "scores_clip")
+LPIPS = MetricColumn("lpips_diversity", "scores_lpips")
+LOWER = MetricColumn("error_rate", "scores_err", higher_is_better=False)
+
+
+def _write(wh, table, model, category, values_by_prompt):
+    rows = [
+        {"model": model, "category": category, "prompt_id": pid, "image_index": k, "value": v}
+        for pid, values in values_by_prompt.items()
+        for k, v in enumerate(values)
+    ]
+    wh.write_partition(table, model, category, rows)
+
+
+def test_bootstrap_interval_contains_mean_and_shrinks_with_more_prompts():
+    rng = np.random.default_rng(1)
+    small = rng.normal(size=10)
+    large = rng.normal(size=1000)
+    lo_s, hi_s = bootstrap_ci(small, np.ones(10))
+    lo_l, hi_l = bootstrap_ci(large, np.ones(1000))
+    assert lo_s <= small.mean() <= hi_s
+    assert lo_l <= large.mean() <= hi_l
+    assert (hi_l - lo_l) < (hi_s - lo_s)
+    assert bootstrap_ci(small, np.ones(10)) == (lo_s, hi_s), "fixed seed: reproducible"
+
+
+def test_means_counts_ranks_per_category_and_overall(tmp_path):
+    wh = Warehouse(tmp_path)
+    _write(wh, "scores_clip", "good", "a", {"p1": [30, 32], "p2": [34, 36]})
+    _write(wh, "scores_clip", "good", "b", {"p3": [20, 20]})
+    _write(wh, "scores_clip", "bad", "a", {"p1": [10, 12], "p2": [14, 16]})
+    _write(wh, "scores_clip", "bad", "b", {"p3": [40, 40]})
+    _write(wh, "scores_err", "good", "a", {"p1": [0.1]})
+    _write(wh, "scores_err", "bad", "a", {"p1": [0.5]})
+    long = compute_leaderboard(wh, [CLIP, LOWER])
+    row = lambda m, c, metric: long.filter(
+        (pl.col("model") == m) & (pl.col("category") == c) & (pl.col("metric") == metric)
+    ).row(0, named=True)
+    assert row("good", "a", "clip_score")["mean"] == pytest.approx(33.0)
+    assert row("good", "a", "clip_score")["n"] == 4
+    assert row("good", OVERALL, "clip_score")["mean"] == pytest.approx((30 + 32 + 34 + 36 + 20 + 20) / 6)
+    assert row("good", OVERALL, "clip_score")["n_prompts"] == 3
+    assert row("good", "a", "clip_score")["rank"] == 1 and row("bad", "b", "clip_score")["rank"] == 1
+    assert row("good", "a", "error_rate")["rank"] == 1, "lower is better for this metric"
+    r = row("bad", "a", "clip_score")
+    assert r["ci_low"] <= r["mean"] <= r["ci_high"]
+
+    wide = widen(long, [CLIP, LOWER])
+    overall = wide.filter(pl.col("category") == OVERALL)
+    assert set(overall["model"]) == {"good", "bad"}
+    assert {"clip_score_mean", "clip_score_ci_low", "clip_score_ci_high", "clip_score_n", "rank"} <= set(wide.columns)
+    table = to_markdown(wide, [CLIP, LOWER])
+    assert "| rank | model | clip_score | error_rate |" in table and "(n=6)" in table
+
+
+def test_empty_warehouse_gives_empty_leaderboard(tmp_path):
+    long = compute_leaderboard(Warehouse(tmp_path), [CLIP, LPIPS])
+    assert long.is_empty()
+    assert to_markdown(widen(long, [CLIP]), [CLIP]) == "_no scores yet_"
