@@ -5,7 +5,6 @@ hand the work to the compute backend, write the rows to the warehouse, and
 report what happened in the materialization metadata.
 """
 
-from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path

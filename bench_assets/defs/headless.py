@@ -79,7 +79,7 @@ def run_headless(
     defs: dg.Definitions, instance: dg.DagsterInstance, log: Callable[[str], None] = print
 ) -> HeadlessSummary:
     summary = HeadlessSummary()
-    job = defs.get_job_def("benchmark")
+    job = defs.resolve_job_def("benchmark")
     requests = _partition_requests(defs, instance)
     log(f"{len(requests)} partition run(s) to execute")
     for request in requests:
@@ -97,7 +97,7 @@ def run_headless(
         else:
             summary.failed[key] = _error_message(result)
             log(f"  FAILED  {key}: {summary.failed[key]}")
-    result = defs.get_job_def("refresh_leaderboard").execute_in_process(
+    result = defs.resolve_job_def("refresh_leaderboard").execute_in_process(
         instance=instance, run_config=QUIET, raise_on_error=False
     )
     summary.leaderboard_ok = result.success

@@ -52,6 +52,18 @@ def _open_clip_bpe_file() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
 
 
+def _write_bpe_files(out_dir: Path) -> None:
+    lines = gzip.open(_open_clip_bpe_file()).read().decode("utf-8").split("\n")
+    merges = [tuple(line.split()) for line in lines[1:_MERGES_END]]
+    alphabet = list(_bytes_to_unicode().values())
+    tokens = alphabet + [t + "</w>" for t in alphabet] + ["".join(m) for m in merges] + [BOS, EOS]
+    vocab = {token: index for index, token in enumerate(tokens)}
+    (out_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    (out_dir / "merges.txt").write_text(
+        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
+    )
+
+
 def clip_tokenizer_files(out_dir: Path) -> Path:
     """Write a real CLIP tokenizer (``vocab.json``, ``merges.txt``, configs) to ``out_dir``.
 
@@ -61,21 +73,20 @@ def clip_tokenizer_files(out_dir: Path) -> Path:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    lines = gzip.open(_open_clip_bpe_file()).read().decode("utf-8").split("\n")
-    merges = [tuple(line.split()) for line in lines[1:_MERGES_END]]
-    alphabet = list(_bytes_to_unicode().values())
-    tokens = alphabet + [t + "</w>" for t in alphabet] + ["".join(m) for m in merges] + [BOS, EOS]
-    vocab = {token: index for index, token in enumerate(tokens)}
-
-    (out_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
-    (out_dir / "merges.txt").write_text(
-        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
-    )
+    _write_bpe_files(out_dir)
     specials = {"bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}
     (out_dir / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
     config = {"tokenizer_class": "CLIPTokenizer", "model_max_length": MAX_LENGTH, "do_lower_case": True, **specials}
     (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
     return out_dir
+
+
+def _save_tokenizer(pipe: "StableDiffusionPipeline", folder: Path) -> None:
+    # transformers 5 writes only tokenizer.json; vocab.json + merges.txt keep the
+    # folder loadable by transformers 4.x's CLIPTokenizer too.
+    pipe.tokenizer.save_pretrained(folder)
+    if not (folder / "vocab.json").exists():
+        _write_bpe_files(folder)
 
 
 def build_tiny_sd_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDiffusionPipeline":
@@ -95,8 +106,10 @@ def build_tiny_sd_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDiffu
             sample_size=sample_size,
             block_out_channels=(32, 64),
             layers_per_block=1,
-            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),  # attention at high resolution, as SD
-            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+            # Attention only at the lower resolution: on a CPU, 32x32 self-attention costs more
+            # than the rest of the model together.
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
             cross_attention_dim=32,
             attention_head_dim=4,
             norm_num_groups=16,
@@ -123,7 +136,8 @@ def build_tiny_sd_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDiffu
             )
         )
     with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = CLIPTokenizer.from_pretrained(clip_tokenizer_files(Path(tmp)))
+        files = clip_tokenizer_files(Path(tmp))
+        tokenizer = CLIPTokenizer(str(files / "vocab.json"), str(files / "merges.txt"), model_max_length=MAX_LENGTH)
     scheduler = PNDMScheduler(**_SD_BETAS, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
     pipe = StableDiffusionPipeline(
         vae=vae,
@@ -143,6 +157,7 @@ def save_diffusers_folder(pipe: "StableDiffusionPipeline", path: Path) -> Path:
     """Save as a diffusers folder (safetensors weights), the layout of Hub repos."""
     path = Path(path)
     pipe.save_pretrained(path, safe_serialization=True)
+    _save_tokenizer(pipe, path / "tokenizer")
     return path
 
 
@@ -154,7 +169,7 @@ def _save_configs(pipe: "StableDiffusionPipeline", folder: Path) -> Path:
     pipe.vae.save_config(folder / "vae")
     pipe.text_encoder.config.save_pretrained(folder / "text_encoder")
     pipe.scheduler.save_config(folder / "scheduler")
-    pipe.tokenizer.save_pretrained(folder / "tokenizer")
+    _save_tokenizer(pipe, folder / "tokenizer")
     return folder
 
 

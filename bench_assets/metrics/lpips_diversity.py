@@ -5,6 +5,13 @@ package, v0.1 calibration) over all unordered pairs of its images. Higher
 means more diverse. A prompt with fewer than two images has no pairs and
 yields no row (not a zero).
 
+The backbone runs once per image, not once per pair member: the normalised
+activations of a prompt's images are kept, and ``lpips.LPIPS.forward``'s
+second half (squared difference, learned 1x1 layers, spatial mean, sum over
+layers) runs on batches of index pairs from ``torch.combinations``. For n
+images that is n backbone forwards instead of n(n-1); the result is the same
+as calling ``LPIPS(a, b)`` pair by pair (the tests check it).
+
 Options:
 
 - ``net``: LPIPS backbone, ``alex`` (the usual choice), ``vgg`` or ``squeeze``.
@@ -13,7 +20,7 @@ Options:
   initialised backbone (seeded, so it is the same in every process) and needs
   no download. The learned linear calibration layers ship inside the lpips
   wheel and are always the real ones.
-- ``batch_size``: image *pairs* per forward pass.
+- ``batch_size``: images per backbone forward, and image pairs per distance batch.
 - ``size``: images are resized to ``size x size`` (bicubic) and scaled to
   [-1, 1] before the network; every pair therefore has the same shape.
 
@@ -103,16 +110,45 @@ class LpipsDiversity(Metric):
         # Same scaling as lpips.im2tensor: [0, 255] -> [-1, 1].
         return torch.from_numpy(array).permute(2, 0, 1) / 127.5 - 1.0
 
+    def _features(self, images: Any) -> list[Any]:
+        """Unit-normalised backbone activations per LPIPS layer, one forward per image.
+
+        Exactly the first half of ``lpips.LPIPS.forward`` (v0.1: scaling layer,
+        backbone, channel normalisation), computed once per image instead of
+        once per pair.
+        """
+        import lpips
+        import torch
+
+        net = self._net
+        step = self.options["batch_size"]
+        per_chunk = []
+        for start in range(0, len(images), step):
+            chunk = images[start : start + step]
+            if net.version == "0.1":
+                chunk = net.scaling_layer(chunk)
+            per_chunk.append([lpips.normalize_tensor(out) for out in net.net.forward(chunk)])
+        return [torch.cat(layer) for layer in zip(*per_chunk)]
+
+    def _pair_distances(self, features: list[Any], first: Any, second: Any) -> Any:
+        """LPIPS distance of each (first[i], second[i]) pair: the second half of ``LPIPS.forward``."""
+        net = self._net
+        total = 0
+        for layer, lin in zip(features, net.lins):
+            diff = (layer[first] - layer[second]) ** 2
+            total = total + lin(diff).mean(dim=(2, 3))
+        return total.flatten()
+
     def _mean_pairwise(self, members: Sequence[ImageItem]) -> tuple[float, int]:
         import torch
 
         images = torch.stack([self._to_tensor(item) for item in members]).to(self._device)
-        pairs = torch.combinations(torch.arange(len(members)), r=2)
+        features = self._features(images)
+        pairs = torch.combinations(torch.arange(len(members), device=self._device), r=2)
         total = 0.0
         for start in range(0, len(pairs), self.options["batch_size"]):
-            batch = pairs[start : start + self.options["batch_size"]].to(self._device)
-            distances = self._net(images[batch[:, 0]], images[batch[:, 1]])
-            total += distances.double().sum().item()
+            batch = pairs[start : start + self.options["batch_size"]]
+            total += self._pair_distances(features, batch[:, 0], batch[:, 1]).double().sum().item()
         return total / len(pairs), len(pairs)
 
     def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:

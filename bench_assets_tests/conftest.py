@@ -1,0 +1,84 @@
+"""Shared fixtures: tiny random-weight models built once per session and saved
+as real files, and a fresh data directory (models, prompt suite, config) per test.
+
+Nothing here touches the network: HF_HUB_OFFLINE is set for the whole session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
+
+TEST_SETTINGS = {"width": 64, "height": 64, "steps": 2, "images_per_prompt": 2, "batch_size": 8, "sampler": "euler"}
+TEST_PROMPTS = [
+    {"id": "obj-1", "category": "object", "prompt": "a red bicycle"},
+    {"id": "obj-2", "category": "object", "prompt": "a glass teapot on a table", "negative_prompt": "blurry"},
+    {"id": "col-1", "category": "colour", "prompt": "a blue car"},
+    {"id": "col-2", "category": "colour", "prompt": "a yellow umbrella"},
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_sources(tmp_path_factory) -> Path:
+    """Two tiny SD pipelines (a diffusers folder and a single file) and a tiny CLIP."""
+    from bench_assets.demo.tiny_models import build_tiny_sd_pipeline, save_diffusers_folder, save_single_file
+    from bench_assets.demo.tiny_scorers import build_tiny_open_clip
+
+    root = tmp_path_factory.mktemp("tiny_sources")
+    save_diffusers_folder(build_tiny_sd_pipeline(seed=1), root / "models" / "tiny-a")
+    save_single_file(build_tiny_sd_pipeline(seed=2), root / "models" / "tiny-b.safetensors")
+    clip = build_tiny_open_clip(root / "clip")
+    (root / "scorers.json").write_text(json.dumps({"clip_score": clip, "lpips_diversity": {"backbone": "random"}}))
+    return root
+
+
+def make_data_dir(root: Path, sources: Path, models: tuple[str, ...] = ("tiny-a", "tiny-b")) -> Path:
+    """A data dir laid out like the repo's, with copies of the tiny models."""
+    data = root / "data"
+    (data / "models").mkdir(parents=True)
+    (data / "prompts").mkdir()
+    for name in models:
+        add_model(data, sources, name)
+    with (data / "prompts" / "default.jsonl").open("w") as handle:
+        for row in TEST_PROMPTS:
+            handle.write(json.dumps(row) + "\n")
+    scorers = json.loads((sources / "scorers.json").read_text())
+    (data / "config.yaml").write_text(yaml.safe_dump({"metrics": scorers}))
+    return data
+
+
+def add_model(data: Path, sources: Path, name: str, settings: dict | None = None) -> Path:
+    src_models = sources / "models"
+    for item in src_models.iterdir():
+        if item.name == name or item.name.startswith(f"{name}."):
+            target = data / "models" / item.name
+            (shutil.copytree if item.is_dir() else shutil.copy2)(item, target)
+    (data / "models" / f"{name}.settings.yaml").write_text(yaml.safe_dump(settings or TEST_SETTINGS))
+    folder = data / "models" / name
+    return folder if folder.is_dir() else data / "models" / f"{name}.safetensors"
+
+
+@pytest.fixture
+def data_dir(tmp_path, tiny_sources, monkeypatch) -> Path:
+    data = make_data_dir(tmp_path, tiny_sources)
+    monkeypatch.setenv("BENCH_DATA_DIR", str(data))
+    monkeypatch.delenv("BENCH_CONFIG", raising=False)
+    monkeypatch.delenv("BENCH_PROMPT_SUITE", raising=False)
+    return data
+
+
+@pytest.fixture
+def instance():
+    import dagster as dg
+
+    with dg.instance_for_test() as inst:
+        yield inst

@@ -1,0 +1,139 @@
+"""The benchmark end to end, in process, against a real Dagster instance."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import duckdb
+import pytest
+
+from bench_assets.core.paths import DataPaths
+from bench_assets.definitions import build_definitions
+from dagster_helpers import materialization_metadata, materialize, query, refresh_leaderboard, register
+
+MODELS = ("tiny-a", "tiny-b")
+CATEGORIES = ("object", "colour")
+
+
+@pytest.fixture
+def defs(data_dir):
+    return build_definitions(DataPaths(data_dir))
+
+
+def test_every_asset_for_two_models_and_two_categories(defs, instance, data_dir):
+    register(instance, *MODELS)
+    for model in MODELS:
+        for category in CATEGORIES:
+            result = materialize(defs, instance, model, category)
+            assert result.success, (model, category)
+    assert refresh_leaderboard(defs, instance).success
+
+    # 2 models × 2 categories × 2 prompts × 2 images
+    assert query(data_dir, "select count(*), count(distinct path) from images") == [(16, 16)]
+    assert query(data_dir, "select count(*) from images group by model, category") == [(4,)] * 4
+    n, low, high = query(data_dir, "select count(*), min(value), max(value) from scores_clip")[0]
+    assert n == 16 and 0.0 <= low <= high <= 100.0
+    n, low, high = query(data_dir, "select count(*), min(value), max(value) from scores_lpips")[0]
+    assert n == 8 and 0.0 < low <= high <= 1.5, "distinct seeds give distinct images"
+    assert query(data_dir, "select count(*) from scores_lpips where image_index is not null") == [(0,)]
+
+    rows = query(
+        data_dir,
+        "select model, category, clip_score_mean, clip_score_ci_low, clip_score_ci_high, clip_score_n, "
+        "lpips_diversity_n, rank from leaderboard order by category, model",
+    )
+    assert {(r[0], r[1]) for r in rows} == {(m, c) for m in MODELS for c in (*CATEGORIES, "all")}
+    for model, category, mean, lo, hi, n_clip, n_lpips, rank in rows:
+        assert lo <= mean <= hi
+        assert n_clip == (8 if category == "all" else 4)
+        assert n_lpips == (4 if category == "all" else 2)
+        assert rank in (1, 2)
+    # every score row joins back to its image and prompt
+    assert query(data_dir, "select count(*) from scores_clip s join images i on s.image_path = i.path") == [(16,)]
+
+
+def test_deleting_two_images_regenerates_exactly_those(defs, instance, data_dir):
+    register(instance, "tiny-a")
+    assert materialize(defs, instance, "tiny-a", "object").success
+    folder = data_dir / "images" / "tiny-a" / "object"
+    before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.png")}
+    assert len(before) == 4
+    deleted = sorted(before)[:2]
+    for name in deleted:
+        (folder / name).unlink()
+
+    result = materialize(defs, instance, "tiny-a", "object")
+    assert result.success
+    after = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.png")}
+    assert set(after) == set(before)
+    assert [n for n in after if after[n] != before[n]] == deleted
+    meta = materialization_metadata(result, "images")
+    assert (meta["generated"], meta["already_present"]) == (2, 2)
+    assert materialization_metadata(result, "clip_score")["computed"] == 2
+
+
+def test_rematerializing_neither_duplicates_nor_loses_rows(defs, instance, data_dir):
+    register(instance, *MODELS)
+    assert materialize(defs, instance, "tiny-a", "object").success
+    assert materialize(defs, instance, "tiny-b", "colour").success
+    again = materialize(defs, instance, "tiny-a", "object")
+    assert again.success
+    assert materialization_metadata(again, "clip_score")["status"] == "cached"
+    assert materialization_metadata(again, "lpips_diversity")["status"] == "cached"
+    assert materialization_metadata(again, "images")["status"] == "cached"
+    assert refresh_leaderboard(defs, instance).success
+    for table, per_partition in (("images", 4), ("scores_clip", 4), ("scores_lpips", 2)):
+        counts = query(data_dir, f"select model, category, count(*) from {table} group by all order by all")
+        assert counts == [("tiny-a", "object", per_partition), ("tiny-b", "colour", per_partition)], table
+        dupes = query(data_dir, f"select count(*) - count(distinct (model, category, prompt_id, image_index)) from {table}")
+        assert dupes == [(0,)], table
+
+
+def test_changed_settings_make_a_new_set_not_a_mix(defs, instance, data_dir):
+    register(instance, "tiny-a")
+    assert materialize(defs, instance, "tiny-a", "object").success
+    old = query_set(data_dir)
+    sidecar = data_dir / "models" / "tiny-a.settings.yaml"
+    sidecar.write_text(sidecar.read_text().replace("steps: 2", "steps: 3"))
+    result = materialize(defs, instance, "tiny-a", "object")
+    assert result.success
+    assert materialization_metadata(result, "images")["generated"] == 4
+    assert materialization_metadata(result, "clip_score")["computed"] == 4
+    new = query_set(data_dir)
+    assert len(new) == 1 and new != old
+
+
+def query_set(data_dir):
+    import polars as pl
+
+    frame = pl.read_parquet(data_dir / "warehouse" / "images" / "tiny-a" / "object.parquet")
+    return set(frame["set_fingerprint"])
+
+
+def test_open_duckdb_session_does_not_fail_a_run(defs, instance, data_dir):
+    register(instance, *MODELS)
+    assert materialize(defs, instance, "tiny-a", "object").success
+    assert refresh_leaderboard(defs, instance).success  # creates bench.duckdb and its views
+    db = DataPaths(data_dir).duckdb
+    holder = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import duckdb, time
+            con = duckdb.connect({str(db)!r})  # read-write: holds the file lock
+            con.execute("select count(*) from images").fetchall()
+            print("holding", flush=True)
+            time.sleep(120)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(duckdb.IOException):
+            duckdb.connect(str(db), read_only=True)  # the lock really is held
+        assert materialize(defs, instance, "tiny-b", "colour").success
+        assert refresh_leaderboard(defs, instance).success
+    finally:
+        holder.kill()
+        holder.wait()
+    assert query(data_dir, "select count(*) from images") == [(8,)]

@@ -1,0 +1,98 @@
+"""The drop-folder sensor, evaluated against a real Dagster instance."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import dagster as dg
+import pytest
+
+from bench_assets.core.paths import DataPaths
+from bench_assets.definitions import build_definitions
+from bench_assets.defs.headless import _error_message
+
+
+def _age(path, seconds=3600):
+    """Pretend the model was copied in a while ago (it has settled)."""
+    past = time.time() - seconds
+    targets = [path, *path.rglob("*")] if path.is_dir() else [path]
+    for target in targets:
+        os.utime(target, (past, past))
+
+
+class Ticker:
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance):
+        self.defs, self.instance, self.cursor = defs, instance, None
+        self.sensor = defs.get_sensor_def("model_drop_sensor")
+
+    def tick(self):
+        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=self.defs) as ctx:
+            result = self.sensor.evaluate_tick(ctx)
+        for request in result.dynamic_partitions_requests or []:  # what the daemon does
+            self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        self.cursor = result.cursor
+        return result
+
+
+@pytest.fixture
+def setup(data_dir, instance):
+    for entry in (data_dir / "models").iterdir():
+        _age(entry)
+    defs = build_definitions(DataPaths(data_dir))
+    return data_dir, instance, defs, Ticker(defs, instance)
+
+
+def _models(result) -> list[str]:
+    return sorted({r.partition_key.keys_by_dimension["model"] for r in result.run_requests})
+
+
+def test_new_unchanged_modified_halfwritten_and_garbage(setup):
+    data_dir, instance, defs, ticker = setup
+    models = data_dir / "models"
+
+    first = ticker.tick()
+    assert _models(first) == ["tiny-a", "tiny-b"]
+    assert sorted(instance.get_dynamic_partitions("model")) == ["tiny-a", "tiny-b"]
+    assert len(first.run_requests) == 2 * 2  # every category of each model
+    assert all(isinstance(r.partition_key, dg.MultiPartitionKey) for r in first.run_requests)
+
+    assert ticker.tick().run_requests == [], "a tick with no change requests nothing"
+
+    single = models / "tiny-b.safetensors"
+    blob = bytearray(single.read_bytes())
+    blob[-1] ^= 0xFF  # one weight byte changes
+    single.write_bytes(bytes(blob))
+    _age(single, 600)
+    modified = ticker.tick()
+    assert _models(modified) == ["tiny-b"]
+    assert {r.tags["bench/reason"] for r in modified.run_requests} == {"changed"}
+    assert not {r.run_key for r in modified.run_requests} & {r.run_key for r in first.run_requests}
+
+    copying = models / "incoming.safetensors"
+    copying.write_bytes(single.read_bytes()[: 1 << 20])  # half copied, fresh mtime
+    assert ticker.tick().run_requests == []
+    with copying.open("ab") as handle:
+        handle.write(single.read_bytes()[1 << 20 :])
+    assert ticker.tick().run_requests == [], "still changing since the last tick"
+    settled = ticker.tick()
+    assert _models(settled) == ["incoming"]
+
+    garbage = models / "garbage.safetensors"
+    garbage.write_bytes(os.urandom(4096))
+    _age(garbage)
+    broken = ticker.tick()  # the sensor does not crash on it
+    assert _models(broken) == ["garbage"]
+    request = broken.run_requests[0]
+    result = defs.resolve_job_def("benchmark").execute_in_process(
+        partition_key=request.partition_key, instance=instance, tags=request.tags, raise_on_error=False
+    )
+    assert not result.success
+    message = _error_message(result)
+    assert str(garbage) in message and "safetensors" in message
+
+
+def test_cursor_survives_across_ticks_as_json(setup):
+    _, _, _, ticker = setup
+    ticker.tick()
+    assert '"tiny-a"' in ticker.cursor and "fingerprint" in ticker.cursor
