@@ -35,9 +35,16 @@ class HeadlessSummary:
 
 def _sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], bool]:
     """One tick; returns its run requests and whether some model is still settling."""
-    sensor = defs.get_sensor_def("model_drop_sensor")
+    sensor = defs.resolve_sensor_def("model_drop_sensor")
     cursor = instance.run_storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
-    with dg.build_sensor_context(instance=instance, cursor=cursor, definitions=defs) as context:
+    # An instance *ref* (as the daemon passes) lets Dagster validate partition keys
+    # against the partitions this very tick adds.
+    with dg.build_sensor_context(
+        instance_ref=instance.get_ref(),
+        cursor=cursor,
+        resources=defs.resources,
+        repository_def=defs.get_repository_def(),
+    ) as context:
         tick = sensor.evaluate_tick(context)
     for request in tick.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(MODEL_DIM, list(request.partition_keys))
@@ -55,8 +62,13 @@ def _partition_requests(defs: dg.Definitions, instance: dg.DagsterInstance) -> l
         time.sleep(SETTLE_PAUSE_SECONDS)
         more, settling = _sensor_tick(defs, instance)
         sensor_requests += more
-    schedule = defs.get_schedule_def("nightly_refresh")
-    with dg.build_schedule_context(instance=instance, repository_def=defs.get_repository_def()) as context:
+    schedule = defs.resolve_schedule_def("nightly_refresh")
+    with (
+        dg.partition_loading_context(dynamic_partitions_store=instance),
+        dg.build_schedule_context(
+            instance=instance, resources=defs.resources, repository_def=defs.get_repository_def()
+        ) as context,
+    ):
         scheduled = schedule.evaluate_tick(context)
     requests: dict[str, dg.RunRequest] = {}
     for request in [*sensor_requests, *(scheduled.run_requests or [])]:

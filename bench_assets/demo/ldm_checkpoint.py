@@ -45,8 +45,11 @@ _Rule = tuple[str, str, dict[str, str] | None]
 
 
 def _rename(key: str, rules: list[_Rule]) -> str:
-    """Apply the longest matching prefix rule; the part map renames the next segment."""
-    for src, dst, parts in sorted(rules, key=lambda rule: -len(rule[0])):
+    """Apply the matching prefix rule; its part map renames the segment after the prefix.
+
+    Prefixes end with a dot, so at most one rule matches a key.
+    """
+    for src, dst, parts in rules:
         if not key.startswith(src):
             continue
         rest = key[len(src) :]
@@ -87,8 +90,9 @@ def _unet_rules(config: Any) -> list[_Rule]:
             rules.append((f"up_blocks.{i}.resnets.{j}.", f"output_blocks.{ldm}.0.", _UNET_RESNET_PARTS))
             rules.append((f"up_blocks.{i}.attentions.{j}.", f"output_blocks.{ldm}.1.", None))
         # The upsampler follows the last layer's resnet, and its attention if the block has one.
+        last = f"output_blocks.{stride * i + per_block}"
         slot = 2 if "CrossAttn" in block_type else 1
-        rules.append((f"up_blocks.{i}.upsamplers.0.conv.", f"output_blocks.{stride * i + per_block}.{slot}.conv.", None))
+        rules.append((f"up_blocks.{i}.upsamplers.0.conv.", f"{last}.{slot}.conv.", None))
     return rules
 
 
@@ -119,7 +123,9 @@ def _vae_rules(config: Any) -> list[_Rule]:
     return rules
 
 
-def _convert(state: dict[str, torch.Tensor], rules: list[_Rule], prefix: str, what: str) -> dict[str, torch.Tensor]:
+def _convert(
+    state: dict[str, torch.Tensor], rules: list[_Rule], prefix: str, what: str
+) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for key, tensor in state.items():
         try:

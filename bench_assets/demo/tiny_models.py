@@ -81,12 +81,11 @@ def clip_tokenizer_files(out_dir: Path) -> Path:
     return out_dir
 
 
-def _save_tokenizer(pipe: "StableDiffusionPipeline", folder: Path) -> None:
-    # transformers 5 writes only tokenizer.json; vocab.json + merges.txt keep the
+def _add_bpe_files(tokenizer_dir: Path) -> None:
+    # transformers 5 saves only tokenizer.json; vocab.json + merges.txt keep the
     # folder loadable by transformers 4.x's CLIPTokenizer too.
-    pipe.tokenizer.save_pretrained(folder)
-    if not (folder / "vocab.json").exists():
-        _write_bpe_files(folder)
+    if not (tokenizer_dir / "vocab.json").exists():
+        _write_bpe_files(tokenizer_dir)
 
 
 def build_tiny_sd_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDiffusionPipeline":
@@ -137,7 +136,8 @@ def build_tiny_sd_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDiffu
         )
     with tempfile.TemporaryDirectory() as tmp:
         files = clip_tokenizer_files(Path(tmp))
-        tokenizer = CLIPTokenizer(str(files / "vocab.json"), str(files / "merges.txt"), model_max_length=MAX_LENGTH)
+        vocab, merges = str(files / "vocab.json"), str(files / "merges.txt")
+        tokenizer = CLIPTokenizer(vocab, merges, model_max_length=MAX_LENGTH)
     scheduler = PNDMScheduler(**_SD_BETAS, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
     pipe = StableDiffusionPipeline(
         vae=vae,
@@ -157,7 +157,7 @@ def save_diffusers_folder(pipe: "StableDiffusionPipeline", path: Path) -> Path:
     """Save as a diffusers folder (safetensors weights), the layout of Hub repos."""
     path = Path(path)
     pipe.save_pretrained(path, safe_serialization=True)
-    _save_tokenizer(pipe, path / "tokenizer")
+    _add_bpe_files(path / "tokenizer")
     return path
 
 
@@ -169,7 +169,8 @@ def _save_configs(pipe: "StableDiffusionPipeline", folder: Path) -> Path:
     pipe.vae.save_config(folder / "vae")
     pipe.text_encoder.config.save_pretrained(folder / "text_encoder")
     pipe.scheduler.save_config(folder / "scheduler")
-    _save_tokenizer(pipe, folder / "tokenizer")
+    pipe.tokenizer.save_pretrained(folder / "tokenizer")
+    _add_bpe_files(folder / "tokenizer")
     return folder
 
 

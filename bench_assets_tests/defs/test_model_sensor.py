@@ -24,10 +24,15 @@ def _age(path, seconds=3600):
 class Ticker:
     def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance):
         self.defs, self.instance, self.cursor = defs, instance, None
-        self.sensor = defs.get_sensor_def("model_drop_sensor")
+        self.sensor = defs.resolve_sensor_def("model_drop_sensor")
 
     def tick(self):
-        with dg.build_sensor_context(instance=self.instance, cursor=self.cursor, definitions=self.defs) as ctx:
+        with dg.build_sensor_context(
+            instance_ref=self.instance.get_ref(),  # as the daemon does
+            cursor=self.cursor,
+            resources=self.defs.resources,
+            repository_def=self.defs.get_repository_def(),
+        ) as ctx:
             result = self.sensor.evaluate_tick(ctx)
         for request in result.dynamic_partitions_requests or []:  # what the daemon does
             self.instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))

@@ -260,8 +260,10 @@ def test_agrees_with_torchmetrics_on_same_model(tmp_path: Path, items: list[Imag
     rows = ours.score(items)
     cosine = {(r["prompt_id"], r["image_index"]): r["cosine"] for r in rows}
 
+    metric = CLIPScore(model_name_or_path=_torchmetrics_loader(hf_folder))
+
     def torchmetrics_score(subset: list[ImageItem]) -> float:
-        metric = CLIPScore(model_name_or_path=_torchmetrics_loader(hf_folder))
+        metric.reset()
         images = [torch.from_numpy(np.array(Image.open(i.path).convert("RGB"))).permute(2, 0, 1) for i in subset]
         metric.update(images, [i.prompt.prompt for i in subset])
         return float(metric.compute())
