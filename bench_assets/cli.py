@@ -42,6 +42,7 @@ def cmd_run(_: argparse.Namespace) -> int:
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
     import duckdb
+    import polars as pl
 
     paths = DataPaths.from_env()
     if not paths.duckdb.exists():
@@ -53,10 +54,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"{paths.duckdb} is locked by a writer: {exc}", file=sys.stderr)
         return 1
     if args.category == "*":
-        frame = con.execute("SELECT * FROM leaderboard ORDER BY category, rank, model").pl()
+        result = con.execute("SELECT * FROM leaderboard ORDER BY category, rank, model")
     else:
         query = "SELECT * FROM leaderboard WHERE category = ? ORDER BY rank, model"
-        frame = con.execute(query, [args.category]).pl()
+        result = con.execute(query, [args.category])
+    frame = pl.from_arrow(result.to_arrow_table())
     con.close()
     from bench_assets.defs.assets import metric_columns
     from bench_assets.metrics.registry import METRICS

@@ -37,7 +37,7 @@ def tiny_sources(tmp_path_factory) -> Path:
     save_diffusers_folder(build_tiny_sd_pipeline(seed=1), root / "models" / "tiny-a")
     save_single_file(build_tiny_sd_pipeline(seed=2), root / "models" / "tiny-b.safetensors")
     clip = build_tiny_open_clip(root / "clip")
-    (root / "scorers.json").write_text(json.dumps({"clip_score": clip, "lpips_diversity": {"backbone": "random"}}))
+    (root / "scorers.json").write_text(json.dumps({"clip_score": clip, "lpips_diversity": {"backbone": "random", "size": 64}}))
     return root
 
 

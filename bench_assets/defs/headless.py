@@ -11,6 +11,7 @@ The sensor's cursor is kept in the instance's key-value store, so a second
 
 from __future__ import annotations
 
+import datetime
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -66,7 +67,10 @@ def _partition_requests(defs: dg.Definitions, instance: dg.DagsterInstance) -> l
     with (
         dg.partition_loading_context(dynamic_partitions_store=instance),
         dg.build_schedule_context(
-            instance=instance, resources=defs.resources, repository_def=defs.get_repository_def()
+            instance=instance,
+            resources=defs.resources,
+            repository_def=defs.get_repository_def(),
+            scheduled_execution_time=datetime.datetime.now(datetime.timezone.utc),
         ) as context,
     ):
         scheduled = schedule.evaluate_tick(context)

@@ -32,6 +32,7 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
         suite = bench.suite()
         metrics = [cls(scorers.for_metric(name)) for name, cls in METRICS.items()]
         requests = []
+        tick_id = context.scheduled_execution_time.strftime("%Y%m%dT%H%M%S")
         for entry in scan_models(bench.paths.models):
             if entry.key not in registered:
                 continue  # the sensor registers new models
@@ -46,6 +47,7 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
                     continue
                 requests.append(
                     dg.RunRequest(
+                        run_key=f"{entry.key}:{category}:{tick_id}",
                         partition_key=partition_key(entry.key, category),
                         tags={"bench/model": entry.key, "bench/reason": f"nightly:{status.state}"},
                     )

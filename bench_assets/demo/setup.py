@@ -20,8 +20,8 @@ from bench_assets.core.config import config_path
 from bench_assets.core.paths import DataPaths
 
 DEMO_SETTINGS = {
-    "width": 64,
-    "height": 64,
+    "width": 32,
+    "height": 32,
     "steps": 4,
     "guidance_scale": 5.0,
     "sampler": "euler",
@@ -70,7 +70,7 @@ def _write_demo_config(paths: DataPaths) -> None:
         print(f"keeping existing {target}")
         return
     clip = build_tiny_open_clip(paths.metric_models / "tiny-clip")
-    config = {"metrics": {"clip_score": clip, "lpips_diversity": tiny_lpips_options()}}
+    config = {"metrics": {"clip_score": clip, "lpips_diversity": tiny_lpips_options(size=64)}}
     target.write_text(CONFIG_HEADER + yaml.safe_dump(config, sort_keys=True))
     print(f"wrote {target}")
 

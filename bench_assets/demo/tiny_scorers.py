@@ -72,6 +72,14 @@ def build_tiny_open_clip(out_dir: Path, seed: int = 0) -> dict[str, Any]:
     return {"model": TINY_CLIP_NAME, "pretrained": str(weights_path), "config_file": str(config_path)}
 
 
-def tiny_lpips_options() -> dict[str, Any]:
-    """LpipsDiversity options that need nothing from the network."""
-    return {"net": "alex", "backbone": "random"}
+def tiny_lpips_options(size: int | None = None) -> dict[str, Any]:
+    """LpipsDiversity options that need nothing from the network.
+
+    ``size`` (optional) sets the LPIPS input size; the tiny generators make
+    64x64 images, and ``size=64`` skips the default upscaling to 256, which is
+    about 30x cheaper on CPU.
+    """
+    options: dict[str, Any] = {"net": "alex", "backbone": "random"}
+    if size is not None:
+        options["size"] = size
+    return options

@@ -43,6 +43,16 @@ class ImageItem:
             return img.convert("RGB")
 
 
+def _file_stamp(value: Any) -> str:
+    if not isinstance(value, str) or "/" not in value:
+        return ""
+    path = Path(value)
+    if not path.is_file():
+        return ""
+    stat = path.stat()
+    return f"@{stat.st_size}:{stat.st_mtime_ns}"
+
+
 class Metric(ABC):
     """Base class: subclasses set the class attributes and implement two methods."""
 
@@ -53,6 +63,8 @@ class Metric(ABC):
     higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (float("-inf"), float("inf"))
     default_options: ClassVar[dict[str, Any]] = {}
+    # Options that change speed, not values: changing them keeps cached rows.
+    cache_exempt_options: ClassVar[tuple[str, ...]] = ("batch_size",)
     description: ClassVar[str] = ""
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
@@ -66,8 +78,18 @@ class Metric(ABC):
 
     @property
     def scorer_id(self) -> str:
-        """Identity of the scorer weights and options; part of the cache key."""
-        return ",".join(f"{k}={self.options[k]}" for k in sorted(self.options))
+        """Identity of the scorer weights and options; part of the cache key.
+
+        An option naming a local file also records its size and mtime, so new
+        weights saved over old ones at the same path are not mistaken for them.
+        """
+        parts = []
+        for key in sorted(self.options):
+            if key in self.cache_exempt_options:
+                continue
+            value = self.options[key]
+            parts.append(f"{key}={value}{_file_stamp(value)}")
+        return ",".join(parts)
 
     def applies_to(self, prompt: Prompt) -> bool:
         """Whether this metric can score the prompt (later metrics need metadata)."""

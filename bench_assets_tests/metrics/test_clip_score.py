@@ -43,6 +43,18 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    # Tiny models gain nothing from threads, and OpenMP barriers on a busy 2-core
+    # box cost more than the maths; restore the setting for other modules.
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _png(path: Path, rng: np.random.Generator, kind: int) -> Path:
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / (SIZE - 1)
     colour = rng.uniform(0, 255, size=3)
@@ -94,6 +106,21 @@ def test_options_files_and_cheap_import(tiny_clip: dict) -> None:
         ClipScore({"modle": "ViT-B-32"})
     with pytest.raises(KeyError, match="clip_score"):
         get_metric("clip_scor")
+
+
+def test_registry_import_is_cheap() -> None:
+    """The Dagster layer imports the registry; that must not pull in torch or the scorer libraries."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bench_assets.metrics.registry as r; "
+        "heavy = sorted(m for m in ('torch', 'open_clip', 'lpips', 'transformers', 'torchmetrics') if m in sys.modules); "
+        "assert not heavy, heavy; print(sorted(r.METRICS))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['clip_score', 'lpips_diversity']"
 
 
 def test_matches_reference_formula(tiny_clip: dict, items: list[ImageItem]) -> None:
@@ -209,7 +236,7 @@ def _torchmetrics_loader(folder: Path):
     The model subclass unwraps ``get_*_features``: transformers >= 5 returns a
     ``BaseModelOutputWithPooling`` whose ``pooler_output`` is the projected
     embedding, and torchmetrics 1.9 calls ``.norm`` on the return value
-    (Lightning-AI/torchmetrics#3407, fixed upstream after 1.9).
+    (Lightning-AI/torchmetrics#3407; fix merged upstream in #3408, not in 1.9.0).
     """
     import torch
     from transformers import CLIPModel, CLIPProcessor
