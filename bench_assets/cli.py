@@ -54,11 +54,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         print(f"{paths.duckdb} is locked by a writer: {exc}", file=sys.stderr)
         return 1
     if args.category == "*":
-        result = con.execute("SELECT * FROM leaderboard ORDER BY category, rank, model")
+        relation = con.sql("SELECT * FROM leaderboard ORDER BY category, rank, model")
     else:
         query = "SELECT * FROM leaderboard WHERE category = ? ORDER BY rank, model"
-        result = con.execute(query, [args.category])
-    frame = pl.from_arrow(result.to_arrow_table())
+        relation = con.sql(query, params=[args.category])
+    frame = pl.from_arrow(relation.to_arrow_table())
     con.close()
     from bench_assets.defs.assets import metric_columns
     from bench_assets.metrics.registry import METRICS
