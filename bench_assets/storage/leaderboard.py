@@ -44,11 +44,15 @@ def bootstrap_ci(
 
 
 def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
-    per_prompt = scores.group_by("model", "category", "prompt_id").agg(
-        pl.col("value").sum().alias("sum"), pl.col("value").count().alias("n")
+    # Sorted, so the fixed-seed bootstrap resamples the same clusters every time.
+    per_prompt = (
+        scores.group_by("model", "category", "prompt_id")
+        .agg(pl.col("value").sum().alias("sum"), pl.col("value").count().alias("n"))
+        .sort("model", "category", "prompt_id")
     )
     rows = []
-    slices = [per_prompt, per_prompt.with_columns(pl.lit(OVERALL).alias("category"))]
+    overall = per_prompt.with_columns(pl.lit(OVERALL).alias("category")).sort("model", "prompt_id")
+    slices = [per_prompt, overall]
     for frame in slices:
         for (model, category), group in frame.group_by("model", "category", maintain_order=True):
             sums = group["sum"].to_numpy().astype(float)

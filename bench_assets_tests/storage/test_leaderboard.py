@@ -66,3 +66,14 @@ def test_empty_warehouse_gives_empty_leaderboard(tmp_path):
     long = compute_leaderboard(Warehouse(tmp_path), [CLIP, LPIPS])
     assert long.is_empty()
     assert to_markdown(widen(long, [CLIP]), [CLIP]) == "_no scores yet_"
+
+
+def test_intervals_do_not_depend_on_row_order(tmp_path):
+    rng = np.random.default_rng(3)
+    values = {f"p{i:02d}": list(rng.normal(30, 5, size=3)) for i in range(20)}
+    first, second = Warehouse(tmp_path / "a"), Warehouse(tmp_path / "b")
+    _write(first, "scores_clip", "m", "a", values)
+    _write(second, "scores_clip", "m", "a", dict(reversed(list(values.items()))))
+    a = compute_leaderboard(first, [CLIP]).sort("category")
+    b = compute_leaderboard(second, [CLIP]).sort("category")
+    assert a.select("ci_low", "ci_high").rows() == b.select("ci_low", "ci_high").rows()
