@@ -15,6 +15,7 @@ import dagster as dg
 
 from bench_assets.core.drop_folder import WatchState, decide
 from bench_assets.core.models import scan_models
+from bench_assets.storage.status import images_made_from
 from bench_assets.defs.partitions import MODEL_DIM, model_partitions, partition_key
 from bench_assets.defs.resources import BenchResource
 
@@ -44,6 +45,8 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
             )
             for launch in decision.launches
             for category in categories
+            # Already generated from these exact weights (e.g. by `bench run`): nothing to do.
+            if images_made_from(bench.warehouse, launch.entry.key, category) != launch.fingerprint
         ]
         for launch in decision.launches:
             context.log.info(f"{launch.reason} model {launch.entry.key} ({launch.entry.path})")

@@ -80,6 +80,14 @@ def _metric_state(metric: Metric, scores: pl.DataFrame, manifest: pl.DataFrame, 
     return "done" if needed <= have else "partial"
 
 
+def images_made_from(warehouse: Warehouse, model: str, category: str) -> str | None:
+    """The model fingerprint the partition's current images were made from, if any."""
+    manifest = warehouse.read_partition(IMAGES_TABLE, model, category)
+    if manifest is None or manifest.is_empty():
+        return None
+    return manifest["model_fingerprint"][0]
+
+
 def partition_status(
     warehouse: Warehouse,
     model: str,

@@ -101,3 +101,16 @@ def test_cursor_survives_across_ticks_as_json(setup):
     _, _, _, ticker = setup
     ticker.tick()
     assert '"tiny-a"' in ticker.cursor and "fingerprint" in ticker.cursor
+
+
+def test_partitions_already_made_from_the_same_weights_are_not_relaunched(setup):
+    """A second sensor (the daemon's, after `bench run` used its own cursor) skips done work."""
+    data_dir, instance, defs, ticker = setup
+    instance.add_dynamic_partitions("model", ["tiny-a"])
+    job = defs.resolve_job_def("benchmark")
+    from bench_assets.defs.partitions import partition_key
+
+    assert job.execute_in_process(partition_key=partition_key("tiny-a", "object"), instance=instance).success
+    first = Ticker(defs, instance).tick()
+    keys = sorted(str(r.partition_key) for r in first.run_requests)
+    assert keys == ["colour|tiny-a", "colour|tiny-b", "object|tiny-b"]
