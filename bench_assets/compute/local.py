@@ -7,7 +7,7 @@ not pay for them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 from bench_assets.generation.generate import GenerationReport, GenerationRequest
@@ -32,9 +32,7 @@ class LocalCompute:
     ) -> GenerationReport:
         from bench_assets.generation.generate import generate_image_set
 
-        if request.device == "auto" and self.device != "auto":
-            from dataclasses import replace
-
+        if request.device == "auto":
             request = replace(request, device=self.device)
         return generate_image_set(request, log=log, should_stop=should_stop)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -34,31 +35,27 @@ class BenchResource(dg.ConfigurableResource):
         return load_suite(Path(self.suite_path))
 
 
-class GenerationResource(dg.ConfigurableResource):
-    """Default generation settings (SDXL-friendly); a model's sidecar file overrides them."""
+_DEFAULTS = GenerationSettings()
 
-    sampler: str = "euler"
-    steps: int = 30
-    guidance_scale: float = 5.0
-    width: int = 1024
-    height: int = 1024
-    images_per_prompt: int = 4
-    base_seed: int = 0
-    batch_size: int = 4
-    precision: str = "auto"
+
+class GenerationResource(dg.ConfigurableResource):
+    """Default generation settings (SDXL-friendly); a model's sidecar file overrides them.
+
+    The defaults are GenerationSettings' own, so the two never drift apart.
+    """
+
+    sampler: str = _DEFAULTS.sampler
+    steps: int = _DEFAULTS.steps
+    guidance_scale: float = _DEFAULTS.guidance_scale
+    width: int = _DEFAULTS.width
+    height: int = _DEFAULTS.height
+    images_per_prompt: int = _DEFAULTS.images_per_prompt
+    base_seed: int = _DEFAULTS.base_seed
+    batch_size: int = _DEFAULTS.batch_size
+    precision: str = _DEFAULTS.precision
 
     def defaults(self) -> GenerationSettings:
-        return GenerationSettings(
-            sampler=self.sampler,
-            steps=self.steps,
-            guidance_scale=self.guidance_scale,
-            width=self.width,
-            height=self.height,
-            images_per_prompt=self.images_per_prompt,
-            base_seed=self.base_seed,
-            batch_size=self.batch_size,
-            precision=self.precision,
-        )
+        return GenerationSettings(**{f.name: getattr(self, f.name) for f in fields(GenerationSettings)})
 
     def settings_for(self, entry: ModelEntry) -> GenerationSettings:
         return self.defaults().with_overrides(entry.settings_overrides(), source=str(entry.settings_sidecar))

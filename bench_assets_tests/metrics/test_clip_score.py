@@ -43,18 +43,6 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # Tiny models gain nothing from threads, and OpenMP barriers on a busy 2-core
-    # box cost more than the maths; restore the setting for other modules.
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _png(path: Path, rng: np.random.Generator, kind: int) -> Path:
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / (SIZE - 1)
     colour = rng.uniform(0, 255, size=3)

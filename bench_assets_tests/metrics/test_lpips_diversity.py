@@ -30,18 +30,6 @@ SAME = Prompt(id="same-001", category="object", prompt="a blue cube")
 SINGLE = Prompt(id="one-001", category="object", prompt="a lone tree")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    # Tiny nets gain nothing from threads, and OpenMP barriers on a busy 2-core
-    # box cost more than the maths; restore the setting for other modules.
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _item(prompt: Prompt, index: int, path: Path) -> ImageItem:
     return ImageItem("tiny", prompt.category, prompt, index, index, path, f"sha-{prompt.id}-{index}")
 
