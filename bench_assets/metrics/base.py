@@ -66,6 +66,9 @@ class Metric(ABC):
     # Options that change speed, not values: changing them keeps cached rows.
     cache_exempt_options: ClassVar[tuple[str, ...]] = ("batch_size",)
     description: ClassVar[str] = ""
+    # Prompt metadata keys the metric reads (e.g. ("objects",) or ("text",));
+    # prompts without them are skipped and counted, never scored as zero.
+    uses_metadata: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         unknown = set(options or {}) - set(self.default_options)
@@ -92,8 +95,8 @@ class Metric(ABC):
         return ",".join(parts)
 
     def applies_to(self, prompt: Prompt) -> bool:
-        """Whether this metric can score the prompt (later metrics need metadata)."""
-        return True
+        """Whether this metric can score the prompt: it has every metadata key the metric uses."""
+        return all(prompt.metadata.get(key) for key in self.uses_metadata)
 
     @abstractmethod
     def load(self, device: str, dtype: str = "fp32") -> None:
