@@ -30,6 +30,10 @@ test: install
 dev: install
 	$(BIN)/dagster dev -w workspace.yaml
 
+# Scoring throughput per metric, batched vs one at a time (tiny scorers, this machine).
+bench: install
+	$(BIN)/python -m bench_assets.benchmarks
+
 status: install
 	$(BIN)/bench status
 

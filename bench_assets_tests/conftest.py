@@ -29,15 +29,14 @@ TEST_PROMPTS = [
 
 @pytest.fixture(scope="session")
 def tiny_sources(tmp_path_factory) -> Path:
-    """Two tiny SD pipelines (a diffusers folder and a single file) and a tiny CLIP."""
+    """Two tiny SD pipelines (a diffusers folder and a single file) and every tiny scorer."""
+    from bench_assets.demo.setup import tiny_scorer_options
     from bench_assets.demo.tiny_models import build_tiny_sd_pipeline, save_diffusers_folder, save_single_file
-    from bench_assets.demo.tiny_scorers import build_tiny_open_clip
 
     root = tmp_path_factory.mktemp("tiny_sources")
     save_diffusers_folder(build_tiny_sd_pipeline(seed=1), root / "models" / "tiny-a")
     save_single_file(build_tiny_sd_pipeline(seed=2), root / "models" / "tiny-b.safetensors")
-    clip = build_tiny_open_clip(root / "clip")
-    (root / "scorers.json").write_text(json.dumps({"clip_score": clip, "lpips_diversity": {"backbone": "random", "size": 64}}))
+    (root / "scorers.json").write_text(json.dumps(tiny_scorer_options(root / "scorers")))
     return root
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -62,17 +63,47 @@ def _write_sidecar(models_dir: Path, name: str) -> None:
         sidecar.write_text("# demo model: tiny images, few steps\n" + yaml.safe_dump(DEMO_SETTINGS))
 
 
-def _write_demo_config(paths: DataPaths) -> None:
-    from bench_assets.demo.tiny_scorers import build_tiny_open_clip, tiny_lpips_options
+def _tiny_clip(root: Path) -> dict:
+    from bench_assets.demo.tiny_scorers import build_tiny_open_clip
 
+    return build_tiny_open_clip(root / "tiny-clip")
+
+
+def _tiny_lpips(root: Path) -> dict:
+    from bench_assets.demo.tiny_scorers import tiny_lpips_options
+
+    return tiny_lpips_options(size=64)
+
+
+# metric name -> builder of its tiny scorer (weights under ``root``), returning the metric's options.
+TINY_SCORERS: dict[str, Callable[[Path], dict]] = {
+    "clip_score": _tiny_clip,
+    "lpips_diversity": _tiny_lpips,
+}
+
+
+def tiny_scorer_options(root: Path, names: list[str] | None = None) -> dict[str, dict]:
+    """Build the tiny scorers of ``names`` (default: all) and return their options."""
+    return {name: TINY_SCORERS[name](root) for name in (names or list(TINY_SCORERS))}
+
+
+def _write_demo_config(paths: DataPaths) -> None:
+    """Write (or complete) the demo's config; a config the user wrote is left alone."""
     target = config_path(paths)
+    existing: dict = {}
     if target.exists():
-        print(f"keeping existing {target}")
+        text = target.read_text()
+        if not text.startswith(CONFIG_HEADER):
+            print(f"keeping your {target}")
+            return
+        existing = yaml.safe_load(text) or {}
+    metrics = existing.setdefault("metrics", {})
+    missing = [name for name in TINY_SCORERS if name not in metrics]
+    if not missing:
         return
-    clip = build_tiny_open_clip(paths.metric_models / "tiny-clip")
-    config = {"metrics": {"clip_score": clip, "lpips_diversity": tiny_lpips_options(size=64)}}
-    target.write_text(CONFIG_HEADER + yaml.safe_dump(config, sort_keys=True))
-    print(f"wrote {target}")
+    metrics.update(tiny_scorer_options(paths.metric_models, missing))
+    target.write_text(CONFIG_HEADER + yaml.safe_dump(existing, sort_keys=True))
+    print(f"wrote tiny scorers for {', '.join(missing)} to {target}")
 
 
 def prepare_demo(paths: DataPaths, n_models: int = 3) -> None:
