@@ -202,7 +202,7 @@ def build_metric_asset(
 
 
 def metric_columns(metrics: Sequence[type[Metric]]) -> list[MetricColumn]:
-    return [MetricColumn(m.name, m.table, m.higher_is_better) for m in metrics]
+    return [MetricColumn(m.name, m.table, m.higher_is_better, m.summary_columns, m.combine) for m in metrics]
 
 
 def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:

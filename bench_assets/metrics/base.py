@@ -79,6 +79,23 @@ class Metric(ABC):
             )
         self.options: dict[str, Any] = {**self.default_options, **(options or {})}
 
+    @classmethod
+    def summary_columns(cls) -> dict[str, Any]:
+        """Per-row polars expressions that the leaderboard sums per prompt.
+
+        Together with :meth:`combine` this defines the metric's aggregate, so
+        that a bootstrap can resample prompts and recompute it. Default: the
+        mean of ``value``.
+        """
+        import polars as pl
+
+        return {"value": pl.col("value"), "n": pl.lit(1.0)}
+
+    @classmethod
+    def combine(cls, totals: dict[str, Any]) -> Any:
+        """The aggregate from summed columns (numpy arrays: one entry per resample)."""
+        return totals["value"] / totals["n"]
+
     @property
     def scorer_id(self) -> str:
         """Identity of the scorer weights and options; part of the cache key.

@@ -8,8 +8,8 @@ too narrow. Percentile intervals, 1000 resamples, fixed seed (reproducible).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import polars as pl
@@ -21,33 +21,58 @@ N_BOOT = 1000
 CONFIDENCE = 0.95
 
 
+def _mean_summary() -> dict[str, pl.Expr]:
+    return {"value": pl.col("value"), "n": pl.lit(1.0)}
+
+
+def _mean_combine(totals: dict[str, Any]) -> Any:
+    return totals["value"] / totals["n"]
+
+
 @dataclass(frozen=True)
 class MetricColumn:
-    """What the leaderboard needs to know about a metric."""
+    """What the leaderboard needs to know about a metric.
+
+    ``summary`` gives per-row expressions summed per prompt and ``combine``
+    turns those sums into the aggregate (default: mean of ``value``), so that
+    metrics defined on model-level means (OneIG's text score, GenEval's
+    overall) get the right figure and a bootstrap interval for it.
+    """
 
     name: str
     table: str
     higher_is_better: bool = True
+    summary: Callable[[], dict[str, pl.Expr]] = field(default=_mean_summary, compare=False)
+    combine: Callable[[dict[str, Any]], Any] = field(default=_mean_combine, compare=False)
 
 
 def bootstrap_ci(
-    cluster_sums: np.ndarray, cluster_counts: np.ndarray, n_boot: int = N_BOOT, seed: int = 0
+    columns: dict[str, np.ndarray],
+    combine: Callable[[dict[str, Any]], Any] = _mean_combine,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile CI of the pooled mean, resampling whole clusters (prompts)."""
-    clusters = len(cluster_sums)
+    """Percentile CI of ``combine`` over per-prompt column sums, resampling prompts."""
+    clusters = len(next(iter(columns.values())))
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, clusters, size=(n_boot, clusters))
-    means = cluster_sums[picks].sum(axis=1) / cluster_counts[picks].sum(axis=1)
+    totals = {name: column[picks].sum(axis=1) for name, column in columns.items()}
+    estimates = np.asarray(combine(totals), dtype=float)
+    estimates = estimates[np.isfinite(estimates)]
+    if estimates.size == 0:
+        return float("nan"), float("nan")
     tail = (1.0 - CONFIDENCE) / 2.0
-    low, high = np.quantile(means, [tail, 1.0 - tail])
+    low, high = np.quantile(estimates, [tail, 1.0 - tail])
     return float(low), float(high)
 
 
 def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
+    summary = metric.summary()
     # Sorted, so the fixed-seed bootstrap resamples the same clusters every time.
     per_prompt = (
-        scores.group_by("model", "category", "prompt_id")
-        .agg(pl.col("value").sum().alias("sum"), pl.col("value").count().alias("n"))
+        scores.with_columns(*[expr.cast(pl.Float64).alias(f"sum_{name}") for name, expr in summary.items()])
+        .group_by("model", "category", "prompt_id")
+        .agg(*[pl.col(f"sum_{name}").sum() for name in summary], pl.len().alias("rows"))
         .sort("model", "category", "prompt_id")
     )
     rows = []
@@ -55,19 +80,19 @@ def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
     slices = [per_prompt, overall]
     for frame in slices:
         for (model, category), group in frame.group_by("model", "category", maintain_order=True):
-            sums = group["sum"].to_numpy().astype(float)
-            counts = group["n"].to_numpy().astype(float)
-            low, high = bootstrap_ci(sums, counts)
+            columns = {name: group[f"sum_{name}"].to_numpy() for name in summary}
+            point = metric.combine({name: np.array([c.sum()]) for name, c in columns.items()})[0]
+            low, high = bootstrap_ci(columns, metric.combine)
             rows.append(
                 {
                     "model": model,
                     "category": category,
                     "metric": metric.name,
-                    "mean": float(sums.sum() / counts.sum()),
+                    "mean": float(point),
                     "ci_low": low,
                     "ci_high": high,
-                    "n": int(counts.sum()),
-                    "n_prompts": len(sums),
+                    "n": int(group["rows"].sum()),
+                    "n_prompts": group.height,
                 }
             )
     return rows

@@ -25,12 +25,12 @@ def test_bootstrap_interval_contains_mean_and_shrinks_with_more_prompts():
     rng = np.random.default_rng(1)
     small = rng.normal(size=10)
     large = rng.normal(size=1000)
-    lo_s, hi_s = bootstrap_ci(small, np.ones(10))
-    lo_l, hi_l = bootstrap_ci(large, np.ones(1000))
+    lo_s, hi_s = bootstrap_ci({"value": small, "n": np.ones(10)})
+    lo_l, hi_l = bootstrap_ci({"value": large, "n": np.ones(1000)})
     assert lo_s <= small.mean() <= hi_s
     assert lo_l <= large.mean() <= hi_l
     assert (hi_l - lo_l) < (hi_s - lo_s)
-    assert bootstrap_ci(small, np.ones(10)) == (lo_s, hi_s), "fixed seed: reproducible"
+    assert bootstrap_ci({"value": small, "n": np.ones(10)}) == (lo_s, hi_s), "fixed seed: reproducible"
 
 
 def test_means_counts_ranks_per_category_and_overall(tmp_path):
@@ -77,3 +77,19 @@ def test_intervals_do_not_depend_on_row_order(tmp_path):
     a = compute_leaderboard(first, [CLIP]).sort("category")
     b = compute_leaderboard(second, [CLIP]).sort("category")
     assert a.select("ci_low", "ci_high").rows() == b.select("ci_low", "ci_high").rows()
+
+
+def test_custom_aggregate_is_applied_and_bootstrapped(tmp_path):
+    """A metric defined on model-level means (like OneIG's text score) is not a mean of values."""
+    wh = Warehouse(tmp_path)
+    rows = [{"model": "m", "category": "a", "prompt_id": f"p{i}", "value": 0.0, "hits": h, "tries": 2.0}
+            for i, h in enumerate([2.0, 1.0, 0.0, 2.0])]
+    wh.write_partition("scores_ratio", "m", "a", rows)
+    ratio = MetricColumn(
+        "ratio", "scores_ratio",
+        summary=lambda: {"hits": pl.col("hits"), "tries": pl.col("tries")},
+        combine=lambda t: t["hits"] / t["tries"],
+    )
+    row = compute_leaderboard(wh, [ratio]).filter(pl.col("category") == "a").row(0, named=True)
+    assert row["mean"] == pytest.approx(5 / 8)
+    assert row["ci_low"] <= 5 / 8 <= row["ci_high"] and row["ci_low"] < row["ci_high"]
