@@ -20,9 +20,11 @@ os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
 TEST_SETTINGS = {"width": 64, "height": 64, "steps": 2, "images_per_prompt": 2, "batch_size": 8, "sampler": "euler"}
 TEST_PROMPTS = [
-    {"id": "obj-1", "category": "object", "prompt": "a red bicycle"},
+    {"id": "obj-1", "category": "object", "prompt": "a red bicycle",
+     "metadata": {"objects": [{"name": "bicycle", "count": 1, "colour": "red"}]}},
     {"id": "obj-2", "category": "object", "prompt": "a glass teapot on a table", "negative_prompt": "blurry"},
-    {"id": "col-1", "category": "colour", "prompt": "a blue car"},
+    {"id": "col-1", "category": "colour", "prompt": "a blue car",
+     "metadata": {"objects": [{"name": "car", "count": 1, "colour": "blue"}]}},
     {"id": "col-2", "category": "colour", "prompt": "a yellow umbrella"},
 ]
 

@@ -75,16 +75,76 @@ def _tiny_lpips(root: Path) -> dict:
     return tiny_lpips_options(size=64)
 
 
+def _tiny_vlm(root: Path) -> dict:
+    from bench_assets.demo.tiny_vlm import build_tiny_vlm
+
+    return build_tiny_vlm(root / "tiny-vlm")
+
+
+def _tiny_geneval(root: Path) -> dict:
+    from bench_assets.demo.tiny_detector import build_tiny_geneval
+
+    return build_tiny_geneval(root / "tiny-geneval")
+
+
+def _tiny_msssim(root: Path) -> dict:
+    from bench_assets.demo.tiny_dino import tiny_msssim_options
+
+    return tiny_msssim_options()
+
+
+def _tiny_dino(root: Path) -> dict:
+    from bench_assets.demo.tiny_dino import build_tiny_dino
+
+    return build_tiny_dino(root / "tiny-dino")
+
+
+def _tiny_text(root: Path) -> dict:
+    from bench_assets.demo.tiny_judges import tiny_text_options
+
+    return tiny_text_options()
+
+
+def _tiny_aesthetic(root: Path) -> dict:
+    from bench_assets.demo.tiny_judges import build_tiny_aesthetic
+
+    return build_tiny_aesthetic(root / "tiny-aesthetic")
+
+
+def _tiny_preference(root: Path) -> dict:
+    from bench_assets.demo.tiny_judges import build_tiny_preference
+
+    return build_tiny_preference(root / "tiny-pickscore")
+
+
 # metric name -> builder of its tiny scorer (weights under ``root``), returning the metric's options.
 TINY_SCORERS: dict[str, Callable[[Path], dict]] = {
     "clip_score": _tiny_clip,
     "lpips_diversity": _tiny_lpips,
+    "vqascore": _tiny_vlm,
+    "tifa": _tiny_vlm,
+    "geneval": _tiny_geneval,
+    "msssim_diversity": _tiny_msssim,
+    "text_rendering": _tiny_text,
+    "aesthetic": _tiny_aesthetic,
+    "preference": _tiny_preference,
+    "dino": _tiny_dino,
 }
 
 
 def tiny_scorer_options(root: Path, names: list[str] | None = None) -> dict[str, dict]:
-    """Build the tiny scorers of ``names`` (default: all) and return their options."""
-    return {name: TINY_SCORERS[name](root) for name in (names or list(TINY_SCORERS))}
+    """Build the tiny scorers of ``names`` (default: all) and return their options.
+
+    Metrics sharing a scorer (VQAScore and TIFA share one VLM) build it once.
+    """
+    built: dict[Callable[[Path], dict], dict] = {}
+    options = {}
+    for name in names or list(TINY_SCORERS):
+        builder = TINY_SCORERS[name]
+        if builder not in built:
+            built[builder] = builder(root)
+        options[name] = dict(built[builder])
+    return options
 
 
 def _write_demo_config(paths: DataPaths) -> None:

@@ -238,7 +238,7 @@ class DinoFeatures(Metric):
             dino = self._dino_embed(images)
             # Rows of ``images`` that belong to prompts with a reference, in order.
             offsets, position = [], 0
-            for _, members, reference in scored:
+            for _, members, _ in scored:
                 offsets.append(position)
                 position += len(members)
             with_reference = [

@@ -1,0 +1,193 @@
+"""TIFA-style question answering: the fraction of questions about the prompt a VLM answers correctly.
+
+After TIFA (Hu et al. 2023, "TIFA: Accurate and Interpretable Text-to-Image
+Faithfulness Evaluation with Question Answering"): value = (number of
+questions answered correctly) / (number of questions), per image. TIFA has an
+LLM write the questions; here they come from the prompt's structured
+metadata, or are given explicitly:
+
+- ``questions: [{"question", "choices", "answer"}]`` in the metadata: used as
+  given (and then nothing is derived).
+- otherwise, derived (choices in brackets, answer first):
+  each object -> "Is there a {name}?" [Yes, No];
+  count > 1 -> "How many {name} are there?" [count-1 (if >= 1), count, count+1, count+2];
+  colour -> "What color is the {name}?" [GenEval's ten colours, + the asked one if missing];
+  each relation -> "Is the {subject} {relation} the {object}?" [Yes, No];
+  text -> 'Does the image contain the text "{text}"?' [Yes, No].
+
+Answering (TIFA answers multiple-choice questions; this is the
+likelihood form of it, never free generation): the VLM scores every choice
+as the continuation of the prompt ``question_template`` (default: the
+question followed by LLaVA-1.5's short-answer instruction "Answer the
+question using a single word or phrase."), by the summed log-probability of
+the choice's tokens given image + question; the predicted answer is the
+arg-max (first on ties). Correct = predicted equals the answer, ignoring case.
+Shared plumbing in ``bench_assets.metrics.vlm``; default model as VQAScore
+(``llava-hf/llava-1.5-7b-hf``).
+
+Row: ``value``, ``n_questions``, and ``answers``: JSON list of
+``{question, choices, answer, predicted, correct, loglik}`` (``loglik``: one
+summed log-likelihood per choice). Prompts without usable metadata are
+skipped (no row).
+
+Per-question rows in DuckDB::
+
+    SELECT s.model, s.prompt_id, s.image_index, a.question, a.answer, a.predicted, a.correct
+    FROM scores_tifa AS s,
+         unnest(from_json(s.answers,
+             '[{"question": "VARCHAR", "choices": ["VARCHAR"], "answer": "VARCHAR",
+                "predicted": "VARCHAR", "correct": "BOOLEAN", "loglik": ["DOUBLE"]}]')) AS q(a);
+
+and e.g. accuracy per question type:
+``... GROUP BY split_part(a.question, ' ', 1)``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, Sequence
+
+from bench_assets.core.prompts import Prompt
+from bench_assets.metrics.base import ImageItem, Metric
+from bench_assets.metrics.vlm import check_batch_size, chunks
+
+COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]
+YES_NO = ["Yes", "No"]
+DEFAULT_TEMPLATE = "{question}\nAnswer the question using a single word or phrase."
+
+ANSWERS_DUCKDB_TYPE = (
+    '[{"question": "VARCHAR", "choices": ["VARCHAR"], "answer": "VARCHAR", '
+    '"predicted": "VARCHAR", "correct": "BOOLEAN", "loglik": ["DOUBLE"]}]'
+)
+
+
+def _article(name: str) -> str:
+    return "an" if name[:1].lower() in "aeiou" else "a"
+
+
+def tifa_questions(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """Questions ``{"question", "choices", "answer"}`` for a prompt's metadata (empty if none usable)."""
+    given = metadata.get("questions")
+    if given:
+        out = []
+        for q in given:
+            if not isinstance(q, dict) or not isinstance(q.get("question"), str):
+                continue
+            choices = [str(c) for c in q.get("choices") or YES_NO]
+            answer = str(q.get("answer", "yes"))
+            if answer.lower() not in [c.lower() for c in choices]:
+                choices.append(answer)
+            out.append({"question": q["question"], "choices": choices, "answer": answer})
+        return out
+    out = []
+    for obj in metadata.get("objects") or []:
+        if not isinstance(obj, dict) or not isinstance(obj.get("name"), str) or not obj["name"].strip():
+            continue
+        name = obj["name"].strip()
+        out.append({"question": f"Is there {_article(name)} {name}?", "choices": YES_NO, "answer": "Yes"})
+        count = obj.get("count", 1)
+        if isinstance(count, int) and not isinstance(count, bool) and count > 1:
+            choices = [str(n) for n in range(max(1, count - 1), count + 3)]
+            out.append({"question": f"How many {name} are there?", "choices": choices, "answer": str(count)})
+        colour = obj.get("colour", obj.get("color"))
+        if isinstance(colour, str) and colour.strip():
+            choices = COLOURS + ([colour] if colour not in COLOURS else [])
+            out.append({"question": f"What color is the {name}?", "choices": choices, "answer": colour})
+    for rel in metadata.get("relations") or []:
+        if isinstance(rel, dict) and all(isinstance(rel.get(k), str) for k in ("subject", "relation", "object")):
+            question = f"Is the {rel['subject']} {rel['relation']} the {rel['object']}?"
+            out.append({"question": question, "choices": YES_NO, "answer": "Yes"})
+    text = metadata.get("text")
+    if isinstance(text, str) and text.strip():
+        out.append({"question": f'Does the image contain the text "{text}"?', "choices": YES_NO, "answer": "Yes"})
+    return out
+
+
+class TifaScore(Metric):
+    name: ClassVar[str] = "tifa"
+    table: ClassVar[str] = "scores_tifa"
+    version: ClassVar[str] = "1"
+    unit = "image"
+    higher_is_better: ClassVar[bool] = True
+    value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    default_options: ClassVar[dict[str, Any]] = {
+        "model": "llava-hf/llava-1.5-7b-hf",
+        "question_template": DEFAULT_TEMPLATE,
+        "batch_size": 16,
+    }
+    description: ClassVar[str] = (
+        "TIFA-style QA (Hu et al. 2023): fraction of metadata-derived multiple-choice questions a VLM "
+        "answers correctly, choosing the most likely choice."
+    )
+    uses_metadata: ClassVar[tuple[str, ...]] = ("objects",)
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        check_batch_size(self.name, self.options["batch_size"])
+        if "{question}" not in str(self.options["question_template"]):
+            raise ValueError(f"metric {self.name}: question_template must contain '{{question}}'")
+        self._vlm: Any = None
+
+    def applies_to(self, prompt: Prompt) -> bool:
+        return bool(tifa_questions(prompt.metadata))
+
+    def load(self, device: str, dtype: str = "fp32") -> None:
+        from bench_assets.metrics.vlm import load_vlm
+
+        if self._vlm is not None and self._vlm.device == str(device):
+            return
+        self._vlm = load_vlm(self.options["model"], device, dtype, metric_name=self.name)
+
+    def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
+        if self._vlm is None:
+            raise RuntimeError(f"metric {self.name}: call load() before score()")
+        import torch
+
+        from bench_assets.metrics.vlm import choice_log_likelihoods
+
+        template = str(self.options["question_template"])
+        batch = self.options["batch_size"]
+        rows: list[dict[str, Any]] = []
+        scored = [(item, tifa_questions(item.prompt.metadata)) for item in items]
+        scored = [(item, qs) for item, qs in scored if qs]
+        # Every (image, question, choice) triple, in item order; forwards take batch_size of them, so
+        # several images share a forward and only the images of the current forward are in memory.
+        triples = [(n, qi, c) for n, (_, qs) in enumerate(scored) for qi, q in enumerate(qs) for c in q["choices"]]
+        logliks: list[float] = []
+        images: dict[int, Any] = {}
+        with torch.inference_mode():
+            for chunk in chunks(triples, batch):
+                images = {n: images[n] if n in images else scored[n][0].load() for n in dict.fromkeys(n for n, _, _ in chunk)}
+                logliks += choice_log_likelihoods(
+                    self._vlm,
+                    [images[n] for n, _, _ in chunk],
+                    [template.replace("{question}", scored[n][1][qi]["question"]) for n, qi, _ in chunk],
+                    [c for _, _, c in chunk],
+                )
+        start = 0
+        for item, questions in scored:
+            answers = []
+            for q in questions:
+                ll = logliks[start : start + len(q["choices"])]
+                start += len(q["choices"])
+                predicted = q["choices"][max(range(len(ll)), key=lambda i: (ll[i], -i))]
+                answers.append(
+                    {
+                        "question": q["question"],
+                        "choices": list(q["choices"]),
+                        "answer": q["answer"],
+                        "predicted": predicted,
+                        "correct": predicted.strip().lower() == q["answer"].strip().lower(),
+                        "loglik": ll,
+                    }
+                )
+            rows.append(
+                {
+                    "prompt_id": item.prompt.id,
+                    "image_index": item.index,
+                    "value": sum(a["correct"] for a in answers) / len(answers),
+                    "n_questions": len(answers),
+                    "answers": json.dumps(answers),
+                }
+            )
+        return rows
