@@ -328,6 +328,32 @@ class GenEval(Metric):
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
         check_batch_size(self.name, self.options["batch_size"])
+
+    @classmethod
+    def summary_columns(cls) -> dict[str, Any]:
+        """Passes and attempts per task, so the leaderboard can average task accuracies."""
+        import polars as pl
+
+        columns = {}
+        for task in TASKS:
+            is_task = pl.col("task") == task
+            columns[f"pass_{task}"] = pl.when(is_task).then(pl.col("value")).otherwise(0.0)
+            columns[f"n_{task}"] = is_task.cast(pl.Float64)
+        return columns
+
+    @classmethod
+    def combine(cls, totals: dict[str, Any]) -> Any:
+        """Mean of the accuracies of the tasks present: GenEval's overall when all six are."""
+        import warnings
+
+        import numpy as np
+
+        accuracies = np.vstack(
+            [totals[f"pass_{t}"] / np.where(totals[f"n_{t}"] > 0, totals[f"n_{t}"], np.nan) for t in TASKS]
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a resample may hold no task at all
+            return np.nanmean(accuracies, axis=0)
         for key in ("threshold", "counting_threshold", "max_overlap", "position_threshold"):
             value = self.options[key]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:

@@ -319,3 +319,24 @@ def test_rows_skip_and_batch_invariance(tiny: dict, items: list[ImageItem]) -> N
         assert row["value"] in (0.0, 1.0)
         assert (row["value"] == 1.0) == (row["reason"] == "")
         assert set(json.loads(row["detected"])) <= {"cat", "suitcase", "backpack", "apple"}
+
+
+def test_leaderboard_figure_is_the_mean_of_task_accuracies(tmp_path) -> None:
+    """GenEval overall = mean of per-task accuracies, not the mean over images."""
+    from bench_assets.defs.assets import metric_columns
+    from bench_assets.storage.leaderboard import compute_leaderboard
+    from bench_assets.storage.warehouse import Warehouse
+
+    wh = Warehouse(tmp_path)
+    tasks = {"counting": [1, 1, 1, 0], "position": [0, 0]}  # accuracies 0.75 and 0.0
+    rows = [
+        {"model": "m", "category": "c", "prompt_id": f"{task}-{i}", "image_index": 0, "value": float(v), "task": task}
+        for task, values in tasks.items()
+        for i, v in enumerate(values)
+    ]
+    wh.write_partition("scores_geneval", "m", "c", rows)
+    board = compute_leaderboard(wh, metric_columns([GenEval]))
+    row = board.filter(board["category"] == "c").row(0, named=True)
+    assert row["mean"] == pytest.approx((0.75 + 0.0) / 2)  # the image mean would be 0.5
+    assert row["n"] == 6
+    assert geneval_overall({t: 0.5 for t in TASKS}) == pytest.approx(0.5)
