@@ -39,12 +39,14 @@ Definitions, from OneIG-Bench (github.com/OneIG-Bench/OneIG-Benchmark, commit
   any slice (and for a slice that mixes languages, the image-weighted mean of
   the per-language scores).
 
-Per image, ``value`` is the same formula on that image's own ED, CR and WAC.
-Note the formula's scale: MAX_ED = 100 characters was chosen for OneIG's long
-targets (slides and posters). For a short target an image with no text at all
-still scores ``1 - len(target)/100`` (0.89 for "HELLO WORLD"); compare models
-with the leaderboard figure or the ``word_accuracy``/``completion_rate``
-columns rather than reading ``value`` as a probability.
+Per image, ``value`` is the text accuracy ``1 - ED / max(len(target),
+len(ocr))`` (1 for an exact match, 0 when nothing is read), and the
+``text_score`` column is OneIG's formula on that image's own ED, CR and WAC.
+The two differ because of the formula's scale: MAX_ED = 100 characters was
+chosen for OneIG's long targets (slides and posters), so for a short target an
+image with no text at all still has ``text_score = 1 - len(target)/100`` (0.89
+for "HELLO WORLD"). The leaderboard figure is OneIG's model-level score
+(:meth:`TextRendering.combine`), comparable with published OneIG numbers.
 
 Differences from OneIG's pipeline (the formulas above are theirs): OneIG reads
 the text with Qwen2.5-VL-7B (prompted "Recognize the text in the image, only
@@ -172,7 +174,8 @@ def compare_text(ocr_text: str, target_text: str) -> dict[str, Any]:
     matched, total = word_matches(target, ocr)
     accuracy = matched / total if total > 0 else 0.0
     return {
-        "value": text_score(float(distance), completion, accuracy, language),
+        "value": 1.0 - distance / max(len(target), len(ocr), 1),
+        "text_score": text_score(float(distance), completion, accuracy, language),
         "edit_distance": distance,
         "completion_rate": completion,
         "word_accuracy": accuracy,
