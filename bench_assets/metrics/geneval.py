@@ -328,6 +328,17 @@ class GenEval(Metric):
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
         check_batch_size(self.name, self.options["batch_size"])
+        for key in ("threshold", "counting_threshold", "max_overlap", "position_threshold"):
+            value = self.options[key]
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+                raise ValueError(f"metric {self.name}: {key} must be a number in [0, 1], got {value!r}")
+        if "{name}" not in str(self.options["query_template"]):
+            raise ValueError(f"metric {self.name}: query_template must contain '{{name}}'")
+        self._detector: Any = None
+        self._processor: Any = None
+        self._clip: Any = None
+        self._device: str | None = None
+        self._colour_classifiers: dict[str, Any] = {}
 
     @classmethod
     def summary_columns(cls) -> dict[str, Any]:
@@ -354,18 +365,6 @@ class GenEval(Metric):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # a resample may hold no task at all
             return np.nanmean(accuracies, axis=0)
-        for key in ("threshold", "counting_threshold", "max_overlap", "position_threshold"):
-            value = self.options[key]
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
-                raise ValueError(f"metric {self.name}: {key} must be a number in [0, 1], got {value!r}")
-        if "{name}" not in str(self.options["query_template"]):
-            raise ValueError(f"metric {self.name}: query_template must contain '{{name}}'")
-        self._detector: Any = None
-        self._processor: Any = None
-        self._clip: Any = None
-        self._device: str | None = None
-        self._colour_classifiers: dict[str, Any] = {}
-
     def applies_to(self, prompt: Prompt) -> bool:
         return geneval_spec(prompt.metadata) is not None
 
