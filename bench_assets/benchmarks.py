@@ -87,9 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args(argv)
 
+    from bench_assets.compute.local import quiet_progress_bars
     from bench_assets.demo.setup import tiny_scorer_options
     from bench_assets.metrics.registry import METRICS
 
+    quiet_progress_bars()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / "images").mkdir()

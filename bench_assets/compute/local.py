@@ -17,6 +17,15 @@ from bench_assets.metrics.runner import ScoreOutcome
 Log = Callable[[str], None]
 
 
+def quiet_progress_bars() -> None:
+    """Library progress bars are noise in Dagster's captured logs; we log per batch instead."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
+
+
 @dataclass
 class LocalCompute:
     """``device``: "auto" (cuda > mps > cpu) or an explicit torch device string."""
@@ -32,6 +41,7 @@ class LocalCompute:
     ) -> GenerationReport:
         from bench_assets.generation.generate import generate_image_set
 
+        quiet_progress_bars()
         if request.device == "auto":
             request = replace(request, device=self.device)
         return generate_image_set(request, log=log, should_stop=should_stop)
@@ -48,6 +58,7 @@ class LocalCompute:
         from bench_assets.metrics.registry import get_metric
         from bench_assets.metrics.runner import score_items
 
+        quiet_progress_bars()
         metric = get_metric(metric_name, options)
         batch_size = int(metric.options.get("batch_size", 32))
         device = resolve_device(self.device)

@@ -75,13 +75,6 @@ def pixel_problem(image: Any) -> str | None:
     return None
 
 
-def _quiet_progress_bars() -> None:
-    """Progress bars are noise in Dagster's captured logs; we log per batch instead."""
-    from diffusers.utils import logging as diffusers_logging
-
-    diffusers_logging.disable_progress_bar()
-
-
 def _library_versions() -> dict[str, str]:
     import diffusers
     import torch
@@ -130,7 +123,6 @@ def generate_image_set(
         log(f"all {len(jobs)} images present for set {fp}; nothing to generate")
         return report
 
-    _quiet_progress_bars()
     pipe = load_pipeline(request.entry, device, dtype)
     apply_sampler(pipe, settings.sampler)
     versions = _library_versions()
