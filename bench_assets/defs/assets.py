@@ -7,12 +7,15 @@ report what happened in the materialization metadata.
 
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Sequence
 
 import dagster as dg
+import polars as pl
 
 from bench_assets.core.models import ModelEntry, find_model, fingerprint
+from bench_assets.core.prompts import PromptSuite
 from bench_assets.core.settings import SettingsError
 from bench_assets.generation.generate import GenerationReport, GenerationRequest
 from bench_assets.generation.image_set import manifest_rows, plan_images
@@ -201,6 +204,20 @@ def build_metric_asset(
     return _metric
 
 
+def prompts_frame(suite: PromptSuite) -> pl.DataFrame:
+    """The prompt suite as a table, so SQL can join scores to prompt text and metadata."""
+    return pl.DataFrame(
+        [
+            {"prompt_id": p.id, "category": p.category, "prompt": p.prompt,
+             "negative_prompt": p.negative_prompt, "difficulty": p.difficulty,
+             "metadata": json.dumps(p.metadata, sort_keys=True), "suite": suite.name}
+            for p in suite.prompts
+        ],
+        schema={"prompt_id": pl.Utf8, "category": pl.Utf8, "prompt": pl.Utf8, "negative_prompt": pl.Utf8,
+                "difficulty": pl.Utf8, "metadata": pl.Utf8, "suite": pl.Utf8},
+    )
+
+
 def metric_columns(metrics: Sequence[type[Metric]]) -> list[MetricColumn]:
     return [MetricColumn(m.name, m.table, m.higher_is_better, m.summary_columns, m.combine) for m in metrics]
 
@@ -226,6 +243,7 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
         wide = widen(long, columns)
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
+        wh.write_table("prompts", prompts_frame(bench.suite()))
         catalog = refresh_views(bench.paths.duckdb, wh)
         if catalog.skipped_reason:
             context.log.warning(f"views not refreshed: {catalog.skipped_reason}")

@@ -52,6 +52,12 @@ def test_every_asset_for_two_models_and_two_categories(defs, instance, data_dir)
         assert rank in (1, 2)
     # every score row joins back to its image and prompt
     assert query(data_dir, "select count(*) from scores_clip s join images i on s.image_path = i.path") == [(16,)]
+    worst = query(
+        data_dir,
+        "select p.prompt, s.value from scores_clip s join prompts p using (prompt_id) "
+        "where s.model = 'tiny-a' order by s.value limit 1",
+    )
+    assert worst and worst[0][0] in {"a red bicycle", "a glass teapot on a table", "a blue car", "a yellow umbrella"}
 
 
 def test_deleting_two_images_regenerates_exactly_those(defs, instance, data_dir):
