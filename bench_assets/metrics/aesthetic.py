@@ -131,9 +131,6 @@ class AestheticScore(Metric):
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        batch_size = self.options["batch_size"]
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"metric {self.name}: batch_size must be a positive int, got {batch_size!r}")
         if not isinstance(self.options["head"], str) or not self.options["head"]:
             raise ValueError(f"metric {self.name}: head must be a file name or path, got {self.options['head']!r}")
         # The CLIP image encoder, loaded exactly as clip_score loads it.
@@ -142,7 +139,7 @@ class AestheticScore(Metric):
                 "model": self.options["clip_model"],
                 "pretrained": self.options["clip_pretrained"],
                 "config_file": self.options["clip_config_file"],
-                "batch_size": batch_size,
+                "batch_size": self.options["batch_size"],
             }
         )
         self._head: Any = None

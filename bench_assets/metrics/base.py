@@ -43,6 +43,14 @@ class ImageItem:
             return img.convert("RGB")
 
 
+def group_by_prompt(items: Sequence[ImageItem]) -> dict[str, list[ImageItem]]:
+    """The items of each prompt, ordered by image index: what a set metric scores."""
+    groups: dict[str, list[ImageItem]] = {}
+    for item in sorted(items, key=lambda i: (i.prompt.id, i.index)):
+        groups.setdefault(item.prompt.id, []).append(item)
+    return groups
+
+
 def _file_stamp(value: Any) -> str:
     if not isinstance(value, str) or "/" not in value:
         return ""
@@ -78,6 +86,9 @@ class Metric(ABC):
                 f"known: {sorted(self.default_options)}"
             )
         self.options: dict[str, Any] = {**self.default_options, **(options or {})}
+        batch_size = self.options.get("batch_size", 1)
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"metric {self.name}: batch_size must be a positive int, got {batch_size!r}")
 
     @classmethod
     def summary_columns(cls) -> dict[str, Any]:

@@ -63,9 +63,6 @@ class ClipScore(Metric):
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        batch_size = self.options["batch_size"]
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"metric {self.name}: batch_size must be a positive int, got {batch_size!r}")
         self._model: Any = None
         self._preprocess: Any = None
         self._tokenizer: Any = None

@@ -51,7 +51,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric
+from bench_assets.metrics.base import ImageItem, Metric, group_by_prompt
 
 _PRECISIONS = {
     "fp32": "fp32",
@@ -98,9 +98,6 @@ class DinoFeatures(Metric):
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        batch_size = self.options["batch_size"]
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"metric {self.name}: batch_size must be a positive int, got {batch_size!r}")
         if not isinstance(self.options["model"], str) or not self.options["model"]:
             raise ValueError(f"metric {self.name}: model must be a hub id or a folder, got {self.options['model']!r}")
         root = self.options["reference_root"]
@@ -216,9 +213,7 @@ class DinoFeatures(Metric):
             raise RuntimeError(f"metric {self.name}: call load() before score()")
         import torch
 
-        by_prompt: dict[str, list[ImageItem]] = {}
-        for item in items:
-            by_prompt.setdefault(item.prompt.id, []).append(item)
+        by_prompt = group_by_prompt(items)
 
         # Which prompts give a row, and where their reference image is.
         scored: list[tuple[str, list[ImageItem], Path | None]] = []

@@ -79,7 +79,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 from bench_assets.core.prompts import Prompt
 from bench_assets.metrics.base import ImageItem, Metric
-from bench_assets.metrics.vlm import check_batch_size, chunks
+from bench_assets.metrics.vlm import chunks
 
 COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]
 COLOR_TEMPLATES = ["a photo of a {c} {classname}", "a photo of a {c}-colored {classname}", "a photo of a {c} object"]
@@ -327,7 +327,6 @@ class GenEval(Metric):
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        check_batch_size(self.name, self.options["batch_size"])
         for key in ("threshold", "counting_threshold", "max_overlap", "position_threshold"):
             value = self.options[key]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:

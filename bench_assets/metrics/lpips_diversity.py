@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric
+from bench_assets.metrics.base import ImageItem, Metric, group_by_prompt
 
 _NETS = ("alex", "vgg", "squeeze")
 _BACKBONES = ("pretrained", "random")
@@ -156,9 +156,7 @@ class LpipsDiversity(Metric):
             raise RuntimeError(f"metric {self.name}: call load() before score()")
         import torch
 
-        by_prompt: dict[str, list[ImageItem]] = {}
-        for item in items:
-            by_prompt.setdefault(item.prompt.id, []).append(item)
+        by_prompt = group_by_prompt(items)
 
         rows: list[dict[str, Any]] = []
         with torch.inference_mode():

@@ -71,9 +71,6 @@ class PreferenceScore(Metric):
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        batch_size = self.options["batch_size"]
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"metric {self.name}: batch_size must be a positive int, got {batch_size!r}")
         for key in ("model", "processor"):
             if not isinstance(self.options[key], str) or not self.options[key]:
                 raise ValueError(f"metric {self.name}: {key} must be a hub id or a folder, got {self.options[key]!r}")

@@ -240,9 +240,6 @@ class TextRendering(Metric):
         super().__init__(options)
         if self.options["engine"] not in ENGINES:
             raise ValueError(f"metric {self.name}: engine must be one of {ENGINES}, got {self.options['engine']!r}")
-        batch_size = self.options["batch_size"]
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"metric {self.name}: batch_size must be a positive int, got {batch_size!r}")
         self._engine: Any = None
 
     def applies_to(self, prompt: Prompt) -> bool:

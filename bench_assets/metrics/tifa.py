@@ -49,7 +49,7 @@ from typing import Any, ClassVar, Sequence
 
 from bench_assets.core.prompts import Prompt
 from bench_assets.metrics.base import ImageItem, Metric
-from bench_assets.metrics.vlm import check_batch_size, chunks
+from bench_assets.metrics.vlm import chunks
 
 COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]
 YES_NO = ["Yes", "No"]
@@ -123,7 +123,6 @@ class TifaScore(Metric):
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        check_batch_size(self.name, self.options["batch_size"])
         if "{question}" not in str(self.options["question_template"]):
             raise ValueError(f"metric {self.name}: question_template must contain '{{question}}'")
         self._vlm: Any = None

@@ -43,11 +43,6 @@ _PRECISIONS = {
 FALLBACK_TEMPLATE = "USER: <image>\n{question} ASSISTANT:"
 
 
-def check_batch_size(metric_name: str, batch_size: Any) -> None:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"metric {metric_name}: batch_size must be a positive int, got {batch_size!r}")
-
-
 def chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
     return [seq[i : i + size] for i in range(0, len(seq), size)]
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Sequence
 
 from bench_assets.metrics.base import ImageItem, Metric
-from bench_assets.metrics.vlm import check_batch_size, chunks
+from bench_assets.metrics.vlm import chunks
 
 VQASCORE_QUESTION = 'Does this figure show "{prompt}"? Please answer yes or no.'
 
@@ -60,7 +60,6 @@ class VqaScore(Metric):
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
-        check_batch_size(self.name, self.options["batch_size"])
         if "{prompt}" not in str(self.options["question"]):
             raise ValueError(f"metric {self.name}: option question must contain '{{prompt}}'")
         self._vlm: Any = None
