@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from bench_assets.core.paths import DataPaths
 
@@ -99,6 +100,22 @@ def cmd_status(_: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_prompts(args: argparse.Namespace) -> int:
+    from bench_assets.core.importers import import_prompts
+    from bench_assets.core.prompts import PromptSuiteError, load_suite
+
+    paths = DataPaths.from_env()
+    try:
+        target = import_prompts(args.format, Path(args.path), args.suite, paths.prompts)
+    except PromptSuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    suite = load_suite(target)
+    print(f"wrote {len(suite.prompts)} prompts in {len(suite.categories)} categories to {target}")
+    print(f"use it with: BENCH_PROMPT_SUITE={args.suite}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bench_assets.demo.setup import prepare_demo
 
@@ -114,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     lb.add_argument("--category", default="all", help="a category, 'all' (overall) or '*' (every row)")
     lb.set_defaults(func=cmd_leaderboard)
     sub.add_parser("status", help="per model × category: done, missing, partial, failed or stale").set_defaults(func=cmd_status)
+    imp = sub.add_parser("import-prompts", help="convert a published prompt set into data/prompts/<suite>.jsonl")
+    imp.add_argument("--format", required=True, choices=["geneval", "oneig", "drawbench", "parti", "txt"])
+    imp.add_argument("path", help="the file (or folder, for txt) you downloaded")
+    imp.add_argument("--suite", required=True, help="name of the suite to write")
+    imp.set_defaults(func=cmd_import_prompts)
     demo = sub.add_parser("demo", help="build tiny demo models and run the whole benchmark on them")
     demo.add_argument("--models", type=int, default=3)
     demo.set_defaults(func=cmd_demo)
