@@ -68,8 +68,8 @@ def build_tiny_aesthetic(out_dir: Path, seed: int = 0) -> dict[str, Any]:
     }
 
 
-def build_tiny_preference(out_dir: Path, seed: int = 0) -> dict[str, Any]:
-    """A tiny random HF ``CLIPModel`` + ``CLIPProcessor`` saved to ``out_dir``; PreferenceScore options.
+def save_tiny_hf_clip(out_dir: Path, seed: int = 0, hidden_act: str = "gelu") -> Path:
+    """A tiny random HF ``CLIPModel`` + ``CLIPProcessor`` saved to ``out_dir``.
 
     Architecture as ``tiny_scorers.TINY_CLIP_CONFIG`` (64 px ViT-16, 2-layer
     towers, CLIP's real tokenizer). Every parameter is perturbed from HF's
@@ -93,7 +93,7 @@ def build_tiny_preference(out_dir: Path, seed: int = 0) -> dict[str, Any]:
             "num_hidden_layers": text["layers"],
             "num_attention_heads": text["heads"],
             "max_position_embeddings": text["context_length"],
-            "hidden_act": "gelu",
+            "hidden_act": hidden_act,
             "bos_token_id": 49406,
             "eos_token_id": 49407,
             "pad_token_id": 49407,
@@ -105,7 +105,7 @@ def build_tiny_preference(out_dir: Path, seed: int = 0) -> dict[str, Any]:
             "num_attention_heads": vision["width"] // vision["head_width"],
             "image_size": vision["image_size"],
             "patch_size": vision["patch_size"],
-            "hidden_act": "gelu",
+            "hidden_act": hidden_act,
         },
     )
     with torch.random.fork_rng(devices=[]):
@@ -124,4 +124,10 @@ def build_tiny_preference(out_dir: Path, seed: int = 0) -> dict[str, Any]:
         do_center_crop=True,
     )
     CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(out_dir)
+    return out_dir
+
+
+def build_tiny_preference(out_dir: Path, seed: int = 0) -> dict[str, Any]:
+    """PreferenceScore options for a tiny random PickScore-shaped CLIP (see ``save_tiny_hf_clip``)."""
+    out_dir = save_tiny_hf_clip(out_dir, seed)
     return {"model": str(out_dir), "processor": str(out_dir)}

@@ -43,6 +43,26 @@ class ImageItem:
             return img.convert("RGB")
 
 
+_PRECISION_ALIASES = {
+    "fp32": "fp32", "float32": "fp32",
+    "fp16": "fp16", "float16": "fp16", "half": "fp16",
+    "bf16": "bf16", "bfloat16": "bf16",
+}
+TORCH_DTYPE_NAMES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
+
+
+def scoring_precision(metric_name: str, dtype: str, device: str) -> str:
+    """"fp32", "fp16" or "bf16" for a scorer: half precision only on CUDA,
+    where CPU kernels for fp16/bf16 are slow or missing."""
+    if dtype not in _PRECISION_ALIASES:
+        raise ValueError(f"metric {metric_name}: unknown dtype {dtype!r}; known: {sorted(_PRECISION_ALIASES)}")
+    return _PRECISION_ALIASES[dtype] if str(device).startswith("cuda") else "fp32"
+
+
+def chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [seq[i : i + size] for i in range(0, len(seq), size)]
+
+
 def group_by_prompt(items: Sequence[ImageItem]) -> dict[str, list[ImageItem]]:
     """The items of each prompt, ordered by image index: what a set metric scores."""
     groups: dict[str, list[ImageItem]] = {}

@@ -26,21 +26,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric
-
-_PRECISIONS = {
-    "fp32": "fp32",
-    "float32": "fp32",
-    "fp16": "fp16",
-    "float16": "fp16",
-    "half": "fp16",
-    "bf16": "bf16",
-    "bfloat16": "bf16",
-}
+from bench_assets.metrics.base import ImageItem, Metric, chunks, scoring_precision
 
 
-def _chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
 class ClipScore(Metric):
@@ -71,10 +59,7 @@ class ClipScore(Metric):
 
     # ------------------------------------------------------------------ load
     def load(self, device: str, dtype: str = "fp32") -> None:
-        if dtype not in _PRECISIONS:
-            raise ValueError(f"metric {self.name}: unknown dtype {dtype!r}; known: {sorted(_PRECISIONS)}")
-        # Half precision only on CUDA; CPU kernels for fp16/bf16 are slow or missing.
-        precision = _PRECISIONS[dtype] if str(device).startswith("cuda") else "fp32"
+        precision = scoring_precision(self.name, dtype, device)
         if self._model is not None and self._device == str(device) and self._precision == precision:
             return
 
@@ -148,7 +133,7 @@ class ClipScore(Metric):
 
         rows: list[dict[str, Any]] = []
         with torch.inference_mode():
-            for chunk in _chunks(list(items), self.options["batch_size"]):
+            for chunk in chunks(list(items), self.options["batch_size"]):
                 image_features = self._encode_images(chunk)
                 texts = list(dict.fromkeys(item.prompt.prompt for item in chunk))
                 text_features = self._encode_texts(texts)

@@ -51,22 +51,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, group_by_prompt
+from bench_assets.metrics.base import ImageItem, Metric, group_by_prompt, chunks, scoring_precision
 
-_PRECISIONS = {
-    "fp32": "fp32",
-    "float32": "fp32",
-    "fp16": "fp16",
-    "float16": "fp16",
-    "half": "fp16",
-    "bf16": "bf16",
-    "bfloat16": "bf16",
-}
 REFERENCE_KEY = "reference_image"
 
-
-def _chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
 def _load_rgb(path: Path) -> Any:
@@ -112,10 +100,7 @@ class DinoFeatures(Metric):
 
     # ------------------------------------------------------------------ load
     def load(self, device: str, dtype: str = "fp32") -> None:
-        if dtype not in _PRECISIONS:
-            raise ValueError(f"metric {self.name}: unknown dtype {dtype!r}; known: {sorted(_PRECISIONS)}")
-        # Half precision only on CUDA; CPU kernels for fp16/bf16 are slow or missing.
-        precision = _PRECISIONS[dtype] if str(device).startswith("cuda") else "fp32"
+        precision = scoring_precision(self.name, dtype, device)
         if self._model is not None and self._device == str(device) and self._dtype == precision:
             return
 
@@ -157,7 +142,7 @@ class DinoFeatures(Metric):
 
         dtype = next(self._model.parameters()).dtype
         out = []
-        for chunk in _chunks(images, self.options["batch_size"]):
+        for chunk in chunks(images, self.options["batch_size"]):
             pixels = self._processor(images=list(chunk), return_tensors="pt")["pixel_values"]
             hidden = self._model(pixel_values=pixels.to(self._device, dtype=dtype)).last_hidden_state
             out.append(F.normalize(hidden[:, 0].float(), dim=-1))
@@ -171,7 +156,7 @@ class DinoFeatures(Metric):
         clip = self._clip_scorer()
         dtype = next(clip._model.parameters()).dtype
         out = []
-        for chunk in _chunks(images, self.options["batch_size"]):
+        for chunk in chunks(images, self.options["batch_size"]):
             pixels = torch.stack([clip._preprocess(image) for image in chunk]).to(self._device, dtype=dtype)
             out.append(F.normalize(clip._model.encode_image(pixels).float(), dim=-1))
         return torch.cat(out)

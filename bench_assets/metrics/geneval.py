@@ -78,8 +78,7 @@ import json
 from typing import Any, Callable, ClassVar, Sequence
 
 from bench_assets.core.prompts import Prompt
-from bench_assets.metrics.base import ImageItem, Metric
-from bench_assets.metrics.vlm import chunks
+from bench_assets.metrics.base import ImageItem, Metric, chunks
 
 COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]
 COLOR_TEMPLATES = ["a photo of a {c} {classname}", "a photo of a {c}-colored {classname}", "a photo of a {c} object"]

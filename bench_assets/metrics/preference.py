@@ -34,10 +34,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric
+from bench_assets.metrics.base import TORCH_DTYPE_NAMES, ImageItem, Metric, scoring_precision
 
-_DTYPES = {"fp32": "float32", "float32": "float32", "fp16": "float16", "float16": "float16",
-           "half": "float16", "bf16": "bfloat16", "bfloat16": "bfloat16"}
 
 
 def _features(output: Any) -> Any:
@@ -81,10 +79,7 @@ class PreferenceScore(Metric):
 
     # ------------------------------------------------------------------ load
     def load(self, device: str, dtype: str = "fp32") -> None:
-        if dtype not in _DTYPES:
-            raise ValueError(f"metric {self.name}: unknown dtype {dtype!r}; known: {sorted(_DTYPES)}")
-        # Half precision only on CUDA; CPU kernels for fp16/bf16 are slow or missing.
-        torch_dtype = _DTYPES[dtype] if str(device).startswith("cuda") else "float32"
+        torch_dtype = TORCH_DTYPE_NAMES[scoring_precision(self.name, dtype, device)]
         if self._model is not None and self._device == str(device) and self._dtype == torch_dtype:
             return
         import torch

@@ -48,8 +48,7 @@ import json
 from typing import Any, ClassVar, Sequence
 
 from bench_assets.core.prompts import Prompt
-from bench_assets.metrics.base import ImageItem, Metric
-from bench_assets.metrics.vlm import chunks
+from bench_assets.metrics.base import ImageItem, Metric, chunks
 
 COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]
 YES_NO = ["Yes", "No"]

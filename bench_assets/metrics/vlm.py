@@ -26,25 +26,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
+from bench_assets.metrics.base import scoring_precision
+
 if TYPE_CHECKING:
     from PIL import Image
 
-_PRECISIONS = {
-    "fp32": "fp32",
-    "float32": "fp32",
-    "fp16": "fp16",
-    "float16": "fp16",
-    "half": "fp16",
-    "bf16": "bf16",
-    "bfloat16": "bf16",
-}
 
 # Used when a processor ships no chat template: LLaVA-1.5's conversation format.
 FALLBACK_TEMPLATE = "USER: <image>\n{question} ASSISTANT:"
 
-
-def chunks(seq: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [seq[i : i + size] for i in range(0, len(seq), size)]
 
 
 @dataclass
@@ -125,9 +115,7 @@ class Vlm:
 
 
 def load_vlm(model_id: str, device: str, dtype: str = "fp32", metric_name: str = "vlm") -> Vlm:
-    if dtype not in _PRECISIONS:
-        raise ValueError(f"metric {metric_name}: unknown dtype {dtype!r}; known: {sorted(_PRECISIONS)}")
-    precision = _PRECISIONS[dtype] if str(device).startswith("cuda") else "fp32"
+    precision = scoring_precision(metric_name, dtype, device)
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 

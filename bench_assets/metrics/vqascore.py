@@ -34,8 +34,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric
-from bench_assets.metrics.vlm import chunks
+from bench_assets.metrics.base import ImageItem, Metric, chunks
 
 VQASCORE_QUESTION = 'Does this figure show "{prompt}"? Please answer yes or no.'
 

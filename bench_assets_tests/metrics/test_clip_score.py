@@ -154,53 +154,10 @@ def _helper(name: str):
 
 
 def _hf_clip_folder(folder: Path, seed: int = 3) -> Path:
-    """A tiny HF CLIPModel + CLIPProcessor with TINY_CLIP_CONFIG's architecture, saved to ``folder``."""
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+    """A tiny HF CLIPModel + CLIPProcessor with TINY_CLIP_CONFIG's architecture (QuickGELU, as open_clip's)."""
+    from bench_assets.demo.tiny_judges import save_tiny_hf_clip
 
-    from bench_assets.demo.tiny_models import clip_tokenizer_files
-
-    vision, text = TINY_CLIP_CONFIG["vision_cfg"], TINY_CLIP_CONFIG["text_cfg"]
-    config = CLIPConfig(
-        projection_dim=TINY_CLIP_CONFIG["embed_dim"],
-        text_config={
-            "vocab_size": text["vocab_size"],
-            "hidden_size": text["width"],
-            "intermediate_size": 4 * text["width"],
-            "num_hidden_layers": text["layers"],
-            "num_attention_heads": text["heads"],
-            "max_position_embeddings": text["context_length"],
-            "hidden_act": "quick_gelu",
-            "bos_token_id": 49406,
-            "eos_token_id": 49407,
-            "pad_token_id": 49407,
-        },
-        vision_config={
-            "hidden_size": vision["width"],
-            "intermediate_size": 4 * vision["width"],
-            "num_hidden_layers": vision["layers"],
-            "num_attention_heads": vision["width"] // vision["head_width"],
-            "image_size": vision["image_size"],
-            "patch_size": vision["patch_size"],
-            "hidden_act": "quick_gelu",
-        },
-    )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = CLIPModel(config).eval()
-        # HF initialises norms to 1/0 and biases to 0; perturb everything so that
-        # a swapped or dropped tensor in the conversion changes the embeddings.
-        with torch.no_grad():
-            for param in model.parameters():
-                param.add_(0.05 * torch.randn_like(param))
-    model.save_pretrained(folder)
-
-    tokenizer = CLIPTokenizer.from_pretrained(clip_tokenizer_files(folder.parent / "clip_tokenizer"))
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": SIZE}, crop_size={"height": SIZE, "width": SIZE}, do_center_crop=True
-    )
-    CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
-    return folder
+    return save_tiny_hf_clip(folder, seed, hidden_act="quick_gelu")
 
 
 def _torchmetrics_loader(folder: Path):
