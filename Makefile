@@ -15,13 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
+# The instance config is rendered every time: the gpu pool is sized to the GPUs present now.
+install: $(STAMP)
+	@$(BIN)/bench instance-config --template dagster.yaml
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
-	mkdir -p $(DAGSTER_HOME)
-	ln -sf $(CURDIR)/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
-
-demo: install
+# With BENCH_COMPUTE=modal, a missing Modal token stops here, before installing or writing anything.
+demo:
+	@$(PYTHON) -m bench_assets.compute.modal_auth
+	@$(MAKE) --no-print-directory install
 	$(BIN)/bench demo
 
 test: install

@@ -28,9 +28,18 @@ def _defs_and_instance():
     return build_definitions(), dg.DagsterInstance.get()
 
 
+def _modal_preflight() -> int:
+    """With BENCH_COMPUTE=modal and no Modal token: the fix, before any work or file."""
+    from bench_assets.compute.modal_auth import main as check_modal
+
+    return check_modal()
+
+
 def cmd_run(_: argparse.Namespace) -> int:
     from bench_assets.defs.headless import run_headless
 
+    if code := _modal_preflight():
+        return code
     defs, instance = _defs_and_instance()
     summary = run_headless(defs, instance)
     print(f"\n{len(summary.succeeded)} partition run(s) succeeded, {len(summary.failed)} failed")
@@ -119,8 +128,21 @@ def cmd_import_prompts(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from bench_assets.demo.setup import prepare_demo
 
+    if code := _modal_preflight():
+        return code
     prepare_demo(DataPaths.from_env(), n_models=args.models)
     return cmd_run(args)
+
+
+def cmd_instance_config(args: argparse.Namespace) -> int:
+    from bench_assets.compute.devices import gpu_count
+    from bench_assets.defs.instance_config import write_instance_config
+
+    home = Path(os.environ.get("DAGSTER_HOME") or DataPaths.from_env().root / "dagster_home")
+    gpus = gpu_count()
+    target = write_instance_config(Path(args.template), home, gpus)
+    print(f"wrote {target}: gpu pool limit {max(1, gpus)} ({gpus} GPU(s) found)")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,6 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("path", help="the file (or folder, for txt) you downloaded")
     imp.add_argument("--suite", required=True, help="name of the suite to write")
     imp.set_defaults(func=cmd_import_prompts)
+    ic = sub.add_parser("instance-config", help="render dagster.yaml into $DAGSTER_HOME, gpu pool sized to the GPUs")
+    ic.add_argument("--template", default="dagster.yaml")
+    ic.set_defaults(func=cmd_instance_config)
     demo = sub.add_parser("demo", help="build tiny demo models and run the whole benchmark on them")
     demo.add_argument("--models", type=int, default=3)
     demo.set_defaults(func=cmd_demo)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from bench_assets.core.config import load_config
+from bench_assets.core.config import compute_config, load_config
 from bench_assets.core.paths import DataPaths
 from bench_assets.defs.assets import build_images_asset, build_leaderboard_asset, build_metric_asset
 from bench_assets.defs.partitions import build_partitions
@@ -40,7 +40,7 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
             "bench": BenchResource(data_dir=str(paths.root), suite_path=str(paths.default_suite())),
             "generation": GenerationResource(**config.generation),
             "scorers": ScorersResource(options=config.metrics),
-            "compute": ComputeResource(**config.compute),
+            "compute": ComputeResource(**compute_config(config), data_dir=str(paths.root)),
         },
     )
 

@@ -7,10 +7,24 @@ not pay for them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any, Callable, Sequence
+import json
+import struct
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
 
+from bench_assets.compute.devices import (
+    DeviceLease,
+    acquire_devices,
+    check_fits,
+    cuda_memory_gb,
+    estimate_generation_gb,
+    gpu_count,
+)
+from bench_assets.core.models import ModelEntry
 from bench_assets.generation.generate import GenerationReport, GenerationRequest
+from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.runner import ScoreOutcome
 
@@ -26,12 +40,58 @@ def quiet_progress_bars() -> None:
     transformers_logging.disable_progress_bar()
 
 
+_BITS = {"F16": 16, "BF16": 16, "F32": 32, "F64": 64, "F8_E4M3": 8, "F8_E5M2": 8}
+
+
+def _header_bits(path: Path) -> int:
+    """Bits per weight of the first tensor in a safetensors header (fp16 files are half size)."""
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(length))
+    dtypes = [v["dtype"] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
+    return _BITS.get(dtypes[0], 32) if dtypes else 32
+
+
+def weights_on_disk(entry: ModelEntry) -> tuple[int, int]:
+    """(bytes, bits per weight) of the entry's safetensors, for the memory estimate."""
+    files = [entry.path] if entry.path.is_file() else sorted(entry.path.rglob("*.safetensors"))
+    files = [f for f in files if f.suffix == ".safetensors"]
+    if not files:
+        return 0, 16
+    return sum(f.stat().st_size for f in files), _header_bits(files[0])
+
+
 @dataclass
 class LocalCompute:
-    """``device``: "auto" (cuda > mps > cpu) or an explicit torch device string."""
+    """``device``: "auto" (cuda > mps > cpu) or an explicit torch device string.
+
+    With ``lock_dir`` set and ``device`` "auto" or "cuda", each GPU step
+    leases its own GPU(s) (see ``compute/devices.py``), so parallel runs
+    never share a device.
+    """
 
     device: str = "auto"
     precision: str = "auto"
+    runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
+    lock_dir: Path | None = None
+
+    def _leases_gpus(self, device: str) -> bool:
+        return self.lock_dir is not None and device == "cuda" and gpu_count() > 0
+
+    @contextmanager
+    def _lease(
+        self, need: int, log: Log, should_stop: Callable[[], bool]
+    ) -> Iterator[DeviceLease | None]:
+        from bench_assets.generation.pipelines import resolve_device
+
+        device = resolve_device(self.device)
+        if not self._leases_gpus(device):
+            yield None
+            return
+        assert self.lock_dir is not None
+        with acquire_devices(self.lock_dir, gpu_count(), need, log=log, should_stop=should_stop) as lease:
+            log(f"leased GPU(s) {list(lease.indices)} after waiting {lease.waited_seconds:.1f} s")
+            yield lease
 
     def generate(
         self,
@@ -42,9 +102,26 @@ class LocalCompute:
         from bench_assets.generation.generate import generate_image_set
 
         quiet_progress_bars()
-        if request.device == "auto":
-            request = replace(request, device=self.device)
-        return generate_image_set(request, log=log, should_stop=should_stop)
+        request = replace(request, runtime=self.runtime)
+        with self._lease(request.settings.gpus, log, should_stop) as lease:
+            if lease is not None:
+                request = replace(request, device=lease.device, gpus=len(lease.indices))
+                self._check_fits(request, lease)
+            elif request.device == "auto":
+                request = replace(request, device=self.device)
+            return generate_image_set(request, log=log, should_stop=should_stop)
+
+    def _check_fits(self, request: GenerationRequest, lease: DeviceLease) -> None:
+        """Refuse before loading when the model cannot fit the leased GPUs."""
+        from bench_assets.generation.pipelines import resolve_dtype
+
+        settings = request.settings
+        dtype = resolve_dtype(settings.precision, lease.device)
+        size, bits = weights_on_disk(request.entry) if request.entry.path.exists() else (0, 16)
+        # An HF repo card or a LoRA card is a small YAML file; their weights are not counted here.
+        need = 0.0 if self.runtime.offloaded else estimate_generation_gb(
+            size, bits, dtype, settings.batch_size, settings.width, settings.height)
+        check_fits(str(request.entry.path), need, cuda_memory_gb(lease.indices), settings.min_gpu_memory_gb)
 
     def score(
         self,
@@ -61,6 +138,7 @@ class LocalCompute:
         quiet_progress_bars()
         metric = get_metric(metric_name, options)
         batch_size = int(metric.options.get("batch_size", 32))
-        device = resolve_device(self.device)
-        dtype = resolve_dtype(self.precision, device) if self.precision != "auto" else "fp32"
-        return score_items(metric, items, existing, device, dtype, batch_size=batch_size, log=log)
+        with self._lease(1, log, lambda: False) as lease:
+            device = lease.device if lease is not None else resolve_device(self.device)
+            dtype = resolve_dtype(self.precision, device) if self.precision != "auto" else "fp32"
+            return score_items(metric, items, existing, device, dtype, batch_size=batch_size, log=log)

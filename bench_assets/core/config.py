@@ -66,3 +66,19 @@ def load_config(paths: DataPaths) -> BenchConfig:
         compute=data.get("compute", {}),
         source=str(path),
     )
+
+
+COMPUTE_BACKENDS = ("local", "modal")
+
+
+def compute_config(config: BenchConfig) -> dict[str, Any]:
+    """The ``compute:`` section with ``BENCH_COMPUTE`` (local or modal) applied on top."""
+    section = dict(config.compute)
+    env = os.environ.get("BENCH_COMPUTE", "").strip().lower()
+    if env:
+        section["backend"] = env
+    backend = section.get("backend", "local")
+    if backend not in COMPUTE_BACKENDS:
+        where = "BENCH_COMPUTE" if env else config.source
+        raise ConfigError(f"{where}: compute backend {backend!r} is not one of {COMPUTE_BACKENDS}")
+    return section

@@ -35,6 +35,9 @@ class GenerationSettings:
     base_seed: int = 0
     batch_size: int = 4
     precision: str = "auto"
+    # What the model needs from the hardware; checked before loading, never part of the set.
+    gpus: int = 1
+    min_gpu_memory_gb: float = 0.0
 
     def __post_init__(self) -> None:
         self.validate("settings")
@@ -45,13 +48,15 @@ class GenerationSettings:
             problems.append(f"sampler {self.sampler!r} is not one of {SAMPLERS}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision {self.precision!r} is not one of {PRECISIONS}")
-        for name in ("steps", "images_per_prompt", "batch_size"):
+        for name in ("steps", "images_per_prompt", "batch_size", "gpus"):
             if int(getattr(self, name)) < 1:
                 problems.append(f"{name} must be >= 1")
         for name in ("width", "height"):
             value = int(getattr(self, name))
             if value < 8 or value % 8:
                 problems.append(f"{name} must be a positive multiple of 8, got {value}")
+        if self.min_gpu_memory_gb < 0:
+            problems.append("min_gpu_memory_gb must be >= 0")
         if self.base_seed < 0:
             problems.append("base_seed must be >= 0")
         if problems:

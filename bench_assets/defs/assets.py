@@ -17,12 +17,14 @@ import polars as pl
 from bench_assets.core.models import ModelEntry, find_model, fingerprint
 from bench_assets.core.prompts import PromptSuite
 from bench_assets.core.settings import SettingsError
-from bench_assets.generation.generate import GenerationReport, GenerationRequest
+from bench_assets.compute.devices import DeviceError
+from bench_assets.generation.generate import GenerationOutOfMemory, GenerationReport, GenerationRequest
+from bench_assets.generation.pipelines import ModelLoadError
 from bench_assets.generation.image_set import manifest_rows, plan_images
 from bench_assets.metrics.base import ImageItem, Metric
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.catalog import refresh_views
-from bench_assets.storage.leaderboard import MetricColumn, compute_leaderboard, to_markdown, widen
+from bench_assets.storage.leaderboard import MetricColumn, compute_leaderboard, gpu_costs, to_markdown, widen
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets.defs.partitions import split_key
@@ -93,17 +95,18 @@ def build_images_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
             settings=settings,
             images_dir=str(bench.paths.images),
         )
-        from bench_assets.generation.pipelines import ModelLoadError
-
-        try:
-            report = compute.runner().generate(request, log=context.log.info)
-        except ModelLoadError as exc:
-            raise _fail_partition(wh, model, category, str(exc)) from None
-        jobs = plan_images(bench.paths.images, model, category, prompts, settings)
-        rows = manifest_rows(model, category, jobs, report.set_fingerprint)
-        wh.write_partition(IMAGES_TABLE, model, category, rows)
-        failures = _failure_rows(model, category, report)
-        wh.write_partition(FAILURES_TABLE, model, category, failures, schema=FAILURE_SCHEMA)
+        # A run terminated from the UI stops between batches; the manifest below
+        # still records every image written, then the stop takes effect.
+        with compute.cancellation() as should_stop:
+            try:
+                report = compute.runner(context).generate(request, log=context.log.info, should_stop=should_stop)
+            except (ModelLoadError, DeviceError, GenerationOutOfMemory) as exc:
+                raise _fail_partition(wh, model, category, str(exc)) from None
+            jobs = plan_images(bench.paths.images, model, category, prompts, settings)
+            rows = manifest_rows(model, category, jobs, report.set_fingerprint)
+            wh.write_partition(IMAGES_TABLE, model, category, rows)
+            failures = _failure_rows(model, category, report)
+            wh.write_partition(FAILURES_TABLE, model, category, failures, schema=FAILURE_SCHEMA)
         if not rows:
             first = report.failures[0].error if report.failures else "no image was produced"
             raise dg.Failure(description=f"{entry.path}: every generation failed: {first}")
@@ -118,6 +121,10 @@ def build_images_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                 "device": report.device,
                 "dtype": report.dtype,
                 "seconds_generating": round(report.seconds, 3),
+                "seconds_loading": round(report.load_seconds, 3),
+                "gpu_seconds": round(report.gpu_seconds, 3),
+                "gpu_seconds_partition": round(sum(r["gpu_seconds"] for r in rows), 3),
+                "backend": compute.backend,
                 "status": "cached" if report.generated == 0 and not report.failures else "generated",
                 "settings": dg.MetadataValue.json(settings.as_dict()),
             },
@@ -176,7 +183,7 @@ def build_metric_asset(
         items = _image_items(bench, model, category)
         previous = wh.read_partition(table, model, category)
         existing = previous.to_dicts() if previous is not None else []
-        outcome = compute.runner().score(name, scorers.for_metric(name), items, existing, log=context.log.info)
+        outcome = compute.runner(context).score(name, scorers.for_metric(name), items, existing, log=context.log.info)
         if outcome.computed or len(outcome.rows) != len(existing):
             wh.write_partition(table, model, category, outcome.rows)
         low, high = metric_cls.value_range
@@ -189,6 +196,8 @@ def build_metric_asset(
                 "computed": outcome.computed,
                 "cached": outcome.cached,
                 "skipped_prompts": outcome.skipped_prompts,
+                "gpu_seconds": round(outcome.gpu_seconds, 3),
+                "backend": compute.backend,
                 "mean": float(sum(values) / len(values)) if values else float("nan"),
                 "table": table,
             },
@@ -240,7 +249,7 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         wh = bench.warehouse
         long = compute_leaderboard(wh, columns)
-        wide = widen(long, columns)
+        wide = widen(long, columns, gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         wh.write_table("prompts", prompts_frame(bench.suite()))

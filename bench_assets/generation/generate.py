@@ -21,6 +21,7 @@ from bench_assets.core.models import ModelEntry
 from bench_assets.core.prompts import Prompt
 from bench_assets.core.settings import GenerationSettings, set_fingerprint
 from bench_assets.generation.image_set import ImageJob, missing_jobs, plan_images, write_png_atomic
+from bench_assets.generation.runtime import RuntimeOptions
 
 Log = Callable[[str], None]
 
@@ -36,6 +37,15 @@ class GenerationRequest:
     settings: GenerationSettings
     images_dir: str
     device: str = "auto"
+    runtime: RuntimeOptions = RuntimeOptions()
+    # (prompt_id, image_index) pairs to make; None = every missing image. A
+    # remote backend splits a partition into such chunks, one per container.
+    only: tuple[tuple[str, int], ...] | None = None
+    gpus: int = 1
+
+
+class GenerationOutOfMemory(RuntimeError):
+    """The GPU ran out of memory; the message names the model and what to change."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,8 @@ class GenerationReport:
     generated: int = 0
     failures: list[GenerationFailure] = field(default_factory=list)
     seconds: float = 0.0
+    load_seconds: float = 0.0
+    gpu_seconds: float = 0.0  # device time held (load + batches) x GPUs used: what the partition cost
     cancelled: bool = False
 
 
@@ -99,16 +111,56 @@ def _run_batch(pipe: Any, batch: Sequence[ImageJob], settings: GenerationSetting
         ).images
 
 
+def _todo(request: GenerationRequest, jobs: list[ImageJob], set_fp: str) -> list[ImageJob]:
+    todo = missing_jobs(jobs, set_fp)
+    if request.only is not None:
+        wanted = set(request.only)
+        todo = [job for job in todo if (job.prompt.id, job.index) in wanted]
+    return todo
+
+
+def _load(request: GenerationRequest, device: str, dtype: str, pipe_cache: dict | None) -> Any:
+    from bench_assets.generation.pipelines import apply_sampler, load_pipeline
+    from bench_assets.generation.runtime import apply_runtime
+
+    key = (request.model_fingerprint, device, dtype, request.settings.sampler, request.runtime)
+    if pipe_cache is not None and key in pipe_cache:
+        return pipe_cache[key]
+    # With offloading the weights stay in CPU memory and move to the GPU per component.
+    pipe = load_pipeline(request.entry, "cpu" if request.runtime.offloaded else device, dtype)
+    apply_sampler(pipe, request.settings.sampler)
+    pipe = apply_runtime(pipe, request.runtime, device)
+    if pipe_cache is not None:
+        pipe_cache.clear()  # one pipeline per container: a second would double the memory
+        pipe_cache[key] = pipe
+    return pipe
+
+
+def _out_of_memory(request: GenerationRequest, device: str) -> GenerationOutOfMemory:
+    s = request.settings
+    return GenerationOutOfMemory(
+        f"{request.entry.path}: out of GPU memory on {device} generating batches of {s.batch_size} "
+        f"at {s.width}x{s.height}; lower batch_size, turn on vae_tiling or cpu_offload in the "
+        "compute config, or give the model more GPUs (gpus: 2 in its settings). "
+        "Images written before this batch are kept."
+    )
+
+
 def generate_image_set(
     request: GenerationRequest,
     log: Log = lambda _: None,
     should_stop: Callable[[], bool] = lambda: False,
+    pipe_cache: dict | None = None,
 ) -> GenerationReport:
-    """Fill the gaps of the partition's image set; existing images are never rewritten."""
+    """Fill the gaps of the partition's image set; existing images are never rewritten.
+
+    ``pipe_cache`` (a dict the caller keeps) lets a long-lived worker, such as
+    a Modal container, reuse the loaded pipeline across calls.
+    """
     import numpy as np
     import torch
 
-    from bench_assets.generation.pipelines import apply_sampler, load_pipeline, resolve_device, resolve_dtype
+    from bench_assets.generation.pipelines import resolve_device, resolve_dtype
 
     settings = request.settings
     device = resolve_device(request.device)
@@ -117,16 +169,19 @@ def generate_image_set(
     jobs = plan_images(
         Path(request.images_dir), request.entry.key, request.category, request.prompts, settings
     )
-    todo = missing_jobs(jobs, fp)
+    todo = _todo(request, jobs, fp)
     report = GenerationReport(fp, device, dtype, expected=len(jobs), present_before=len(jobs) - len(todo))
     if not todo:
         log(f"all {len(jobs)} images present for set {fp}; nothing to generate")
         return report
 
-    pipe = load_pipeline(request.entry, device, dtype)
-    apply_sampler(pipe, settings.sampler)
+    started_load = time.perf_counter()
+    pipe = _load(request, device, dtype, pipe_cache)
+    report.load_seconds = time.perf_counter() - started_load
+    load_share = report.load_seconds / len(todo)
     versions = _library_versions()
-    log(f"generating {len(todo)} of {len(jobs)} images on {device}/{dtype} (set {fp})")
+    log(f"generating {len(todo)} of {len(jobs)} images on {device}/{dtype} (set {fp}); "
+        f"loaded in {report.load_seconds:.1f} s")
     for batch in _batches(todo, settings.batch_size):
         if should_stop():
             report.cancelled = True
@@ -136,7 +191,7 @@ def generate_image_set(
         try:
             images = _run_batch(pipe, batch, settings)
         except torch.cuda.OutOfMemoryError:
-            raise
+            raise _out_of_memory(request, device) from None
         except Exception as exc:  # one bad batch must not lose the others
             message = f"{type(exc).__name__}: {exc}"
             report.failures += [GenerationFailure(j.prompt.id, j.index, j.seed, message) for j in batch]
@@ -159,6 +214,7 @@ def generate_image_set(
                 "set_fingerprint": fp,
                 "settings": settings.as_dict(),
                 "seconds": seconds,
+                "gpu_seconds": (seconds + load_share) * request.gpus,
                 "device": device,
                 "dtype": dtype,
                 "width": settings.width,
@@ -169,4 +225,6 @@ def generate_image_set(
             pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype("uint8")
             write_png_atomic(job.path, pixels, meta)
             report.generated += 1
+        log(f"{report.generated}/{len(todo)} images written")
+    report.gpu_seconds = (report.load_seconds + report.seconds) * request.gpus
     return report

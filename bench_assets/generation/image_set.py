@@ -98,7 +98,7 @@ def sha256_file(path: Path) -> str:
 
 MANIFEST_COLUMNS = (
     "model", "category", "prompt_id", "image_index", "seed", "path", "sha256",
-    "set_fingerprint", "model_fingerprint", "settings", "seconds", "device", "dtype",
+    "set_fingerprint", "model_fingerprint", "settings", "seconds", "gpu_seconds", "device", "dtype",
     "torch_version", "diffusers_version", "created_at", "width", "height",
 )
 
@@ -125,6 +125,7 @@ def manifest_rows(
                 "model_fingerprint": meta.get("model_fingerprint"),
                 "settings": json.dumps(meta.get("settings", {}), sort_keys=True),
                 "seconds": float(meta.get("seconds", 0.0)),
+                "gpu_seconds": float(meta.get("gpu_seconds", meta.get("seconds", 0.0))),
                 "device": meta.get("device"),
                 "dtype": meta.get("dtype"),
                 "torch_version": meta.get("torch_version"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import time
 from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Callable, Iterator, Sequence
@@ -26,6 +27,7 @@ class ScoreOutcome:
     computed: int
     cached: int
     skipped_prompts: int
+    gpu_seconds: float = 0.0  # device time of this call (load + batches); cached rows cost nothing
 
     @property
     def status(self) -> str:
@@ -71,6 +73,28 @@ def _batched_units(units: list, batch_size: int) -> Iterator[list]:
         yield batch
 
 
+def split_cached(
+    metric: Metric, items: Sequence[ImageItem], existing: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[ImageItem], int]:
+    """(rows still valid, items that need scoring, prompts the metric skips).
+
+    A remote backend calls this before shipping images anywhere, so a
+    partition that is fully cached costs no container at all.
+    """
+    applicable = [i for i in items if metric.applies_to(i.prompt)]
+    skipped = len({i.prompt.id for i in items}) - len({i.prompt.id for i in applicable})
+    cache = _cache_index(metric, existing)
+    rows: list[dict[str, Any]] = []
+    todo: list[ImageItem] = []
+    for key, input_hash, members in _units(metric, applicable):
+        hits = [r for r in cache.get(key, []) if r.get("input_hash") == input_hash]
+        if hits:
+            rows += hits
+        else:
+            todo += members
+    return rows, todo, skipped
+
+
 def score_items(
     metric: Metric,
     items: Sequence[ImageItem],
@@ -93,22 +117,34 @@ def score_items(
         else:
             todo.append((key, input_hash, members))
     cached = len(rows)
+    load_share = 0.0
+    spent = 0.0
     if todo:
+        started = time.perf_counter()
         metric.load(device, dtype)
+        spent = time.perf_counter() - started
+        load_share = spent / len(todo)
         log(f"{metric.name}: scoring {sum(len(u[2]) for u in todo)} images ({len(rows)} rows cached)")
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     computed = 0
     for batch in _batched_units(todo, batch_size):
         hashes = {key: h for key, h, _ in batch}
         first = {key: members[0] for key, _, members in batch}
-        for row in metric.score([item for _, _, members in batch for item in members]):
+        started = time.perf_counter()
+        scored = list(metric.score([item for _, _, members in batch for item in members]))
+        elapsed = time.perf_counter() - started
+        spent += elapsed
+        for row in scored:
             key = (row["prompt_id"], row.get("image_index"))
-            rows.append(_bookkeeping(metric, first[key], hashes[key], row, stamp))
+            cost = elapsed / max(len(scored), 1) + load_share
+            rows.append(_bookkeeping(metric, first[key], hashes[key], row, stamp, cost))
             computed += 1
-    return ScoreOutcome(rows=rows, computed=computed, cached=cached, skipped_prompts=skipped)
+    return ScoreOutcome(rows=rows, computed=computed, cached=cached, skipped_prompts=skipped, gpu_seconds=spent)
 
 
-def _bookkeeping(metric: Metric, item: ImageItem, input_hash: str, row: dict, stamp: str) -> dict:
+def _bookkeeping(
+    metric: Metric, item: ImageItem, input_hash: str, row: dict, stamp: str, gpu_seconds: float
+) -> dict:
     per_image = metric.unit == "image"
     return {
         "model": item.model,
@@ -123,5 +159,6 @@ def _bookkeeping(metric: Metric, item: ImageItem, input_hash: str, row: dict, st
         "metric_version": metric.version,
         "scorer": metric.scorer_id,
         "scored_at": stamp,
+        "gpu_seconds": gpu_seconds,
         **{k: v for k, v in row.items() if k not in ("prompt_id", "image_index")},
     }

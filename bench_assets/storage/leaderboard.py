@@ -127,10 +127,53 @@ def compute_leaderboard(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -
     return long.sort("category", "metric", "rank", "model")
 
 
-def widen(long: pl.DataFrame, metrics: Sequence[MetricColumn]) -> pl.DataFrame:
+def _table_seconds(warehouse: Warehouse, table: str) -> pl.DataFrame | None:
+    frame = warehouse.read_table(table)
+    if frame.is_empty() or "gpu_seconds" not in frame.columns:
+        return None
+    return frame.group_by("model", "category").agg(pl.col("gpu_seconds").cast(pl.Float64).fill_null(0.0).sum())
+
+
+def gpu_costs(warehouse: Warehouse, images_table: str, score_tables: Sequence[str]) -> pl.DataFrame:
+    """GPU seconds per (model, category) and overall: generating the images + scoring them.
+
+    Every manifest and score row carries the device time it took to make
+    (its share of batch and load time), so the sum is what the model cost to
+    benchmark, whichever backend did the work. Cached rows keep the cost of
+    the run that made them.
+    """
+    schema = {"model": pl.Utf8, "category": pl.Utf8, "generation_gpu_seconds": pl.Float64,
+              "scoring_gpu_seconds": pl.Float64, "gpu_seconds": pl.Float64}
+    generation = _table_seconds(warehouse, images_table)
+    scoring = [f for f in (_table_seconds(warehouse, t) for t in score_tables) if f is not None]
+    parts = []
+    if generation is not None:
+        parts.append(generation.rename({"gpu_seconds": "generation_gpu_seconds"}))
+    if scoring:
+        parts.append(pl.concat(scoring).group_by("model", "category").agg(
+            pl.col("gpu_seconds").sum().alias("scoring_gpu_seconds")))
+    if not parts:
+        return pl.DataFrame(schema=schema)
+    costs = parts[0] if len(parts) == 1 else parts[0].join(parts[1], on=["model", "category"], how="full",
+                                                            coalesce=True)
+    for column in ("generation_gpu_seconds", "scoring_gpu_seconds"):
+        if column not in costs.columns:
+            costs = costs.with_columns(pl.lit(0.0).alias(column))
+    costs = costs.with_columns(pl.col("generation_gpu_seconds", "scoring_gpu_seconds").fill_null(0.0))
+    overall = costs.group_by("model").agg(pl.col("generation_gpu_seconds", "scoring_gpu_seconds").sum())
+    costs = pl.concat([costs, overall.with_columns(pl.lit(OVERALL).alias("category"))], how="diagonal")
+    costs = costs.with_columns(
+        (pl.col("generation_gpu_seconds") + pl.col("scoring_gpu_seconds")).alias("gpu_seconds"))
+    return costs.select(list(schema)).cast(schema)
+
+
+def widen(
+    long: pl.DataFrame, metrics: Sequence[MetricColumn], costs: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """One row per (model, category) with a column group per metric and an overall rank.
 
-    The overall rank orders models by their mean rank across metrics.
+    The overall rank orders models by their mean rank across metrics; ``costs``
+    (from ``gpu_costs``) adds what each row cost in GPU seconds.
     """
     if long.is_empty():
         return pl.DataFrame(schema={"model": pl.Utf8, "category": pl.Utf8})
@@ -151,6 +194,8 @@ def widen(long: pl.DataFrame, metrics: Sequence[MetricColumn]) -> pl.DataFrame:
     rank_cols = [c for c in wide.columns if c.endswith("_rank")]
     wide = wide.with_columns(pl.mean_horizontal(rank_cols).alias("mean_rank"))
     wide = wide.with_columns(pl.col("mean_rank").rank(method="min").over("category").cast(pl.Int64).alias("rank"))
+    if costs is not None and not costs.is_empty():
+        wide = wide.join(costs, on=["model", "category"], how="left")
     order = [pl.col("category") != OVERALL, "category", "rank", "model"]
     return wide.sort(order).select("model", "category", "rank", "mean_rank", *[
         c for c in wide.columns if c not in ("model", "category", "rank", "mean_rank")
@@ -163,7 +208,9 @@ def to_markdown(wide: pl.DataFrame, metrics: Sequence[MetricColumn], category: s
         return "_no scores yet_"
     present = [m for m in metrics if f"{m.name}_mean" in wide.columns]
     rows = wide.filter(pl.col("category") == category) if category else wide
-    header = ["rank", "model", *([] if category else ["category"]), *[m.name for m in present]]
+    with_cost = "gpu_seconds" in wide.columns
+    header = ["rank", "model", *([] if category else ["category"]), *[m.name for m in present],
+              *(["gpu_seconds"] if with_cost else [])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows.iter_rows(named=True):
         cells = [str(row["rank"]), row["model"], *([] if category else [row["category"]])]
@@ -176,5 +223,8 @@ def to_markdown(wide: pl.DataFrame, metrics: Sequence[MetricColumn], category: s
                 f"{mean:.3f} [{row[f'{m.name}_ci_low']:.3f}, {row[f'{m.name}_ci_high']:.3f}] "
                 f"(n={row[f'{m.name}_n']})"
             )
+        if with_cost:
+            cost = row["gpu_seconds"]
+            cells.append("–" if cost is None else f"{cost:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -93,3 +93,26 @@ def test_custom_aggregate_is_applied_and_bootstrapped(tmp_path):
     row = compute_leaderboard(wh, [ratio]).filter(pl.col("category") == "a").row(0, named=True)
     assert row["mean"] == pytest.approx(5 / 8)
     assert row["ci_low"] <= 5 / 8 <= row["ci_high"] and row["ci_low"] < row["ci_high"]
+
+
+def test_gpu_seconds_sum_generation_and_scoring_per_category_and_overall(tmp_path):
+    from bench_assets.storage.leaderboard import gpu_costs
+
+    wh = Warehouse(tmp_path)
+    wh.write_partition("images", "m", "a", [{"model": "m", "category": "a", "prompt_id": "p", "gpu_seconds": 2.0}] * 3)
+    wh.write_partition("images", "m", "b", [{"model": "m", "category": "b", "prompt_id": "p", "gpu_seconds": 1.5}])
+    wh.write_partition("scores_clip", "m", "a", [{"model": "m", "category": "a", "prompt_id": "p",
+                                                  "image_index": 0, "value": 1.0, "gpu_seconds": 0.25}] * 2)
+    # a table written before cost tracking (no gpu_seconds column) adds nothing, breaks nothing
+    _write(wh, "scores_err", "m", "a", {"p": [0.1]})
+    costs = gpu_costs(wh, "images", ["scores_clip", "scores_err", "scores_missing"])
+    got = {r["category"]: r for r in costs.iter_rows(named=True)}
+    assert got["a"]["generation_gpu_seconds"] == pytest.approx(6.0)
+    assert got["a"]["scoring_gpu_seconds"] == pytest.approx(0.5)
+    assert got["b"]["gpu_seconds"] == pytest.approx(1.5) and got["b"]["scoring_gpu_seconds"] == 0.0
+    assert got[OVERALL]["gpu_seconds"] == pytest.approx(8.0)
+
+    _write(wh, "scores_clip", "m", "b", {"p": [1.0]})
+    wide = widen(compute_leaderboard(wh, [CLIP]), [CLIP], costs)
+    assert wide.filter(pl.col("category") == OVERALL)["gpu_seconds"].to_list() == [pytest.approx(8.0)]
+    assert "gpu_seconds" in to_markdown(wide, [CLIP]) and "| 8.0 |" in to_markdown(wide, [CLIP])

@@ -1,0 +1,325 @@
+"""The Modal backend: H100 functions that run the same generation and scoring code.
+
+Dagster starts ``modal run bench_assets/compute/modal_app.py::run_partition``
+as a Pipes subprocess (``dagster_modal.ModalClient``). The local entrypoint
+runs on the user's machine: it opens the Pipes session, works out what is
+missing from the local image folder and warehouse, uploads the model's
+weights to a Volume once, fans the missing images out over GPU containers
+with ``.map``, writes the returned PNGs into ``data/images`` with the same
+names and provenance as a local run, and sends the report or the score rows
+back to Dagster as Pipes messages. The asset then writes the warehouse rows
+exactly as it does for the local backend.
+
+The container functions import ``bench_assets`` itself (``add_local_python_source``):
+there is no second copy of the generation or metric code.
+
+Run as ``python -m bench_assets.compute.modal_app`` (what the tests do), the
+same entrypoint calls the functions with Modal's ``.local()`` instead of
+``.remote()``/``.map()``: no container, no credentials, same code path.
+
+Resources created on first use (``create_if_missing``):
+- Volume ``bench-assets-hf-cache`` at /cache/huggingface: Hugging Face downloads, kept across runs.
+- Volume ``bench-assets-models`` at /models: uploaded local weights, one folder per sha256.
+- Volume ``bench-assets-results`` at /results: every generated PNG, so an interrupted
+  partition resumes from the volume.
+Secrets: the Modal secrets named in ``BENCH_MODAL_SECRETS`` (comma-separated), e.g.
+one made with ``modal secret create bench-assets-tokens HF_TOKEN=...``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import modal
+
+APP_NAME = "bench-assets"
+GPU = os.environ.get("BENCH_MODAL_GPU", "H100")
+MAX_CONTAINERS = int(os.environ.get("BENCH_MODAL_MAX_CONTAINERS", "8"))
+TIMEOUT_S = int(os.environ.get("BENCH_MODAL_TIMEOUT_S", str(2 * 3600)))
+IMAGES_PER_CALL = int(os.environ.get("BENCH_MODAL_IMAGES_PER_CALL", "32"))
+SECRET_NAMES = [s.strip() for s in os.environ.get("BENCH_MODAL_SECRETS", "").split(",") if s.strip()]
+HF_CACHE_DIR = "/cache/huggingface"
+MODELS_DIR = "/models"
+RESULTS_DIR = "/results"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+_CONFIG_ENV = {
+    "BENCH_MODAL_GPU": GPU,
+    "BENCH_MODAL_MAX_CONTAINERS": str(MAX_CONTAINERS),
+    "BENCH_MODAL_TIMEOUT_S": str(TIMEOUT_S),
+    "BENCH_MODAL_SECRETS": ",".join(SECRET_NAMES),
+    "HF_HOME": HF_CACHE_DIR,
+}
+
+
+def _container_packages() -> list[str]:
+    """The project's own dependencies (one list, in pyproject.toml), minus the orchestrator."""
+    pyproject = _REPO_ROOT / "pyproject.toml"
+    if not pyproject.is_file():  # inside the container the image is already built
+        return []
+    deps = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    return [d for d in deps if not d.startswith(("dagster", "modal"))]
+
+
+image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .apt_install("libgl1", "libglib2.0-0")  # OpenCV, for RapidOCR
+    .uv_pip_install(*_container_packages())
+    .env(_CONFIG_ENV)
+    .add_local_python_source("bench_assets")
+)
+app = modal.App(APP_NAME, image=image)
+hf_cache = modal.Volume.from_name("bench-assets-hf-cache", create_if_missing=True)
+models_volume = modal.Volume.from_name("bench-assets-models", create_if_missing=True)
+results_volume = modal.Volume.from_name("bench-assets-results", create_if_missing=True)
+_GPU_FUNCTION = dict(
+    gpu=GPU,
+    volumes={HF_CACHE_DIR: hf_cache, MODELS_DIR: models_volume, RESULTS_DIR: results_volume},
+    secrets=[modal.Secret.from_name(name) for name in SECRET_NAMES],
+    timeout=TIMEOUT_S,
+    max_containers=MAX_CONTAINERS,
+    scaledown_window=120,
+)
+
+# One pipeline per container, reused by every call the container serves.
+_PIPELINES: dict = {}
+
+
+def _in_container() -> bool:
+    return not modal.is_local()
+
+
+# --------------------------------------------------------------------------- container side
+
+
+@app.function(**_GPU_FUNCTION)
+def generate_chunk(payload: dict[str, Any]) -> dict[str, Any]:
+    """Make the images ``payload["only"]`` names; return the report and the PNG bytes."""
+    from bench_assets.compute.local import quiet_progress_bars
+    from bench_assets.generation.generate import GenerationRequest, generate_image_set
+    from bench_assets.generation.image_set import belongs_to_set, plan_images
+
+    quiet_progress_bars()
+    images_dir = Path(RESULTS_DIR) / "images" if _in_container() else Path(tempfile.mkdtemp(prefix="bench-modal-"))
+    request = GenerationRequest(
+        entry=payload["entry"],
+        model_fingerprint=payload["model_fingerprint"],
+        category=payload["category"],
+        prompts=payload["prompts"],
+        settings=payload["settings"],
+        images_dir=str(images_dir),
+        runtime=payload["runtime"],
+        only=tuple(payload["only"]),
+    )
+    report = generate_image_set(request, log=print, pipe_cache=_PIPELINES)
+    wanted = set(request.only or ())
+    images = {
+        (job.prompt.id, job.index): job.path.read_bytes()
+        for job in plan_images(images_dir, request.entry.key, request.category, request.prompts, request.settings)
+        if (job.prompt.id, job.index) in wanted and belongs_to_set(job.path, report.set_fingerprint)
+    }
+    if _in_container():
+        results_volume.commit()
+    return {"report": report, "images": images, "gpu_name": _gpu_name()}
+
+
+@app.function(**_GPU_FUNCTION)
+def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
+    """Score the shipped images (none of them cached) and return the rows."""
+    from bench_assets.compute.local import LocalCompute
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench-score-"))
+    items = []
+    for item, data in payload["items"]:
+        path = scratch / f"{item.prompt.id}_i{item.index}.png"
+        path.write_bytes(data)
+        items.append(dataclasses.replace(item, path=path))
+    outcome = LocalCompute().score(payload["metric"], payload["options"], items, [], log=print)
+    return {"outcome": outcome, "gpu_name": _gpu_name()}
+
+
+def _gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+# --------------------------------------------------------------------------- local entrypoint side
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _uploaded(folder: str) -> bool:
+    try:
+        return any(entry.path.endswith(".complete") for entry in models_volume.listdir(folder))
+    except (FileNotFoundError, modal.exception.NotFoundError):
+        return False
+
+
+def _upload_model(entry: Any, fingerprint: str) -> Any:
+    """Put the weights on the models Volume once per sha256; the entry as the container sees it."""
+    folder = fingerprint[:32]
+    if not _uploaded(folder):
+        with models_volume.batch_upload(force=True) as batch:
+            for local in _model_files(entry):
+                remote = f"/{folder}/{local.name}"
+                (batch.put_directory if local.is_dir() else batch.put_file)(str(local), remote)
+            batch.put_file(_marker_file(), f"/{folder}/.complete")  # last: marks a whole upload
+    return dataclasses.replace(entry, path=Path(MODELS_DIR) / folder / entry.path.name)
+
+
+def _marker_file() -> str:
+    handle = tempfile.NamedTemporaryFile("w", suffix=".complete", delete=False)
+    handle.write(f"uploaded {time.time()}\n")
+    handle.close()
+    return handle.name
+
+
+def _model_files(entry: Any) -> list[Path]:
+    """The files a container needs to load ``entry``: the weights and the config sidecar."""
+    files = [entry.path]
+    if entry.config_sidecar.is_dir():
+        files.append(entry.config_sidecar)
+    files += [Path(p) for p in getattr(entry, "dependencies", lambda: [])()]
+    return files
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _merge(total: Any, part: Any) -> None:
+    total.generated += part.generated
+    total.failures += part.failures
+    total.seconds += part.seconds
+    total.load_seconds += part.load_seconds
+    total.gpu_seconds += part.gpu_seconds
+    total.device = part.device
+
+
+def drive_generation(extras: dict[str, Any], call_map: Callable, remote: bool, log: Callable[[str], None]) -> dict:
+    """Generate what the partition is missing, through ``call_map(generate_chunk, payloads)``."""
+    from bench_assets.core.models import find_model
+    from bench_assets.core.paths import DataPaths
+    from bench_assets.core.prompts import Prompt
+    from bench_assets.core.settings import GenerationSettings, set_fingerprint
+    from bench_assets.generation.generate import GenerationReport
+    from bench_assets.generation.image_set import missing_jobs, plan_images
+    from bench_assets.generation.pipelines import resolve_device, resolve_dtype
+    from bench_assets.generation.runtime import RuntimeOptions
+
+    paths = DataPaths(Path(extras["data_dir"]))
+    entry = find_model(paths.models, extras["model"])
+    settings = GenerationSettings(**extras["settings"])
+    prompts = tuple(Prompt(**p) for p in extras["prompts"])
+    device = "cuda" if remote else resolve_device("auto")
+    dtype = resolve_dtype(settings.precision, device)
+    fp = set_fingerprint(extras["model_fingerprint"], settings, dtype)
+    jobs = plan_images(paths.images, entry.key, extras["category"], prompts, settings)
+    todo = missing_jobs(jobs, fp)
+    report = GenerationReport(fp, device, dtype, expected=len(jobs), present_before=len(jobs) - len(todo))
+    gpu_names: set[str] = set()
+    if todo:
+        shipped = _upload_model(entry, extras["model_fingerprint"]) if remote else entry
+        payloads = [
+            {"entry": shipped, "model_fingerprint": extras["model_fingerprint"], "category": extras["category"],
+             "prompts": prompts, "settings": settings, "runtime": RuntimeOptions(**extras["runtime"]),
+             "only": [(job.prompt.id, job.index) for job in chunk]}
+            for chunk in _chunks(todo, max(IMAGES_PER_CALL, settings.batch_size))
+        ]
+        log(f"{len(todo)} of {len(jobs)} images to make in {len(payloads)} call(s) on {GPU if remote else device}")
+        by_key = {(job.prompt.id, job.index): job for job in jobs}
+        for result in call_map(generate_chunk, payloads):
+            for key, data in result["images"].items():
+                _write_atomic(by_key[tuple(key)].path, data)
+            _merge(report, result["report"])
+            gpu_names.add(result["gpu_name"])
+            log(f"{report.generated}/{len(todo)} images written, {len(report.failures)} failed")
+    return {"kind": "generation", "report": _report_json(report), "gpu_names": sorted(gpu_names)}
+
+
+def _report_json(report: Any) -> dict:
+    data = dataclasses.asdict(report)
+    data["failures"] = [dataclasses.asdict(f) for f in report.failures]
+    return data
+
+
+def drive_scoring(extras: dict[str, Any], call_map: Callable, log: Callable[[str], None]) -> dict:
+    """Score the partition's uncached images through ``call_map(score_chunk, [payload])``."""
+    from bench_assets.core.prompts import Prompt
+    from bench_assets.metrics.base import ImageItem
+    from bench_assets.metrics.registry import get_metric
+    from bench_assets.metrics.runner import split_cached
+
+    items = [ImageItem(**{**i, "prompt": Prompt(**i["prompt"]), "path": Path(i["path"])}) for i in extras["items"]]
+    metric = get_metric(extras["metric"], extras["options"])
+    cached, todo, skipped = split_cached(metric, items, extras["existing"])
+    computed: list[dict] = []
+    gpu_seconds = 0.0
+    gpu_names: set[str] = set()
+    if todo:
+        log(f"{metric.name}: {len(todo)} images to score remotely, {len(cached)} rows cached")
+        payload = {"metric": metric.name, "options": extras["options"],
+                   "items": [(item, item.path.read_bytes()) for item in todo]}
+        local_paths = {(i.prompt.id, i.index): str(i.path) for i in todo}
+        for result in call_map(score_chunk, [payload]):
+            outcome = result["outcome"]
+            gpu_seconds += outcome.gpu_seconds
+            gpu_names.add(result["gpu_name"])
+            for row in outcome.rows:
+                if row.get("image_path") is not None:  # the container's scratch path → the local file
+                    row["image_path"] = local_paths[(row["prompt_id"], row["image_index"])]
+                computed.append(row)
+    return {"kind": "scores", "rows": cached + computed, "computed": len(computed), "cached": len(cached),
+            "skipped_prompts": skipped, "gpu_seconds": gpu_seconds, "gpu_names": sorted(gpu_names)}
+
+
+def _remote_map(function: Any, payloads: list) -> Iterable:
+    return function.map(payloads, order_outputs=False)
+
+
+def _local_map(function: Any, payloads: list) -> Iterable:
+    return (function.local(payload) for payload in payloads)
+
+
+def run_with_pipes(remote: bool) -> None:
+    """The Pipes session: read the request from Dagster, drive the work, send the result back."""
+    from dagster_pipes import open_dagster_pipes
+
+    with open_dagster_pipes() as pipes:
+        extras = dict(pipes.extras)
+        call_map = _remote_map if remote else _local_map
+        started = time.perf_counter()
+        try:
+            if extras["op"] == "generate":
+                result = drive_generation(extras, call_map, remote, pipes.log.info)
+            else:
+                result = drive_scoring(extras, call_map, pipes.log.info)
+        except Exception as exc:
+            from bench_assets.generation.pipelines import ModelLoadError
+
+            if not isinstance(exc, ModelLoadError):
+                raise
+            result = {"kind": "model_load_error", "message": str(exc)}
+        result["wall_seconds"] = time.perf_counter() - started
+        pipes.report_custom_message(result)
+
+
+@app.local_entrypoint()
+def run_partition() -> None:
+    run_with_pipes(remote=True)
+
+
+if __name__ == "__main__":
+    run_with_pipes(remote=False)

@@ -1,0 +1,134 @@
+"""The Modal backend as the assets see it: the same ``generate``/``score`` calls as local.
+
+Each call runs ``modal run bench_assets/compute/modal_app.py::run_partition``
+through ``dagster_modal.ModalClient`` (a Pipes subprocess): the request goes
+in as Pipes extras, logs stream back into the step's log, and the result
+(a generation report, or score rows) comes back as a Pipes message, from
+which the asset writes the warehouse exactly as for a local run.
+
+``local_invocation=True`` runs the same entrypoint with ``python -m`` and
+Modal's ``.local()`` calls: what the tests use, and a way to debug the Modal
+path on a laptop.
+"""
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import dagster as dg
+from dagster_modal import ModalClient
+
+from bench_assets.compute.modal_auth import ModalAuthError, require_modal_token
+from bench_assets.generation.generate import GenerationFailure, GenerationReport, GenerationRequest
+from bench_assets.generation.runtime import RuntimeOptions
+from bench_assets.metrics.base import ImageItem
+from bench_assets.metrics.runner import ScoreOutcome
+
+APP_FILE = Path(__file__).resolve().parents[1] / "compute" / "modal_app.py"
+ENTRYPOINT = f"{APP_FILE}::run_partition"
+
+
+class BenchModalClient(ModalClient):
+    """``ModalClient`` that finds the ``modal`` CLI next to this Python, or runs ``.local()``.
+
+    ``dagster dev`` started from the Makefile does not have the virtualenv on
+    PATH, so a bare ``modal`` would not be found.
+    """
+
+    def __init__(self, local_invocation: bool = False, env: Mapping[str, str] | None = None):
+        super().__init__(project_directory=str(APP_FILE.parents[2]), env=env)
+        self.local_invocation = local_invocation
+
+    def run(self, *, func_ref: str, context: Any, extras: Any = None, env: Any = None) -> Any:  # type: ignore[override]
+        if self.local_invocation:
+            command = [sys.executable, "-m", "bench_assets.compute.modal_app"]
+        else:
+            command = [str(Path(sys.executable).parent / "modal"), "run", func_ref]
+        return dg.PipesSubprocessClient.run(self, command=command, context=context, extras=extras, env=env)
+
+
+def _result(invocation: Any, kind: str) -> dict[str, Any]:
+    messages = [m for m in invocation.get_custom_messages() if isinstance(m, dict)]
+    for message in messages:
+        if message.get("kind") == "model_load_error":
+            from bench_assets.generation.pipelines import ModelLoadError
+
+            raise ModelLoadError(message["message"])
+        if message.get("kind") == kind:
+            return message
+    raise dg.Failure(description=f"the Modal entrypoint sent no {kind} result (messages: {len(messages)})")
+
+
+def _item_json(item: ImageItem) -> dict[str, Any]:
+    data = dataclasses.asdict(item)
+    data["path"] = str(item.path)
+    return data
+
+
+@dataclasses.dataclass
+class ModalPipesCompute:
+    """One step's handle on the Modal backend (it needs the step's context for Pipes)."""
+
+    context: Any
+    data_dir: str
+    runtime: RuntimeOptions
+    local_invocation: bool = False
+
+    def _run(self, extras: dict[str, Any], kind: str) -> dict[str, Any]:
+        if not self.local_invocation:
+            try:
+                require_modal_token()
+            except ModalAuthError as exc:
+                raise dg.Failure(description=str(exc), allow_retries=False) from None
+        client = BenchModalClient(local_invocation=self.local_invocation)
+        invocation = client.run(func_ref=ENTRYPOINT, context=self.context, extras=extras)
+        return _result(invocation, kind)
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        log: Callable[[str], None] = lambda _: None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> GenerationReport:
+        extras = {
+            "op": "generate",
+            "data_dir": self.data_dir,
+            "model": request.entry.key,
+            "model_fingerprint": request.model_fingerprint,
+            "category": request.category,
+            "prompts": [dataclasses.asdict(p) for p in request.prompts],
+            "settings": request.settings.as_dict(),
+            "runtime": self.runtime.as_dict(),
+        }
+        message = self._run(extras, "generation")
+        data = dict(message["report"])
+        data["failures"] = [GenerationFailure(**f) for f in data["failures"]]
+        log(f"Modal: {data['generated']} images in {message['wall_seconds']:.1f} s on {message['gpu_names']}")
+        return GenerationReport(**data)
+
+    def score(
+        self,
+        metric_name: str,
+        options: dict[str, Any],
+        items: Sequence[ImageItem],
+        existing: list[dict[str, Any]],
+        log: Callable[[str], None] = lambda _: None,
+    ) -> ScoreOutcome:
+        extras = {
+            "op": "score",
+            "data_dir": self.data_dir,
+            "metric": metric_name,
+            "options": options,
+            "items": [_item_json(i) for i in items],
+            "existing": existing,
+        }
+        message = self._run(extras, "scores")
+        log(f"Modal: {message['computed']} rows computed on {message['gpu_names']}")
+        return ScoreOutcome(
+            rows=message["rows"],
+            computed=message["computed"],
+            cached=message["cached"],
+            skipped_prompts=message["skipped_prompts"],
+            gpu_seconds=message["gpu_seconds"],
+        )
