@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 export BENCH_DATA_DIR := $(CURDIR)/data
 
-.PHONY: install demo test dev bench status leaderboard clean-demo
+.PHONY: install demo test dev bench bench-gpu status leaderboard clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ dev: install
 # Scoring throughput per metric, batched vs one at a time (tiny scorers, this machine).
 bench: install
 	$(BIN)/python -m bench_assets.benchmarks
+
+# Real-size speed on a GPU: SDXL (random weights from its published configs) at 1024², 28 steps,
+# fp16, batch 1-8, and CLIP ViT-L/14 scoring. See docs/performance.md.
+bench-gpu: install
+	$(BIN)/python -m bench_assets.benchmarks_gpu --out bench_gpu.json
 
 status: install
 	$(BIN)/bench status

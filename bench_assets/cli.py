@@ -134,6 +134,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return cmd_run(args)
 
 
+def cmd_cost(args: argparse.Namespace) -> int:
+    from bench_assets.metrics.registry import METRICS
+    from bench_assets.storage.leaderboard import H100_PRICE_DATE, cost_per_thousand
+    from bench_assets.storage.status import IMAGES_TABLE
+    from bench_assets.storage.warehouse import Warehouse
+
+    paths = DataPaths.from_env()
+    table = cost_per_thousand(Warehouse(paths.warehouse), IMAGES_TABLE, [m.table for m in METRICS.values()],
+                              args.price_per_hour)
+    if table.is_empty():
+        print("no images with recorded GPU seconds yet: run the benchmark first")
+        return 1
+    print(f"at ${args.price_per_hour:.4f} per GPU-hour (Modal H100 list price as of {H100_PRICE_DATE} "
+          "unless overridden); measured GPU seconds, generation + every metric:")
+    for row in table.iter_rows(named=True):
+        print(f"  {row['model']}: {row['images']} images, {row['generation_s_per_image']:.3f} s/image generating, "
+              f"{row['gpu_s_per_image']:.3f} s/image in all -> ${row['usd_per_1000_images']:.2f} per 1,000 images")
+    return 0
+
+
 def cmd_instance_config(args: argparse.Namespace) -> int:
     from bench_assets.compute.devices import gpu_count
     from bench_assets.defs.instance_config import write_instance_config
@@ -158,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("path", help="the file (or folder, for txt) you downloaded")
     imp.add_argument("--suite", required=True, help="name of the suite to write")
     imp.set_defaults(func=cmd_import_prompts)
+    from bench_assets.storage.leaderboard import H100_PRICE_PER_HOUR
+
+    cost = sub.add_parser("cost", help="dollars per 1,000 images per model, from the GPU seconds recorded")
+    cost.add_argument("--price-per-hour", type=float,
+                      default=float(os.environ.get("BENCH_GPU_PRICE_PER_HOUR", H100_PRICE_PER_HOUR)))
+    cost.set_defaults(func=cmd_cost)
     ic = sub.add_parser("instance-config", help="render dagster.yaml into $DAGSTER_HOME, gpu pool sized to the GPUs")
     ic.add_argument("--template", default="dagster.yaml")
     ic.set_defaults(func=cmd_instance_config)

@@ -228,3 +228,36 @@ def to_markdown(wide: pl.DataFrame, metrics: Sequence[MetricColumn], category: s
             cells.append("–" if cost is None else f"{cost:.1f}")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+# Modal's published H100 price, $0.001097 per second, as listed on modal.com/pricing
+# (checked through third-party copies dated 2026-05-07 and 2026-06-27). Override it
+# with BENCH_GPU_PRICE_PER_HOUR or `bench cost --price-per-hour`.
+H100_PRICE_PER_HOUR = 3.9492
+H100_PRICE_DATE = "2026-06-27"
+
+
+def cost_per_thousand(warehouse: Warehouse, images_table: str, score_tables: Sequence[str],
+                      price_per_hour: float) -> pl.DataFrame:
+    """Per model: images, GPU seconds per image, and dollars per 1,000 images benchmarked.
+
+    Measured cost, not a quote: the GPU seconds every manifest and score row
+    recorded, times ``price_per_hour``. Container start-up and idle time that
+    Modal also bills are not in it.
+    """
+    costs = gpu_costs(warehouse, images_table, score_tables).filter(pl.col("category") == OVERALL)
+    images = warehouse.read_table(images_table)
+    if costs.is_empty() or images.is_empty():
+        return pl.DataFrame(schema={"model": pl.Utf8, "images": pl.Int64})
+    counts = images.group_by("model").agg(pl.len().alias("images"))
+    per_image = pl.col("gpu_seconds") / pl.col("images")
+    return (
+        counts.join(costs, on="model")
+        .with_columns(
+            (pl.col("generation_gpu_seconds") / pl.col("images")).alias("generation_s_per_image"),
+            per_image.alias("gpu_s_per_image"),
+            (per_image * 1000 * price_per_hour / 3600).alias("usd_per_1000_images"),
+        )
+        .select("model", "images", "generation_s_per_image", "gpu_s_per_image", "usd_per_1000_images")
+        .sort("model")
+    )

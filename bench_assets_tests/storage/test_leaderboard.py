@@ -116,3 +116,17 @@ def test_gpu_seconds_sum_generation_and_scoring_per_category_and_overall(tmp_pat
     wide = widen(compute_leaderboard(wh, [CLIP]), [CLIP], costs)
     assert wide.filter(pl.col("category") == OVERALL)["gpu_seconds"].to_list() == [pytest.approx(8.0)]
     assert "gpu_seconds" in to_markdown(wide, [CLIP]) and "| 8.0 |" in to_markdown(wide, [CLIP])
+
+
+def test_cost_per_thousand_images_from_recorded_gpu_seconds(tmp_path):
+    from bench_assets.storage.leaderboard import cost_per_thousand
+
+    wh = Warehouse(tmp_path)
+    wh.write_partition("images", "m", "a", [{"model": "m", "category": "a", "prompt_id": "p", "gpu_seconds": 2.0}] * 4)
+    wh.write_partition("scores_clip", "m", "a", [{"model": "m", "category": "a", "prompt_id": "p",
+                                                  "image_index": 0, "value": 1.0, "gpu_seconds": 0.5}] * 4)
+    row = cost_per_thousand(wh, "images", ["scores_clip"], price_per_hour=3.6).row(0, named=True)
+    assert row["images"] == 4
+    assert row["generation_s_per_image"] == pytest.approx(2.0)
+    assert row["gpu_s_per_image"] == pytest.approx(2.5)
+    assert row["usd_per_1000_images"] == pytest.approx(2.5 * 1000 * 3.6 / 3600)  # $2.50
