@@ -18,7 +18,7 @@ same entrypoint calls the functions with Modal's ``.local()`` instead of
 ``.remote()``/``.map()``: no container, no credentials, same code path.
 
 Resources created on first use (``create_if_missing``):
-- Volume ``bench-assets-hf-cache`` at /cache/huggingface: Hugging Face downloads, kept across runs.
+- Volume ``bench-assets-hf-cache`` at /cache: Hugging Face and torch-hub downloads, kept across runs.
 - Volume ``bench-assets-models`` at /models: uploaded local weights, one folder per sha256.
 - Volume ``bench-assets-results`` at /results: every generated PNG, so an interrupted
   partition resumes from the volume.
@@ -44,7 +44,8 @@ MAX_CONTAINERS = int(os.environ.get("BENCH_MODAL_MAX_CONTAINERS", "8"))
 TIMEOUT_S = int(os.environ.get("BENCH_MODAL_TIMEOUT_S", str(2 * 3600)))
 IMAGES_PER_CALL = int(os.environ.get("BENCH_MODAL_IMAGES_PER_CALL", "32"))
 SECRET_NAMES = [s.strip() for s in os.environ.get("BENCH_MODAL_SECRETS", "").split(",") if s.strip()]
-HF_CACHE_DIR = "/cache/huggingface"
+CACHE_DIR = "/cache"  # HF_HOME and TORCH_HOME (LPIPS' AlexNet) live here
+HF_CACHE_DIR = f"{CACHE_DIR}/huggingface"
 MODELS_DIR = "/models"
 RESULTS_DIR = "/results"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -54,6 +55,7 @@ _CONFIG_ENV = {
     "BENCH_MODAL_TIMEOUT_S": str(TIMEOUT_S),
     "BENCH_MODAL_SECRETS": ",".join(SECRET_NAMES),
     "HF_HOME": HF_CACHE_DIR,
+    "TORCH_HOME": f"{CACHE_DIR}/torch",
 }
 
 
@@ -79,7 +81,7 @@ models_volume = modal.Volume.from_name("bench-assets-models", create_if_missing=
 results_volume = modal.Volume.from_name("bench-assets-results", create_if_missing=True)
 _GPU_FUNCTION = dict(
     gpu=GPU,
-    volumes={HF_CACHE_DIR: hf_cache, MODELS_DIR: models_volume, RESULTS_DIR: results_volume},
+    volumes={CACHE_DIR: hf_cache, MODELS_DIR: models_volume, RESULTS_DIR: results_volume},
     secrets=[modal.Secret.from_name(name) for name in SECRET_NAMES],
     timeout=TIMEOUT_S,
     max_containers=MAX_CONTAINERS,
