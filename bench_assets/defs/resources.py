@@ -77,6 +77,7 @@ class ScorersResource(dg.ConfigurableResource):
 
 
 BACKENDS = ("local", "modal")
+_RUNTIME = RuntimeOptions()
 
 
 class ComputeResource(dg.ConfigurableResource):
@@ -90,21 +91,19 @@ class ComputeResource(dg.ConfigurableResource):
     backend: str = "local"
     device: str = "auto"
     precision: str = "auto"
-    attention: str = "sdpa"
-    compile: bool = False
-    vae_tiling: bool = False
-    vae_slicing: bool = False
-    cpu_offload: str = "none"
-    channels_last: bool = False
+    # RuntimeOptions' fields, so data/config.yaml's compute: section can set them.
+    attention: str = _RUNTIME.attention
+    compile: bool = _RUNTIME.compile
+    vae_tiling: bool = _RUNTIME.vae_tiling
+    vae_slicing: bool = _RUNTIME.vae_slicing
+    cpu_offload: str = _RUNTIME.cpu_offload
+    channels_last: bool = _RUNTIME.channels_last
     data_dir: str = ""
     # Run the Modal entrypoint with ``.local()`` calls in a subprocess (tests, debugging).
     modal_local_invocation: bool = False
 
     def runtime(self) -> RuntimeOptions:
-        return RuntimeOptions(
-            attention=self.attention, compile=self.compile, vae_tiling=self.vae_tiling,
-            vae_slicing=self.vae_slicing, cpu_offload=self.cpu_offload, channels_last=self.channels_last,
-        )
+        return RuntimeOptions(**{f.name: getattr(self, f.name) for f in fields(RuntimeOptions)})
 
     @cached_property
     def _local(self) -> LocalCompute:
