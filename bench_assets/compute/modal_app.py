@@ -103,13 +103,16 @@ def _in_container() -> bool:
 def generate_chunk(payload: dict[str, Any]) -> dict[str, Any]:
     """Make the images ``payload["only"]`` names; return the report and the PNG bytes."""
     from bench_assets.compute.local import quiet_progress_bars
+    from bench_assets.core.models import find_model
     from bench_assets.generation.generate import GenerationRequest, generate_image_set
     from bench_assets.generation.image_set import belongs_to_set, plan_images
 
     quiet_progress_bars()
     images_dir = Path(RESULTS_DIR) / "images" if _in_container() else Path(tempfile.mkdtemp(prefix="bench-modal-"))
+    # The entry is rebuilt from the files as this container sees them (its own paths).
+    entry = find_model(Path(payload["models_root"]), payload["model"])
     request = GenerationRequest(
-        entry=payload["entry"],
+        entry=entry,
         model_fingerprint=payload["model_fingerprint"],
         category=payload["category"],
         prompts=payload["prompts"],
@@ -166,16 +169,27 @@ def _uploaded(folder: str) -> bool:
         return False
 
 
-def _upload_model(entry: Any, fingerprint: str) -> Any:
-    """Put the weights on the models Volume once per sha256; the entry as the container sees it."""
+def _upload_model(entry: Any, fingerprint: str, models_dir: Path) -> str:
+    """Mirror the entry's files onto the models Volume once per sha256; the folder it is in there.
+
+    Paths keep their place relative to ``data/models``, so a card's relative
+    references (a LoRA file, a base model) resolve in the container as they do here.
+    """
     folder = fingerprint[:32]
     if not _uploaded(folder):
         with models_volume.batch_upload(force=True) as batch:
             for local in _model_files(entry):
-                remote = f"/{folder}/{local.name}"
+                try:
+                    relative = local.resolve().relative_to(models_dir.resolve())
+                except ValueError:
+                    raise ValueError(
+                        f"{entry.path}: {local} is outside {models_dir}; on Modal, every file a model "
+                        "needs must be inside data/models"
+                    ) from None
+                remote = f"/{folder}/{relative}"
                 (batch.put_directory if local.is_dir() else batch.put_file)(str(local), remote)
-            batch.put_file(_marker_file(), f"/{folder}/.complete")  # last: marks a whole upload
-    return dataclasses.replace(entry, path=Path(MODELS_DIR) / folder / entry.path.name)
+            batch.put_file(_marker_file(), f"/{folder}/.complete")  # in the same batch: all or nothing
+    return f"{MODELS_DIR}/{folder}"
 
 
 def _marker_file() -> str:
@@ -186,12 +200,11 @@ def _marker_file() -> str:
 
 
 def _model_files(entry: Any) -> list[Path]:
-    """The files a container needs to load ``entry``: the weights and the config sidecar."""
-    files = [entry.path]
+    """The files a container needs to load ``entry``: weights or card, config sidecar, referenced files."""
+    files = [entry.path, *entry.dependencies()]
     if entry.config_sidecar.is_dir():
         files.append(entry.config_sidecar)
-    files += [Path(p) for p in getattr(entry, "dependencies", lambda: [])()]
-    return files
+    return list(dict.fromkeys(files))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -233,9 +246,9 @@ def drive_generation(extras: dict[str, Any], call_map: Callable, remote: bool, l
     report = GenerationReport(fp, device, dtype, expected=len(jobs), present_before=len(jobs) - len(todo))
     gpu_names: set[str] = set()
     if todo:
-        shipped = _upload_model(entry, extras["model_fingerprint"]) if remote else entry
+        models_root = _upload_model(entry, extras["model_fingerprint"], paths.models) if remote else str(paths.models)
         payloads = [
-            {"entry": shipped, "model_fingerprint": extras["model_fingerprint"], "category": extras["category"],
+            {"models_root": models_root, "model": entry.key, "model_fingerprint": extras["model_fingerprint"], "category": extras["category"],
              "prompts": prompts, "settings": settings, "runtime": RuntimeOptions(**extras["runtime"]),
              "only": [(job.prompt.id, job.index) for job in chunk]}
             for chunk in _chunks(todo, max(IMAGES_PER_CALL, settings.batch_size))

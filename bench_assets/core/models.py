@@ -8,6 +8,12 @@ a content fingerprint (sha256 of the weights, cached by signature so that a
 
 A broken entry is still an entry: it carries ``error`` so that its own
 partition fails with that message while every other model runs.
+
+Besides weights files and diffusers folders, the folder holds model cards
+(``<name>.yaml``, see :mod:`bench_assets.core.model_cards`): Hugging Face
+repos, LoRAs on a base model, folders of images made by API models, and
+explicitly allowed pickle checkpoints. A file a card points at (a LoRA, a
+checkpoint, an image folder) is part of that card's entry, not its own.
 """
 
 from __future__ import annotations
@@ -17,15 +23,28 @@ import json
 import os
 import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl")
-SETTINGS_SIDECAR = ".settings.yaml"
+from bench_assets.core.model_cards import (
+    PICKLE_SUFFIXES,
+    SETTINGS_SIDECAR,
+    CardError,
+    HfRepoSource,
+    ImageFolderSource,
+    LoraSource,
+    ModelCard,
+    PickleSource,
+    cached_commit,
+    is_card_path,
+    load_card,
+    looks_like_repo_id,
+)
+
 CONFIG_SIDECAR = ".config"
 _KEY_MAX = 48
 _SAFETENSORS_HEADER_MAX = 100 * 1024 * 1024
@@ -34,7 +53,15 @@ _SAFETENSORS_HEADER_MAX = 100 * 1024 * 1024
 class ModelKind(str, Enum):
     DIFFUSERS = "diffusers"
     SINGLE_FILE = "single_file"
+    HF_REPO = "hf_repo"  # card: repo: org/name
+    LORA = "lora"  # card: base + lora + scale
+    IMAGE_FOLDER = "image_folder"  # card: images: folder (API models; nothing to load)
+    PICKLE_CHECKPOINT = "pickle_checkpoint"  # card: checkpoint: x.ckpt + allow_pickle: true
     INVALID = "invalid"
+
+
+# Tensor-name fragments that only LoRA files have (kohya, diffusers/peft, old attn-procs).
+LORA_KEY_MARKERS = ("lora_unet_", "lora_te", ".lora_A.", ".lora_B.", "lora_down", "lora_up", "_lora.down.", "_lora.up.")
 
 
 @dataclass(frozen=True)
@@ -48,6 +75,8 @@ class ModelEntry:
     signature: str
     newest_mtime: float = 0.0
     error: str | None = None
+    card: ModelCard | None = None  # for entries described by a card (path is then the card)
+    base: "ModelEntry | None" = None  # a LoRA's base model
 
     @property
     def settings_sidecar(self) -> Path:
@@ -59,7 +88,30 @@ class ModelEntry:
         return self.path.parent / f"{self.name}{CONFIG_SIDECAR}"
 
     def settings_overrides(self) -> dict[str, Any]:
-        """Generation settings this model asks for (e.g. 512² for SD 1.5)."""
+        """Generation settings this model asks for (e.g. 512² for SD 1.5).
+
+        Later wins: a LoRA's base model's own overrides, then the card's
+        (``settings``, ``dtype``, ``scheduler``, ``grid``), then the
+        ``<name>.settings.yaml`` sidecar. The sidecar wins because it is the one
+        override file every kind of model has, so a tweak made there (a quick
+        low-resolution pass, a test) works the same for cards and files.
+        """
+        inherited = self.base.settings_overrides() if self.base is not None else {}
+        from_card = self.card.settings if self.card is not None else {}
+        return {**inherited, **from_card, **self._sidecar_overrides()}
+
+    def dependencies(self) -> list[Path]:
+        """Local files besides ``path`` that loading needs (a LoRA's file and base, a checkpoint)."""
+        files = list(self.card.referenced_paths()) if self.card is not None else []
+        if self.base is not None:
+            if self.base.card is None:
+                files.append(self.base.path)
+            if self.base.config_sidecar.is_dir():
+                files.append(self.base.config_sidecar)
+            files += self.base.dependencies()
+        return files
+
+    def _sidecar_overrides(self) -> dict[str, Any]:
         sidecar = self.settings_sidecar
         if not sidecar.is_file():
             return {}
@@ -113,25 +165,51 @@ def _folder_signature(folder: Path) -> tuple[str, float]:
     return f"{len(stats)}:{total}:{newest}", newest / 1e9
 
 
-def safetensors_problem(path: Path) -> str | None:
-    """Why ``path`` is not a readable safetensors file, or None if its header parses.
+def _safetensors_header(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(header, None) if ``path``'s safetensors header parses, else (None, why not).
 
     Reads only the header (8-byte length + JSON), so a scan stays cheap.
     """
     size = path.stat().st_size
     if size < 8:
-        return f"not a safetensors file: only {size} bytes"
+        return None, f"not a safetensors file: only {size} bytes"
     with path.open("rb") as handle:
         (header_len,) = struct.unpack("<Q", handle.read(8))
         if header_len <= 1 or header_len > min(_SAFETENSORS_HEADER_MAX, size - 8):
-            return f"not a safetensors file: header length {header_len} does not fit a {size}-byte file"
+            return None, f"not a safetensors file: header length {header_len} does not fit a {size}-byte file"
         try:
             header = json.loads(handle.read(header_len))
         except (UnicodeDecodeError, json.JSONDecodeError):
-            return "not a safetensors file: its header is not valid JSON"
+            return None, "not a safetensors file: its header is not valid JSON"
     if not isinstance(header, dict) or not any(k != "__metadata__" for k in header):
-        return "not a safetensors file: the header lists no tensors"
-    return None
+        return None, "not a safetensors file: the header lists no tensors"
+    return header, None
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why ``path`` is not a readable safetensors file, or None if its header parses."""
+    return _safetensors_header(path)[1]
+
+
+def is_lora_header(header: dict[str, Any]) -> bool:
+    """LoRA files are recognised by their tensor names (kohya, peft/diffusers, attn-procs)."""
+    return any(marker in key for key in header for marker in LORA_KEY_MARKERS)
+
+
+def _lora_hint(path: Path) -> str:
+    return (
+        f"{path}: this is a LoRA (its tensor names are LoRA weights), not a full model; to benchmark it, "
+        f"write a card {path.stem}-lora.yaml next to it, e.g. "
+        f"`{{base: stabilityai/stable-diffusion-xl-base-1.0, lora: {path.name}, scale: 0.8}}`"
+    )
+
+
+def _pickle_refusal(path: Path) -> str:
+    return (
+        f"{path}: refusing a pickle checkpoint ({path.suffix.lower()}); pickle files can run arbitrary "
+        "code when loaded. Convert it to .safetensors or, only if you trust its source, allow this one "
+        f"file with a card {path.stem}.yaml: `{{checkpoint: {path.name}, allow_pickle: true}}`"
+    )
 
 
 def _identify(path: Path) -> tuple[ModelKind, str | None]:
@@ -143,13 +221,14 @@ def _identify(path: Path) -> tuple[ModelKind, str | None]:
         )
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
-        problem = safetensors_problem(path)
-        return (ModelKind.INVALID, f"{path}: {problem}") if problem else (ModelKind.SINGLE_FILE, None)
+        header, problem = _safetensors_header(path)
+        if problem:
+            return ModelKind.INVALID, f"{path}: {problem}"
+        if header is not None and is_lora_header(header):
+            return ModelKind.INVALID, _lora_hint(path)
+        return ModelKind.SINGLE_FILE, None
     if suffix in PICKLE_SUFFIXES:
-        return ModelKind.INVALID, (
-            f"{path}: refusing a pickle checkpoint ({suffix}); pickle files can run arbitrary "
-            "code when loaded. Convert it to .safetensors."
-        )
+        return ModelKind.INVALID, _pickle_refusal(path)
     raise LookupError(path)  # not a model file at all (README, notes, ...)
 
 
@@ -157,28 +236,150 @@ def _entry_name(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
 
 
+def _path_signature(path: Path) -> tuple[str, float]:
+    return _folder_signature(path) if path.is_dir() else _file_signature(path)
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+_CARD_KINDS = {
+    HfRepoSource: ModelKind.HF_REPO,
+    LoraSource: ModelKind.LORA,
+    ImageFolderSource: ModelKind.IMAGE_FOLDER,
+    PickleSource: ModelKind.PICKLE_CHECKPOINT,
+}
+
+
+def _hf_state(repo: str, revision: str | None) -> str:
+    # The cached snapshot a repo resolves to: a new download changes the entry's signature.
+    return cached_commit(repo, revision) or "not-cached"
+
+
+def _card_signature(card: ModelCard, base: ModelEntry | None) -> tuple[str, float]:
+    """Changes when the card, a file it points at, its base or its cached HF snapshot changes."""
+    parts, newest = [], []
+    for path in (card.path, *card.referenced_paths()):
+        sig, mtime = _path_signature(path)
+        parts.append(sig)
+        newest.append(mtime)
+    if isinstance(card.source, HfRepoSource):
+        parts.append(_hf_state(card.source.repo, card.source.revision))
+    if base is not None:
+        parts.append(base.signature)
+        newest.append(base.newest_mtime)
+    return "|".join(parts), max(newest)
+
+
+def _hf_base(card: ModelCard) -> ModelEntry:
+    """A LoRA's base given as a repo id: an HF entry that exists only inside the LoRA entry."""
+    src = card.source
+    assert isinstance(src, LoraSource)
+    hf_card = ModelCard(card.path, HfRepoSource(src.base, src.revision, src.variant), {})
+    state = _hf_state(src.base, src.revision)
+    return ModelEntry(partition_key(src.base), src.base, card.path, ModelKind.HF_REPO, state, 0.0, None, hf_card)
+
+
+def _find_base(card: ModelCard, entries: dict[str, ModelEntry]) -> ModelEntry:
+    """The LoRA's base: a model in the folder (by file/folder name, name or key) or a repo id."""
+    src = card.source
+    assert isinstance(src, LoraSource)
+    for entry in entries.values():
+        if src.base in (entry.path.name, entry.name, entry.key):
+            if entry.error:
+                raise CardError(f"{card.path}: field 'base': {src.base!r} is broken: {entry.error}")
+            if entry.kind in (ModelKind.LORA, ModelKind.IMAGE_FOLDER):
+                raise CardError(f"{card.path}: field 'base': {src.base!r} is a {entry.kind.value} entry, "
+                                "not a model that can generate")
+            return entry
+    if looks_like_repo_id(src.base):
+        return _hf_base(card)
+    raise CardError(f"{card.path}: field 'base': {src.base!r} is neither a model in {card.path.parent} "
+                    "nor a Hugging Face repo id like 'org/name'")
+
+
+def _card_entry(path: Path, card: ModelCard | CardError, entries: dict[str, ModelEntry]) -> ModelEntry:
+    name = path.stem
+    key = partition_key(name)
+    if isinstance(card, CardError):
+        sig, newest = _file_signature(path)
+        return ModelEntry(key, name, path, ModelKind.INVALID, sig, newest, str(card))
+    base = None
+    if isinstance(card.source, LoraSource):
+        try:
+            base = _find_base(card, entries)
+        except CardError as exc:
+            sig, newest = _card_signature(card, None)
+            return ModelEntry(key, name, path, ModelKind.INVALID, sig, newest, str(exc), card)
+    sig, newest = _card_signature(card, base)
+    return ModelEntry(key, name, path, _CARD_KINDS[type(card.source)], sig, newest, None, card, base)
+
+
+def _add(entries: dict[str, ModelEntry], entry: ModelEntry) -> None:
+    key = entry.key
+    if key in entries:  # e.g. both "x/" and "x.safetensors"
+        key = f"{key}-{entry.kind.value}"[: _KEY_MAX + 24]
+    entries[key] = replace(entry, key=key)
+
+
+def _claimed_by(path: Path, card: ModelCard | CardError) -> list[Path]:
+    """What a card points at; for a broken card, best effort from its raw YAML.
+
+    A broken LoRA card must not also make its LoRA file show up as "write a card".
+    """
+    if isinstance(card, ModelCard):
+        return card.referenced_paths()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    values = [data.get(field) for field in ("lora", "checkpoint", "images")]
+    return [path.parent / Path(v).expanduser() for v in values if isinstance(v, str) and v.strip()]
+
+
+def _read_cards(paths: list[Path]) -> dict[Path, ModelCard | CardError]:
+    cards: dict[Path, ModelCard | CardError] = {}
+    for path in paths:
+        try:
+            cards[path] = load_card(path)
+        except CardError as exc:
+            cards[path] = exc
+    return cards
+
+
 def scan_models(models_dir: Path) -> list[ModelEntry]:
     """Every model entry in the drop folder, sorted by key.
 
     Hidden files, sidecars and unrelated files (a README) are skipped; broken
-    model files become INVALID entries carrying their error.
+    model files and cards become INVALID entries carrying their error. Files
+    a valid card points at are part of that card's entry. LoRA cards come
+    last, so that their base can be any other entry, card or not.
     """
     if not models_dir.is_dir():
         return []
+    paths = [p for p in sorted(models_dir.iterdir()) if not p.name.startswith(".") and not _is_sidecar(p)]
+    cards = _read_cards([p for p in paths if is_card_path(p)])
+    claimed = [r for path, card in cards.items() for r in _claimed_by(path, card)]
     entries: dict[str, ModelEntry] = {}
-    for path in sorted(models_dir.iterdir()):
-        if path.name.startswith(".") or _is_sidecar(path):
+    for path in paths:
+        if path in cards or any(_same_path(path, r) for r in claimed):
             continue
         try:
             kind, error = _identify(path)
         except LookupError:
             continue
-        name = _entry_name(path)
-        key = partition_key(name)
-        if key in entries:  # e.g. both "x/" and "x.safetensors"
-            key = f"{key}-{kind.value}"[: _KEY_MAX + 16]
-        signature, newest = _folder_signature(path) if path.is_dir() else _file_signature(path)
-        entries[key] = ModelEntry(key, name, path, kind, signature, newest, error)
+        signature, newest = _path_signature(path)
+        _add(entries, ModelEntry(partition_key(_entry_name(path)), _entry_name(path), path, kind,
+                                 signature, newest, error))
+    is_lora = {p: isinstance(c, ModelCard) and isinstance(c.source, LoraSource) for p, c in cards.items()}
+    for path in sorted(cards, key=lambda p: is_lora[p]):
+        _add(entries, _card_entry(path, cards[path], entries))
     return [entries[k] for k in sorted(entries)]
 
 
@@ -190,20 +391,51 @@ def _sha256_file(path: Path, chunk: int = 8 * 1024 * 1024) -> str:
     return digest.hexdigest()
 
 
-def _compute_fingerprint(entry: ModelEntry) -> str:
-    if entry.path.is_file():
-        return _sha256_file(entry.path)
+def _folder_digest(folder: Path) -> str:
     digest = hashlib.sha256()
-    for file in _folder_files(entry.path):
-        digest.update(str(file.relative_to(entry.path)).encode())
+    for file in _folder_files(folder):
+        digest.update(str(file.relative_to(folder)).encode())
         digest.update(_sha256_file(file).encode())
     return digest.hexdigest()
 
 
+def _json_digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _card_fingerprint(entry: ModelEntry, cache_dir: Path | None) -> str:
+    assert entry.card is not None
+    src = entry.card.source
+    if isinstance(src, HfRepoSource):
+        commit = cached_commit(src.repo, src.revision)
+        return _json_digest({"repo": src.repo, "revision": src.revision, "variant": src.variant, "commit": commit})
+    if isinstance(src, LoraSource):
+        assert entry.base is not None
+        return _json_digest({"base": fingerprint(entry.base, cache_dir), "lora": _sha256_file(src.lora),
+                             "scale": src.scale})
+    if isinstance(src, ImageFolderSource):
+        return _json_digest({"images": _folder_digest(src.images), "grid": src.grid, "extension": src.extension})
+    if isinstance(src, PickleSource):
+        return _sha256_file(src.checkpoint)
+    raise TypeError(f"unknown card source {type(src).__name__}")
+
+
+def _compute_fingerprint(entry: ModelEntry, cache_dir: Path | None = None) -> str:
+    if entry.card is not None:
+        return _card_fingerprint(entry, cache_dir)
+    if entry.path.is_file():
+        return _sha256_file(entry.path)
+    return _folder_digest(entry.path)
+
+
 def fingerprint(entry: ModelEntry, cache_dir: Path | None = None) -> str:
-    """sha256 of the entry's content, cached by path and stat signature."""
-    if cache_dir is None:
-        return _compute_fingerprint(entry)
+    """sha256 of the entry's content, cached by path and stat signature.
+
+    A Hugging Face repo's fingerprint hashes no weights (repo, revision,
+    variant and the cached snapshot commit), so it is never cached.
+    """
+    if cache_dir is None or entry.kind == ModelKind.HF_REPO:
+        return _compute_fingerprint(entry, cache_dir)
     cache_file = cache_dir / "fingerprints.json"
     try:
         cache = json.loads(cache_file.read_text())
@@ -212,13 +444,14 @@ def fingerprint(entry: ModelEntry, cache_dir: Path | None = None) -> str:
     cached = cache.get(str(entry.path))
     if cached and cached.get("signature") == entry.signature:
         return cached["fingerprint"]
-    value = _compute_fingerprint(entry)
+    value = _compute_fingerprint(entry, cache_dir)
     cache[str(entry.path)] = {"signature": entry.signature, "fingerprint": value}
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_file.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(cache, indent=1, sort_keys=True))
     os.replace(tmp, cache_file)
     return value
+
 
 
 def find_model(models_dir: Path, key: str) -> ModelEntry:

@@ -14,12 +14,13 @@ from typing import Sequence
 import dagster as dg
 import polars as pl
 
-from bench_assets.core.models import ModelEntry, find_model, fingerprint
+from bench_assets.core.models import ModelEntry, ModelKind, find_model, fingerprint
 from bench_assets.core.prompts import PromptSuite
 from bench_assets.core.settings import SettingsError
 from bench_assets.compute.devices import DeviceError
 from bench_assets.generation.generate import GenerationOutOfMemory, GenerationReport, GenerationRequest
 from bench_assets.generation.pipelines import ModelLoadError
+from bench_assets.generation.image_folder import ingest_image_folder
 from bench_assets.generation.image_set import manifest_rows, plan_images
 from bench_assets.metrics.base import ImageItem, Metric
 from bench_assets.metrics.registry import METRICS
@@ -99,7 +100,10 @@ def build_images_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         # still records every image written, then the stop takes effect.
         with compute.cancellation() as should_stop:
             try:
-                report = compute.runner(context).generate(request, log=context.log.info, should_stop=should_stop)
+                if entry.kind == ModelKind.IMAGE_FOLDER:  # an API model's images: ingest, load nothing
+                    report = ingest_image_folder(request, log=context.log.info, should_stop=should_stop)
+                else:
+                    report = compute.runner(context).generate(request, log=context.log.info, should_stop=should_stop)
             except (ModelLoadError, DeviceError, GenerationOutOfMemory) as exc:
                 raise _fail_partition(wh, model, category, str(exc)) from None
             jobs = plan_images(bench.paths.images, model, category, prompts, settings)

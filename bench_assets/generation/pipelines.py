@@ -5,15 +5,25 @@ that says which file is broken and why; every error on the way out is a
 ``ModelLoadError`` that starts with the model's path.
 
 Only safetensors weights are read: a pickle checkpoint can run code when
-loaded, and models come from anywhere.
+loaded, and models come from anywhere. The one exception is a checkpoint the
+user allowed by name in a card (``checkpoint: x.ckpt`` + ``allow_pickle: true``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench_assets.core.model_cards import (
+    HfRepoSource,
+    LoraSource,
+    PickleSource,
+    cached_commit,
+    hf_hub_cache,
+    hf_repo_folder,
+)
 from bench_assets.core.models import ModelEntry, ModelKind
 from bench_assets.core.settings import SAMPLERS
 
@@ -76,6 +86,127 @@ def _load_single_file(entry: ModelEntry, torch_dtype: Any) -> Any:
     )
 
 
+# --------------------------------------------------------------------------- model cards
+
+
+def _card_source(entry: ModelEntry, kind: type) -> Any:
+    source = entry.card.source if entry.card is not None else None
+    if not isinstance(source, kind):
+        raise ValueError(f"{entry.kind.value} entry has no {kind.__name__} card")
+    return source
+
+
+def _hf_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _hf_safety_checker_kwargs(repo: str, revision: str | None, cache: Path) -> dict[str, Any]:
+    """Disable SD 1.x/2.x's safety checker (it blacks out images) without a warning on SDXL."""
+    commit = cached_commit(repo, revision, cache)
+    index_file = hf_repo_folder(repo, cache) / "snapshots" / str(commit) / "model_index.json"
+    if commit and index_file.is_file():
+        if "safety_checker" not in json.loads(index_file.read_text()):
+            return {}
+    # Not cached yet: better a warning on SDXL than a downloaded checker blacking out SD 1.5 images.
+    return {"safety_checker": None, "requires_safety_checker": False}
+
+
+def _from_hub(repo: str, revision: str | None, variant: str | None, torch_dtype: Any) -> Any:
+    """``from_pretrained`` from the user's HF cache (HF_HOME/HF_HUB_CACHE) with their token.
+
+    The cache folder is resolved at call time and passed explicitly, so a
+    changed HF_HUB_CACHE is honoured even after huggingface_hub was imported.
+    Safetensors only, as everywhere. The token never reaches a message.
+    """
+    from diffusers import DiffusionPipeline
+    from huggingface_hub import get_token
+
+    cache = hf_hub_cache()
+    token = get_token()  # HF_TOKEN, else the user's cached `hf auth login`
+    try:
+        return DiffusionPipeline.from_pretrained(
+            repo, revision=revision, variant=variant, torch_dtype=torch_dtype, token=token,
+            cache_dir=str(cache), local_files_only=_hf_offline(), use_safetensors=True,
+            **_hf_safety_checker_kwargs(repo, revision, cache),
+        )
+    except Exception as exc:
+        if token and token in str(exc):
+            raise RuntimeError(str(exc).replace(token, "<HF token>")) from None
+        raise
+
+
+def _load_hf_repo(entry: ModelEntry, torch_dtype: Any) -> Any:
+    src = _card_source(entry, HfRepoSource)
+    return _from_hub(src.repo, src.revision, src.variant, torch_dtype)
+
+
+def _pickle_is_sdxl(checkpoint: Path, config: Path | None) -> bool:
+    index = config / "model_index.json" if config else None
+    if index is not None and index.is_file():
+        return "XL" in json.loads(index.read_text()).get("_class_name", "")
+    from diffusers.loaders.single_file_utils import load_single_file_checkpoint
+
+    return _is_sdxl(list(load_single_file_checkpoint(str(checkpoint))))
+
+
+def _load_pickle_checkpoint(entry: ModelEntry, torch_dtype: Any) -> Any:
+    """A ``.ckpt``/``.pt`` the user allowed in its card (``allow_pickle: true``).
+
+    diffusers reads it with ``torch.load(weights_only=True)``, which refuses
+    arbitrary objects; a checkpoint that needs more than tensors fails here.
+    """
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    checkpoint = _card_source(entry, PickleSource).checkpoint
+    sidecars = (entry.config_sidecar, checkpoint.with_name(f"{checkpoint.stem}.config"))
+    config = next((c for c in sidecars if c.is_dir()), None)
+    kwargs: dict[str, Any] = {"torch_dtype": torch_dtype}
+    if config is not None:
+        kwargs["config"] = str(config)
+    if _pickle_is_sdxl(checkpoint, config):
+        return StableDiffusionXLPipeline.from_single_file(str(checkpoint), **kwargs)
+    return StableDiffusionPipeline.from_single_file(
+        str(checkpoint), safety_checker=None, requires_safety_checker=False, **kwargs
+    )
+
+
+def _load_base(base: ModelEntry, torch_dtype: Any) -> Any:
+    loaders = {
+        ModelKind.DIFFUSERS: _load_diffusers_folder,
+        ModelKind.SINGLE_FILE: _load_single_file,
+        ModelKind.HF_REPO: _load_hf_repo,
+        ModelKind.PICKLE_CHECKPOINT: _load_pickle_checkpoint,
+    }
+    if base.kind not in loaders:
+        raise ValueError(f"base {base.path} is a {base.kind.value} entry, which cannot carry a LoRA")
+    try:
+        return loaders[base.kind](base, torch_dtype)
+    except Exception as exc:
+        raise RuntimeError(f"base model {base.path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _load_lora(entry: ModelEntry, torch_dtype: Any) -> Any:
+    """The base pipeline with the LoRA fused in at the card's scale.
+
+    Fusing (then dropping the adapter modules) costs nothing per step, and a
+    scale of 0 gives back exactly the base model.
+    """
+    from safetensors.torch import load_file
+
+    src = _card_source(entry, LoraSource)
+    if entry.base is None:
+        raise ValueError("LoRA entry has no base model")
+    pipe = _load_base(entry.base, torch_dtype)
+    state = load_file(str(src.lora))  # a dict: never a path that diffusers could resolve on the Hub
+    try:
+        pipe.load_lora_weights(state, adapter_name="card")
+        pipe.fuse_lora(lora_scale=src.scale, adapter_names=["card"])
+        pipe.unload_lora_weights()
+    except Exception as exc:
+        raise RuntimeError(f"LoRA {src.lora} does not fit base {entry.base.path}: {type(exc).__name__}: {exc}") from exc
+    return pipe
+
+
 def load_pipeline(entry: ModelEntry, device: str, dtype: str) -> "DiffusionPipeline":
     """The entry's pipeline on ``device`` in ``dtype`` ("fp32", "fp16" or "bf16")."""
     torch_dtype = _torch_dtype(dtype)
@@ -86,6 +217,14 @@ def load_pipeline(entry: ModelEntry, device: str, dtype: str) -> "DiffusionPipel
             pipe = _load_diffusers_folder(entry, torch_dtype)
         elif entry.kind == ModelKind.SINGLE_FILE:
             pipe = _load_single_file(entry, torch_dtype)
+        elif entry.kind == ModelKind.HF_REPO:
+            pipe = _load_hf_repo(entry, torch_dtype)
+        elif entry.kind == ModelKind.LORA:
+            pipe = _load_lora(entry, torch_dtype)
+        elif entry.kind == ModelKind.PICKLE_CHECKPOINT:
+            pipe = _load_pickle_checkpoint(entry, torch_dtype)
+        elif entry.kind == ModelKind.IMAGE_FOLDER:
+            raise ValueError("an image folder has no pipeline: its images are ingested, not generated")
         else:
             raise ValueError(f"unknown model kind {entry.kind!r}")
         pipe = pipe.to(device)
