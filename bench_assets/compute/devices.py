@@ -148,23 +148,24 @@ def check_fits(
     device_gb: Sequence[float],
     min_gb: float = 0.0,
 ) -> None:
-    """Refuse, before loading, a model that cannot fit the leased GPUs.
+    """Refuse, before loading, a model that cannot fit its GPU.
 
     ``need_gb`` is an estimate (weights at the run's precision plus working
     memory); ``min_gb`` is what the model's settings demand per GPU.
     """
-    total = sum(device_gb)
     smallest = min(device_gb) if device_gb else 0.0
     if min_gb and smallest < min_gb:
         raise DeviceError(
             f"{model_name}: needs GPUs with at least {min_gb:g} GiB (min_gpu_memory_gb) but the "
             f"leased GPU has {smallest:.1f} GiB"
         )
-    if need_gb > total:
+    # The pipeline runs on the first leased GPU; extra leased GPUs are reserved, not split into.
+    first = device_gb[0] if device_gb else 0.0
+    if need_gb > first:
         raise DeviceError(
-            f"{model_name}: needs about {need_gb:.1f} GiB of GPU memory but the leased GPU(s) have "
-            f"{total:.1f} GiB; lower batch_size or resolution, set 'gpus: 2' in its settings, "
-            "or turn on cpu_offload in the compute config"
+            f"{model_name}: needs about {need_gb:.1f} GiB of GPU memory but its GPU has "
+            f"{first:.1f} GiB; lower batch_size or resolution, turn on cpu_offload or vae_tiling "
+            "in the compute config, or run it on Modal (BENCH_COMPUTE=modal)"
         )
 
 

@@ -93,8 +93,10 @@ def test_fit_check_refuses_before_loading():
     sdxl_fp16 = estimate_generation_gb(6_900_000_000, 16, "fp16", batch_size=4, width=1024, height=1024)
     assert 10 < sdxl_fp16 < 20
     check_fits("sdxl.safetensors", sdxl_fp16, [80.0])
-    with pytest.raises(DeviceError, match=r"sdxl.safetensors: needs about .* GiB .* have 8.0 GiB"):
+    with pytest.raises(DeviceError, match=r"sdxl.safetensors: needs about .* GiB .* has 8.0 GiB.*cpu_offload"):
         check_fits("sdxl.safetensors", sdxl_fp16, [8.0])
+    with pytest.raises(DeviceError, match="has 8.0 GiB"):
+        check_fits("sdxl.safetensors", sdxl_fp16, [8.0, 80.0]), "the pipeline runs on the first GPU only"
     with pytest.raises(DeviceError, match="at least 40 GiB"):
         check_fits("big", 1.0, [24.0], min_gb=40)
     # fp32 weights halve at fp16; fp32 runs double the working memory
