@@ -159,9 +159,15 @@ def cmd_instance_config(args: argparse.Namespace) -> int:
     from bench_assets.defs.instance_config import write_instance_config
 
     home = Path(os.environ.get("DAGSTER_HOME") or DataPaths.from_env().root / "dagster_home")
-    gpus = gpu_count()
-    target = write_instance_config(Path(args.template), home, gpus)
-    print(f"wrote {target}: gpu pool limit {max(1, gpus)} ({gpus} GPU(s) found)")
+    if os.environ.get("BENCH_COMPUTE", "").strip().lower() == "modal":
+        # GPU steps wait on Modal, not on this machine: as many at once as containers allowed.
+        slots = int(os.environ.get("BENCH_MODAL_MAX_CONTAINERS", "8"))
+        source = "BENCH_COMPUTE=modal, BENCH_MODAL_MAX_CONTAINERS"
+    else:
+        slots = gpu_count()
+        source = f"{slots} local GPU(s) found"
+    target = write_instance_config(Path(args.template), home, slots)
+    print(f"wrote {target}: gpu pool limit {max(1, slots)} ({source})")
     return 0
 
 
