@@ -14,6 +14,7 @@ from typing import Any
 
 SAMPLERS = ("default", "euler", "euler_a", "ddim", "pndm", "dpmpp_2m", "dpmpp_2m_karras")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+PREDICTION_TYPES = (None, "epsilon", "v_prediction")
 
 # Fields that change pixels. Batch size and images-per-prompt don't: adding
 # images to a prompt extends the same set instead of starting a new one.
@@ -35,6 +36,8 @@ class GenerationSettings:
     base_seed: int = 0
     batch_size: int = 4
     precision: str = "auto"
+    # Overrides what the checkpoint says (file metadata, name, config): "epsilon" or "v_prediction".
+    prediction_type: str | None = None
     # What the model needs from the hardware; checked before loading, never part of the set.
     gpus: int = 1
     min_gpu_memory_gb: float = 0.0
@@ -55,6 +58,8 @@ class GenerationSettings:
             value = int(getattr(self, name))
             if value < 8 or value % 8:
                 problems.append(f"{name} must be a positive multiple of 8, got {value}")
+        if self.prediction_type not in PREDICTION_TYPES:
+            problems.append(f"prediction_type {self.prediction_type!r} is not one of {PREDICTION_TYPES}")
         if self.min_gpu_memory_gb < 0:
             problems.append("min_gpu_memory_gb must be >= 0")
         if self.base_seed < 0:
@@ -83,8 +88,14 @@ class GenerationSettings:
 
 
 def set_fields(settings: GenerationSettings) -> dict[str, Any]:
-    """The settings that change pixels (what a set fingerprint covers, dtype aside)."""
-    return {name: getattr(settings, name) for name in _SET_FIELDS}
+    """The settings that change pixels (what a set fingerprint covers, dtype aside).
+
+    ``prediction_type`` counts only when set, so sets made before it existed keep their identity.
+    """
+    fields_ = {name: getattr(settings, name) for name in _SET_FIELDS}
+    if settings.prediction_type is not None:
+        fields_["prediction_type"] = settings.prediction_type
+    return fields_
 
 
 def set_fingerprint(model_fingerprint: str, settings: GenerationSettings, dtype: str) -> str:

@@ -57,6 +57,7 @@ class GenerationResource(dg.ConfigurableResource):
     base_seed: int = _DEFAULTS.base_seed
     batch_size: int = _DEFAULTS.batch_size
     precision: str = _DEFAULTS.precision
+    prediction_type: str | None = _DEFAULTS.prediction_type
     gpus: int = _DEFAULTS.gpus
     min_gpu_memory_gb: float = _DEFAULTS.min_gpu_memory_gb
 

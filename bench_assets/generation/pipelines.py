@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench_assets.core.checkpoints import PREDICTION_SPELLINGS, SD1, SD2, SDXL, CheckpointInfo, detect_checkpoint
 from bench_assets.core.model_cards import (
     HfRepoSource,
     LoraSource,
@@ -48,14 +49,6 @@ def _torch_dtype(dtype: str) -> Any:
     return table[dtype]
 
 
-def _safetensors_keys(path: Path) -> list[str]:
-    # Header only: the tensor names are enough to tell SD 1.x from SDXL.
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        return list(handle.keys())
-
-
 def _is_sdxl(keys: list[str]) -> bool:
     return any(key.startswith(_SDXL_KEY_PREFIX) for key in keys)
 
@@ -72,18 +65,102 @@ def _load_diffusers_folder(entry: ModelEntry, torch_dtype: Any) -> Any:
     )
 
 
+# Configs for a single file without a <name>.config/ sidecar, from the user's HF cache
+# (diffusers' own defaults for these architectures; SD 2.x's is the 768 v-prediction model).
+_REFERENCE_REPOS = {
+    SD1: "stable-diffusion-v1-5/stable-diffusion-v1-5",
+    SD2: "stabilityai/stable-diffusion-2-1",
+    SDXL: "stabilityai/stable-diffusion-xl-base-1.0",
+}
+_PREDICTION_SETTING = "prediction_type"
+
+
+def _settings_prediction(entry: ModelEntry) -> str | None:
+    """``prediction_type`` from the model's settings (its ``<name>.settings.yaml``), if it says one."""
+    value = entry.settings_overrides().get(_PREDICTION_SETTING)
+    if value is None:
+        return None
+    if str(value).strip().lower() not in PREDICTION_SPELLINGS:
+        raise ValueError(
+            f"{entry.settings_sidecar}: {_PREDICTION_SETTING} {value!r} is not one of {sorted(PREDICTION_SPELLINGS)}"
+        )
+    return PREDICTION_SPELLINGS[str(value).strip().lower()]
+
+
+def _prediction_overrides(entry: ModelEntry, info: CheckpointInfo, scheduler_config: Any) -> dict[str, Any]:
+    """Scheduler config changes so that sampling matches how the checkpoint was trained.
+
+    Who decides the prediction type, strongest first: the model's settings
+    (written by the user for this model), the file itself (metadata, marker
+    tensor, name), then the config (sidecar or reference repo), which is often
+    just the base model's and says epsilon for a v-prediction fine-tune.
+    """
+    prediction = _settings_prediction(entry)
+    if prediction is None and info.prediction_explicit:
+        prediction = info.prediction_type
+    overrides: dict[str, Any] = {}
+    if prediction is not None and scheduler_config.get("prediction_type") != prediction:
+        overrides["prediction_type"] = prediction
+    if info.zero_terminal_snr:
+        # Zero terminal SNR models are trained to start from pure noise: the last timestep must be sampled.
+        overrides.update(rescale_betas_zero_snr=True, timestep_spacing="trailing")
+    return overrides
+
+
+def _apply_prediction(pipe: Any, entry: ModelEntry, info: CheckpointInfo) -> None:
+    """Rebuild the scheduler with the checkpoint's prediction type (and zero terminal SNR).
+
+    The values land in the scheduler's config, so ``apply_sampler`` (which
+    builds the new sampler ``from_config``) keeps them.
+    """
+    import inspect
+
+    from diffusers import EulerDiscreteScheduler
+
+    overrides = _prediction_overrides(entry, info, pipe.scheduler.config)
+    if not overrides:
+        return
+    cls = type(pipe.scheduler)
+    if info.zero_terminal_snr and "rescale_betas_zero_snr" not in inspect.signature(cls.__init__).parameters:
+        cls = EulerDiscreteScheduler  # e.g. PNDM cannot rescale its betas
+    pipe.scheduler = cls.from_config(pipe.scheduler.config, **overrides)
+
+
+def _single_file_config(entry: ModelEntry, architecture: str) -> dict[str, Any]:
+    """``from_single_file`` config arguments: the sidecar folder, else the reference repo in the HF cache."""
+    if entry.config_sidecar.is_dir():
+        return {"config": str(entry.config_sidecar)}
+    return {"config": _REFERENCE_REPOS[architecture], "cache_dir": str(hf_hub_cache())}
+
+
 def _load_single_file(entry: ModelEntry, torch_dtype: Any) -> Any:
+    """An original-layout SD 1.x / 2.x / SDXL ``.safetensors``, told apart by its tensor names.
+
+    Configs come from the ``<name>.config/`` sidecar when there is one (no
+    hub), else from the architecture's reference repo in the user's HF cache.
+    """
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    kwargs: dict[str, Any] = {"torch_dtype": torch_dtype}
-    if entry.config_sidecar.is_dir():
-        kwargs["config"] = str(entry.config_sidecar)
-    # Without a sidecar diffusers picks the reference repo's configs (via the user's HF cache).
-    if _is_sdxl(_safetensors_keys(entry.path)):
-        return StableDiffusionXLPipeline.from_single_file(str(entry.path), **kwargs)
-    return StableDiffusionPipeline.from_single_file(
-        str(entry.path), safety_checker=None, requires_safety_checker=False, **kwargs
-    )
+    info = detect_checkpoint(entry.path)
+    kwargs = {"torch_dtype": torch_dtype, **_single_file_config(entry, info.architecture)}
+    try:
+        if info.architecture == SDXL:
+            # An invisible watermark (if the package is installed) would alter the pixels we score.
+            pipe = StableDiffusionXLPipeline.from_single_file(str(entry.path), add_watermarker=False, **kwargs)
+        else:
+            pipe = StableDiffusionPipeline.from_single_file(
+                str(entry.path), safety_checker=None, requires_safety_checker=False, **kwargs
+            )
+    except OSError as exc:  # the hub's offline/not-cached/HTTP errors are all OSErrors
+        if "cache_dir" not in kwargs:
+            raise
+        raise OSError(
+            f"no {entry.config_sidecar.name}/ sidecar, so the configs of this {info.architecture} checkpoint "
+            f"come from {kwargs['config']} in the HF cache {kwargs['cache_dir']}, which failed: {exc} "
+            f"(run once online, or put that repo's configs in {entry.config_sidecar.name}/)"
+        ) from exc
+    _apply_prediction(pipe, entry, info)
+    return pipe
 
 
 # --------------------------------------------------------------------------- model cards
