@@ -7,8 +7,6 @@ not pay for them.
 
 from __future__ import annotations
 
-import json
-import struct
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,6 +20,7 @@ from bench_assets.compute.devices import (
     estimate_generation_gb,
     gpu_count,
 )
+from bench_assets.core.checkpoints import read_safetensors_header
 from bench_assets.core.models import ModelEntry
 from bench_assets.generation.generate import GenerationReport, GenerationRequest
 from bench_assets.generation.runtime import RuntimeOptions
@@ -45,9 +44,7 @@ _BITS = {"F16": 16, "BF16": 16, "F32": 32, "F64": 64, "F8_E4M3": 8, "F8_E5M2": 8
 
 def _header_bits(path: Path) -> int:
     """Bits per weight of the first tensor in a safetensors header (fp16 files are half size)."""
-    with path.open("rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(length))
+    header = read_safetensors_header(path)
     dtypes = [v["dtype"] for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)]
     return _BITS.get(dtypes[0], 32) if dtypes else 32
 

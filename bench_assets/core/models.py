@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import re
-import struct
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 
 import yaml
 
+from bench_assets.core.checkpoints import CheckpointError, read_safetensors_header
 from bench_assets.core.model_cards import (
     PICKLE_SUFFIXES,
     SETTINGS_SIDECAR,
@@ -47,7 +47,6 @@ from bench_assets.core.model_cards import (
 
 CONFIG_SIDECAR = ".config"
 _KEY_MAX = 48
-_SAFETENSORS_HEADER_MAX = 100 * 1024 * 1024
 
 
 class ModelKind(str, Enum):
@@ -170,18 +169,11 @@ def _safetensors_header(path: Path) -> tuple[dict[str, Any] | None, str | None]:
 
     Reads only the header (8-byte length + JSON), so a scan stays cheap.
     """
-    size = path.stat().st_size
-    if size < 8:
-        return None, f"not a safetensors file: only {size} bytes"
-    with path.open("rb") as handle:
-        (header_len,) = struct.unpack("<Q", handle.read(8))
-        if header_len <= 1 or header_len > min(_SAFETENSORS_HEADER_MAX, size - 8):
-            return None, f"not a safetensors file: header length {header_len} does not fit a {size}-byte file"
-        try:
-            header = json.loads(handle.read(header_len))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None, "not a safetensors file: its header is not valid JSON"
-    if not isinstance(header, dict) or not any(k != "__metadata__" for k in header):
+    try:
+        header = read_safetensors_header(path)
+    except CheckpointError as exc:
+        return None, str(exc).removeprefix(f"{path}: ")
+    if not any(k != "__metadata__" for k in header):
         return None, "not a safetensors file: the header lists no tensors"
     return header, None
 
