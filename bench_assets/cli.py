@@ -94,7 +94,7 @@ def cmd_status(_: argparse.Namespace) -> int:
     suite = load_suite(paths.default_suite())
     metrics = [get_metric(name, config.metrics.get(name)) for name in METRICS]
     warehouse = Warehouse(paths.warehouse)
-    base = GenerationSettings(**config.generation)
+    base = GenerationSettings(**config.generation).with_overrides(suite.generation, str(paths.default_suite()))
     header = f"{'model':<28} {'category':<12} {'state':<8} {'images':>9} {'failed':>6}  metrics / error"
     print(header)
     print("-" * len(header))
@@ -122,6 +122,43 @@ def cmd_import_prompts(args: argparse.Namespace) -> int:
     suite = load_suite(target)
     print(f"wrote {len(suite.prompts)} prompts in {len(suite.categories)} categories to {target}")
     print(f"use it with: BENCH_PROMPT_SUITE={args.suite}")
+    return 0
+
+
+def cmd_suite(args: argparse.Namespace) -> int:
+    import yaml
+
+    from bench_assets.core.prompts import PromptSuiteError, load_suite
+    from bench_assets.core.suites import write_spec
+
+    paths = DataPaths.from_env()
+    try:
+        generation = {key: yaml.safe_load(value) for key, _, value in (s.partition("=") for s in args.set)}
+        target = write_spec(paths.prompts, args.name, args.include, categories=args.category,
+                            difficulty=args.difficulty, tags=args.tag, sample_per_category=args.sample,
+                            seed=args.seed if args.sample else None, negative_prompt=args.negative_prompt,
+                            prefix_ids=args.prefix_ids or None, generation=generation)
+        suite = load_suite(target)
+    except PromptSuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}: {len(suite.prompts)} prompts in {len(suite.categories)} categories")
+    for category in suite.categories:
+        print(f"  {category:<24} {len(suite.in_category(category)):>5}")
+    print(f"use it with: BENCH_PROMPT_SUITE={args.name} bench run")
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from bench_assets.core.download import DownloadError, download
+
+    try:
+        result = download(args.url, DataPaths.from_env().models, name=args.name, sha256=args.sha256,
+                          allow_pickle=args.allow_pickle)
+    except DownloadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{result.path} is in place; the drop-folder sensor (or `bench run`) registers it")
     return 0
 
 
@@ -196,6 +233,25 @@ def main(argv: list[str] | None = None) -> int:
     demo = sub.add_parser("demo", help="build tiny demo models and run the whole benchmark on them")
     demo.add_argument("--models", type=int, default=3)
     demo.set_defaults(func=cmd_demo)
+    st = sub.add_parser("suite", help="combine/filter/sample prompt suites into data/prompts/<name>.suite.yaml")
+    st.add_argument("name", help="suite name; use it with BENCH_PROMPT_SUITE=<name>")
+    st.add_argument("--include", action="append", required=True, help="a suite in data/prompts/ (repeat)")
+    st.add_argument("--category", action="append", help="keep this category (repeat)")
+    st.add_argument("--difficulty", action="append", choices=["easy", "medium", "hard"], help="keep this difficulty")
+    st.add_argument("--tag", action="append", help="keep prompts with this metadata tag/tags/class (repeat)")
+    st.add_argument("--sample", type=int, help="keep N prompts per category (a quick test mode)")
+    st.add_argument("--seed", type=int, default=0, help="seed of --sample")
+    st.add_argument("--negative-prompt", help="negative prompt for prompts that have none")
+    st.add_argument("--prefix-ids", action="store_true", help="prefix ids with their file's name (for clashes)")
+    st.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a generation setting of this suite, e.g. --set steps=20 (repeat)")
+    st.set_defaults(func=cmd_suite)
+    dl = sub.add_parser("download", help="download a .safetensors model (Hugging Face, CivitAI, https) into data/models/")
+    dl.add_argument("url", help="a file link: huggingface.co .../resolve/... or .../blob/..., civitai.com, or any https URL")
+    dl.add_argument("--name", help="file name to store it under (default: the server's name)")
+    dl.add_argument("--sha256", help="expected sha256; checked before the file appears in data/models/")
+    dl.add_argument("--allow-pickle", action="store_true", help="also store .ckpt/.pt/.pth/.bin (they can run code)")
+    dl.set_defaults(func=cmd_download)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -68,10 +68,16 @@ class DataPaths:
     def default_suite(self) -> Path:
         """The prompt suite that defines the ``category`` partitions.
 
-        ``BENCH_PROMPT_SUITE`` names a file in ``data/prompts/`` (or a path).
+        ``BENCH_PROMPT_SUITE`` is a name (``geneval`` → ``data/prompts/geneval.jsonl``,
+        or ``quick`` → ``data/prompts/quick.suite.yaml`` when there is no
+        ``quick.jsonl``), a file name in ``data/prompts/``, or a path.
         """
         name = os.environ.get("BENCH_PROMPT_SUITE", "default")
-        candidate = Path(name)
-        if candidate.suffix == ".jsonl" and candidate.exists():
-            return candidate
-        return self.prompts / f"{name}.jsonl"
+        candidate = Path(name).expanduser()
+        if candidate.suffix in (".jsonl", ".yaml", ".yml"):
+            if candidate.is_file():
+                return candidate
+            in_prompts = self.prompts / candidate.name
+            return in_prompts if in_prompts.is_file() else candidate
+        jsonl, spec = self.prompts / f"{name}.jsonl", self.prompts / f"{name}.suite.yaml"
+        return spec if spec.is_file() and not jsonl.is_file() else jsonl

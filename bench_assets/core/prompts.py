@@ -6,6 +6,9 @@ A line looks like::
      "negative_prompt": "blurry", "difficulty": "easy",
      "metadata": {"objects": [{"name": "bicycle", "count": 1, "colour": "red"}]}}
 
+A ``.suite.yaml`` spec (see :mod:`bench_assets.core.suites`) combines,
+filters and samples JSONL suites; :func:`load_suite` reads either.
+
 Prompt ids become file names and categories become Dagster partition keys, so
 both are restricted to characters that are safe in paths and partition keys.
 """
@@ -43,6 +46,8 @@ class Prompt:
 class PromptSuite:
     name: str
     prompts: tuple[Prompt, ...]
+    # Generation settings of a suite spec (see core/suites.py): between the defaults and a model's own.
+    generation: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def categories(self) -> list[str]:
@@ -92,7 +97,20 @@ def _parse_line(raw: dict[str, Any], where: str) -> Prompt:
     )
 
 
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
 def load_suite(path: Path) -> PromptSuite:
+    """The active suite: a JSONL file, or a ``.suite.yaml`` spec combining several (core/suites.py)."""
+    path = Path(path)
+    if path.suffix.lower() in SPEC_SUFFIXES:
+        from bench_assets.core.suites import load_spec_suite  # suites imports this module
+
+        return load_spec_suite(path)
+    return load_jsonl_suite(path)
+
+
+def load_jsonl_suite(path: Path) -> PromptSuite:
     """Read and validate every line; the first problem raises with file:line."""
     path = Path(path)
     if not path.is_file():

@@ -83,11 +83,12 @@ def build_images_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         entry = _model_entry(bench, model)
         if entry.error:
             raise _fail_partition(wh, model, category, entry.error)
+        suite = bench.suite()
         try:
-            settings = generation.settings_for(entry)
+            settings = generation.settings_for(entry, suite.generation)
         except (SettingsError, ValueError) as exc:
             raise _fail_partition(wh, model, category, str(exc)) from None
-        prompts = tuple(bench.suite().in_category(category))
+        prompts = tuple(suite.in_category(category))
         request = GenerationRequest(
             entry=entry,
             model_fingerprint=fingerprint(entry, bench.paths.cache),

@@ -64,8 +64,10 @@ class GenerationResource(dg.ConfigurableResource):
     def defaults(self) -> GenerationSettings:
         return GenerationSettings(**{f.name: getattr(self, f.name) for f in fields(GenerationSettings)})
 
-    def settings_for(self, entry: ModelEntry) -> GenerationSettings:
-        return self.defaults().with_overrides(entry.settings_overrides(), source=str(entry.settings_sidecar))
+    def settings_for(self, entry: ModelEntry, suite_overrides: dict[str, Any] | None = None) -> GenerationSettings:
+        """Defaults < the prompt suite's ``generation:`` (a suite spec) < the model's card/sidecar."""
+        base = self.defaults().with_overrides(suite_overrides or {}, source="the prompt suite's generation settings")
+        return base.with_overrides(entry.settings_overrides(), source=str(entry.settings_sidecar))
 
 
 class ScorersResource(dg.ConfigurableResource):

@@ -37,7 +37,7 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
             if entry.key not in registered:
                 continue  # the sensor registers new models
             model_fp = None if entry.error else fingerprint(entry, bench.paths.cache)
-            settings = generation.settings_for(entry) if not entry.error else generation.defaults()
+            settings = generation.settings_for(entry, suite.generation) if not entry.error else generation.defaults()
             for category in suite.categories:
                 status = partition_status(
                     bench.warehouse, entry.key, category, suite.in_category(category),
