@@ -111,6 +111,22 @@ def _run_batch(pipe: Any, batch: Sequence[ImageJob], settings: GenerationSetting
         ).images
 
 
+def image_provenance(request: GenerationRequest, job: ImageJob, set_fp: str, **how: Any) -> dict[str, Any]:
+    """What a PNG records about itself: which set, prompt and seed it is, plus ``how`` it was made."""
+    return {
+        "model": request.entry.key,
+        "model_fingerprint": request.model_fingerprint,
+        "category": request.category,
+        "prompt_id": job.prompt.id,
+        "image_index": job.index,
+        "seed": job.seed,
+        "set_fingerprint": set_fp,
+        "settings": request.settings.as_dict(),
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        **how,
+    }
+
+
 def _todo(request: GenerationRequest, jobs: list[ImageJob], set_fp: str) -> list[ImageJob]:
     todo = missing_jobs(jobs, set_fp)
     if request.only is not None:
@@ -204,24 +220,11 @@ def generate_image_set(
             if problem:
                 report.failures.append(GenerationFailure(job.prompt.id, job.index, job.seed, problem))
                 continue
-            meta = {
-                "model": request.entry.key,
-                "model_fingerprint": request.model_fingerprint,
-                "category": request.category,
-                "prompt_id": job.prompt.id,
-                "image_index": job.index,
-                "seed": job.seed,
-                "set_fingerprint": fp,
-                "settings": settings.as_dict(),
-                "seconds": seconds,
-                "gpu_seconds": (seconds + load_share) * request.gpus,
-                "device": device,
-                "dtype": dtype,
-                "width": settings.width,
-                "height": settings.height,
-                "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                **versions,
-            }
+            meta = image_provenance(
+                request, job, fp,
+                seconds=seconds, gpu_seconds=(seconds + load_share) * request.gpus, device=device, dtype=dtype,
+                width=settings.width, height=settings.height, **versions,
+            )
             pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype("uint8")
             write_png_atomic(job.path, pixels, meta)
             report.generated += 1

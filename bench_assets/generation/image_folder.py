@@ -24,7 +24,6 @@ PIL and numpy only: no torch, nothing is loaded on a GPU.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any, Callable
 
 from bench_assets.core.model_cards import IMAGE_EXTENSIONS, ImageFolderSource
 from bench_assets.core.settings import set_fingerprint
-from bench_assets.generation.generate import GenerationFailure, GenerationReport, GenerationRequest
+from bench_assets.generation.generate import GenerationFailure, GenerationReport, GenerationRequest, image_provenance
 from bench_assets.generation.image_set import ImageJob, missing_jobs, plan_images, write_png_atomic
 
 Log = Callable[[str], None]
@@ -143,29 +142,15 @@ def _by_prompt(jobs: list[ImageJob]) -> dict[str, list[ImageJob]]:
 
 def _meta(request: GenerationRequest, job: ImageJob, set_fp: str, file: Path, tile: int, pixels: Any) -> dict:
     source = request.entry.card.source if request.entry.card else None
-    return {
-        "model": request.entry.key,
-        "model_fingerprint": request.model_fingerprint,
-        "category": request.category,
-        "prompt_id": job.prompt.id,
-        "image_index": job.index,
-        "seed": job.seed,
-        "set_fingerprint": set_fp,
-        "settings": request.settings.as_dict(),
-        "seconds": 0.0,
-        "gpu_seconds": 0.0,
-        "device": SOURCE_DEVICE,
-        "dtype": SOURCE_DTYPE,
-        "width": int(pixels.shape[1]),
-        "height": int(pixels.shape[0]),
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    return image_provenance(
+        request, job, set_fp,
+        seconds=0.0, gpu_seconds=0.0, device=SOURCE_DEVICE, dtype=SOURCE_DTYPE,
+        width=int(pixels.shape[1]), height=int(pixels.shape[0]),
         # Strings, not nulls: an all-null column would not union with generated partitions' columns.
-        "torch_version": "n/a",
-        "diffusers_version": "n/a",
-        "source_file": str(file),
-        "source_tile": tile,
-        "source_grid": list(source.grid) if isinstance(source, ImageFolderSource) and source.grid else None,
-    }
+        torch_version="n/a", diffusers_version="n/a",
+        source_file=str(file), source_tile=tile,
+        source_grid=list(source.grid) if isinstance(source, ImageFolderSource) and source.grid else None,
+    )
 
 
 def _job_problem(job: ImageJob, tiles: list[tuple[Path, int, Any]], wanted: int) -> str | None:
