@@ -21,10 +21,9 @@ def _defs_and_instance():
 
     from bench_assets.definitions import build_definitions
 
-    if not os.environ.get("DAGSTER_HOME"):
-        home = DataPaths.from_env().root / "dagster_home"
-        home.mkdir(parents=True, exist_ok=True)
-        os.environ["DAGSTER_HOME"] = str(home)
+    home = Path(os.environ.get("DAGSTER_HOME") or DataPaths.from_env().root / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
     return build_definitions(), dg.DagsterInstance.get()
 
 
