@@ -75,21 +75,19 @@ class LocalCompute:
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     lock_dir: Path | None = None
 
-    def _leases_gpus(self, device: str) -> bool:
-        return self.lock_dir is not None and device == "cuda" and gpu_count() > 0
-
     @contextmanager
     def _lease(
         self, need: int, log: Log, should_stop: Callable[[], bool]
     ) -> Iterator[DeviceLease | None]:
+        """Hold this step's GPU(s) when running on "auto"/"cuda" with leasing on; else no lease."""
         from bench_assets.generation.pipelines import resolve_device
 
-        device = resolve_device(self.device)
-        if not self._leases_gpus(device):
+        n_gpus = gpu_count() if self.lock_dir is not None and resolve_device(self.device) == "cuda" else 0
+        if n_gpus == 0:
             yield None
             return
         assert self.lock_dir is not None
-        with acquire_devices(self.lock_dir, gpu_count(), need, log=log, should_stop=should_stop) as lease:
+        with acquire_devices(self.lock_dir, n_gpus, need, log=log, should_stop=should_stop) as lease:
             log(f"leased GPU(s) {list(lease.indices)} after waiting {lease.waited_seconds:.1f} s")
             yield lease
 

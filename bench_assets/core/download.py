@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from bench_assets.core.model_cards import PICKLE_SUFFIXES
-from bench_assets.core.models import safetensors_problem
+from bench_assets.core.models import safetensors_problem, sha256_file
 
 PARTIAL_DIR = ".downloads"
 SAFE_SUFFIX = ".safetensors"
@@ -333,14 +333,6 @@ def _content_range(value: str | None) -> tuple[int, int | None] | None:
     return int(match.group(1)), None if match.group(2) == "*" else int(match.group(2))
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _discard(partial: Path) -> None:
     partial.unlink(missing_ok=True)
     try:
@@ -479,7 +471,7 @@ def _download(url: str, models_dir: Path, name: str | None, expected: str | None
 def _finish(partial: Path, models_dir: Path, name: str, expected: str | None,
             url: str, resumed: bool, log: Log) -> DownloadResult:
     """Verify checksum and header, then move the partial into place (or delete it and raise)."""
-    got = _sha256_file(partial)
+    got = sha256_file(partial)
     if expected and got != expected:
         _discard(partial)
         raise DownloadError(

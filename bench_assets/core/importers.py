@@ -28,7 +28,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from bench_assets.core.prompts import Prompt, PromptSuiteError
+from bench_assets.core.prompts import Prompt, PromptSuiteError, jsonl_records
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 _QUOTED = re.compile(r'"([^"]+)"|“([^”]+)”')
@@ -79,14 +79,7 @@ def _geneval_objects(include: list[dict[str, Any]], where: str) -> tuple[list[di
 
 def import_geneval(path: Path) -> list[Prompt]:
     prompts = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{lineno}"
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise PromptSuiteError(f"{where}: invalid JSON ({exc.msg})") from None
+    for lineno, where, raw in jsonl_records(path):
         if not isinstance(raw, dict) or not raw.get("prompt") or not raw.get("tag"):
             raise PromptSuiteError(f"{where}: a GenEval line needs 'tag', 'prompt' and 'include'")
         objects, relations = _geneval_objects(raw.get("include") or [], where)

@@ -375,7 +375,8 @@ def scan_models(models_dir: Path) -> list[ModelEntry]:
     return [entries[k] for k in sorted(entries)]
 
 
-def _sha256_file(path: Path, chunk: int = 8 * 1024 * 1024) -> str:
+def sha256_file(path: Path, chunk: int = 8 * 1024 * 1024) -> str:
+    """sha256 of a file read in chunks, so a 7 GB checkpoint never sits in memory."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while block := handle.read(chunk):
@@ -387,7 +388,7 @@ def _folder_digest(folder: Path) -> str:
     digest = hashlib.sha256()
     for file in _folder_files(folder):
         digest.update(str(file.relative_to(folder)).encode())
-        digest.update(_sha256_file(file).encode())
+        digest.update(sha256_file(file).encode())
     return digest.hexdigest()
 
 
@@ -403,12 +404,12 @@ def _card_fingerprint(entry: ModelEntry, cache_dir: Path | None) -> str:
         return _json_digest({"repo": src.repo, "revision": src.revision, "variant": src.variant, "commit": commit})
     if isinstance(src, LoraSource):
         assert entry.base is not None
-        return _json_digest({"base": fingerprint(entry.base, cache_dir), "lora": _sha256_file(src.lora),
+        return _json_digest({"base": fingerprint(entry.base, cache_dir), "lora": sha256_file(src.lora),
                              "scale": src.scale})
     if isinstance(src, ImageFolderSource):
         return _json_digest({"images": _folder_digest(src.images), "grid": src.grid, "extension": src.extension})
     if isinstance(src, PickleSource):
-        return _sha256_file(src.checkpoint)
+        return sha256_file(src.checkpoint)
     raise TypeError(f"unknown card source {type(src).__name__}")
 
 
@@ -416,7 +417,7 @@ def _compute_fingerprint(entry: ModelEntry, cache_dir: Path | None = None) -> st
     if entry.card is not None:
         return _card_fingerprint(entry, cache_dir)
     if entry.path.is_file():
-        return _sha256_file(entry.path)
+        return sha256_file(entry.path)
     return _folder_digest(entry.path)
 
 

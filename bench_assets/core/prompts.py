@@ -20,7 +20,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 DIFFICULTIES = ("easy", "medium", "hard")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -110,13 +110,12 @@ def load_suite(path: Path) -> PromptSuite:
     return load_jsonl_suite(path)
 
 
-def load_jsonl_suite(path: Path) -> PromptSuite:
-    """Read and validate every line; the first problem raises with file:line."""
-    path = Path(path)
-    if not path.is_file():
-        raise PromptSuiteError(f"{path}: prompt suite not found")
-    prompts: list[Prompt] = []
-    with path.open(encoding="utf-8") as handle:
+def jsonl_records(path: Path) -> Iterator[tuple[int, str, Any]]:
+    """(line number, "file:line", parsed object) per non-blank line; ``//`` lines are comments.
+
+    Invalid JSON raises with file and line, so every JSONL reader reports errors alike.
+    """
+    with Path(path).open(encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip() or line.lstrip().startswith("//"):
                 continue
@@ -125,7 +124,15 @@ def load_jsonl_suite(path: Path) -> PromptSuite:
                 raw = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise PromptSuiteError(f"{where}: invalid JSON ({exc.msg})") from None
-            prompts.append(_parse_line(raw, where))
+            yield lineno, where, raw
+
+
+def load_jsonl_suite(path: Path) -> PromptSuite:
+    """Read and validate every line; the first problem raises with file:line."""
+    path = Path(path)
+    if not path.is_file():
+        raise PromptSuiteError(f"{path}: prompt suite not found")
+    prompts = [_parse_line(raw, where) for _, where, raw in jsonl_records(path)]
     if not prompts:
         raise PromptSuiteError(f"{path}: the suite has no prompts")
     duplicates = [pid for pid, n in Counter(p.id for p in prompts).items() if n > 1]

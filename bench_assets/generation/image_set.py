@@ -12,7 +12,6 @@ No torch here: planning and manifests are cheap and used outside GPU steps.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import uuid
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+from bench_assets.core.models import sha256_file
 from bench_assets.core.naming import ImageName, image_path
 from bench_assets.core.prompts import Prompt
 from bench_assets.core.settings import GenerationSettings
@@ -90,10 +90,6 @@ def write_png_atomic(path: Path, pixels: Any, meta: dict[str, Any]) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 MANIFEST_COLUMNS = (

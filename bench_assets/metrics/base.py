@@ -16,7 +16,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Literal, Sequence
 
 from bench_assets.core.prompts import Prompt
 
@@ -69,6 +69,47 @@ def group_by_prompt(items: Sequence[ImageItem]) -> dict[str, list[ImageItem]]:
     for item in sorted(items, key=lambda i: (i.prompt.id, i.index)):
         groups.setdefault(item.prompt.id, []).append(item)
     return groups
+
+
+def image_text_cosines(
+    chunk: Sequence[ImageItem],
+    encode_images: Callable[[Sequence[ImageItem]], Any],
+    encode_texts: Callable[[list[str]], Any],
+) -> list[float]:
+    """Cosine of each image with its own prompt, for a dual encoder with normalised outputs.
+
+    Each distinct prompt text is encoded once per chunk, however many of its images the chunk holds.
+    """
+    import torch
+
+    image_features = encode_images(chunk)
+    texts = list(dict.fromkeys(item.prompt.prompt for item in chunk))
+    text_features = encode_texts(texts)
+    which = torch.tensor([texts.index(item.prompt.prompt) for item in chunk], device=image_features.device)
+    return (image_features * text_features[which]).sum(dim=-1).cpu().tolist()
+
+
+def image_pairs(items: Sequence[ImageItem]) -> Iterator[tuple[str, list[ImageItem]]]:
+    """(prompt id, its images in index order) for every prompt with at least one pair to compare."""
+    for prompt_id, members in group_by_prompt(items).items():
+        if len(members) >= 2:
+            yield prompt_id, members
+
+
+def mean_over_pairs(n: int, batch_size: int, device: Any, distance: Callable[[Any, Any], Any]) -> tuple[float, int]:
+    """Mean of ``distance(i, j)`` over all i < j of ``n`` images, and the number of pairs.
+
+    Pairs go to ``distance`` as two index tensors, ``batch_size`` pairs at a
+    time, so a prompt with many images never builds all n² pairs at once.
+    """
+    import torch
+
+    pairs = torch.combinations(torch.arange(n, device=device), r=2)
+    total = 0.0
+    for start in range(0, len(pairs), batch_size):
+        batch = pairs[start : start + batch_size]
+        total += distance(batch[:, 0], batch[:, 1]).double().sum().item()
+    return total / len(pairs), len(pairs)
 
 
 def _file_stamp(value: Any) -> str:

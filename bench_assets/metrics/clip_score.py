@@ -26,7 +26,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, chunks, scoring_precision
+from bench_assets.metrics.base import ImageItem, Metric, chunks, image_text_cosines, scoring_precision
 
 
 
@@ -134,11 +134,7 @@ class ClipScore(Metric):
         rows: list[dict[str, Any]] = []
         with torch.inference_mode():
             for chunk in chunks(list(items), self.options["batch_size"]):
-                image_features = self._encode_images(chunk)
-                texts = list(dict.fromkeys(item.prompt.prompt for item in chunk))
-                text_features = self._encode_texts(texts)
-                which = torch.tensor([texts.index(item.prompt.prompt) for item in chunk], device=image_features.device)
-                cosines = (image_features * text_features[which]).sum(dim=-1).cpu().tolist()
+                cosines = image_text_cosines(chunk, self._encode_images, self._encode_texts)
                 for item, cosine in zip(chunk, cosines):
                     rows.append(
                         {

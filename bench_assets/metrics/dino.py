@@ -51,7 +51,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, group_by_prompt, chunks, scoring_precision
+from bench_assets.metrics.base import ImageItem, Metric, chunks, group_by_prompt, mean_over_pairs, scoring_precision
 
 REFERENCE_KEY = "reference_image"
 
@@ -202,8 +202,7 @@ class DinoFeatures(Metric):
 
         # Which prompts give a row, and where their reference image is.
         scored: list[tuple[str, list[ImageItem], Path | None]] = []
-        for prompt_id, members in by_prompt.items():
-            members = sorted(members, key=lambda item: item.index)
+        for prompt_id, members in by_prompt.items():  # members come in image-index order
             raw = members[0].prompt.metadata.get(REFERENCE_KEY)
             reference = self.resolve_reference(raw) if raw else None
             if len(members) >= 2 or reference is not None:
@@ -236,10 +235,10 @@ class DinoFeatures(Metric):
                 embeddings = dino[start : start + len(members)].double()
                 row: dict[str, Any] = {"prompt_id": prompt_id, "image_index": None, "n_images": len(members)}
                 if len(members) >= 2:
-                    pairs = torch.combinations(torch.arange(len(members), device=embeddings.device), r=2)
-                    cosines = (embeddings[pairs[:, 0]] * embeddings[pairs[:, 1]]).sum(dim=-1)
-                    mean_cosine = cosines.mean().item()
-                    row.update(value=1.0 - mean_cosine, mean_cosine=mean_cosine, n_pairs=len(pairs))
+                    mean_cosine, n_pairs = mean_over_pairs(
+                        len(members), self.options["batch_size"], embeddings.device,
+                        lambda a, b: (embeddings[a] * embeddings[b]).sum(dim=-1))
+                    row.update(value=1.0 - mean_cosine, mean_cosine=mean_cosine, n_pairs=n_pairs)
                 else:
                     row.update(value=None, mean_cosine=None, n_pairs=0)
                 if reference is not None:

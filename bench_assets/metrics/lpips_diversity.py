@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, group_by_prompt
+from bench_assets.metrics.base import ImageItem, Metric, image_pairs, mean_over_pairs
 
 _NETS = ("alex", "vgg", "squeeze")
 _BACKBONES = ("pretrained", "random")
@@ -144,26 +144,17 @@ class LpipsDiversity(Metric):
 
         images = torch.stack([self._to_tensor(item) for item in members]).to(self._device)
         features = self._features(images)
-        pairs = torch.combinations(torch.arange(len(members), device=self._device), r=2)
-        total = 0.0
-        for start in range(0, len(pairs), self.options["batch_size"]):
-            batch = pairs[start : start + self.options["batch_size"]]
-            total += self._pair_distances(features, batch[:, 0], batch[:, 1]).double().sum().item()
-        return total / len(pairs), len(pairs)
+        return mean_over_pairs(len(members), self.options["batch_size"], self._device,
+                               lambda a, b: self._pair_distances(features, a, b))
 
     def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
         if self._net is None:
             raise RuntimeError(f"metric {self.name}: call load() before score()")
         import torch
 
-        by_prompt = group_by_prompt(items)
-
         rows: list[dict[str, Any]] = []
         with torch.inference_mode():
-            for prompt_id, members in by_prompt.items():
-                members = sorted(members, key=lambda item: item.index)
-                if len(members) < 2:
-                    continue
+            for prompt_id, members in image_pairs(items):
                 value, n_pairs = self._mean_pairwise(members)
                 rows.append(
                     {

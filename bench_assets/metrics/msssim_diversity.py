@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, group_by_prompt
+from bench_assets.metrics.base import ImageItem, Metric, image_pairs, mean_over_pairs
 
 # MS-SSIM scale weights (Wang et al. 2003), as in torchmetrics.
 PAPER_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -142,28 +142,17 @@ class MsssimDiversity(Metric):
         import torch
 
         images = torch.stack([self._to_tensor(item) for item in members]).to(self._device)
-        pairs = torch.combinations(torch.arange(len(members), device=self._device), r=2)
-        total = 0.0
-        step = self.options["batch_size"]
-        for start in range(0, len(pairs), step):
-            batch = pairs[start : start + step]
-            values = self._msssim(images[batch[:, 0]], images[batch[:, 1]])
-            total += values.double().sum().item()
-        return total / len(pairs), len(pairs)
+        return mean_over_pairs(len(members), self.options["batch_size"], self._device,
+                               lambda a, b: self._msssim(images[a], images[b]))
 
     def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
         if self._device is None:
             raise RuntimeError(f"metric {self.name}: call load() before score()")
         import torch
 
-        by_prompt = group_by_prompt(items)
-
         rows: list[dict[str, Any]] = []
         with torch.inference_mode():
-            for prompt_id, members in by_prompt.items():
-                members = sorted(members, key=lambda item: item.index)
-                if len(members) < 2:
-                    continue
+            for prompt_id, members in image_pairs(items):
                 mean_msssim, n_pairs = self._mean_pairwise(members)
                 rows.append(
                     {

@@ -34,7 +34,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import TORCH_DTYPE_NAMES, ImageItem, Metric, scoring_precision
+from bench_assets.metrics.base import (
+    TORCH_DTYPE_NAMES, ImageItem, Metric, chunks, image_text_cosines, scoring_precision,
+)
 
 
 
@@ -115,17 +117,10 @@ class PreferenceScore(Metric):
         import torch
 
         rows: list[dict[str, Any]] = []
-        items = list(items)
-        step = self.options["batch_size"]
         with torch.inference_mode():
             scale = float(self._model.logit_scale.float().exp())
-            for start in range(0, len(items), step):
-                chunk = items[start : start + step]
-                image_features = self._encode_images(chunk)
-                texts = list(dict.fromkeys(item.prompt.prompt for item in chunk))
-                text_features = self._encode_texts(texts)
-                which = torch.tensor([texts.index(item.prompt.prompt) for item in chunk], device=image_features.device)
-                cosines = (image_features * text_features[which]).sum(dim=-1).cpu().tolist()
+            for chunk in chunks(list(items), self.options["batch_size"]):
+                cosines = image_text_cosines(chunk, self._encode_images, self._encode_texts)
                 for item, cosine in zip(chunk, cosines):
                     rows.append(
                         {

@@ -105,17 +105,9 @@ def score_items(
     log: Log = lambda _: None,
 ) -> ScoreOutcome:
     """Score what is not cached; return the partition's complete set of rows."""
-    applicable = [i for i in items if metric.applies_to(i.prompt)]
-    skipped = len({i.prompt.id for i in items}) - len({i.prompt.id for i in applicable})
-    cache = _cache_index(metric, existing)
-    rows: list[dict[str, Any]] = []
-    todo = []
-    for key, input_hash, members in _units(metric, applicable):
-        hits = [r for r in cache.get(key, []) if r.get("input_hash") == input_hash]
-        if hits:
-            rows += hits
-        else:
-            todo.append((key, input_hash, members))
+    rows, uncached, skipped = split_cached(metric, items, existing)
+    # A prompt's images are all cached or all not, so the uncached items regroup into whole units.
+    todo = _units(metric, uncached)
     cached = len(rows)
     load_share = 0.0
     spent = 0.0

@@ -1,5 +1,9 @@
 """`bench download` against a real HTTP server on 127.0.0.1 (never the internet).
 
+The Hugging Face and CivitAI URLs below only feed pure functions (URL
+rewriting, token choice, redaction); ``no_outside_network`` makes any
+connection to a host other than this machine fail the test.
+
 The test server supports Range requests, can drop the connection half-way
 through a body, can ignore Range, redirect, and send Content-Disposition and
 Hugging Face's ``X-Linked-ETag`` sha256.
@@ -10,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import re
+import socket
 import threading
 from pathlib import Path
 
@@ -21,6 +26,20 @@ from bench_assets.core import download as dl
 from bench_assets.core.download import DownloadError, download
 
 SECRET = "hf_s3cr3t_t0ken_value"
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@pytest.fixture(autouse=True)
+def no_outside_network(monkeypatch):
+    """Resolving any name but this machine's is an error: nothing here may reach a hub."""
+    real = socket.getaddrinfo
+
+    def loopback_only(host, *args, **kwargs):
+        if host not in _LOOPBACK:
+            raise AssertionError(f"test tried to reach {host!r}")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
 
 
 class FileServer:
