@@ -83,3 +83,7 @@ def instance():
 
     with dg.instance_for_test() as inst:
         yield inst
+
+
+# The real headless browser (Debian's chromium via Playwright), for the page tests.
+from bench_assets_tests.browser import browser  # noqa: E402,F401
