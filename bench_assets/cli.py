@@ -41,7 +41,8 @@ def cmd_run(_: argparse.Namespace) -> int:
         return code
     defs, instance = _defs_and_instance()
     summary = run_headless(defs, instance)
-    print(f"\n{len(summary.succeeded)} partition run(s) succeeded, {len(summary.failed)} failed")
+    print(f"\n{len(summary.succeeded)} model run(s) succeeded, {len(summary.failed)} failed"
+          + (f", {len(summary.skipped)} skipped (running elsewhere)" if summary.skipped else ""))
     for key, message in summary.failed.items():
         print(f"  {key}: {message}")
     cmd_leaderboard(argparse.Namespace(category="all"))
