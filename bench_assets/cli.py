@@ -114,12 +114,15 @@ def cmd_import_prompts(args: argparse.Namespace) -> int:
 
     paths = DataPaths.from_env()
     try:
-        target = import_prompts(args.format, Path(args.path), args.suite, paths.prompts)
+        target, result = import_prompts(args.format, Path(args.path), args.suite, paths.prompts,
+                                        text_content=args.text_content, questions=args.questions)
     except PromptSuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     suite = load_suite(target)
     print(f"wrote {len(suite.prompts)} prompts in {len(suite.categories)} categories to {target}")
+    for note in result.notes:
+        print(f"  note: {note}")
     print(f"use it with: BENCH_PROMPT_SUITE={args.suite}")
     return 0
 
@@ -216,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     lb.set_defaults(func=cmd_leaderboard)
     sub.add_parser("status", help="per model × category: done, missing, partial, failed or stale").set_defaults(func=cmd_status)
     imp = sub.add_parser("import-prompts", help="convert a published prompt set into data/prompts/<suite>.jsonl")
-    imp.add_argument("--format", required=True, choices=["geneval", "oneig", "drawbench", "parti", "txt"])
-    imp.add_argument("path", help="the file (or folder, for txt) you downloaded")
+    imp.add_argument("--format", required=True, choices=["geneval", "oneig", "dsg", "drawbench", "parti", "txt"])
+    imp.add_argument("path", help="the file (or folder, for txt and a OneIG repo checkout) you downloaded")
+    imp.add_argument("--text-content", help="oneig: scripts/text/text_content[_zh].csv, the text ground truth")
+    imp.add_argument("--questions", help="oneig: scripts/alignment/Q_D/, the alignment questions and dependencies")
     imp.add_argument("--suite", required=True, help="name of the suite to write")
     imp.set_defaults(func=cmd_import_prompts)
     from bench_assets.storage.leaderboard import H100_PRICE_PER_HOUR
