@@ -127,12 +127,39 @@ def cmd_import_prompts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suite_official(args: argparse.Namespace) -> int:
+    from bench_assets.core.prompts import PromptSuiteError, load_suite
+    from bench_assets.core.suites import write_official_spec
+
+    filters = [f"--{k.replace('_', '-')}" for k in ("category", "difficulty", "tag", "sample", "negative_prompt", "set")
+               if getattr(args, k)] + (["--prefix-ids"] if args.prefix_ids else [])
+    if filters:
+        print(f"error: --official reproduces the published protocol; drop {' '.join(filters)}", file=sys.stderr)
+        return 2
+    try:
+        target, protocol = write_official_spec(DataPaths.from_env().prompts, args.name, args.include)
+        suite = load_suite(target)
+    except PromptSuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}: {len(suite.prompts)} prompts in {len(suite.categories)} categories, "
+          f"{dict(protocol.generation)['images_per_prompt']} images per prompt (seeds base_seed + 0..3)")
+    print(f"  compare: {', '.join(protocol.metrics)} with {protocol.reference}")
+    print(f"use it with: BENCH_PROMPT_SUITE={suite.name} bench run")
+    return 0
+
+
 def cmd_suite(args: argparse.Namespace) -> int:
     import yaml
 
     from bench_assets.core.prompts import PromptSuiteError, load_suite
     from bench_assets.core.suites import write_spec
 
+    if args.official:
+        return cmd_suite_official(args)
+    if not args.include:
+        print("error: --include is required (or --official for a published protocol)", file=sys.stderr)
+        return 2
     paths = DataPaths.from_env()
     try:
         generation = {key: yaml.safe_load(value) for key, _, value in (s.partition("=") for s in args.set)}
@@ -239,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=cmd_demo)
     st = sub.add_parser("suite", help="combine/filter/sample prompt suites into data/prompts/<name>.suite.yaml")
     st.add_argument("name", help="suite name; use it with BENCH_PROMPT_SUITE=<name>")
-    st.add_argument("--include", action="append", required=True, help="a suite in data/prompts/ (repeat)")
+    st.add_argument("--include", action="append", help="a suite in data/prompts/ (repeat)")
+    st.add_argument("--official", action="store_true",
+                    help="NAME is a published protocol (geneval, oneig, oneig-zh, drawbench, parti) over its imported suite")
     st.add_argument("--category", action="append", help="keep this category (repeat)")
     st.add_argument("--difficulty", action="append", choices=["easy", "medium", "hard"], help="keep this difficulty")
     st.add_argument("--tag", action="append", help="keep prompts with this metadata tag/tags/class (repeat)")
