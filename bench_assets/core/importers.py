@@ -243,8 +243,11 @@ def import_oneig(path: Path, text_content: Path | None = None, questions: Path |
     prompts, text_notes = _oneig_text_targets(prompts, truth, sources.text_content)
     notes += text_notes
     if sources.questions is not None:
-        prompts, question_notes = _attach_questions(prompts, read_oneig_questions(sources.questions, language))
+        questions, skipped = read_oneig_questions(sources.questions, language)
+        prompts, question_notes = _attach_questions(prompts, questions)
         notes += question_notes
+        if skipped:
+            notes.append(_ids_note(f"Q_D files of the other language in {sources.questions} not imported", skipped))
     else:
         notes.append("no Q_D questions given (--questions): OneIG's alignment questions are not imported")
     return ImportResult(prompts, notes)
@@ -304,24 +307,26 @@ def _oneig_text_targets(
     return out, notes
 
 
-def read_oneig_questions(folder: Path, language: str) -> dict[str, list[dict[str, Any]]]:
-    """Q_D files of one language -> {prompt id: questions}; the other language's files are left alone."""
+def read_oneig_questions(folder: Path, language: str) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Q_D files of one language -> ({prompt id: questions}, names of the other language's files, left alone)."""
     if not folder.is_dir():
         raise PromptSuiteError(f"{folder}: --questions must be OneIG's Q_D folder of <category>[_zh].json files")
     by_folder = {name: key for key, name in ONEIG_FOLDERS.items()}
     out: dict[str, list[dict[str, Any]]] = {}
+    skipped: list[str] = []
     for file in sorted(folder.glob("*.json")):
         stem = file.stem
         file_language = "zh" if stem.endswith("_zh") else "en"
         stem = stem.removesuffix("_zh")
         if file_language != language:
+            skipped.append(file.name)
             continue
         if stem not in by_folder:
             raise PromptSuiteError(f"{file}: not a OneIG category file; known: {sorted(by_folder)}")
         for key, item in _load_json(file).items():
             questions = _oneig_item_questions(item, f"{file}: {key}")
             out[f"oneig-{by_folder[stem]}-{_id_key(key)}"] = questions
-    return out
+    return out, skipped
 
 
 def _load_json(file: Path) -> dict[str, Any]:

@@ -7,7 +7,9 @@ LLM write the questions; here they come from the prompt's structured
 metadata, or are given explicitly:
 
 - ``questions: [{"question", "choices", "answer"}]`` in the metadata: used as
-  given (and then nothing is derived).
+  given (and then nothing is derived). Questions with ``parents`` (the OneIG
+  and DSG-1k importers write them) are scored here ungated; the ``dsg``
+  metric applies their dependencies.
 - otherwise, derived (choices in brackets, answer first):
   each object -> "Is there a {name}?" [Yes, No];
   count > 1 -> "How many {name} are there?" [count-1 (if >= 1), count, count+1, count+2];

@@ -181,6 +181,7 @@ def test_oneig_questions_and_dependencies_survive_import(tmp_path, monkeypatch, 
     assert [q["parents"] for q in human] == [[], [1]]  # dict form (not a JSON string) read alike
     assert "questions" not in suite.by_id()["oneig-text_rendering-000"].metadata
     assert "note: 1 question sets matching no prompt" in out and "oneig-anime_stylization-099" in out
+    assert "Q_D files of the other language" in out and "anime_zh.json" in out
 
 
 def test_oneig_bad_dependency_names_file_and_prompt(tmp_path):
