@@ -115,8 +115,8 @@ class Table:
 def read_table(path: Path) -> Table:
     """CSV or TSV (the delimiter sniffed from the header); TSV without quote processing.
 
-    A row with more fields than the header is an error naming its line: its
-    extra fields would otherwise vanish.
+    A row with more (non-empty) fields than the header is an error naming its
+    line: its extra fields would otherwise vanish. Empty trailing fields are ignored.
     """
     with path.open(encoding="utf-8-sig", newline="") as handle:
         header = handle.readline()
@@ -125,7 +125,7 @@ def read_table(path: Path) -> Table:
         reader = csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE) if tsv else csv.DictReader(handle)
         rows = []
         for row in reader:
-            if None in row:
+            if any(v.strip() for v in row.get(None) or []):
                 raise PromptSuiteError(f"{path}:{reader.line_num}: more fields than the header's {len(reader.fieldnames)}")
             rows.append((reader.line_num, {k.strip(): (v or "").strip() for k, v in row.items() if k}))
         return Table(path, [c.strip() for c in reader.fieldnames or []], rows)

@@ -1,4 +1,4 @@
-"""Shared vision-language-model plumbing for VQAScore and TIFA.
+"""Shared vision-language-model plumbing for VQAScore, TIFA and DSG.
 
 Both metrics ask a VLM a question about an image and read the answer from the
 model's *token probabilities*, never from sampled text:

@@ -255,8 +255,10 @@ def test_drawbench_text_targets_and_unused_columns(tmp_path):
 
 def test_flags_only_for_oneig_and_extra_fields_are_errors(tmp_path):
     source = tmp_path / "drawbench.csv"
-    source.write_text("Prompts,Category\nA,Colors,extra\n")
+    source.write_text("Prompts,Category\nA,Colors,extra\nB,Colors,\n")
     with pytest.raises(PromptSuiteError, match="--text-content does not apply to --format drawbench"):
         import_prompts("drawbench", source, "db", tmp_path, text_content=source)
     with pytest.raises(PromptSuiteError, match=f"{source}:2: more fields than the header"):
         import_drawbench(source)
+    source.write_text("Prompts,Category\nB,Colors,\n")  # an empty trailing field is harmless
+    assert [p.prompt for p in import_drawbench(source).prompts] == ["B"]
