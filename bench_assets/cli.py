@@ -106,6 +106,8 @@ def cmd_status(_: argparse.Namespace) -> int:
             detail = st.error or " ".join(f"{k}:{v}" for k, v in st.metrics.items())
             print(f"{entry.key:<28} {category:<12} {st.state:<8} {st.images:>4}/{st.expected_images:<4} "
                   f"{st.failed_images:>6}  {detail}")
+    for line in warehouse.quarantined:
+        print(f"warning: {line}")
     return 0
 
 

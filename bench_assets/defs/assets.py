@@ -24,7 +24,7 @@ from bench_assets.compute.devices import DeviceError
 from bench_assets.generation.generate import GenerationOutOfMemory, GenerationReport, GenerationRequest
 from bench_assets.generation.pipelines import ModelLoadError
 from bench_assets.generation.image_folder import ingest_image_folder
-from bench_assets.generation.image_set import manifest_rows, plan_images
+from bench_assets.generation.image_set import check_manifest_files, describe_problems, manifest_rows, plan_images
 from bench_assets.metrics.base import ImageItem, Metric
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.catalog import refresh_views
@@ -237,15 +237,25 @@ def _record_load_failure(wh: Warehouse, model: str, category: str, message: str)
     wh.write_partition(FAILURES_TABLE, model, category, [row], schema=FAILURE_SCHEMA)
 
 
-def _image_items(bench: BenchResource, model: str, category: str, prompts: dict) -> list[ImageItem]:
+def _image_items(bench: BenchResource, model: str, category: str, prompts: dict,
+                 log: Callable[[str], None]) -> list[ImageItem]:
+    """The partition's images as recorded, less any that are no longer on disk as recorded.
+
+    A deleted, truncated or replaced file is never scored: it is reported, and
+    the next ``images`` materialization regenerates it.
+    """
     manifest = bench.warehouse.read_partition(IMAGES_TABLE, model, category)
     if manifest is None or manifest.is_empty():
         raise PartitionFailed(f"no images for {model}/{category}: materialize 'images' for this partition first")
+    rows = [r for r in manifest.iter_rows(named=True) if r["prompt_id"] in prompts]
+    checks = check_manifest_files(rows)
+    if problems := describe_problems(checks):
+        log(f"{model}/{category}: not scoring images that changed since generation: {problems}; "
+            "the next 'images' run regenerates them")
     return [
-        ImageItem(model, category, prompts[r["prompt_id"]], r["image_index"], r["seed"],
-                  Path(r["path"]), r["sha256"])
-        for r in manifest.iter_rows(named=True)
-        if r["prompt_id"] in prompts
+        ImageItem(model, category, prompts[r["prompt_id"]], r["image_index"], r["seed"], Path(r["path"]), r["sha256"])
+        for r, check in zip(rows, checks)
+        if check.problem is None
     ]
 
 
@@ -255,7 +265,7 @@ def _score_partition(
 ) -> dict:
     """Score one partition's images (cached rows kept) and write its table; returns its metadata."""
     name, table, wh = metric_cls.name, metric_cls.table, bench.warehouse
-    items = _image_items(bench, model, category, prompts)
+    items = _image_items(bench, model, category, prompts, context.log.warning)
     previous = wh.read_partition(table, model, category)
     existing = previous.to_dicts() if previous is not None else []
     outcome = compute.runner(context).score(name, scorers.for_metric(name), items, existing, log=context.log.info)

@@ -11,6 +11,7 @@ run's process starts once and loads the model and each scorer once.
 """
 
 
+import hashlib
 import time
 from typing import Any
 
@@ -18,7 +19,7 @@ import dagster as dg
 
 from bench_assets.core.drop_folder import WatchState, decide
 from bench_assets.core.models import scan_models
-from bench_assets.storage.status import images_made_from
+from bench_assets.storage.status import disk_problems, images_made_from
 from bench_assets.defs.active_runs import active_partitions, model_run_request
 from bench_assets.defs.partitions import MODEL_DIM, model_partitions
 from bench_assets.defs.resources import BenchResource
@@ -56,6 +57,8 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
                     model, todo, categories, run_key=f"{model}:{launch.fingerprint[:16]}:{','.join(todo)}",
                     reason=launch.reason,
                 ))
+        launched = {launch.entry.key for launch in decision.launches}
+        run_requests += _disk_repairs(context, bench, sorted(known - launched), categories, busy)
         for entry in decision.waiting:
             context.log.info(f"waiting for {entry.path} to stop changing")
         return dg.SensorResult(
@@ -66,6 +69,21 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
         )
 
     return model_drop_sensor
+
+
+def _disk_repairs(context, bench: BenchResource, models: list[str], categories: list[str], busy: set) -> list:
+    """Runs for registered models whose images on disk are no longer what was recorded (deleted, truncated)."""
+    requests = []
+    for model in models:
+        problems = {c: disk_problems(bench.warehouse, model, c) for c in categories if (model, c) not in busy}
+        todo = [c for c, problem in problems.items() if problem]
+        if not todo:
+            continue
+        context.log.info(f"{model}: images changed on disk in {', '.join(todo)}: " + problems[todo[0]])
+        digest = hashlib.sha256("|".join(problems[c] for c in todo).encode()).hexdigest()[:12]
+        requests.append(model_run_request(model, todo, categories, run_key=f"{model}:disk:{digest}",
+                                          reason="files changed on disk"))
+    return requests
 
 
 FRESHNESS_INTERVAL_SECONDS = 30
