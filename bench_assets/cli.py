@@ -73,9 +73,14 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench_assets.metrics.registry import METRICS
     from bench_assets.storage.leaderboard import to_markdown
 
+    from bench_assets.storage.freshness import leaderboard_freshness
+    from bench_assets.storage.status import IMAGES_TABLE
+    from bench_assets.storage.warehouse import Warehouse
+
     columns = metric_columns(list(METRICS.values()))
+    freshness = leaderboard_freshness(Warehouse(paths.warehouse), [IMAGES_TABLE, *(c.table for c in columns)])
     print(f"leaderboard ({'every category' if args.category == '*' else args.category}), "
-          f"from {paths.duckdb}: mean [95% CI] (n)")
+          f"from {paths.duckdb}: mean [95% CI] (n); {freshness.describe()}")
     print(to_markdown(frame, columns, category=None if args.category == "*" else args.category))
     return 0
 

@@ -377,8 +377,10 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
     )
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         wh = bench.warehouse
+        computed_at = _now()
         long = compute_leaderboard(wh, columns)
         wide = widen(long, columns, gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
+        wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         wh.write_table("prompts", prompts_frame(bench.suite()))
@@ -391,6 +393,7 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
                 "models": wide["model"].n_unique() if not wide.is_empty() else 0,
                 "rows": wide.height,
                 "duckdb": str(bench.paths.duckdb),
+                "computed_at": computed_at,
                 "views": ", ".join(catalog.views) or catalog.skipped_reason or "",
             }
         )
