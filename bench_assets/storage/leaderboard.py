@@ -66,15 +66,29 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
+def prompt_sums(scores: pl.DataFrame, metric: MetricColumn) -> pl.DataFrame:
+    """Per (model, category, prompt): each summary column summed (``sum_<name>``) and the row count.
+
+    The unit every bootstrap and paired test resamples. Sorted, so a fixed-seed
+    bootstrap resamples the same clusters every time.
+    """
     summary = metric.summary()
-    # Sorted, so the fixed-seed bootstrap resamples the same clusters every time.
-    per_prompt = (
+    return (
         scores.with_columns(*[expr.cast(pl.Float64).alias(f"sum_{name}") for name, expr in summary.items()])
         .group_by("model", "category", "prompt_id")
         .agg(*[pl.col(f"sum_{name}").sum() for name in summary], pl.len().alias("rows"))
         .sort("model", "category", "prompt_id")
     )
+
+
+def finite_scores(scores: pl.DataFrame) -> pl.DataFrame:
+    """Rows with a value: a null or NaN value is a failed score, not a zero."""
+    return scores.filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
+
+
+def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
+    summary = metric.summary()
+    per_prompt = prompt_sums(scores, metric)
     rows = []
     overall = per_prompt.with_columns(pl.lit(OVERALL).alias("category")).sort("model", "prompt_id")
     slices = [per_prompt, overall]
@@ -105,8 +119,7 @@ def compute_leaderboard(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -
         scores = warehouse.read_table(metric.table)
         if scores.is_empty():
             continue
-        scores = scores.filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
-        rows += _summarise(scores, metric)
+        rows += _summarise(finite_scores(scores), metric)
     if not rows:
         return pl.DataFrame(
             schema={"model": pl.Utf8, "category": pl.Utf8, "metric": pl.Utf8, "mean": pl.Float64,

@@ -194,7 +194,7 @@ class VersionStore:
         model, _, which = reference.partition("@")
         versions = self.of(model)
         if not which:
-            if not versions and not self.warehouse.categories(IMAGES_TABLE, model):
+            if not versions and not any(self.warehouse.categories(t, model) for t in self.warehouse.tables()):
                 raise VersionError(f"no results for model '{model}'; models: {self._known()}")
             return VersionRef(model, versions[-1] if versions else None)
         matches = [v for v in versions if which.isdigit() and v.version == int(which)]
