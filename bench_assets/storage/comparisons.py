@@ -26,6 +26,7 @@ from bench_assets.storage.leaderboard import OVERALL, MetricColumn, compute_lead
 from bench_assets.storage.versions import VersionRef, VersionStore
 from bench_assets.storage.warehouse import Warehouse
 
+COMPARISONS_TABLE = "comparisons"
 COMPOSITE = "composite"
 KEYS = ["category", "prompt_id", "image_index"]
 PROMPT = ["category", "prompt_id"]
@@ -171,9 +172,10 @@ def adjust(rows: list[dict], family: Sequence[str], alpha: float) -> pl.DataFram
     """Holm-adjusted p-values within each family (rows sharing the ``family`` columns)."""
     if not rows:
         return pl.DataFrame(schema=SCHEMA)
-    frame = pl.DataFrame(rows).with_row_index("_i")
+    # The composite is a summary of the metrics, not one more metric: its own family.
+    frame = pl.DataFrame(rows).with_row_index("_i").with_columns((pl.col("metric") == COMPOSITE).alias("_composite"))
     adjusted = np.full(frame.height, np.nan)
-    for _, group in frame.group_by(*family):
+    for _, group in frame.group_by(*family, "_composite"):
         adjusted[group["_i"].to_numpy()] = holm(group["p_value"].to_numpy())
     over = " × ".join(c for c in ("model_a", "model_b", "metric", "category") if c not in family)
     frame = frame.with_columns(pl.Series("p_adjusted", adjusted), pl.lit(f"Holm over {over}").alias("adjusted_over"))
