@@ -74,7 +74,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
 
     columns = metric_columns(list(METRICS.values()))
     print(f"leaderboard ({'every category' if args.category == '*' else args.category}), "
-          f"from {paths.duckdb}: mean [95% CI] (n)")
+          f"from {paths.duckdb}: mean [95% CI] (n) #rank interval; tier = models the paired tests cannot "
+          "separate; composite = weighted z-scores (data/config.yaml leaderboard.weights)")
     print(to_markdown(frame, columns, category=None if args.category == "*" else args.category))
     return 0
 

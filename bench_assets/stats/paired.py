@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bench_assets.stats.resampling import (
-    CONFIDENCE, N_BOOT, N_PERM, Combine, Sums, bootstrap_counts, figure, percentile_interval,
+    CONFIDENCE, N_BOOT, N_PERM, Combine, Sums, bootstrap_counts, figure, percentile_interval, sign_flips,
 )
 
 TEST_NAME = "sign-flip permutation test over prompts (two-sided)"
@@ -51,8 +51,7 @@ def sign_flip_p(a: Sums, b: Sums, combine: Combine, observed: float, n_perm: int
     """Two-sided p-value of the observed difference under prompt-wise exchangeability."""
     if not np.isfinite(observed):
         return float("nan")
-    n_prompts = len(next(iter(a.values())))
-    flips = np.random.default_rng(seed).integers(0, 2, size=(n_perm, n_prompts)).astype(float)
+    flips = sign_flips(len(next(iter(a.values()))), n_perm, seed)
     swapped_a, swapped_b = _swap_totals(a, b, flips)
     with np.errstate(divide="ignore", invalid="ignore"):
         null = np.asarray(combine(swapped_a), dtype=float) - np.asarray(combine(swapped_b), dtype=float)

@@ -9,6 +9,7 @@ prompts; resampling prompts is then a matrix product with a weight matrix
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Callable, Mapping
 
 import numpy as np
@@ -21,17 +22,27 @@ N_PERM = 2000
 CONFIDENCE = 0.95
 
 
+@lru_cache(maxsize=64)
 def bootstrap_counts(n_prompts: int, n_boot: int = N_BOOT, seed: int = 0) -> np.ndarray:
-    """(n_boot, n_prompts) how often each prompt is drawn in each resample.
+    """(n_boot, n_prompts) how often each prompt is drawn in each resample (read-only, cached).
 
     One matrix serves every model of a comparison, so all models are
-    resampled on the same prompts (what makes the bootstrap paired).
+    resampled on the same prompts (what makes the bootstrap paired). Fixed
+    seed: the same prompts give the same intervals every run.
     """
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, n_prompts, size=(n_boot, n_prompts))
-    counts = np.zeros((n_boot, n_prompts))
-    np.add.at(counts, (np.arange(n_boot)[:, None], picks), 1.0)
+    picks = np.random.default_rng(seed).integers(0, n_prompts, size=(n_boot, n_prompts))
+    flat = (np.arange(n_boot)[:, None] * n_prompts + picks).ravel()
+    counts = np.bincount(flat, minlength=n_boot * n_prompts).reshape(n_boot, n_prompts).astype(float)
+    counts.flags.writeable = False
     return counts
+
+
+@lru_cache(maxsize=64)
+def sign_flips(n_prompts: int, n_perm: int = N_PERM, seed: int = 1) -> np.ndarray:
+    """(n_perm, n_prompts) of 0/1: which prompts swap sides in each permutation (read-only, cached)."""
+    flips = np.random.default_rng(seed).integers(0, 2, size=(n_perm, n_prompts)).astype(float)
+    flips.flags.writeable = False
+    return flips
 
 
 def figure(sums: Sums, combine: Combine, weights: np.ndarray | None = None) -> np.ndarray:
