@@ -21,7 +21,7 @@ import polars as pl
 
 from bench_assets.core.decision import DecisionConfig
 from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
-from bench_assets.stats.paired import TEST_NAME, holm, paired_test
+from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test
 from bench_assets.storage.leaderboard import OVERALL, MetricColumn, compute_leaderboard, finite_scores, prompt_sums
 from bench_assets.storage.versions import VersionRef, VersionStore
 from bench_assets.storage.warehouse import Warehouse
@@ -38,6 +38,7 @@ SCHEMA = {
     "n_items": pl.Int64, "n_prompts": pl.Int64, "unmatched_a": pl.Int64, "unmatched_b": pl.Int64,
     "test": pl.Utf8,
 }
+NOTHING_MATCHED = PairedResult(*(float("nan"),) * 6, n_prompts=0)
 Norms = Mapping[tuple[str, str], tuple[float, float]]  # (category, metric) -> (centre, scale)
 
 
@@ -120,7 +121,11 @@ def compare_pair(a: Side, b: Side, metrics: Sequence[MetricColumn], decision: De
     rows, matches = [], {}
     for metric in metrics:
         matched = _match(a.scores.get(metric.name, pl.DataFrame()), b.scores.get(metric.name, pl.DataFrame()), metric)
-        if matched is None or matched.items.is_empty():
+        if matched is None:
+            continue
+        if matched.items.is_empty():  # both scored, nothing in common: say so rather than drop it
+            rows.append(_row(kind, a, b, metric.name, OVERALL, metric.higher_is_better, NOTHING_MATCHED,
+                             matched.items, (matched.unmatched_a, matched.unmatched_b)))
             continue
         matches[metric.name] = matched
         columns = list(metric.summary())

@@ -104,3 +104,14 @@ def test_regressions_need_significance_and_more_than_the_margin(store):
     assert regressions(frame, lenient).is_empty()
     assert regressions(compare_references(store, "good", "bad", METRICS, DECISION, categories=["all"]),
                        DECISION).is_empty()
+
+
+def test_a_metric_with_nothing_in_common_is_reported_not_dropped(store):
+    clip = store.warehouse.read_table("scores_clip")
+    shifted = clip.filter(pl.col("model") == "twin").with_columns(pl.col("image_index") + 10)
+    for category in ("a", "b"):
+        store.warehouse.write_partition("scores_clip", "twin", category, shifted.filter(pl.col("category") == category))
+    row = compare_references(store, "bad", "twin", [CLIP], DECISION).filter(pl.col("metric") == "clip_score")
+    assert row.select("category", "n_items", "unmatched_a", "unmatched_b").rows() == [
+        ("all", 0, 2 * PROMPTS * IMAGES - 1, 2 * PROMPTS * IMAGES)]
+    assert np.isnan(row["diff"].item()) and row["better"].item() is None
