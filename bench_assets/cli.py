@@ -80,7 +80,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     columns = metric_columns(list(METRICS.values()))
     freshness = leaderboard_freshness(Warehouse(paths.warehouse), [IMAGES_TABLE, *(c.table for c in columns)])
     print(f"leaderboard ({'every category' if args.category == '*' else args.category}), "
-          f"from {paths.duckdb}: mean [95% CI] (n); {freshness.describe()}")
+          f"from {paths.duckdb}: mean [95% CI] (n) #rank interval; tier = models the paired tests cannot "
+          "separate; composite = weighted z-scores (data/config.yaml leaderboard.weights)")
+    print(freshness.describe())
     print(to_markdown(frame, columns, category=None if args.category == "*" else args.category))
     return 0
 
@@ -199,6 +201,84 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decision_inputs(metric_names: list[str] | None):
+    """The version store, the chosen metrics' leaderboard columns and the decision config."""
+    from bench_assets.core.config import load_config
+    from bench_assets.core.decision import decision_config
+    from bench_assets.defs.assets import metric_columns
+    from bench_assets.metrics.registry import METRICS
+    from bench_assets.storage.versions import VersionStore
+
+    paths = DataPaths.from_env()
+    unknown = sorted(set(metric_names or []) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
+    chosen = [cls for name, cls in METRICS.items() if not metric_names or name in metric_names]
+    return VersionStore(paths.root), metric_columns(chosen), decision_config(load_config(paths), METRICS)
+
+
+def _paired_table(a: str, b: str, metric_names: list[str] | None, categories: list[str] | None):
+    from bench_assets.storage.comparisons import compare_references
+
+    store, columns, decision = _decision_inputs(metric_names)
+    return compare_references(store, a, b, columns, decision, categories), decision
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench_assets.core.config import ConfigError
+    from bench_assets.stats.paired import TEST_NAME
+    from bench_assets.storage.comparisons import to_markdown
+    from bench_assets.storage.versions import VersionError
+
+    try:
+        frame, _ = _paired_table(args.a, args.b, args.metric, [args.category] if args.category else None)
+    except (VersionError, ValueError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.a} (A) vs {args.b} (B) on matched prompts and seeds: A − B with a paired bootstrap 95% CI; "
+          f"p from a {TEST_NAME}, Holm-adjusted over the metrics")
+    print(to_markdown(frame))
+    return 0 if frame.height else 1
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from bench_assets.core.config import ConfigError
+    from bench_assets.storage.comparisons import describe, regressions, to_markdown
+    from bench_assets.storage.leaderboard import OVERALL
+    from bench_assets.storage.versions import VersionError
+
+    try:
+        frame, decision = _paired_table(args.candidate, args.baseline, args.metrics, [OVERALL])
+    except (VersionError, ValueError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(to_markdown(frame))
+    if frame.is_empty():
+        print(f"gate: nothing to compare: {args.candidate} and {args.baseline} share no scored item", file=sys.stderr)
+        return 2
+    worse = regressions(frame, decision)
+    for row in worse.iter_rows(named=True):
+        print(f"FAIL {describe(row)}")
+    verdict = "FAIL" if worse.height else "PASS"
+    print(f"gate: {verdict}: {args.candidate} is {'significantly worse' if worse.height else 'not significantly worse'} "
+          f"than {args.baseline} (Holm-adjusted p < {decision.alpha} and beyond the configured margin)")
+    return 1 if worse.height else 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from bench_assets.storage.versions import VersionStore
+
+    try:
+        pruned = VersionStore(DataPaths.from_env().root).prune(args.keep)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for version in pruned:
+        print(f"removed {version.label} ({version.fingerprint[:12]}): its images and rows")
+    print(f"{len(pruned)} old version(s) removed; each model keeps its {args.keep} newest")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bench_assets.demo.setup import prepare_demo
 
@@ -293,6 +373,20 @@ def main(argv: list[str] | None = None) -> int:
     dl.add_argument("--sha256", help="expected sha256; checked before the file appears in data/models/")
     dl.add_argument("--allow-pickle", action="store_true", help="also store .ckpt/.pt/.pth/.bin (they can run code)")
     dl.set_defaults(func=cmd_download)
+    cmp_ = sub.add_parser("compare", help="paired comparison of two models or versions (model, model@N, model@<fp>)")
+    cmp_.add_argument("a")
+    cmp_.add_argument("b")
+    cmp_.add_argument("--metric", action="append", help="only this metric (repeat)")
+    cmp_.add_argument("--category", help="only this category ('all' = overall)")
+    cmp_.set_defaults(func=cmd_compare)
+    gate = sub.add_parser("gate", help="exit 1 when the candidate is significantly worse than the baseline")
+    gate.add_argument("--baseline", required=True, help="model, model@N or model@<fingerprint prefix>")
+    gate.add_argument("--candidate", required=True, help="model, model@N or model@<fingerprint prefix>")
+    gate.add_argument("--metrics", nargs="+", help="metrics to gate on (default: every metric scored)")
+    gate.set_defaults(func=cmd_gate)
+    prune = sub.add_parser("prune", help="delete the images and rows of all but each model's N newest versions")
+    prune.add_argument("--keep", type=int, required=True)
+    prune.set_defaults(func=cmd_prune)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -7,6 +7,7 @@ import dagster as dg
 from bench_assets.core.config import compute_config, load_config
 from bench_assets.core.paths import DataPaths
 from bench_assets.defs.assets import build_images_asset, build_leaderboard_asset, build_metric_asset
+from bench_assets.defs.decisions import build_comparisons_asset
 from bench_assets.defs.partitions import build_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
 from bench_assets.defs.schedules import build_nightly_schedule
@@ -21,7 +22,8 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
     partitions = build_partitions(paths)
     images = build_images_asset(partitions)
     metric_assets = [build_metric_asset(cls, partitions, images) for cls in METRICS.values()]
-    leaderboard = build_leaderboard_asset(metric_assets)
+    comparisons = build_comparisons_asset(metric_assets)
+    leaderboard = build_leaderboard_asset(metric_assets, comparisons)
     benchmark_job = dg.define_asset_job(
         "benchmark",
         selection=dg.AssetSelection.assets(images, *metric_assets),
@@ -32,10 +34,10 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
         description="Generate and score a model's categories (one partition, or a range of them).",
     )
     leaderboard_job = dg.define_asset_job(
-        "refresh_leaderboard", selection=dg.AssetSelection.assets(leaderboard)
+        "refresh_leaderboard", selection=dg.AssetSelection.assets(comparisons, leaderboard)
     )
     return dg.Definitions(
-        assets=[images, *metric_assets, leaderboard],
+        assets=[images, *metric_assets, comparisons, leaderboard],
         jobs=[benchmark_job, leaderboard_job],
         sensors=[build_model_sensor(benchmark_job), build_freshness_sensor()],
         schedules=[build_nightly_schedule(benchmark_job)],

@@ -24,7 +24,7 @@ def test_run_twice_then_status_and_leaderboard(data_dir, home, capsys):
     assert main(["run"]) == 0
     out = capsys.readouterr().out
     assert "2 model run(s) succeeded, 0 failed" in out  # one run per model, both categories
-    assert "| rank | model | clip_score | lpips_diversity |" in out
+    assert "| rank | tier | model | version | composite | clip_score | lpips_diversity |" in out
 
     assert main(["run"]) == 0  # nothing new, nothing missing
     out = capsys.readouterr().out

@@ -28,9 +28,12 @@ from bench_assets.generation.image_set import check_manifest_files, describe_pro
 from bench_assets.metrics.base import ImageItem, Metric
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.catalog import refresh_views
-from bench_assets.storage.leaderboard import MetricColumn, compute_leaderboard, gpu_costs, to_markdown, widen
+from bench_assets.storage.comparisons import COMPARISONS_TABLE
+from bench_assets.storage.leaderboard import MetricColumn, gpu_costs, to_markdown
+from bench_assets.storage.ranking import leaderboard_tables
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.locks import PartitionBusy, partition_lock
+from bench_assets.storage.versions import VersionStore
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets.defs.partitions import run_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
@@ -112,6 +115,7 @@ def _generate_partition(
         entry=plan.entry, model_fingerprint=plan.model_fingerprint, category=category,
         prompts=prompts, settings=plan.settings, images_dir=str(bench.paths.images),
     )
+    VersionStore(bench.paths.root).before_generation(model, category, plan.model_fingerprint, plan.entry.path)
     try:
         if plan.entry.kind == ModelKind.IMAGE_FOLDER:  # an API model's images: ingest, load nothing
             report = ingest_image_folder(request, log=context.log.info, should_stop=should_stop)
@@ -360,12 +364,16 @@ def metric_columns(metrics: Sequence[type[Metric]]) -> list[MetricColumn]:
     return [MetricColumn(m.name, m.table, m.higher_is_better, m.summary_columns, m.combine) for m in metrics]
 
 
-def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+def build_leaderboard_asset(
+    metric_assets: Sequence[dg.AssetsDefinition], comparisons: dg.AssetsDefinition
+) -> dg.AssetsDefinition:
+    from bench_assets.defs.decisions import decision_for
+
     columns = metric_columns(list(METRICS.values()))
 
     @dg.asset(
         name="leaderboard",
-        deps=list(metric_assets),
+        deps=[*metric_assets, comparisons],
         group_name="leaderboard",
         kinds={"duckdb", "parquet"},
         automation_condition=(
@@ -373,13 +381,15 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
             & ~dg.AutomationCondition.any_deps_in_progress()
             & ~dg.AutomationCondition.in_progress()
         ),
-        description="Per model, per category and overall: mean, 95% bootstrap CI, n and rank of every metric.",
+        description="Per model (latest version), per category and overall: mean, 95% bootstrap CI, n, rank, "
+                    "rank interval and tier of every metric, and the composite overall score.",
     )
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         wh = bench.warehouse
         computed_at = _now()
-        long = compute_leaderboard(wh, columns)
-        wide = widen(long, columns, gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
+        wide, long = leaderboard_tables(VersionStore(bench.paths.root), columns, decision_for(bench),
+                                        wh.read_table(COMPARISONS_TABLE),
+                                        gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
