@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 export BENCH_DATA_DIR := $(CURDIR)/data
 
-.PHONY: install demo test dev bench bench-gpu status leaderboard clean-demo
+.PHONY: install demo test dev bench bench-ui bench-gpu status leaderboard clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ dev: install
 bench: install
 	$(BIN)/python -m bench_assets.benchmarks
 	$(BIN)/python -m bench_assets.benchmarks_stats
+
+# One new demo model through `dagster dev` (sensor, daemon, automation) vs in-process `bench run`.
+bench-ui: install
+	$(BIN)/python -m bench_assets.benchmarks_ui --out bench_ui.json
 
 # Real-size speed on a GPU: SDXL (random weights from its published configs) at 1024², 28 steps,
 # fp16, batch 1-8, and CLIP ViT-L/14 scoring. See docs/performance.md.

@@ -57,7 +57,15 @@ def _model_entry(bench: BenchResource, model: str) -> ModelEntry:
 
 
 class PartitionFailed(Exception):
-    """This partition cannot be made; the run goes on with its other partitions."""
+    """This partition cannot be made; the run goes on with its other partitions.
+
+    ``recorded``: its failure rows are already in the warehouse (per image), so
+    no whole-partition row should replace them.
+    """
+
+    def __init__(self, message: str, recorded: bool = False) -> None:
+        super().__init__(message)
+        self.recorded = recorded
 
 
 def _failure_rows(model: str, category: str, report: GenerationReport) -> list[dict]:
@@ -131,7 +139,7 @@ def _generate_partition(
     wh.write_partition(FAILURES_TABLE, model, category, failures, schema=FAILURE_SCHEMA)
     if not rows and not report.cancelled:
         first = report.failures[0].error if report.failures else "no image was produced"
-        raise PartitionFailed(f"{plan.entry.path}: every generation failed: {first}")
+        raise PartitionFailed(f"{plan.entry.path}: every generation failed: {first}", recorded=True)
     return {
         "partition": f"{model}/{category}", "images": len(rows), "expected": report.expected,
         "generated": report.generated, "already_present": report.present_before,
@@ -214,7 +222,8 @@ def build_images_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                         parts.append(_generate_partition(context, bench, compute, plan, suite, category, should_stop))
                 except (PartitionFailed, PartitionBusy) as exc:
                     failed[f"{model}/{category}"] = str(exc)
-                    _record_load_failure(bench.warehouse, model, category, str(exc))
+                    if not getattr(exc, "recorded", False):
+                        _record_load_failure(bench.warehouse, model, category, str(exc))
                     context.log.error(f"{model}/{category}: {exc}")
         _end_of_run(context, failed, len(parts))
         first_errors = [p["first_error"] for p in parts if p["first_error"]]
