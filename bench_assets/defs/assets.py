@@ -24,6 +24,7 @@ from bench_assets.generation.image_folder import ingest_image_folder
 from bench_assets.generation.image_set import manifest_rows, plan_images
 from bench_assets.metrics.base import ImageItem, Metric
 from bench_assets.metrics.registry import METRICS
+from bench_assets.report.build import build_data_dir_report
 from bench_assets.storage.catalog import refresh_views
 from bench_assets.storage.leaderboard import MetricColumn, compute_leaderboard, gpu_costs, to_markdown, widen
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
@@ -236,6 +237,15 @@ def metric_columns(metrics: Sequence[type[Metric]]) -> list[MetricColumn]:
     return [MetricColumn(m.name, m.table, m.higher_is_better, m.summary_columns, m.combine) for m in metrics]
 
 
+def results_automation_condition() -> dg.AutomationCondition:
+    """Refresh once an upstream asset has new data and nothing upstream is still running."""
+    return (
+        dg.AutomationCondition.any_deps_updated().since_last_handled()
+        & ~dg.AutomationCondition.any_deps_in_progress()
+        & ~dg.AutomationCondition.in_progress()
+    )
+
+
 def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
     columns = metric_columns(list(METRICS.values()))
 
@@ -244,11 +254,7 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
         deps=list(metric_assets),
         group_name="leaderboard",
         kinds={"duckdb", "parquet"},
-        automation_condition=(
-            dg.AutomationCondition.any_deps_updated().since_last_handled()
-            & ~dg.AutomationCondition.any_deps_in_progress()
-            & ~dg.AutomationCondition.in_progress()
-        ),
+        automation_condition=results_automation_condition(),
         description="Per model, per category and overall: mean, 95% bootstrap CI, n and rank of every metric.",
     )
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
@@ -268,7 +274,44 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
                 "rows": wide.height,
                 "duckdb": str(bench.paths.duckdb),
                 "views": ", ".join(catalog.views) or catalog.skipped_reason or "",
+                "report": dg.MetadataValue.url((bench.paths.report / "index.html").resolve().as_uri()),
             }
         )
 
     return leaderboard
+
+
+def _leaders_markdown(leaders: dict[str, str]) -> str:
+    lines = ["| metric | leader |", "|---|---|", *[f"| {metric} | {model} |" for metric, model in leaders.items()]]
+    return "\n".join(lines)
+
+
+def build_report_asset(leaderboard: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="report",
+        deps=[leaderboard],
+        group_name="leaderboard",
+        kinds={"html"},
+        automation_condition=results_automation_condition(),
+        description="The static report in data/report/: leaderboard, compare, drill-down, model pages, plots, export.",
+    )
+    def report(context: dg.AssetExecutionContext, bench: BenchResource, generation: GenerationResource
+               ) -> dg.MaterializeResult:
+        summary = build_data_dir_report(bench.paths, images_per_prompt=generation.images_per_prompt)
+        for problem in summary.thumbnails.unreadable or []:
+            context.log.warning(f"no thumbnail: {problem}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(summary.index)),
+                "url": dg.MetadataValue.url(summary.url),
+                "models": summary.models,
+                "images": summary.images,
+                "leaders": dg.MetadataValue.md(_leaders_markdown(summary.leaders)),
+                "thumbnails_created": summary.thumbnails.created,
+                "thumbnails_cached": summary.thumbnails.cached,
+                "files": summary.files,
+                "seconds": round(summary.seconds, 3),
+            }
+        )
+
+    return report

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 # Deterministic SVGs: no timestamp, no random ids that change between builds.
-SVG_RC = {"svg.hashsalt": "bench-report", "svg.fonttype": "path", "font.size": 9}
+SVG_RC = {"svg.hashsalt": "bench-report", "svg.fonttype": "none", "font.size": 9}
 SVG_METADATA = {"Date": None, "Creator": None}
 
 
@@ -49,7 +49,7 @@ def _figure(height: float):
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    return plt.subplots(figsize=(5.0, height), layout="constrained")
+    return plt.subplots(figsize=(5.0, height), layout="tight")
 
 
 def _save(fig, target: Path) -> None:

@@ -7,7 +7,7 @@ Layout of ``data/report/``::
     data/category/<category>.js         the compare grid of one category
     data/prompt/<prompt>.js             one prompt's drill-down
     data/model/<model>.js               one model's page
-    plots/{means,cost}-<metric>.svg     matplotlib SVGs
+    plots/{means,cost}-<metric>-<hash>.svg  matplotlib SVGs, redrawn only when their data change
     thumbs/<sha[:2]>/<sha256>.webp      256 px thumbnails, kept across builds
     export/*.csv                        the leaderboard and every item-level score table
 
@@ -35,7 +35,8 @@ from bench_assets.storage.results import export_results
 from bench_assets.storage.warehouse import Warehouse
 
 STATIC_FILES = ("index.html", "report.js", "report.css")
-REBUILT_FOLDERS = ("data", "plots", "export")  # replaced on every build; thumbs/ is kept
+REBUILT_FOLDERS = ("data", "export")  # replaced on every build; thumbs/ and plots/ are kept
+PLOT_VERSION = 1  # bump when the plots change look, so cached figures are redrawn
 THUMBS = "thumbs"
 EXPORT_FORMAT = "csv"
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
@@ -91,20 +92,37 @@ def _thumbnails(inputs: pages.ReportInputs, thumbs_dir: Path, images_root: Path,
     return hrefs
 
 
-def _plots(inputs: pages.ReportInputs, folder: Path) -> dict[str, dict[str, str]]:
-    """Per metric: the means plot and the quality-versus-cost plot (paths relative to the report)."""
+def _plot_name(kind: str, metric: str, points: Sequence[ModelPoint], *extra: Any) -> str:
+    """``plots/<kind>-<metric>-<hash of what is drawn>.svg``: unchanged figures are not redrawn."""
+    blob = pages.to_json([PLOT_VERSION, kind, metric, [vars(p) for p in points], list(extra)])
+    return f"plots/{kind}-{safe_name(metric)}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.svg"
+
+
+def _plots(inputs: pages.ReportInputs, report_dir: Path) -> dict[str, dict[str, str]]:
+    """Per metric: the means plot and the quality-versus-cost plot (paths relative to the report).
+
+    Drawing is most of a small report's build time, so a figure whose data
+    has not changed keeps its file; files no figure uses any more are removed.
+    """
     written: dict[str, dict[str, str]] = {}
     for metric in inputs.metrics:
         points = [ModelPoint(**p) for p in pages.model_points(inputs, metric.name)]
         if not points:
             continue
-        name = safe_name(metric.name)
-        means_plot(metric.name, points, folder / "plots" / f"means-{name}.svg")
-        entry = {"means": f"plots/means-{name}.svg"}
+        entry = {"means": _plot_name("means", metric.name, points)}
         if any(p.cost is not None for p in points):
-            cost_plot(metric.name, points, metric.higher_is_better, folder / "plots" / f"cost-{name}.svg")
-            entry["cost"] = f"plots/cost-{name}.svg"
+            entry["cost"] = _plot_name("cost", metric.name, points, metric.higher_is_better)
+        for kind, rel in entry.items():
+            if not (report_dir / rel).is_file():
+                if kind == "means":
+                    means_plot(metric.name, points, report_dir / rel)
+                else:
+                    cost_plot(metric.name, points, metric.higher_is_better, report_dir / rel)
         written[metric.name] = entry
+    used = {rel for entry in written.values() for rel in entry.values()}
+    for old in (report_dir / "plots").glob("*.svg"):
+        if f"plots/{old.name}" not in used:
+            old.unlink()
     return written
 
 
@@ -147,7 +165,7 @@ def build_report(
         sets = pages.set_values(inputs)
         tables = list(score_tables) if score_tables is not None else [m.table for m in metrics]
         exports = [f"export/{p.name}" for p in export_results(warehouse, tables, EXPORT_FORMAT, build / "export")]
-        plots = _plots(inputs, build)
+        plots = _plots(inputs, report_dir)
         overview = pages.overview_payload(inputs, plots, exports, default_images_per_prompt)
         overview["files"] = {"category": {c: f"category/{safe_name(c)}" for c in inputs.categories},
                              "model": {m: f"model/{safe_name(m)}" for m in inputs.model_names}}
@@ -161,9 +179,9 @@ def build_report(
                         pages.category_payload(inputs, category, images, sets, prompt_files))
         for model in inputs.model_names:
             _write_data(build, f"model/{safe_name(model)}", pages.model_payload(inputs, images, sets, model))
-        files = sum(1 for p in build.rglob("*") if p.is_file())
         _swap_in(build, report_dir)
         _copy_static(report_dir)
+        files = sum(1 for name in (*REBUILT_FOLDERS, "plots") for p in (report_dir / name).rglob("*") if p.is_file())
     finally:
         shutil.rmtree(build, ignore_errors=True)
     return ReportSummary(

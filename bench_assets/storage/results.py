@@ -25,14 +25,10 @@ SCORE_KEY_COLUMNS = (
 )
 
 
-def _write_json(frame: pl.DataFrame, path: Path) -> None:
-    frame.write_json(path)
-
-
 # One writer per export format: adding a format is one line.
 EXPORT_WRITERS: dict[str, Callable[[pl.DataFrame, Path], None]] = {
     "csv": lambda frame, path: frame.write_csv(path),
-    "json": _write_json,
+    "json": lambda frame, path: frame.write_json(path),  # an array of row objects
     "parquet": lambda frame, path: frame.write_parquet(path),
 }
 
