@@ -33,3 +33,4 @@ def built_report(synthetic_results, tmp_path_factory) -> BuiltReport:
     plots = {p.name: p.stat().st_mtime_ns for p in (data / "report" / "plots").iterdir()}
     second = build_report(wh, data / "report", data / "images", METRIC_INFO)
     return BuiltReport(data, first, second, plots)
+

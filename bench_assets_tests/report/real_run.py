@@ -1,0 +1,57 @@
+"""A real small run for the report's tests: two tiny models × two categories, every metric.
+
+Slow, so one per session; the root conftest exposes ``report_run`` to every test folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class RealRun:
+    """Two tiny models × two categories through the real assets, then the report asset twice."""
+
+    data: Path
+    leaderboard_meta: dict
+    report_meta: list[dict]  # metadata of the two report materializations
+    thumbs_after: list[int]  # thumbnail files on disk after each
+
+
+def _thumb_files(data: Path) -> int:
+    return len(list((data / "report" / "thumbs").rglob("*.webp")))
+
+
+@pytest.fixture(scope="session")
+def report_run(tiny_sources, tmp_path_factory) -> RealRun:
+    """Slow (every metric, four partitions): built once for the session."""
+    import dagster as dg
+
+    from bench_assets.core.paths import DataPaths
+    from bench_assets.definitions import build_definitions
+    from bench_assets_tests.conftest import make_data_dir
+    from bench_assets_tests.defs.dagster_helpers import (
+        materialization_metadata, materialize, refresh_leaderboard, register,
+    )
+
+    data = make_data_dir(tmp_path_factory.mktemp("report_run"), tiny_sources)
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        env.setenv("BENCH_DATA_DIR", str(data))
+        env.delenv("BENCH_CONFIG", raising=False)
+        env.delenv("BENCH_PROMPT_SUITE", raising=False)
+        defs = build_definitions(DataPaths(data))
+        register(instance, "tiny-a", "tiny-b")
+        for model in ("tiny-a", "tiny-b"):
+            for category in ("object", "colour"):
+                assert materialize(defs, instance, model, category).success, (model, category)
+        leaderboard = refresh_leaderboard(defs, instance)
+        metas, thumbs = [], []
+        for _ in range(2):
+            result = defs.resolve_job_def("refresh_report").execute_in_process(instance=instance)
+            assert result.success
+            metas.append(materialization_metadata(result, "report"))
+            thumbs.append(_thumb_files(data))
+    return RealRun(data, materialization_metadata(leaderboard, "leaderboard"), metas, thumbs)
