@@ -444,7 +444,7 @@
     app.removeAttribute("data-ready");
     Promise.resolve()
       .then(function () { return page(where.args, where.query); })
-      .then(function () { app.setAttribute("data-ready", where.page); })
+      .then(function () { app.setAttribute("data-ready", parseHash().page); })
       .catch(function (err) { fill(app, el("p", { class: "error", text: String(err && err.message || err) })); app.setAttribute("data-ready", "error"); });
   }
 
