@@ -87,8 +87,8 @@ def instance():
 
 # The real headless browser (Debian's chromium via Playwright), for the page tests.
 from bench_assets_tests.browser import browser  # noqa: E402,F401
-# A real two-model run with its report built twice, for the report's tests (slow: once per session).
-from bench_assets_tests.report.real_run import report_run  # noqa: E402,F401
+# Finished benchmarks with their reports, for the report's tests (report_run is slow: once per session).
+from bench_assets_tests.report.report_fixtures import built_report, report_run  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")
