@@ -31,9 +31,11 @@ test: install
 dev: install
 	$(BIN)/dagster dev -w workspace.yaml
 
-# Scoring throughput per metric, batched vs one at a time (tiny scorers, this machine).
+# Scoring throughput per metric, batched vs one at a time (tiny scorers, this machine);
+# then the report: build time, thumbnail cost, size, time to interactive (10 models × 1,000 prompts × 4 images).
 bench: install
 	$(BIN)/python -m bench_assets.benchmarks
+	$(BIN)/python -m bench_assets.benchmarks_report
 
 # Real-size speed on a GPU: SDXL (random weights from its published configs) at 1024², 28 steps,
 # fp16, batch 1-8, and CLIP ViT-L/14 scoring. See docs/performance.md.

@@ -100,7 +100,17 @@ def screenshot_compare(data: Path, out: Path, models: int = 3) -> Path:
         page.wait_for_function("() => [...document.images].every(i => i.complete)")
         page.screenshot(path=str(out))
         browser.close()
+    _shrink_png(out)
     return out
+
+
+def _shrink_png(path: Path, colours: int = 96) -> None:
+    """An adaptive palette keeps the README's picture small (noise images compress badly)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        small = img.convert("RGB").quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
 
 
 def run(models: int, prompts: int, images: int, workdir: Path) -> dict:
