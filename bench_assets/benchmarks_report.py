@@ -30,8 +30,8 @@ from pathlib import Path
 CATEGORIES = ("object", "colour", "counting", "position", "text", "human", "anime", "scene")
 
 
-def thumbnail_seconds(folder: Path, size: int, count: int = 20) -> float:
-    """Seconds per thumbnail of a ``size``² PNG with real-image-like detail."""
+def thumbnail_cost(folder: Path, size: int, count: int = 20) -> tuple[float, float]:
+    """(seconds, bytes) per thumbnail of a ``size``² PNG with real-image-like detail."""
     import numpy as np
     from PIL import Image
 
@@ -45,9 +45,11 @@ def thumbnail_seconds(folder: Path, size: int, count: int = 20) -> float:
         Image.fromarray(low).resize((size, size), Image.Resampling.BICUBIC).save(path)
         sources.append(path)
     started = time.perf_counter()
-    for i, path in enumerate(sources):
-        make_thumbnail(path, folder / "thumbs" / f"{size}-{i}.webp")
-    return (time.perf_counter() - started) / count
+    targets = [folder / "thumbs" / f"{size}-{i}.webp" for i in range(count)]
+    for path, target in zip(sources, targets):
+        make_thumbnail(path, target)
+    seconds = (time.perf_counter() - started) / count
+    return seconds, sum(t.stat().st_size for t in targets) / count
 
 
 def folder_sizes(report: Path) -> dict[str, int]:
@@ -139,14 +141,22 @@ def run(models: int, prompts: int, images: int, workdir: Path) -> dict:
         "cached_build_s": round(cached.seconds, 1),
         "thumbnails_made_cached": cached.thumbnails.created,
         "unchanged_build_s": round(unchanged.seconds, 1),
-        "thumbnail_ms_512": round(1000 * thumbnail_seconds(workdir, 512), 1),
-        "thumbnail_ms_1024": round(1000 * thumbnail_seconds(workdir, 1024), 1),
+        **_thumbnail_figures(workdir),
         "size_bytes": folder_sizes(data / "report"),
         "files": cached.files,
         "overview_interactive_ms": round(time_to_interactive(index + "#/overview", "overview")),
         "compare_interactive_ms": round(time_to_interactive(
             index + f"#/compare?category={CATEGORIES[0]}&models={six}", "compare")),
     }
+
+
+def _thumbnail_figures(workdir: Path) -> dict:
+    figures = {}
+    for size in (512, 1024):
+        seconds, size_bytes = thumbnail_cost(workdir, size)
+        figures[f"thumbnail_ms_{size}"] = round(1000 * seconds, 1)
+        figures[f"thumbnail_kb_{size}"] = round(size_bytes / 1024, 1)
+    return figures
 
 
 def _markdown(result: dict) -> str:
@@ -156,7 +166,8 @@ def _markdown(result: dict) -> str:
         ("first build (all thumbnails made)", f"{result['first_build_s']} s ({result['thumbnails_made_first']} thumbnails)"),
         ("rebuild, thumbnails cached, plots redrawn", f"{result['cached_build_s']} s ({result['thumbnails_made_cached']} made)"),
         ("rebuild, nothing changed (plots cached too)", f"{result['unchanged_build_s']} s"),
-        ("thumbnail per image, 512² / 1024² PNG", f"{result['thumbnail_ms_512']} / {result['thumbnail_ms_1024']} ms"),
+        ("thumbnail per image, 512² / 1024² PNG", f"{result['thumbnail_ms_512']} / {result['thumbnail_ms_1024']} ms, "
+                                                  f"{result['thumbnail_kb_512']} / {result['thumbnail_kb_1024']} KiB"),
         ("size on disk", f"{mib['total']} (thumbs {mib['thumbs']}, data {mib['data']}, export {mib['export']}, "
                          f"plots {mib['plots']}; {result['files']} files besides thumbnails)"),
         ("Overview interactive (headless Chromium)", f"{result['overview_interactive_ms']} ms"),
