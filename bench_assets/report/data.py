@@ -226,14 +226,22 @@ def image_rows(inputs: ReportInputs, thumbs: dict[str, str | None], report_dir: 
     frame = inputs.images.select("model", "category", "prompt_id", "image_index", "seed", "path", "sha256")
     frame = frame.with_columns(
         pl.col("sha256").replace_strict(thumbs, default=None, return_dtype=pl.Utf8).alias("thumb"),
-        pl.col("path").map_elements(lambda p: full_image_href(p, report_dir, images_root),
-                                    return_dtype=pl.Utf8).alias("full"),
+        _full_hrefs(frame["path"].to_list(), report_dir, images_root),
     )
     keys = ["model", "category", "prompt_id", "image_index"]
     for metric in inputs.of_unit("image"):
         values = inputs.scores[metric.name].select(*keys, pl.col("value").alias(metric.name)).unique(keys, keep="last")
         frame = frame.join(values, on=keys, how="left")
     return frame.sort("model", "category", "prompt_id", "image_index")
+
+
+def _full_hrefs(paths: Sequence[str], report_dir: Path, images_root: Path) -> pl.Series:
+    """``full_image_href`` of many paths: a prefix swap for images under the image root (all of
+    them, normally), the general path arithmetic only for the others."""
+    root = str(images_root.resolve()) + os.sep
+    prefix = Path(os.path.relpath(images_root.resolve(), report_dir.resolve())).as_posix() + "/"
+    return pl.Series("full", [prefix + p[len(root):] if p.startswith(root) else full_image_href(p, report_dir, images_root)
+                              for p in paths], dtype=pl.Utf8)
 
 
 def full_image_href(path: str, report_dir: Path, images_root: Path) -> str:
