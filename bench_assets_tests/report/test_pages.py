@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -227,3 +228,47 @@ def _model_page_checks(page, index: str, report_run) -> None:
     first.locator("a").click()
     page.wait_for_selector("#app[data-ready=prompt]")
     assert page.locator(".image-card.selected").get_attribute("data-model") == "tiny-b"
+
+
+def test_columns_the_leaderboard_gains_later_are_shown_as_they_are(browser, built_report, tmp_path):
+    """Other features add leaderboard columns (rank intervals, a human rating): no page change needed."""
+    import polars as pl
+
+    from bench_assets.report.site import build_report
+    from bench_assets.storage.warehouse import Warehouse
+    from bench_assets_tests.report.report_fixtures import METRIC_INFO
+
+    data = tmp_path / "data"
+    shutil.copytree(built_report.data, data)  # with its plots: unchanged figures are not redrawn
+    wh = Warehouse(data / "warehouse")
+    board = wh.read_table("leaderboard").with_columns(
+        (pl.col("clip_score_rank") - 1).alias("clip_score_rank_low"),
+        pl.lit(1234.5).alias("human_rating_mean"),
+        pl.lit("beta").alias("release"),
+    )
+    wh.write_table("leaderboard", board)
+    build_report(wh, data / "report", data / "images", METRIC_INFO)
+    index = (data / "report" / "index.html").resolve().as_uri()
+    with watched_page(browser, ("file://",)) as page:
+        _open(page, index + "#/overview", "overview")
+        row = page.locator("#leaderboard tbody tr[data-model=model-01]")
+        assert row.locator("[data-column=release]").inner_text() == "beta"
+        assert row.locator("[data-column=human_rating_mean]").inner_text() == "1234.5"
+        low = board.filter((pl.col("model") == "model-01") & (pl.col("category") == "all"))["clip_score_rank_low"][0]
+        cell = row.locator("td[data-metric=clip_score] [data-column=clip_score_rank_low]")
+        assert cell.get_attribute("data-value") == str(low)
+        assert page.locator("th[data-sort=human_rating_mean]").count() == 1
+
+
+def test_a_report_of_an_empty_warehouse_opens_without_errors(browser, tmp_path):
+    from bench_assets.report.site import build_report
+    from bench_assets.storage.warehouse import Warehouse
+    from bench_assets_tests.report.report_fixtures import METRIC_INFO
+
+    summary = build_report(Warehouse(tmp_path / "warehouse"), tmp_path / "report", tmp_path / "images", METRIC_INFO)
+    assert (summary.models, summary.images) == (0, 0)
+    with watched_page(browser, ("file://",)) as page:
+        _open(page, summary.url + "#/overview", "overview")
+        assert page.locator("#leaderboard tbody tr").count() == 0
+        _open(page, summary.url + "#/compare", "compare")
+        assert "No categories yet" in page.inner_text("#app")
