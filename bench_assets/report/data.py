@@ -74,9 +74,11 @@ class ReportInputs:
 
     @property
     def model_names(self) -> list[str]:
-        names = set(self.images["model"]) if not self.images.is_empty() else set()
-        if not self.leaderboard.is_empty():
-            names |= set(self.leaderboard["model"])
+        """Every model with rows anywhere, or in the drop folder: one that failed to load still shows."""
+        names = set(self.models)
+        for frame in (self.images, self.leaderboard, self.failures):
+            if not frame.is_empty():
+                names |= set(frame["model"])
         return sorted(names)
 
     @property

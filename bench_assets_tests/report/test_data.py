@@ -47,7 +47,16 @@ def test_health_counts_failed_and_missing_images_per_model(synthetic_results, tm
         {"model": "model-02", "category": "colour", "stage": "load", "prompt_id": None, "image_index": None,
          "seed": None, "error": "broken.safetensors: not a safetensors file", "failed_at": "now"}
     ], schema=FAILURE_SCHEMA)
-    rows = {r["model"]: r for r in health(ReportInputs.read(wh, METRIC_INFO), default_images_per_prompt=4)}
+    wh.write_partition(FAILURES_TABLE, "broken", "object", [
+        {"model": "broken", "category": "object", "stage": "load", "prompt_id": None, "image_index": None,
+         "seed": None, "error": "broken.safetensors: truncated header", "failed_at": "now"}
+    ], schema=FAILURE_SCHEMA)
+    dropped = {"new-model": {"kind": "diffusers", "source": "new-model"}}  # in data/models, never run yet
+    rows = {r["model"]: r for r in health(ReportInputs.read(wh, METRIC_INFO, dropped), default_images_per_prompt=4)}
+    # never generated anything: every image missing, at the default images per prompt
+    assert (rows["broken"]["images"], rows["broken"]["missing"]) == (0, 6 * 4)
+    assert rows["broken"]["errors"] == [{"category": "object", "error": "broken.safetensors: truncated header"}]
+    assert (rows["new-model"]["expected"], rows["new-model"]["missing"]) == (24, 24)
     # 6 prompts × 2 images per prompt (from the manifests' settings, not the default 4)
     assert rows["model-00"] == {"model": "model-00", "expected": 12, "images": 12, "failed": 0, "missing": 0,
                                 "errors": []}
