@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-import pytest
 
 from bench_assets.metrics.registry import METRICS
 from bench_assets.report.site import safe_name
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets_tests.report.helpers import read_data_file
 
+
 def test_rebuilding_with_unchanged_scores_makes_no_thumbnail_and_no_plot(built_report):
-    data, first, second, plots = built_report.data, built_report.first, built_report.second, built_report.plots_after_first
+    data, first, second = built_report.data, built_report.first, built_report.second
+    plots = built_report.plots_after_first
     images = Warehouse(data / "warehouse").read_table("images")
     assert (first.thumbnails.created, first.thumbnails.cached) == (images.height, 0)
     assert (second.thumbnails.created, second.thumbnails.cached) == (0, images.height)
