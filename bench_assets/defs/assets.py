@@ -309,6 +309,7 @@ def build_report_asset(leaderboard: dg.AssetsDefinition) -> dg.AssetsDefinition:
                 "leaders": dg.MetadataValue.md(_leaders_markdown(summary.leaders)),
                 "thumbnails_created": summary.thumbnails.created,
                 "thumbnails_cached": summary.thumbnails.cached,
+                "thumbnails_removed": summary.thumbnails.removed,
                 "files": summary.files,
                 "seconds": round(summary.seconds, 3),
             }

@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 from bench_assets.report import data as pages
 from bench_assets.report.plots import ModelPoint, cost_plot, means_plot
-from bench_assets.report.thumbnails import ThumbnailStats, ensure_thumbnail
+from bench_assets.report.thumbnails import ThumbnailStats, ensure_thumbnail, prune_thumbnails, thumbnail_relpath
 from bench_assets.storage.results import export_results
 from bench_assets.storage.warehouse import Warehouse
 
@@ -82,13 +82,15 @@ def _write_data(folder: Path, key: str, payload: Any) -> None:
 def _thumbnails(inputs: pages.ReportInputs, thumbs_dir: Path, images_root: Path,
                 stats: ThumbnailStats) -> dict[str, str | None]:
     """sha256 -> thumbnail href (relative to the report), making only the missing ones."""
-    if inputs.images.is_empty():
-        return {}
     hrefs: dict[str, str | None] = {}
+    if inputs.images.is_empty():
+        stats.removed = prune_thumbnails(thumbs_dir, set())
+        return hrefs
     for sha, path in inputs.images.select("sha256", "path").unique("sha256").sort("sha256").iter_rows():
         source = Path(path) if Path(path).is_absolute() else images_root / path
         rel = ensure_thumbnail(source, sha, thumbs_dir, stats)
         hrefs[sha] = f"{THUMBS}/{rel}" if rel else None
+    stats.removed = prune_thumbnails(thumbs_dir, {thumbnail_relpath(sha) for sha in hrefs})
     return hrefs
 
 

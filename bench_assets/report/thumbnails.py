@@ -23,6 +23,7 @@ class ThumbnailStats:
 
     created: int = 0
     cached: int = 0
+    removed: int = 0  # thumbnails of images the warehouse no longer has
     unreadable: list[str] | None = None
 
 
@@ -65,3 +66,13 @@ def ensure_thumbnail(source: Path, sha256: str, thumbs_dir: Path, stats: Thumbna
         return None
     stats.created += 1
     return rel
+
+
+def prune_thumbnails(thumbs_dir: Path, keep: set[str]) -> int:
+    """Delete thumbnails whose image is no longer in the warehouse (``keep``: relative paths)."""
+    removed = 0
+    for path in thumbs_dir.glob(f"*/*{THUMB_SUFFIX}"):
+        if path.relative_to(thumbs_dir).as_posix() not in keep:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -73,3 +73,21 @@ def test_odd_ids_get_distinct_safe_file_names():
     odd = [safe_name(k) for k in ("a/b", "a b", "a?b", "../x", "", "ünï")]
     assert len(set(odd)) == len(odd)
     assert all("/" not in n and not n.startswith(".") and n for n in odd)
+
+
+def test_thumbnails_of_images_no_longer_in_the_warehouse_are_removed(built_report, tmp_path):
+    import shutil
+
+    from bench_assets.report.site import build_report
+    from bench_assets.storage.status import IMAGES_TABLE
+    from bench_assets_tests.report.report_fixtures import METRIC_INFO
+
+    data = tmp_path / "data"
+    shutil.copytree(built_report.data, data)
+    wh = Warehouse(data / "warehouse")
+    gone = wh.read_partition(IMAGES_TABLE, "model-02", "colour")
+    wh.partition_file(IMAGES_TABLE, "model-02", "colour").unlink()
+    summary = build_report(wh, data / "report", data / "images", METRIC_INFO)
+    assert (summary.thumbnails.created, summary.thumbnails.removed) == (0, gone.height)
+    left = {p.stem for p in (data / "report" / "thumbs").rglob("*.webp")}
+    assert left == set(wh.read_table(IMAGES_TABLE)["sha256"]) and not left & set(gone["sha256"])

@@ -6,7 +6,7 @@ import hashlib
 
 from PIL import Image
 
-from bench_assets.report.thumbnails import THUMB_SIZE, ThumbnailStats, ensure_thumbnail
+from bench_assets.report.thumbnails import THUMB_SIZE, ThumbnailStats, ensure_thumbnail, prune_thumbnails
 
 
 def _png(path, size, colour):
@@ -53,3 +53,14 @@ def test_an_unreadable_image_gets_no_thumbnail_and_is_named(tmp_path):
     assert stats.created == 0 and stats.unreadable and str(broken) in stats.unreadable[0]
     assert not list((tmp_path / "thumbs").rglob("*")) or not list((tmp_path / "thumbs").rglob("*.webp"))
     assert not list((tmp_path / "thumbs").rglob("*.tmp"))
+
+
+def test_pruning_removes_only_thumbnails_of_images_that_are_gone(tmp_path):
+    stats = ThumbnailStats()
+    kept, gone = [], []
+    for i, colour in enumerate([(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        sha = _png(tmp_path / f"{i}.png", (32, 32), colour)
+        rel = ensure_thumbnail(tmp_path / f"{i}.png", sha, tmp_path / "thumbs", stats)
+        (kept if i < 2 else gone).append(rel)
+    assert prune_thumbnails(tmp_path / "thumbs", set(kept)) == 1
+    assert sorted(p.relative_to(tmp_path / "thumbs").as_posix() for p in (tmp_path / "thumbs").rglob("*.webp")) == sorted(kept)
