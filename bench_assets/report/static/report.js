@@ -295,7 +295,7 @@
     else if (event.key === "ArrowUp" || event.key === "k") { move(-1); event.preventDefault(); }
     else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
       const at = seeds.indexOf(state.seed) + (event.key === "ArrowRight" ? 1 : -1);
-      if (at >= 0 && at < seeds.length) { state.seed = seeds[at]; saveCompare(state); const keep = compare.current; drawCompare(state); compare.current = keep; move(0); }
+      if (at >= 0 && at < seeds.length) { state.seed = seeds[at]; saveCompare(state); drawCompare(state); }  // keeps the current row
       event.preventDefault();
     } else if (event.key === "Enter" && rows.length) {
       const link = rows[compare.current].querySelector("td.cell a.open");
