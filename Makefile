@@ -31,10 +31,12 @@ test: install
 dev: install
 	$(BIN)/dagster dev -w workspace.yaml
 
-# Scoring throughput per metric, batched vs one at a time (tiny scorers, this machine).
+# Scoring throughput per metric, batched vs one at a time (tiny scorers, this machine);
+# then the report: build time, thumbnail cost, size, time to interactive (10 models × 1,000 prompts × 4 images).
 bench: install
 	$(BIN)/python -m bench_assets.benchmarks
 	$(BIN)/python -m bench_assets.benchmarks_stats
+	$(BIN)/python -m bench_assets.benchmarks_report
 
 # One new demo model through `dagster dev` (sensor, daemon, automation) vs in-process `bench run`.
 bench-ui: install

@@ -46,7 +46,12 @@ def cmd_run(_: argparse.Namespace) -> int:
     for key, message in summary.failed.items():
         print(f"  {key}: {message}")
     cmd_leaderboard(argparse.Namespace(category="all"))
-    return 0 if summary.leaderboard_ok else 1
+    index = DataPaths.from_env().report / "index.html"
+    if summary.report_ok:
+        print(f"\nreport: {index.resolve().as_uri()}  (or serve it: bench report --serve)")
+    else:
+        print(f"\nreport: not rebuilt (see the refresh_report run in the Dagster UI); last one: {index}")
+    return 0 if summary.leaderboard_ok and summary.report_ok else 1
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -308,6 +313,58 @@ def cmd_cost(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench_assets.core.config import load_config
+    from bench_assets.core.settings import GenerationSettings
+    from bench_assets.report.build import build_data_dir_report
+    from bench_assets.report.server import make_server, report_url
+
+    paths = DataPaths.from_env()
+    if not args.no_build:
+        if not paths.warehouse.is_dir():
+            print(f"{paths.warehouse} does not exist yet: run `bench run` (or `make demo`) first", file=sys.stderr)
+            return 1
+        per_prompt = GenerationSettings(**load_config(paths).generation).images_per_prompt
+        summary = build_data_dir_report(paths, images_per_prompt=per_prompt)
+        print(f"wrote {summary.index}: {summary.models} model(s), {summary.images} image(s), "
+              f"{summary.thumbnails.created} new thumbnail(s), {summary.thumbnails.cached} cached, "
+              f"{summary.seconds:.1f} s")
+        print(f"open {summary.url}")
+    if not args.serve:
+        return 0
+    if not (paths.report / "index.html").is_file():
+        print(f"{paths.report / 'index.html'} does not exist: run `bench report` first", file=sys.stderr)
+        return 1
+    server = make_server(paths.root, args.host, args.port, verbose=args.verbose)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach it sees the report and the images")
+    print(f"serving {report_url(server)} (report/ and images/ only); Ctrl-C stops", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bench_assets.metrics.registry import METRICS
+    from bench_assets.storage.results import export_results
+    from bench_assets.storage.warehouse import Warehouse
+
+    paths = DataPaths.from_env()
+    written = export_results(Warehouse(paths.warehouse), [m.table for m in METRICS.values()], args.format,
+                             Path(args.out))
+    if not written:
+        print(f"nothing to export: {paths.warehouse} has no results yet (run `bench run` first)", file=sys.stderr)
+        return 1
+    print(f"wrote {len(written)} file(s) to {args.out}:")
+    for path in written:
+        print(f"  {path.name}")
+    return 0
+
+
 def cmd_instance_config(args: argparse.Namespace) -> int:
     from bench_assets.compute.devices import gpu_count
     from bench_assets.defs.instance_config import write_instance_config
@@ -387,6 +444,17 @@ def main(argv: list[str] | None = None) -> int:
     prune = sub.add_parser("prune", help="delete the images and rows of all but each model's N newest versions")
     prune.add_argument("--keep", type=int, required=True)
     prune.set_defaults(func=cmd_prune)
+    rp = sub.add_parser("report", help="rebuild the static report in data/report/ (and serve it with --serve)")
+    rp.add_argument("--serve", action="store_true", help="serve it over HTTP after building")
+    rp.add_argument("--no-build", action="store_true", help="serve the report as it is, without rebuilding")
+    rp.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    rp.add_argument("--port", type=int, default=8765, help="port to serve on (0: any free port)")
+    rp.add_argument("--verbose", action="store_true", help="log every request")
+    rp.set_defaults(func=cmd_report)
+    ex = sub.add_parser("export", help="write the leaderboards and every item-level score table to a folder")
+    ex.add_argument("--format", required=True, choices=["csv", "json", "parquet"])
+    ex.add_argument("--out", required=True, help="folder to write into (created if missing)")
+    ex.set_defaults(func=cmd_export)
     args = parser.parse_args(argv)
     return args.func(args)
 

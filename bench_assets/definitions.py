@@ -6,7 +6,7 @@ import dagster as dg
 
 from bench_assets.core.config import compute_config, load_config
 from bench_assets.core.paths import DataPaths
-from bench_assets.defs.assets import build_images_asset, build_leaderboard_asset, build_metric_asset
+from bench_assets.defs.assets import build_images_asset, build_leaderboard_asset, build_metric_asset, build_report_asset
 from bench_assets.defs.decisions import build_comparisons_asset
 from bench_assets.defs.partitions import build_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
@@ -24,6 +24,7 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
     metric_assets = [build_metric_asset(cls, partitions, images) for cls in METRICS.values()]
     comparisons = build_comparisons_asset(metric_assets)
     leaderboard = build_leaderboard_asset(metric_assets, comparisons)
+    report = build_report_asset(leaderboard)
     benchmark_job = dg.define_asset_job(
         "benchmark",
         selection=dg.AssetSelection.assets(images, *metric_assets),
@@ -36,9 +37,10 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
     leaderboard_job = dg.define_asset_job(
         "refresh_leaderboard", selection=dg.AssetSelection.assets(comparisons, leaderboard)
     )
+    report_job = dg.define_asset_job("refresh_report", selection=dg.AssetSelection.assets(report))
     return dg.Definitions(
-        assets=[images, *metric_assets, comparisons, leaderboard],
-        jobs=[benchmark_job, leaderboard_job],
+        assets=[images, *metric_assets, comparisons, leaderboard, report],
+        jobs=[benchmark_job, leaderboard_job, report_job],
         sensors=[build_model_sensor(benchmark_job), build_freshness_sensor()],
         schedules=[build_nightly_schedule(benchmark_job)],
         resources={

@@ -27,6 +27,7 @@ from bench_assets.generation.image_folder import ingest_image_folder
 from bench_assets.generation.image_set import check_manifest_files, describe_problems, manifest_rows, plan_images
 from bench_assets.metrics.base import ImageItem, Metric
 from bench_assets.metrics.registry import METRICS
+from bench_assets.report.build import build_data_dir_report
 from bench_assets.storage.catalog import refresh_views
 from bench_assets.storage.comparisons import COMPARISONS_TABLE
 from bench_assets.storage.leaderboard import MetricColumn, gpu_costs, to_markdown
@@ -35,6 +36,7 @@ from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_T
 from bench_assets.storage.locks import PartitionBusy, partition_lock
 from bench_assets.storage.versions import VersionStore
 from bench_assets.storage.warehouse import Warehouse
+from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.partitions import run_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
 
@@ -385,11 +387,7 @@ def build_leaderboard_asset(
         deps=[*metric_assets, comparisons],
         group_name="leaderboard",
         kinds={"duckdb", "parquet"},
-        automation_condition=(
-            dg.AutomationCondition.any_deps_updated().since_last_handled()
-            & ~dg.AutomationCondition.any_deps_in_progress()
-            & ~dg.AutomationCondition.in_progress()
-        ),
+        automation_condition=results_automation_condition(),
         description="Per model (latest version), per category and overall: mean, 95% bootstrap CI, n, rank, "
                     "rank interval and tier of every metric, and the composite overall score.",
     )
@@ -414,7 +412,45 @@ def build_leaderboard_asset(
                 "duckdb": str(bench.paths.duckdb),
                 "computed_at": computed_at,
                 "views": ", ".join(catalog.views) or catalog.skipped_reason or "",
+                "report": dg.MetadataValue.url((bench.paths.report / "index.html").resolve().as_uri()),
             }
         )
 
     return leaderboard
+
+
+def _leaders_markdown(leaders: dict[str, str]) -> str:
+    lines = ["| metric | leader |", "|---|---|", *[f"| {metric} | {model} |" for metric, model in leaders.items()]]
+    return "\n".join(lines)
+
+
+def build_report_asset(leaderboard: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="report",
+        deps=[leaderboard],
+        group_name="leaderboard",
+        kinds={"html"},
+        automation_condition=results_automation_condition(),
+        description="The static report in data/report/: leaderboard, compare, drill-down, model pages, plots, export.",
+    )
+    def report(context: dg.AssetExecutionContext, bench: BenchResource, generation: GenerationResource
+               ) -> dg.MaterializeResult:
+        summary = build_data_dir_report(bench.paths, images_per_prompt=generation.images_per_prompt)
+        for problem in summary.thumbnails.unreadable or []:
+            context.log.warning(f"no thumbnail: {problem}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(summary.index)),
+                "url": dg.MetadataValue.url(summary.url),
+                "models": summary.models,
+                "images": summary.images,
+                "leaders": dg.MetadataValue.md(_leaders_markdown(summary.leaders)),
+                "thumbnails_created": summary.thumbnails.created,
+                "thumbnails_cached": summary.thumbnails.cached,
+                "thumbnails_removed": summary.thumbnails.removed,
+                "files": summary.files,
+                "seconds": round(summary.seconds, 3),
+            }
+        )
+
+    return report

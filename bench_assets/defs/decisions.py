@@ -15,6 +15,7 @@ import dagster as dg
 
 from bench_assets.core.config import load_config
 from bench_assets.core.decision import DecisionConfig, decision_config
+from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.resources import BenchResource
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.comparisons import COMPARISONS_TABLE, build_comparisons, describe, regressions, to_markdown
@@ -37,11 +38,7 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
         deps=list(metric_assets),
         group_name="leaderboard",
         kinds={"parquet"},
-        automation_condition=(
-            dg.AutomationCondition.any_deps_updated().since_last_handled()
-            & ~dg.AutomationCondition.any_deps_in_progress()
-            & ~dg.AutomationCondition.in_progress()
-        ),
+        automation_condition=results_automation_condition(),
         check_specs=[dg.AssetCheckSpec(REGRESSION_CHECK, asset="comparisons",
                                        description="no model's latest version is significantly worse than its previous one")],
         description="Paired comparisons on matched prompts and seeds: every pair of models, and each model's "
