@@ -24,6 +24,7 @@ from bench_assets.generation.image_folder import ingest_image_folder
 from bench_assets.generation.image_set import manifest_rows, plan_images
 from bench_assets.metrics.base import ImageItem, Metric
 from bench_assets.metrics.registry import METRICS
+from bench_assets.arena.results import human_column
 from bench_assets.storage.catalog import refresh_views
 from bench_assets.storage.leaderboard import MetricColumn, compute_leaderboard, gpu_costs, to_markdown, widen
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
@@ -255,6 +256,7 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
         wh = bench.warehouse
         long = compute_leaderboard(wh, columns)
         wide = widen(long, columns, gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
+        wide = human_column(wide, wh)  # the arena's rating, interval and votes (nulls before any vote)
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         wh.write_table("prompts", prompts_frame(bench.suite()))
