@@ -87,3 +87,5 @@ def instance():
 
 # The real headless browser (Debian's chromium via Playwright), for the page tests.
 from bench_assets_tests.browser import browser  # noqa: E402,F401
+# One real small benchmark run shared by the arena tests (built once, on first use).
+from bench_assets_tests.arena.small_run import arena_run  # noqa: E402,F401
