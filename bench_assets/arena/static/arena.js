@@ -4,6 +4,8 @@
 "use strict";
 
 const REVEAL_MS = 1500;  // how long the reveal stays before the next pair (Enter skips)
+// ?advance=manual keeps the reveal until Enter / Next (for voters who want to look longer).
+const AUTO_ADVANCE = new URLSearchParams(location.search).get("advance") !== "manual";
 const $ = (id) => document.getElementById(id);
 let current = null;      // the pair on screen: {token, prompt, left, right}
 let state = "idle";      // loading | ready | voting | reveal
@@ -75,7 +77,7 @@ async function vote(choice) {
     votes += 1;
     $("count").textContent = `${votes} vote${votes === 1 ? "" : "s"} this session`;
     setState("reveal");
-    revealTimer = setTimeout(nextPair, REVEAL_MS);
+    if (AUTO_ADVANCE) revealTimer = setTimeout(nextPair, REVEAL_MS);
   } catch (error) {
     showError(`${error.message}; press Enter for a new pair`);
     setState("reveal");
