@@ -53,3 +53,12 @@ def test_status_tells_missing_and_failed_apart(data_dir, home, capsys):
     assert ("broken", "object", "failed") in rows
     assert ("tiny-c", "object", "missing") in rows
     assert ("tiny-a", "object", "done") in rows
+
+
+def test_arena_without_images_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BENCH_ARENA_TOKEN", "never-printed")
+    assert main(["arena", "--port", "0"]) == 1
+    captured = capsys.readouterr()
+    assert "no pairs to vote on" in captured.err and "bench run" in captured.err
+    assert "never-printed" not in captured.out + captured.err
