@@ -49,16 +49,20 @@ class Comparisons:
 
     @classmethod
     def from_votes(cls, votes: pl.DataFrame) -> "Comparisons":
+        left_score = pl.col("choice").replace_strict(LEFT_SCORE, return_dtype=pl.Float64)
+        # Sides do not matter to the model: orient every vote as (first model by name, second).
+        swapped = pl.col("model_left") > pl.col("model_right")
         frame = votes.select(
-            "model_left", "model_right", pl.col("choice").replace_strict(LEFT_SCORE, return_dtype=pl.Float64)
-            .alias("score"))
-        models = sorted(set(frame["model_left"]) | set(frame["model_right"]))
+            pl.when(swapped).then(pl.col("model_right")).otherwise(pl.col("model_left")).alias("a"),
+            pl.when(swapped).then(pl.col("model_left")).otherwise(pl.col("model_right")).alias("b"),
+            pl.when(swapped).then(1.0 - left_score).otherwise(left_score).alias("score"))
+        models = sorted(set(frame["a"]) | set(frame["b"]))
         index = {m: i for i, m in enumerate(models)}
-        grouped = frame.group_by("model_left", "model_right", "score").len().sort("model_left", "model_right", "score")
+        grouped = frame.group_by("a", "b", "score").len().sort("a", "b", "score")
         return cls(
             models,
-            np.array([index[m] for m in grouped["model_left"]], dtype=int),
-            np.array([index[m] for m in grouped["model_right"]], dtype=int),
+            np.array([index[m] for m in grouped["a"]], dtype=int),
+            np.array([index[m] for m in grouped["b"]], dtype=int),
             grouped["score"].to_numpy().astype(float),
             grouped["len"].to_numpy().astype(float),
         )
@@ -80,12 +84,14 @@ def fit_strengths(comparisons: Comparisons, counts: np.ndarray) -> np.ndarray:
     design = np.zeros((outcomes, k))
     design[np.arange(outcomes), comparisons.a] += 1.0
     design[np.arange(outcomes), comparisons.b] -= 1.0
+    # Each outcome adds w·x·xᵀ to the curvature (x = e_a − e_b): one matrix product for all resamples.
+    outer = np.einsum("tk,tl->tkl", design, design).reshape(outcomes, k * k)
     theta = np.zeros((counts.shape[0], k))
     ridge = RIDGE * np.eye(k)
     for _ in range(100):
         p = 1.0 / (1.0 + np.exp(-(theta @ design.T)))
         gradient = (counts * (comparisons.score - p)) @ design - RIDGE * theta
-        curvature = np.einsum("tk,bt,tl->bkl", design, counts * p * (1.0 - p), design) + ridge
+        curvature = ((counts * p * (1.0 - p)) @ outer).reshape(-1, k, k) + ridge
         step = np.clip(np.linalg.solve(curvature, gradient[..., None])[..., 0], -2.0, 2.0)
         theta = theta + step
         if np.abs(step).max() < 1e-9:
