@@ -43,6 +43,7 @@ SESSION_COOKIE = "arena_session"
 MAX_BODY = 4096
 MAX_NAME = 40
 REFIT_EVERY = 25  # votes between refits of the ratings that steer pair choice
+RELOAD_SECONDS = 60.0  # how often the candidates are re-read from the warehouse
 SECURITY_HEADERS = [
     (b"content-security-policy", b"default-src 'self'; img-src 'self'; object-src 'none'; frame-ancestors 'none'"),
     (b"x-content-type-options", b"nosniff"),
@@ -93,17 +94,27 @@ class Arena:
     limiter: RateLimiter = field(default_factory=RateLimiter)
     _pool_lock: threading.Lock = field(default_factory=threading.Lock)
     _votes_since_refit: int = 0
+    _loaded_at: float = field(default_factory=time.monotonic)
 
     @classmethod
     def open(cls, config: ArenaConfig) -> "Arena":
-        warehouse = Warehouse(Path(config.data_root) / "warehouse")
         store = VoteStore(arena_db_path(config.data_root))
-        images = usable_images(warehouse, config.models, config.category)
-        pool = PairPool(candidate_pairs(images), store.pair_vote_counts())
-        arena = cls(config, store, Signer(store.secret(), config.shared_token), pool,
-                    prompt_texts(warehouse, config.suite_path))
-        arena.refit()
+        arena = cls(config, store, Signer(store.secret(), config.shared_token), PairPool([], {}), {})
+        arena.reload()
         return arena
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(Path(self.config.data_root) / "warehouse")
+
+    def reload(self) -> None:
+        """Candidates from the manifest as it is now (images made while the arena runs join in)."""
+        images = usable_images(self.warehouse, self.config.models, self.config.category)
+        pool = PairPool(candidate_pairs(images), self.store.pair_vote_counts())
+        prompts = prompt_texts(self.warehouse, self.config.suite_path)
+        with self._pool_lock:
+            self.pool, self.prompts, self._loaded_at = pool, prompts, time.monotonic()
+        self.refit()
 
     def refit(self) -> None:
         """Point ratings from every vote so far; they steer pair choice towards close models."""
@@ -116,6 +127,8 @@ class Arena:
             self.pool.set_ratings(comparisons.models, theta)
 
     def issue_pair(self, voter: str) -> dict:
+        if time.monotonic() - self._loaded_at > RELOAD_SECONDS:
+            self.reload()
         with self._pool_lock:
             candidate = self.pool.draw(voter)
         if candidate is None:

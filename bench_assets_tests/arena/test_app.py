@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -133,10 +134,14 @@ def test_twenty_concurrent_voters_post_500_votes_and_lose_none(server):
                          "model_left": reply.json()["left"]["model"]})
 
     threads = [threading.Thread(target=voter, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    sql_user = duckdb.connect(str(root / "bench.duckdb"))  # a user's open read-write SQL session: blocks nothing
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sql_user.close()
     assert not errors
     stored = read_votes(arena_db_path(root)).filter(pl.col("voter").str.starts_with("crowd-"))
     assert stored.height == 500 == sum(len(v) for v in acknowledged.values())
@@ -152,3 +157,22 @@ def test_votes_are_rate_limited_per_voter(server):
     assert_json_error(greedy.vote("0" * 32 + ".00", "left"), 429)
     pair = patient.pair().json()
     assert patient.vote(pair["token"], "left").status == 200  # another voter is not slowed down
+
+
+def test_images_made_while_the_arena_runs_join_in(arena_run, tmp_path, monkeypatch):
+    import shutil
+
+    from bench_assets.arena import app as app_module
+    from starlette.exceptions import HTTPException
+
+    root = arena_run.fresh_root(tmp_path)
+    held = tmp_path / "held"
+    shutil.move(root / "warehouse" / "images" / MODELS[1], held)  # as if tiny-b were not made yet
+    arena = open_arena(root)
+    with pytest.raises(HTTPException) as nothing:
+        arena.issue_pair("early")
+    assert nothing.value.status_code == 503 and "two models" in nothing.value.detail
+    shutil.move(held, root / "warehouse" / "images" / MODELS[1])
+    monkeypatch.setattr(app_module, "RELOAD_SECONDS", 0.0)  # the minute has passed
+    assert arena.issue_pair("early")["token"] and len(arena.pool) == 8
+    arena.store.close()
