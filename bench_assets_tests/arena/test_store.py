@@ -10,7 +10,6 @@ import sys
 import threading
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from bench_assets.arena.store import CHOICES, IssuedPair, VoteRejected, VoteStore, arena_db_path, read_votes
