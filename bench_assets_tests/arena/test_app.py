@@ -176,3 +176,14 @@ def test_images_made_while_the_arena_runs_join_in(arena_run, tmp_path, monkeypat
     monkeypatch.setattr(app_module, "RELOAD_SECONDS", 0.0)  # the minute has passed
     assert arena.issue_pair("early")["token"] and len(arena.pool) == 8
     arena.store.close()
+
+
+def test_an_internal_failure_is_a_json_500_without_a_stack_trace(arena_run, tmp_path):
+    arena = open_arena(arena_run.fresh_root(tmp_path))
+    arena.store.close()  # the vote database is gone from under the server
+    with ServerThread(arena) as url:
+        client = ArenaClient(url)
+        assert client.join("olga").status == 200  # joining needs no database
+        reply = client.pair()
+    assert_json_error(reply, 500)
+    assert b"sqlite" not in reply.body.lower() and b".py" not in reply.body
