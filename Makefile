@@ -34,6 +34,7 @@ dev: install
 # Scoring throughput per metric, batched vs one at a time (tiny scorers, this machine).
 bench: install
 	$(BIN)/python -m bench_assets.benchmarks
+	$(BIN)/python -m bench_assets.benchmarks_stats
 	$(BIN)/python -m bench_assets.arena.benchmark
 
 # Real-size speed on a GPU: SDXL (random weights from its published configs) at 1024², 28 steps,

@@ -41,7 +41,8 @@ def cmd_run(_: argparse.Namespace) -> int:
         return code
     defs, instance = _defs_and_instance()
     summary = run_headless(defs, instance)
-    print(f"\n{len(summary.succeeded)} partition run(s) succeeded, {len(summary.failed)} failed")
+    print(f"\n{len(summary.succeeded)} model run(s) succeeded, {len(summary.failed)} failed"
+          + (f", {len(summary.skipped)} skipped (running elsewhere)" if summary.skipped else ""))
     for key, message in summary.failed.items():
         print(f"  {key}: {message}")
     cmd_leaderboard(argparse.Namespace(category="all"))
@@ -72,9 +73,16 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench_assets.metrics.registry import METRICS
     from bench_assets.storage.leaderboard import to_markdown
 
+    from bench_assets.storage.freshness import leaderboard_freshness
+    from bench_assets.storage.status import IMAGES_TABLE
+    from bench_assets.storage.warehouse import Warehouse
+
     columns = metric_columns(list(METRICS.values()))
+    freshness = leaderboard_freshness(Warehouse(paths.warehouse), [IMAGES_TABLE, *(c.table for c in columns)])
     print(f"leaderboard ({'every category' if args.category == '*' else args.category}), "
-          f"from {paths.duckdb}: mean [95% CI] (n)")
+          f"from {paths.duckdb}: mean [95% CI] (n) #rank interval; tier = models the paired tests cannot "
+          "separate; composite = weighted z-scores (data/config.yaml leaderboard.weights)")
+    print(freshness.describe())
     print(to_markdown(frame, columns, category=None if args.category == "*" else args.category))
     return 0
 
@@ -105,6 +113,8 @@ def cmd_status(_: argparse.Namespace) -> int:
             detail = st.error or " ".join(f"{k}:{v}" for k, v in st.metrics.items())
             print(f"{entry.key:<28} {category:<12} {st.state:<8} {st.images:>4}/{st.expected_images:<4} "
                   f"{st.failed_images:>6}  {detail}")
+    for line in warehouse.quarantined:
+        print(f"warning: {line}")
     return 0
 
 
@@ -114,13 +124,38 @@ def cmd_import_prompts(args: argparse.Namespace) -> int:
 
     paths = DataPaths.from_env()
     try:
-        target = import_prompts(args.format, Path(args.path), args.suite, paths.prompts)
+        target, result = import_prompts(args.format, Path(args.path), args.suite, paths.prompts,
+                                        text_content=args.text_content, questions=args.questions)
     except PromptSuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     suite = load_suite(target)
     print(f"wrote {len(suite.prompts)} prompts in {len(suite.categories)} categories to {target}")
+    for note in result.notes:
+        print(f"  note: {note}")
     print(f"use it with: BENCH_PROMPT_SUITE={args.suite}")
+    return 0
+
+
+def cmd_suite_official(args: argparse.Namespace) -> int:
+    from bench_assets.core.prompts import PromptSuiteError, load_suite
+    from bench_assets.core.suites import write_official_spec
+
+    filters = [f"--{k.replace('_', '-')}" for k in ("category", "difficulty", "tag", "sample", "negative_prompt", "set")
+               if getattr(args, k)] + (["--prefix-ids"] if args.prefix_ids else [])
+    if filters:
+        print(f"error: --official reproduces the published protocol; drop {' '.join(filters)}", file=sys.stderr)
+        return 2
+    try:
+        target, protocol = write_official_spec(DataPaths.from_env().prompts, args.name, args.include)
+        suite = load_suite(target)
+    except PromptSuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}: {len(suite.prompts)} prompts in {len(suite.categories)} categories, "
+          f"{dict(protocol.generation)['images_per_prompt']} images per prompt (seeds base_seed + 0..3)")
+    print(f"  compare: {', '.join(protocol.metrics)} with {protocol.reference}")
+    print(f"use it with: BENCH_PROMPT_SUITE={suite.name} bench run")
     return 0
 
 
@@ -130,6 +165,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
     from bench_assets.core.prompts import PromptSuiteError, load_suite
     from bench_assets.core.suites import write_spec
 
+    if args.official:
+        return cmd_suite_official(args)
+    if not args.include:
+        print("error: --include is required (or --official for a published protocol)", file=sys.stderr)
+        return 2
     paths = DataPaths.from_env()
     try:
         generation = {key: yaml.safe_load(value) for key, _, value in (s.partition("=") for s in args.set)}
@@ -158,6 +198,84 @@ def cmd_download(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"{result.path} is in place; the drop-folder sensor (or `bench run`) registers it")
+    return 0
+
+
+def _decision_inputs(metric_names: list[str] | None):
+    """The version store, the chosen metrics' leaderboard columns and the decision config."""
+    from bench_assets.core.config import load_config
+    from bench_assets.core.decision import decision_config
+    from bench_assets.defs.assets import metric_columns
+    from bench_assets.metrics.registry import METRICS
+    from bench_assets.storage.versions import VersionStore
+
+    paths = DataPaths.from_env()
+    unknown = sorted(set(metric_names or []) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
+    chosen = [cls for name, cls in METRICS.items() if not metric_names or name in metric_names]
+    return VersionStore(paths.root), metric_columns(chosen), decision_config(load_config(paths), METRICS)
+
+
+def _paired_table(a: str, b: str, metric_names: list[str] | None, categories: list[str] | None):
+    from bench_assets.storage.comparisons import compare_references
+
+    store, columns, decision = _decision_inputs(metric_names)
+    return compare_references(store, a, b, columns, decision, categories), decision
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench_assets.core.config import ConfigError
+    from bench_assets.stats.paired import TEST_NAME
+    from bench_assets.storage.comparisons import to_markdown
+    from bench_assets.storage.versions import VersionError
+
+    try:
+        frame, _ = _paired_table(args.a, args.b, args.metric, [args.category] if args.category else None)
+    except (VersionError, ValueError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.a} (A) vs {args.b} (B) on matched prompts and seeds: A − B with a paired bootstrap 95% CI; "
+          f"p from a {TEST_NAME}, Holm-adjusted over the metrics")
+    print(to_markdown(frame))
+    return 0 if frame.height else 1
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from bench_assets.core.config import ConfigError
+    from bench_assets.storage.comparisons import describe, regressions, to_markdown
+    from bench_assets.storage.leaderboard import OVERALL
+    from bench_assets.storage.versions import VersionError
+
+    try:
+        frame, decision = _paired_table(args.candidate, args.baseline, args.metrics, [OVERALL])
+    except (VersionError, ValueError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(to_markdown(frame))
+    if frame.is_empty():
+        print(f"gate: nothing to compare: {args.candidate} and {args.baseline} share no scored item", file=sys.stderr)
+        return 2
+    worse = regressions(frame, decision)
+    for row in worse.iter_rows(named=True):
+        print(f"FAIL {describe(row)}")
+    verdict = "FAIL" if worse.height else "PASS"
+    print(f"gate: {verdict}: {args.candidate} is {'significantly worse' if worse.height else 'not significantly worse'} "
+          f"than {args.baseline} (Holm-adjusted p < {decision.alpha} and beyond the configured margin)")
+    return 1 if worse.height else 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from bench_assets.storage.versions import VersionStore
+
+    try:
+        pruned = VersionStore(DataPaths.from_env().root).prune(args.keep)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for version in pruned:
+        print(f"removed {version.label} ({version.fingerprint[:12]}): its images and rows")
+    print(f"{len(pruned)} old version(s) removed; each model keeps its {args.keep} newest")
     return 0
 
 
@@ -243,8 +361,10 @@ def main(argv: list[str] | None = None) -> int:
     lb.set_defaults(func=cmd_leaderboard)
     sub.add_parser("status", help="per model × category: done, missing, partial, failed or stale").set_defaults(func=cmd_status)
     imp = sub.add_parser("import-prompts", help="convert a published prompt set into data/prompts/<suite>.jsonl")
-    imp.add_argument("--format", required=True, choices=["geneval", "oneig", "drawbench", "parti", "txt"])
-    imp.add_argument("path", help="the file (or folder, for txt) you downloaded")
+    imp.add_argument("--format", required=True, choices=["geneval", "oneig", "dsg", "drawbench", "parti", "txt"])
+    imp.add_argument("path", help="the file (or folder, for txt and a OneIG repo checkout) you downloaded")
+    imp.add_argument("--text-content", help="oneig: scripts/text/text_content[_zh].csv, the text ground truth")
+    imp.add_argument("--questions", help="oneig: scripts/alignment/Q_D/, the alignment questions and dependencies")
     imp.add_argument("--suite", required=True, help="name of the suite to write")
     imp.set_defaults(func=cmd_import_prompts)
     from bench_assets.storage.leaderboard import H100_PRICE_PER_HOUR
@@ -261,7 +381,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=cmd_demo)
     st = sub.add_parser("suite", help="combine/filter/sample prompt suites into data/prompts/<name>.suite.yaml")
     st.add_argument("name", help="suite name; use it with BENCH_PROMPT_SUITE=<name>")
-    st.add_argument("--include", action="append", required=True, help="a suite in data/prompts/ (repeat)")
+    st.add_argument("--include", action="append", help="a suite in data/prompts/ (repeat)")
+    st.add_argument("--official", action="store_true",
+                    help="NAME is a published protocol (geneval, oneig, oneig-zh, drawbench, parti) over its imported suite")
     st.add_argument("--category", action="append", help="keep this category (repeat)")
     st.add_argument("--difficulty", action="append", choices=["easy", "medium", "hard"], help="keep this difficulty")
     st.add_argument("--tag", action="append", help="keep prompts with this metadata tag/tags/class (repeat)")
@@ -278,6 +400,20 @@ def main(argv: list[str] | None = None) -> int:
     dl.add_argument("--sha256", help="expected sha256; checked before the file appears in data/models/")
     dl.add_argument("--allow-pickle", action="store_true", help="also store .ckpt/.pt/.pth/.bin (they can run code)")
     dl.set_defaults(func=cmd_download)
+    cmp_ = sub.add_parser("compare", help="paired comparison of two models or versions (model, model@N, model@<fp>)")
+    cmp_.add_argument("a")
+    cmp_.add_argument("b")
+    cmp_.add_argument("--metric", action="append", help="only this metric (repeat)")
+    cmp_.add_argument("--category", help="only this category ('all' = overall)")
+    cmp_.set_defaults(func=cmd_compare)
+    gate = sub.add_parser("gate", help="exit 1 when the candidate is significantly worse than the baseline")
+    gate.add_argument("--baseline", required=True, help="model, model@N or model@<fingerprint prefix>")
+    gate.add_argument("--candidate", required=True, help="model, model@N or model@<fingerprint prefix>")
+    gate.add_argument("--metrics", nargs="+", help="metrics to gate on (default: every metric scored)")
+    gate.set_defaults(func=cmd_gate)
+    prune = sub.add_parser("prune", help="delete the images and rows of all but each model's N newest versions")
+    prune.add_argument("--keep", type=int, required=True)
+    prune.set_defaults(func=cmd_prune)
     ar = sub.add_parser("arena", help="blind pairwise votes on the generated images (a web app)")
     ar.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 to share it on a LAN)")
     ar.add_argument("--port", type=int, default=8765, help="port (0: any free port)")

@@ -8,10 +8,11 @@ from bench_assets.core.config import compute_config, load_config
 from bench_assets.core.paths import DataPaths
 from bench_assets.defs.arena import build_arena_ratings_asset, build_arena_sensor
 from bench_assets.defs.assets import build_images_asset, build_leaderboard_asset, build_metric_asset
+from bench_assets.defs.decisions import build_comparisons_asset
 from bench_assets.defs.partitions import build_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
 from bench_assets.defs.schedules import build_nightly_schedule
-from bench_assets.defs.sensors import build_model_sensor
+from bench_assets.defs.sensors import build_freshness_sensor, build_model_sensor
 from bench_assets.metrics.registry import METRICS
 
 
@@ -22,25 +23,29 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
     partitions = build_partitions(paths)
     images = build_images_asset(partitions)
     metric_assets = [build_metric_asset(cls, partitions, images) for cls in METRICS.values()]
+    comparisons = build_comparisons_asset(metric_assets)
     arena_ratings = build_arena_ratings_asset(metric_assets)
-    leaderboard = build_leaderboard_asset([*metric_assets, arena_ratings])
+    leaderboard = build_leaderboard_asset([*metric_assets, arena_ratings], comparisons)
     benchmark_job = dg.define_asset_job(
         "benchmark",
         selection=dg.AssetSelection.assets(images, *metric_assets),
         partitions_def=partitions,
-        description="Generate and score one model × category partition.",
+        # Every step in the run's own process: one interpreter start-up per run, and
+        # models loaded by one step's partitions stay loaded for the next (compute/worker_cache.py).
+        executor_def=dg.in_process_executor,
+        description="Generate and score a model's categories (one partition, or a range of them).",
     )
     leaderboard_job = dg.define_asset_job(
-        "refresh_leaderboard", selection=dg.AssetSelection.assets(leaderboard)
+        "refresh_leaderboard", selection=dg.AssetSelection.assets(comparisons, leaderboard)
     )
     arena_job = dg.define_asset_job(
         "refresh_arena", selection=dg.AssetSelection.assets(arena_ratings, leaderboard),
         description="Arena votes → ratings and metric agreement, then the leaderboard's human column.",
     )
     return dg.Definitions(
-        assets=[images, *metric_assets, arena_ratings, leaderboard],
+        assets=[images, *metric_assets, comparisons, arena_ratings, leaderboard],
         jobs=[benchmark_job, leaderboard_job, arena_job],
-        sensors=[build_model_sensor(benchmark_job), build_arena_sensor(arena_job)],
+        sensors=[build_model_sensor(benchmark_job), build_freshness_sensor(), build_arena_sensor(arena_job)],
         schedules=[build_nightly_schedule(benchmark_job)],
         resources={
             "bench": BenchResource(data_dir=str(paths.root), suite_path=str(paths.default_suite())),

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from bench_assets.arena.ratings import CONFIDENCE, N_BOOT, RatingFit
+from bench_assets.arena.ratings import N_BOOT, RatingFit
+from bench_assets.stats.resampling import percentile_interval
 
 DECISIVE = ("left", "right")
 AGREEMENT_SCHEMA = {
@@ -35,15 +36,6 @@ class MetricScores:
     unit: str  # "image" or "prompt"
     higher_is_better: bool
     scores: pl.DataFrame  # model, image_sha256, value (per-image) or model, value (set)
-
-
-def _interval(samples: np.ndarray) -> tuple[float, float]:
-    samples = samples[np.isfinite(samples)]
-    if samples.size == 0:
-        return float("nan"), float("nan")
-    tail = (1.0 - CONFIDENCE) / 2.0
-    low, high = np.quantile(samples, [tail, 1.0 - tail])
-    return float(low), float(high)
 
 
 def vote_agreements(votes: pl.DataFrame, metric: MetricScores) -> np.ndarray:
@@ -70,7 +62,7 @@ def image_agreement(votes: pl.DataFrame, metric: MetricScores, n_boot: int = N_B
     if agree.size == 0:
         return {**row, "agreement": None, "ci_low": None, "ci_high": None}
     picks = np.random.default_rng(seed).integers(0, agree.size, size=(n_boot, agree.size))
-    low, high = _interval(agree[picks].mean(axis=1))
+    low, high = percentile_interval(agree[picks].mean(axis=1), agree.size)
     return {**row, "agreement": float(agree.mean()), "ci_low": low, "ci_high": high}
 
 
@@ -96,7 +88,7 @@ def model_agreement(fit: RatingFit, metric: MetricScores) -> dict:
     if not metric.higher_is_better:
         values = -values
     tau = float(kendall_tau_b(fit.rating[shared], values))
-    low, high = _interval(kendall_tau_b(fit.boot[:, shared], values))
+    low, high = percentile_interval(kendall_tau_b(fit.boot[:, shared], values), fit.comparisons.n_votes)
     return {**row, "agreement": tau, "ci_low": low, "ci_high": high}
 
 

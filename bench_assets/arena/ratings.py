@@ -8,8 +8,9 @@ likelihood with a fractional outcome, as LMSYS's arena does, rather than a
 Davidson tie parameter (one more parameter that votes on ratings do not need).
 
 Scale: rating = 1000 + 400/ln 10 · (θ − mean θ), so 400 points mean 10:1
-odds and the models average 1000. Intervals: percentile bootstrap over votes
-(1000 resamples, fixed seed), which also gives each model's rank interval.
+odds and the models average 1000. Intervals: bootstrap over votes (1000
+resamples, fixed seed) with the leaderboard's expanded percentile interval
+and rank intervals (``bench_assets.stats``), so "human" reads like any metric.
 Votes are compressed to (model a, model b, outcome) counts first, so a
 resample is one multinomial draw and all resamples are fitted at once.
 """
@@ -22,11 +23,13 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from bench_assets.stats.ranks import rank_intervals
+from bench_assets.stats.resampling import percentile_interval
+
 ELO_BASE = 1000.0
 ELO_SCALE = 400.0 / math.log(10.0)
 RIDGE = 0.01
 N_BOOT = 1000
-CONFIDENCE = 0.95
 OVERALL = "all"
 # Score of the left image per choice: a win, a loss, or half of each.
 LEFT_SCORE = {"left": 1.0, "right": 0.0, "tie": 0.5, "both_bad": 0.5}
@@ -119,16 +122,13 @@ class RatingFit:
         return cls(comparisons, point, boot)
 
     def interval(self) -> tuple[np.ndarray, np.ndarray]:
-        tail = (1.0 - CONFIDENCE) / 2.0
-        low, high = np.quantile(self.boot, [tail, 1.0 - tail], axis=0)
-        return low, high
+        """Per model: the leaderboard's (expanded) percentile interval, votes being the resampled units."""
+        bounds = [percentile_interval(self.boot[:, i], self.comparisons.n_votes) for i in range(self.boot.shape[1])]
+        return np.array([b[0] for b in bounds]), np.array([b[1] for b in bounds])
 
     def rank_interval(self) -> tuple[np.ndarray, np.ndarray]:
-        """Rank 1 = best; the 2.5% and 97.5% quantiles of each model's bootstrap rank."""
-        ranks = (-self.boot).argsort(axis=1).argsort(axis=1) + 1
-        tail = (1.0 - CONFIDENCE) / 2.0
-        low, high = np.quantile(ranks, [tail, 1.0 - tail], axis=0, method="nearest")
-        return low.astype(int), high.astype(int)
+        """Rank 1 = best: the decision statistics' rank intervals over the same resamples."""
+        return rank_intervals(self.boot)
 
     def table(self, category: str) -> pl.DataFrame:
         c = self.comparisons
