@@ -382,6 +382,33 @@ def cmd_instance_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_arena(args: argparse.Namespace) -> int:
+    from bench_assets.arena.app import open_arena
+    from bench_assets.arena.server import LOOPBACK, bind, serve
+
+    paths = DataPaths.from_env()
+    token = args.token or os.environ.get("BENCH_ARENA_TOKEN") or None
+    models = [m for chunk in args.models or [] for m in chunk.split(",") if m]
+    arena = open_arena(paths.root, token, models, args.category, paths.default_suite())
+    if not len(arena.pool):
+        print("no pairs to vote on: the arena needs two models with images of the same prompt and seed "
+              "(run `bench run` first, or widen --models/--category)", file=sys.stderr)
+        return 1
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    host, port = sock.getsockname()[:2]
+    print(f"arena on http://{host}:{port}/ : {len(arena.pool)} pairs of {len(arena.pool.models)} models, "
+          f"votes in {arena.store.path}" + (" (token required)" if token else ""), flush=True)
+    if args.host not in LOOPBACK and not token:
+        print("warning: listening beyond this machine without a token: anyone who can reach it can vote "
+              "(set BENCH_ARENA_TOKEN)", file=sys.stderr, flush=True)
+    serve(arena, sock)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -455,6 +482,13 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--format", required=True, choices=["csv", "json", "parquet"])
     ex.add_argument("--out", required=True, help="folder to write into (created if missing)")
     ex.set_defaults(func=cmd_export)
+    ar = sub.add_parser("arena", help="blind pairwise votes on the generated images (a web app)")
+    ar.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 to share it on a LAN)")
+    ar.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
+    ar.add_argument("--token", help="shared token voters must enter (or env BENCH_ARENA_TOKEN, which stays out of ps)")
+    ar.add_argument("--models", action="append", help="only these models (comma-separated, or repeat)")
+    ar.add_argument("--category", help="only this prompt category")
+    ar.set_defaults(func=cmd_arena)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -102,3 +102,7 @@ def synthetic_results(tmp_path_factory) -> Path:
     data = tmp_path_factory.mktemp("synthetic_results") / "data"
     write_synthetic_warehouse(data, SyntheticSpec(models=3, prompts=6, images_per_prompt=2))
     return data
+
+
+# One real small benchmark run shared by the arena tests (built once, on first use).
+from bench_assets_tests.arena.small_run import arena_run  # noqa: E402,F401

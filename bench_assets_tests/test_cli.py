@@ -110,3 +110,12 @@ def test_report_serve_binds_loopback_on_the_port_asked(built_report):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_arena_without_images_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BENCH_ARENA_TOKEN", "never-printed")
+    assert main(["arena", "--port", "0"]) == 1
+    captured = capsys.readouterr()
+    assert "no pairs to vote on" in captured.err and "bench run" in captured.err
+    assert "never-printed" not in captured.out + captured.err

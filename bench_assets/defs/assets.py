@@ -28,6 +28,7 @@ from bench_assets.generation.image_set import check_manifest_files, describe_pro
 from bench_assets.metrics.base import ImageItem, Metric
 from bench_assets.metrics.registry import METRICS
 from bench_assets.report.build import build_data_dir_report
+from bench_assets.arena.results import human_column
 from bench_assets.storage.catalog import refresh_views
 from bench_assets.storage.comparisons import COMPARISONS_TABLE
 from bench_assets.storage.leaderboard import MetricColumn, gpu_costs, to_markdown
@@ -398,6 +399,7 @@ def build_leaderboard_asset(
                                         wh.read_table(COMPARISONS_TABLE),
                                         gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
+        wide = human_column(wide, wh)  # the arena's rating, interval and votes (nulls before any vote)
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         wh.write_table("prompts", prompts_frame(bench.suite()))
