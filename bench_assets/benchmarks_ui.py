@@ -124,7 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     from bench_assets.core.paths import DataPaths
     from bench_assets.demo.setup import prepare_demo
 
-    with tempfile.TemporaryDirectory(prefix="bench-ui-") as tmp:
+    # dagster dev's processes may still be flushing when the folder goes: never fail the figures on that.
+    with tempfile.TemporaryDirectory(prefix="bench-ui-", ignore_cleanup_errors=True) as tmp:
         root = Path(tmp)
         source = root / "source"
         (source / "prompts").mkdir(parents=True)

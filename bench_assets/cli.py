@@ -13,6 +13,7 @@ import os
 import sys
 from pathlib import Path
 
+from bench_assets.core.library_logs import library_output_to
 from bench_assets.core.paths import DataPaths
 
 
@@ -40,12 +41,14 @@ def cmd_run(_: argparse.Namespace) -> int:
     if code := _modal_preflight():
         return code
     defs, instance = _defs_and_instance()
-    summary = run_headless(defs, instance)
+    with library_output_to(DataPaths.from_env().cache / "bench.log") as log_file:
+        summary = run_headless(defs, instance)
     print(f"\n{len(summary.succeeded)} model run(s) succeeded, {len(summary.failed)} failed"
           + (f", {len(summary.skipped)} skipped (running elsewhere)" if summary.skipped else ""))
     for key, message in summary.failed.items():
         print(f"  {key}: {message}")
     cmd_leaderboard(argparse.Namespace(category="all"))
+    print(f"\nlibrary warnings and progress bars went to {log_file}")
     index = DataPaths.from_env().report / "index.html"
     if summary.report_ok:
         print(f"\nreport: {index.resolve().as_uri()}  (or serve it: bench report --serve)")
@@ -289,7 +292,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     if code := _modal_preflight():
         return code
-    prepare_demo(DataPaths.from_env(), n_models=args.models)
+    paths = DataPaths.from_env()
+    with library_output_to(paths.cache / "bench.log"):
+        prepare_demo(paths, n_models=args.models)
     return cmd_run(args)
 
 

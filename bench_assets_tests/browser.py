@@ -30,9 +30,14 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """One headless Chromium for the whole session; each test opens its own context."""
+    """One headless Chromium per test module; each test opens its own context.
+
+    Module scope, not session: Playwright's sync API keeps an event loop
+    running in the main thread while it is open, and code that calls
+    ``asyncio.run`` (Dagster's automation evaluation) fails under it.
+    """
     executable = chromium_path()
     try:
         from playwright.sync_api import sync_playwright
