@@ -207,8 +207,48 @@ def cmd_instance_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message already says what is wrong and in which file: one line, no traceback.
+
+    Anything else is a bug and keeps its traceback.
+    """
+    from bench_assets.compute.devices import DeviceError
+    from bench_assets.compute.modal_auth import ModalAuthError
+    from bench_assets.core.checkpoints import CheckpointError
+    from bench_assets.core.config import ConfigError
+    from bench_assets.core.download import DownloadError
+    from bench_assets.core.model_cards import CardError
+    from bench_assets.core.prompts import PromptSuiteError
+    from bench_assets.core.settings import SettingsError
+    from bench_assets.generation.pipelines import ModelLoadError
+
+    return (PromptSuiteError, CardError, ConfigError, SettingsError, CheckpointError, DownloadError,
+            ModelLoadError, DeviceError, ModalAuthError, OSError)
+
+
+def _user_error(exc: BaseException) -> BaseException | None:
+    """The first known error in ``exc``'s chain (Dagster wraps a sensor's or schedule's error)."""
+    known, queue, seen = _known_errors(), [exc], set()
+    while queue:
+        current = queue.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, known):
+            return current
+        queue += [current.__cause__, current.__context__, getattr(current, "user_exception", None)]
+    return None
+
+
+def _verbose_first(argv: list[str]) -> list[str]:
+    """``bench run --verbose`` works like ``bench --verbose run``: the flag may follow the command."""
+    return ["--verbose", *(a for a in argv if a != "--verbose")] if "--verbose" in argv else list(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--verbose", action="store_true",
+                        help="on an error, print the full traceback instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="register new models and materialize everything missing or stale").set_defaults(func=cmd_run)
     lb = sub.add_parser("leaderboard", help="print the leaderboard from data/bench.duckdb")
@@ -251,8 +291,20 @@ def main(argv: list[str] | None = None) -> int:
     dl.add_argument("--sha256", help="expected sha256; checked before the file appears in data/models/")
     dl.add_argument("--allow-pickle", action="store_true", help="also store .ckpt/.pt/.pth/.bin (they can run code)")
     dl.set_defaults(func=cmd_download)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    args = parser.parse_args(_verbose_first(sys.argv[1:] if argv is None else argv))
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - only known errors are shortened; the rest re-raise
+        known = _user_error(exc)
+        if known is None or args.verbose:
+            raise
+        from bench_assets.core.redaction import redact_text
+
+        print(f"error: {redact_text(' '.join(str(known).split()))}", file=sys.stderr)  # one line; --verbose: all
+        return 2
 
 
 if __name__ == "__main__":

@@ -53,3 +53,21 @@ def test_status_tells_missing_and_failed_apart(data_dir, home, capsys):
     assert ("broken", "object", "failed") in rows
     assert ("tiny-c", "object", "missing") in rows
     assert ("tiny-a", "object", "done") in rows
+
+
+@pytest.mark.parametrize("command", ["status", "run"])
+def test_malformed_suite_is_one_line_without_traceback(data_dir, home, capsys, command):
+    suite = data_dir / "prompts" / "default.jsonl"
+    suite.write_text(suite.read_text().replace('"category": "colour"', '"category": "colour" "x"', 1))
+    assert main([command]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.out + captured.err
+    assert captured.err.startswith(f"error: {suite}:3: invalid JSON (Expecting ',' delimiter, column 38)")
+
+
+def test_verbose_shows_the_traceback(data_dir, home):
+    from bench_assets.core.prompts import PromptSuiteError
+
+    (data_dir / "prompts" / "default.jsonl").write_bytes(b'{"id": "caf\xe9"}\n')
+    with pytest.raises(PromptSuiteError, match="default.jsonl:1: invalid UTF-8"):
+        main(["status", "--verbose"])  # raised out of main: Python prints the whole traceback
