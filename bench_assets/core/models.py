@@ -449,8 +449,10 @@ def _claimed_by(path: Path, card: ModelCard | CardError) -> list[Path]:
         return []
     if not isinstance(data, dict):
         return []
-    values = [data.get(field) for field in ("lora", "checkpoint", "images")]
-    return [path.parent / Path(v).expanduser() for v in values if isinstance(v, str) and v.strip()]
+    named = {field: data.get(field) for field in ("lora", "checkpoint", "images")}
+    paths = {f: path.parent / Path(v).expanduser() for f, v in named.items() if isinstance(v, str) and v.strip()}
+    # `images: model.safetensors` is a mistake in the card, not a claim on a model file.
+    return [p for field, p in paths.items() if field != "images" or p.is_dir()]
 
 
 def _is_card_name(path: Path) -> bool:
