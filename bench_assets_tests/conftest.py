@@ -77,6 +77,34 @@ def data_dir(tmp_path, tiny_sources, monkeypatch) -> Path:
     return data
 
 
+# One model, one category, one prompt, two images: every metric and table exists, at the least cost.
+DEMO_PROMPTS = [{"id": "obj-1", "category": "object", "prompt": "a red bicycle",
+                 "metadata": {"objects": [{"name": "bicycle", "count": 1, "colour": "red"}], "text": "OPEN"}}]
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory, tiny_sources) -> Path:
+    """A demo-sized data dir with its warehouse and bench.duckdb, built as a user does: `bench run`.
+
+    Shared by the tests that only read it (README queries and commands, CLI output); set
+    BENCH_DATA_DIR to it in the test.
+    """
+    from bench_assets.cli import main
+
+    root = tmp_path_factory.mktemp("demo_warehouse")
+    data = make_data_dir(root, tiny_sources, models=("tiny-a",))
+    (data / "prompts" / "default.jsonl").write_text("".join(json.dumps(p) + "\n" for p in DEMO_PROMPTS))
+    for path in (data / "models").rglob("*"):
+        os.utime(path, (1_600_000_000, 1_600_000_000))  # copied long ago: no settling wait
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_DATA_DIR", str(data))
+        patch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        patch.delenv("BENCH_CONFIG", raising=False)
+        patch.delenv("BENCH_PROMPT_SUITE", raising=False)
+        assert main(["run"]) == 0
+    return data
+
+
 @pytest.fixture
 def instance():
     import dagster as dg

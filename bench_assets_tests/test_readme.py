@@ -1,7 +1,7 @@
 """What the README promises, a test runs: every ```sql query and every `bench ...` command in README.md.
 
-A demo-sized warehouse (a tiny model, one category with one prompt, built once for this
-module by `bench run` in-process) answers every SQL query through the connection `bench sql` uses,
+A demo-sized warehouse (conftest's ``demo_warehouse``: a tiny model, one category, built once per
+session by `bench run` in-process) answers every SQL query through the connection `bench sql` uses,
 and every read-only `bench` command through the CLI's main(). Commands that write, need the network,
 a GPU or Modal are listed below with the reason they are not executed; for those the test still
 checks that the subcommand exists and that each flag the README shows is one it accepts. A command
@@ -22,7 +22,6 @@ import pytest
 from bench_assets.cli import main
 from bench_assets.core.paths import DataPaths
 from bench_assets.storage.query import connect_read_only, run_statements
-from conftest import make_data_dir
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -37,9 +36,6 @@ NOT_EXECUTED = {
     "suite": "writes data/prompts/<name>.suite.yaml from suites this warehouse does not have",
     "instance-config": "writes $DAGSTER_HOME/dagster.yaml",
 }
-# One model, one category, one prompt, two images: every metric and table exists, at the least cost.
-PROMPTS = [{"id": "obj-1", "category": "object", "prompt": "a red bicycle",
-            "metadata": {"objects": [{"name": "bicycle", "count": 1, "colour": "red"}], "text": "OPEN"}}]
 # `bench status` (issue 10's orchestration part, cmd_status) still prints one wide line per partition.
 WIDTH_NOT_YET_FITTED = {"status"}
 
@@ -68,24 +64,11 @@ def bench_commands(text: str) -> list[list[str]]:
     return list({json.dumps(c): c for c in commands}.values())
 
 
-@pytest.fixture(scope="module")
-def warehouse(tmp_path_factory, tiny_sources):
-    """A demo-sized warehouse built the way a user builds one: `bench run`."""
-    root = tmp_path_factory.mktemp("readme")
-    data = make_data_dir(root, tiny_sources, models=("tiny-a",))
-    with (data / "prompts" / "default.jsonl").open("w") as handle:
-        handle.writelines(json.dumps(p) + "\n" for p in PROMPTS)
-    past = 1_600_000_000
-    for path in (data / "models").rglob("*"):
-        os.utime(path, (past, past))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("BENCH_DATA_DIR", str(data))
-        patch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
-        patch.delenv("BENCH_CONFIG", raising=False)
-        patch.delenv("BENCH_PROMPT_SUITE", raising=False)
-        patch.setenv("COLUMNS", "120")
-        assert main(["run"]) == 0
-        yield data
+@pytest.fixture
+def warehouse(demo_warehouse, monkeypatch):
+    monkeypatch.setenv("BENCH_DATA_DIR", str(demo_warehouse))
+    monkeypatch.setenv("COLUMNS", "120")
+    return demo_warehouse
 
 
 def test_readme_has_queries_and_commands():
