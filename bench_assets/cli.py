@@ -42,7 +42,8 @@ def cmd_run(_: argparse.Namespace) -> int:
         return code
     defs, instance = _defs_and_instance()
     summary = run_headless(defs, instance)
-    print(f"\n{len(summary.succeeded)} partition run(s) succeeded, {len(summary.failed)} failed")
+    print(f"\n{len(summary.succeeded)} model run(s) succeeded, {len(summary.failed)} failed"
+          + (f", {len(summary.skipped)} skipped (running elsewhere)" if summary.skipped else ""))
     for key, message in summary.failed.items():
         print(f"  {key}: {message}")
     cmd_leaderboard(argparse.Namespace(category="all"))
@@ -79,9 +80,15 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench_assets.metrics.registry import METRICS
     from bench_assets.storage.leaderboard import to_markdown
 
+    from bench_assets.storage.freshness import leaderboard_freshness
+    from bench_assets.storage.status import IMAGES_TABLE
+    from bench_assets.storage.warehouse import Warehouse
+
     columns = metric_columns(list(METRICS.values()))
+    freshness = leaderboard_freshness(Warehouse(paths.warehouse), [IMAGES_TABLE, *(c.table for c in columns)])
     print(f"leaderboard ({'every category' if args.category == '*' else args.category}), "
           f"from {paths.duckdb}: mean [95% CI] (n)")
+    print(textwrap.fill(freshness.describe(), width=min(_terminal_width(), 120)))
     table = to_markdown(frame, columns, category=None if args.category == "*" else args.category)
     print(table if getattr(args, "wide", False) else fit_markdown(table, _terminal_width()))
     return 0
@@ -173,6 +180,8 @@ def cmd_status(_: argparse.Namespace) -> int:
             detail = st.error or " ".join(f"{k}:{v}" for k, v in st.metrics.items())
             print(f"{entry.key:<28} {category:<12} {st.state:<8} {st.images:>4}/{st.expected_images:<4} "
                   f"{st.failed_images:>6}  {detail}")
+    for line in warehouse.quarantined:
+        print(f"warning: {line}")
     return 0
 
 
@@ -182,13 +191,38 @@ def cmd_import_prompts(args: argparse.Namespace) -> int:
 
     paths = DataPaths.from_env()
     try:
-        target = import_prompts(args.format, Path(args.path), args.suite, paths.prompts)
+        target, result = import_prompts(args.format, Path(args.path), args.suite, paths.prompts,
+                                        text_content=args.text_content, questions=args.questions)
     except PromptSuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     suite = load_suite(target)
     print(f"wrote {len(suite.prompts)} prompts in {len(suite.categories)} categories to {target}")
+    for note in result.notes:
+        print(f"  note: {note}")
     print(f"use it with: BENCH_PROMPT_SUITE={args.suite}")
+    return 0
+
+
+def cmd_suite_official(args: argparse.Namespace) -> int:
+    from bench_assets.core.prompts import PromptSuiteError, load_suite
+    from bench_assets.core.suites import write_official_spec
+
+    filters = [f"--{k.replace('_', '-')}" for k in ("category", "difficulty", "tag", "sample", "negative_prompt", "set")
+               if getattr(args, k)] + (["--prefix-ids"] if args.prefix_ids else [])
+    if filters:
+        print(f"error: --official reproduces the published protocol; drop {' '.join(filters)}", file=sys.stderr)
+        return 2
+    try:
+        target, protocol = write_official_spec(DataPaths.from_env().prompts, args.name, args.include)
+        suite = load_suite(target)
+    except PromptSuiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {target}: {len(suite.prompts)} prompts in {len(suite.categories)} categories, "
+          f"{dict(protocol.generation)['images_per_prompt']} images per prompt (seeds base_seed + 0..3)")
+    print(f"  compare: {', '.join(protocol.metrics)} with {protocol.reference}")
+    print(f"use it with: BENCH_PROMPT_SUITE={suite.name} bench run")
     return 0
 
 
@@ -198,6 +232,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
     from bench_assets.core.prompts import PromptSuiteError, load_suite
     from bench_assets.core.suites import write_spec
 
+    if args.official:
+        return cmd_suite_official(args)
+    if not args.include:
+        print("error: --include is required (or --official for a published protocol)", file=sys.stderr)
+        return 2
     paths = DataPaths.from_env()
     try:
         generation = {key: yaml.safe_load(value) for key, _, value in (s.partition("=") for s in args.set)}
@@ -347,8 +386,10 @@ def main(argv: list[str] | None = None) -> int:
     sql.set_defaults(func=cmd_sql)
     sub.add_parser("status", help="per model × category: done, missing, partial, failed or stale").set_defaults(func=cmd_status)
     imp = sub.add_parser("import-prompts", help="convert a published prompt set into data/prompts/<suite>.jsonl")
-    imp.add_argument("--format", required=True, choices=["geneval", "oneig", "drawbench", "parti", "txt"])
-    imp.add_argument("path", help="the file (or folder, for txt) you downloaded")
+    imp.add_argument("--format", required=True, choices=["geneval", "oneig", "dsg", "drawbench", "parti", "txt"])
+    imp.add_argument("path", help="the file (or folder, for txt and a OneIG repo checkout) you downloaded")
+    imp.add_argument("--text-content", help="oneig: scripts/text/text_content[_zh].csv, the text ground truth")
+    imp.add_argument("--questions", help="oneig: scripts/alignment/Q_D/, the alignment questions and dependencies")
     imp.add_argument("--suite", required=True, help="name of the suite to write")
     imp.set_defaults(func=cmd_import_prompts)
     from bench_assets.storage.leaderboard import H100_PRICE_PER_HOUR
@@ -367,7 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.set_defaults(func=cmd_demo)
     st = sub.add_parser("suite", help="combine/filter/sample prompt suites into data/prompts/<name>.suite.yaml")
     st.add_argument("name", help="suite name; use it with BENCH_PROMPT_SUITE=<name>")
-    st.add_argument("--include", action="append", required=True, help="a suite in data/prompts/ (repeat)")
+    st.add_argument("--include", action="append", help="a suite in data/prompts/ (repeat)")
+    st.add_argument("--official", action="store_true",
+                    help="NAME is a published protocol (geneval, oneig, oneig-zh, drawbench, parti) over its imported suite")
     st.add_argument("--category", action="append", help="keep this category (repeat)")
     st.add_argument("--difficulty", action="append", choices=["easy", "medium", "hard"], help="keep this difficulty")
     st.add_argument("--tag", action="append", help="keep prompts with this metadata tag/tags/class (repeat)")

@@ -10,7 +10,7 @@ from bench_assets.defs.assets import build_images_asset, build_leaderboard_asset
 from bench_assets.defs.partitions import build_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
 from bench_assets.defs.schedules import build_nightly_schedule
-from bench_assets.defs.sensors import build_model_sensor
+from bench_assets.defs.sensors import build_freshness_sensor, build_model_sensor
 from bench_assets.metrics.registry import METRICS
 
 
@@ -26,7 +26,10 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
         "benchmark",
         selection=dg.AssetSelection.assets(images, *metric_assets),
         partitions_def=partitions,
-        description="Generate and score one model × category partition.",
+        # Every step in the run's own process: one interpreter start-up per run, and
+        # models loaded by one step's partitions stay loaded for the next (compute/worker_cache.py).
+        executor_def=dg.in_process_executor,
+        description="Generate and score a model's categories (one partition, or a range of them).",
     )
     leaderboard_job = dg.define_asset_job(
         "refresh_leaderboard", selection=dg.AssetSelection.assets(leaderboard)
@@ -34,7 +37,7 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
     return dg.Definitions(
         assets=[images, *metric_assets, leaderboard],
         jobs=[benchmark_job, leaderboard_job],
-        sensors=[build_model_sensor(benchmark_job)],
+        sensors=[build_model_sensor(benchmark_job), build_freshness_sensor()],
         schedules=[build_nightly_schedule(benchmark_job)],
         resources={
             "bench": BenchResource(data_dir=str(paths.root), suite_path=str(paths.default_suite())),

@@ -25,12 +25,12 @@ def home(data_dir, tmp_path, monkeypatch):
 def test_run_twice_then_status_and_leaderboard(data_dir, home, capsys):
     assert main(["run"]) == 0
     out = capsys.readouterr().out
-    assert "4 partition run(s) succeeded, 0 failed" in out
+    assert "2 model run(s) succeeded, 0 failed" in out  # one run per model, both categories
     assert re.search(r"\| rank \| model +\| clip_score +\| lpips_diversity +\|", out), out  # wrapped to 120
 
     assert main(["run"]) == 0  # nothing new, nothing missing
     out = capsys.readouterr().out
-    assert "0 partition run(s) to execute" in out
+    assert "0 model run(s) to execute" in out
 
     assert main(["status"]) == 0
     lines = [l.split() for l in capsys.readouterr().out.splitlines()[2:]]

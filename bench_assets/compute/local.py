@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from bench_assets.compute.worker_cache import count_load, worker_cache
 from bench_assets.compute.devices import (
     DeviceLease,
     acquire_devices,
@@ -74,6 +75,7 @@ class LocalCompute:
     precision: str = "auto"
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     lock_dir: Path | None = None
+    keep_scorers_loaded: int = 1  # scorers a worker keeps loaded between partitions and runs
 
     @contextmanager
     def _lease(
@@ -101,13 +103,17 @@ class LocalCompute:
 
         quiet_progress_bars()
         request = replace(request, runtime=self.runtime)
+        cache = worker_cache(self.keep_scorers_loaded)
         with self._lease(request.settings.gpus, log, should_stop) as lease:
             if lease is not None:
                 request = replace(request, device=lease.device, gpus=len(lease.indices))
                 self._check_fits(request, lease)
             elif request.device == "auto":
                 request = replace(request, device=self.device)
-            return generate_image_set(request, log=log, should_stop=should_stop)
+            report = generate_image_set(request, log=log, should_stop=should_stop, pipe_cache=cache.pipelines)
+        if report.pipeline_loaded:
+            count_load(f"pipeline:{request.entry.key}")
+        return report
 
     def _check_fits(self, request: GenerationRequest, lease: DeviceLease) -> None:
         """Refuse before loading when the model cannot fit the leased GPUs."""
@@ -130,13 +136,13 @@ class LocalCompute:
         log: Log = lambda _: None,
     ) -> ScoreOutcome:
         from bench_assets.generation.pipelines import resolve_device, resolve_dtype
-        from bench_assets.metrics.registry import get_metric
         from bench_assets.metrics.runner import score_items
 
         quiet_progress_bars()
-        metric = get_metric(metric_name, options)
+        metric = worker_cache(self.keep_scorers_loaded).scorer(metric_name, options)
         batch_size = int(metric.options.get("batch_size", 32))
         with self._lease(1, log, lambda: False) as lease:
             device = lease.device if lease is not None else resolve_device(self.device)
             dtype = resolve_dtype(self.precision, device) if self.precision != "auto" else "fp32"
-            return score_items(metric, items, existing, device, dtype, batch_size=batch_size, log=log)
+            return score_items(metric, items, existing, device, dtype, batch_size=batch_size, log=log,
+                               on_load=count_load)

@@ -317,3 +317,60 @@ def write_spec(prompts_dir: Path, name: str, include: list[str], **options: Any)
         raise PromptSuiteError(str(exc).replace(str(tmp), str(target))) from None
     os.replace(tmp, target)
     return target
+
+
+# --- published protocols (``bench suite NAME --official``) ------------------------------
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A published benchmark's protocol over the suite its importer wrote: which prompts, how many images.
+
+    ``prompts``: the published set's size, checked so that a partial or edited
+    file is not mistaken for the benchmark (None: not checked). ``metrics``:
+    the warehouse metrics whose numbers the protocol's published ones compare
+    with (the other metrics still run; they skip prompts they cannot score).
+    """
+
+    include: str
+    prompts: int | None
+    generation: tuple[tuple[str, Any], ...]
+    metrics: tuple[str, ...]
+    reference: str
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    # GenEval README: prompts/evaluation_metadata.jsonl (553 prompts); generation/diffusers_generate.py n_samples=4.
+    "geneval": Protocol("geneval", 553, (("images_per_prompt", 4),), ("geneval",),
+                        "GenEval README 'Main results' (overall and per task, Mask2Former detector)"),
+    # OneIG README: 245 + 244 + 206 + 200 + 225 prompts (EN); ZH adds 200 Multilingualism; 4 images per prompt.
+    "oneig": Protocol("oneig", 1120, (("images_per_prompt", 4),), ("dsg", "text_rendering"),
+                      "OneIG-Bench leaderboard (EN): alignment, text"),
+    "oneig-zh": Protocol("oneig-zh", 1320, (("images_per_prompt", 4),), ("dsg", "text_rendering"),
+                         "OneIG-Bench leaderboard (ZH): alignment, text"),
+    "drawbench": Protocol("drawbench", None, (("images_per_prompt", 4),), ("vqascore", "clip_score", "text_rendering"),
+                          "none automated: DrawBench was judged by people (Imagen paper)"),
+    "parti": Protocol("parti", None, (("images_per_prompt", 4),), ("vqascore", "clip_score", "text_rendering"),
+                      "none automated: PartiPrompts was judged by people (Parti paper)"),
+}
+
+
+def write_official_spec(prompts_dir: Path, name: str, include: list[str] | None = None) -> tuple[Path, Protocol]:
+    """``bench suite NAME --official``: ``<name>-official.suite.yaml`` over the imported set, checked.
+
+    ``include`` defaults to the suite the README's import command writes
+    (``geneval``, ``oneig``, ...). Nothing is fetched: the file must have been imported.
+    """
+    if name not in PROTOCOLS:
+        raise PromptSuiteError(f"no published protocol {name!r}; known: {sorted(PROTOCOLS)}")
+    protocol = PROTOCOLS[name]
+    entries = include or [protocol.include]
+    files = [prompts_dir / _include_entry(entry, prompts_dir) for entry in entries]
+    prompts = combine(files, prefix_ids=False, spec=prompts_dir / f"{name}-official{SPEC_SUFFIX}")
+    if protocol.prompts is not None and len(prompts) != protocol.prompts:
+        raise PromptSuiteError(
+            f"{', '.join(map(str, files))}: {len(prompts)} prompts, but the published {name} set has "
+            f"{protocol.prompts}; import the published file unchanged (bench import-prompts)"
+        )
+    target = write_spec(prompts_dir, f"{name}-official", entries, generation=dict(protocol.generation))
+    return target, protocol

@@ -8,28 +8,35 @@ report what happened in the materialization metadata.
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
+
+import warnings
 
 import dagster as dg
 import polars as pl
 
 from bench_assets.core.models import ModelEntry, ModelKind, find_model, fingerprint
 from bench_assets.core.prompts import PromptSuite
-from bench_assets.core.settings import SettingsError
+from bench_assets.core.settings import GenerationSettings, SettingsError
 from bench_assets.compute.devices import DeviceError
 from bench_assets.generation.generate import GenerationOutOfMemory, GenerationReport, GenerationRequest
 from bench_assets.generation.pipelines import ModelLoadError
 from bench_assets.generation.image_folder import ingest_image_folder
-from bench_assets.generation.image_set import manifest_rows, plan_images
+from bench_assets.generation.image_set import check_manifest_files, describe_problems, manifest_rows, plan_images
 from bench_assets.metrics.base import ImageItem, Metric
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.catalog import refresh_views
 from bench_assets.storage.leaderboard import MetricColumn, compute_leaderboard, gpu_costs, to_markdown, widen
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
+from bench_assets.storage.locks import PartitionBusy, partition_lock
 from bench_assets.storage.warehouse import Warehouse
-from bench_assets.defs.partitions import split_key
+from bench_assets.defs.partitions import run_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
+
+# Single-run backfill policies are "beta" in Dagster 1.13; they are what lets one run cover a model's categories.
+warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
 
 IMAGES_CHECK = "no_failed_generations"
 RANGE_CHECK = "values_in_range"
@@ -39,19 +46,15 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _fail_partition(wh: Warehouse, model: str, category: str, message: str) -> dg.Failure:
-    """Record a whole-partition failure (so ``bench status`` shows it) and build the Failure."""
-    row = {"model": model, "category": category, "stage": "load", "prompt_id": None,
-           "image_index": None, "seed": None, "error": message, "failed_at": _now()}
-    wh.write_partition(FAILURES_TABLE, model, category, [row], schema=FAILURE_SCHEMA)
-    return dg.Failure(description=message, allow_retries=False)
-
-
 def _model_entry(bench: BenchResource, model: str) -> ModelEntry:
     try:
         return find_model(bench.paths.models, model)
     except KeyError as exc:
-        raise dg.Failure(description=str(exc.args[0]), allow_retries=False) from None
+        raise PartitionFailed(str(exc.args[0])) from None
+
+
+class PartitionFailed(Exception):
+    """This partition cannot be made; the run goes on with its other partitions."""
 
 
 def _failure_rows(model: str, category: str, report: GenerationReport) -> list[dict]:
@@ -62,10 +65,122 @@ def _failure_rows(model: str, category: str, report: GenerationReport) -> list[d
     ]
 
 
+def _lock(bench: BenchResource, model: str, category: str, context: dg.AssetExecutionContext,
+          should_stop: Callable[[], bool]):
+    """Hold the partition while writing it: a second run of it waits (see ``storage.locks``)."""
+    return partition_lock(bench.paths.cache / "partition_locks", model, category,
+                          log=context.log.info, should_stop=should_stop)
+
+
+def _end_of_run(context: dg.AssetExecutionContext, failed: dict[str, str], done: int) -> None:
+    """Fail the step if any partition failed, naming each with its cause (the others are kept)."""
+    if not failed:
+        return
+    lines = [f"{key}: {message}" for key, message in failed.items()]
+    kept = f"; the run's other {done} partition(s) were written" if done else ""
+    raise dg.Failure(description="\n".join(lines) + kept, allow_retries=False)
+
+
+@dataclass
+class _ModelPlan:
+    """What one model's partitions of a run share: resolved once per run, not per category."""
+
+    entry: ModelEntry
+    settings: GenerationSettings
+    model_fingerprint: str
+
+
+def _plan_model(bench: BenchResource, generation: GenerationResource, suite: PromptSuite, model: str) -> _ModelPlan:
+    entry = _model_entry(bench, model)
+    if entry.error:
+        raise PartitionFailed(entry.error)
+    try:
+        settings = generation.settings_for(entry, suite.generation)
+    except (SettingsError, ValueError) as exc:
+        raise PartitionFailed(str(exc)) from None
+    return _ModelPlan(entry, settings, fingerprint(entry, bench.paths.cache))
+
+
+def _generate_partition(
+    context: dg.AssetExecutionContext, bench: BenchResource, compute: ComputeResource,
+    plan: _ModelPlan, suite: PromptSuite, category: str, should_stop: Callable[[], bool],
+) -> dict:
+    """Fill one partition's image set and write its manifest; returns its metadata."""
+    wh, model = bench.warehouse, plan.entry.key
+    prompts = tuple(suite.in_category(category))
+    request = GenerationRequest(
+        entry=plan.entry, model_fingerprint=plan.model_fingerprint, category=category,
+        prompts=prompts, settings=plan.settings, images_dir=str(bench.paths.images),
+    )
+    try:
+        if plan.entry.kind == ModelKind.IMAGE_FOLDER:  # an API model's images: ingest, load nothing
+            report = ingest_image_folder(request, log=context.log.info, should_stop=should_stop)
+        else:
+            report = compute.runner(context).generate(request, log=context.log.info, should_stop=should_stop)
+    except (ModelLoadError, DeviceError, GenerationOutOfMemory) as exc:
+        raise PartitionFailed(str(exc)) from None
+    # The manifest records every image written, also when a stop cut the set short.
+    jobs = plan_images(bench.paths.images, model, category, prompts, plan.settings)
+    rows = manifest_rows(model, category, jobs, report.set_fingerprint)
+    wh.write_partition(IMAGES_TABLE, model, category, rows)
+    failures = _failure_rows(model, category, report)
+    wh.write_partition(FAILURES_TABLE, model, category, failures, schema=FAILURE_SCHEMA)
+    if not rows and not report.cancelled:
+        first = report.failures[0].error if report.failures else "no image was produced"
+        raise PartitionFailed(f"{plan.entry.path}: every generation failed: {first}")
+    return {
+        "partition": f"{model}/{category}", "images": len(rows), "expected": report.expected,
+        "generated": report.generated, "already_present": report.present_before,
+        "failed": len(failures), "first_error": failures[0]["error"] if failures else "",
+        "set_fingerprint": report.set_fingerprint, "device": report.device, "dtype": report.dtype,
+        "seconds_generating": report.seconds, "seconds_loading": report.load_seconds,
+        "gpu_seconds": report.gpu_seconds, "gpu_seconds_partition": sum(r["gpu_seconds"] for r in rows),
+        "pipeline_loaded": report.pipeline_loaded, "cancelled": report.cancelled,
+    }
+
+
+def _sum(parts: list[dict], key: str) -> float:
+    return float(sum(p[key] for p in parts))
+
+
+def _partition_table(parts: list[dict], columns: Sequence[str]) -> dg.MetadataValue:
+    """One markdown row per partition of the run, so a range run still shows each one."""
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    body = "".join("| " + " | ".join(str(p.get(c, "")) for c in columns) + " |\n" for p in parts)
+    return dg.MetadataValue.md(head + body)
+
+
+def _images_metadata(parts: list[dict], compute: ComputeResource, settings: GenerationSettings | None) -> dict:
+    generated, failed = int(_sum(parts, "generated")), int(_sum(parts, "failed"))
+    seconds = _sum(parts, "seconds_generating")
+    return {
+        "partitions": len(parts),
+        "images": int(_sum(parts, "images")),
+        "expected": int(_sum(parts, "expected")),
+        "generated": generated,
+        "already_present": int(_sum(parts, "already_present")),
+        "failed": failed,
+        "seconds_generating": round(seconds, 3),
+        "seconds_per_image": round(seconds / generated, 4) if generated else 0.0,
+        "seconds_loading": round(_sum(parts, "seconds_loading"), 3),
+        "pipeline_loads": sum(1 for p in parts if p["pipeline_loaded"]),
+        "gpu_seconds": round(_sum(parts, "gpu_seconds"), 3),
+        "gpu_seconds_partition": round(_sum(parts, "gpu_seconds_partition"), 3),
+        "set_fingerprint": ", ".join(sorted({p["set_fingerprint"] for p in parts})),
+        "device": ", ".join(sorted({p["device"] for p in parts})),
+        "dtype": ", ".join(sorted({p["dtype"] for p in parts})),
+        "backend": compute.backend,
+        "status": "cached" if generated == 0 and not failed else "generated",
+        "settings": dg.MetadataValue.json(settings.as_dict() if settings else {}),
+        "by_partition": _partition_table(parts, ("partition", "images", "generated", "already_present", "failed")),
+    }
+
+
 def build_images_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     @dg.asset(
         name="images",
         partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
         pool="gpu",
         group_name="generation",
         kinds={"pytorch", "parquet"},
@@ -78,67 +193,36 @@ def build_images_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
         generation: GenerationResource,
         compute: ComputeResource,
     ) -> dg.MaterializeResult:
-        model, category = split_key(context)
-        wh = bench.warehouse
-        entry = _model_entry(bench, model)
-        if entry.error:
-            raise _fail_partition(wh, model, category, entry.error)
         suite = bench.suite()
-        try:
-            settings = generation.settings_for(entry, suite.generation)
-        except (SettingsError, ValueError) as exc:
-            raise _fail_partition(wh, model, category, str(exc)) from None
-        prompts = tuple(suite.in_category(category))
-        request = GenerationRequest(
-            entry=entry,
-            model_fingerprint=fingerprint(entry, bench.paths.cache),
-            category=category,
-            prompts=prompts,
-            settings=settings,
-            images_dir=str(bench.paths.images),
-        )
-        # A run terminated from the UI stops between batches; the manifest below
-        # still records every image written, then the stop takes effect.
-        with compute.cancellation() as should_stop:
-            try:
-                if entry.kind == ModelKind.IMAGE_FOLDER:  # an API model's images: ingest, load nothing
-                    report = ingest_image_folder(request, log=context.log.info, should_stop=should_stop)
-                else:
-                    report = compute.runner(context).generate(request, log=context.log.info, should_stop=should_stop)
-            except (ModelLoadError, DeviceError, GenerationOutOfMemory) as exc:
-                raise _fail_partition(wh, model, category, str(exc)) from None
-            jobs = plan_images(bench.paths.images, model, category, prompts, settings)
-            rows = manifest_rows(model, category, jobs, report.set_fingerprint)
-            wh.write_partition(IMAGES_TABLE, model, category, rows)
-            failures = _failure_rows(model, category, report)
-            wh.write_partition(FAILURES_TABLE, model, category, failures, schema=FAILURE_SCHEMA)
-        if not rows:
-            first = report.failures[0].error if report.failures else "no image was produced"
-            raise dg.Failure(description=f"{entry.path}: every generation failed: {first}")
+        plans: dict[str, _ModelPlan] = {}
+        parts: list[dict] = []
+        failed: dict[str, str] = {}
+        with compute.cancellation(context) as should_stop:
+            for model, category in run_partitions(context):
+                if should_stop():
+                    context.log.warning(f"stop requested: {model}/{category} and later partitions not started")
+                    break
+                try:
+                    if model not in plans:
+                        plans[model] = _plan_model(bench, generation, suite, model)
+                    plan = plans[model]
+                    with _lock(bench, model, category, context, should_stop):
+                        parts.append(_generate_partition(context, bench, compute, plan, suite, category, should_stop))
+                except (PartitionFailed, PartitionBusy) as exc:
+                    failed[f"{model}/{category}"] = str(exc)
+                    _record_load_failure(bench.warehouse, model, category, str(exc))
+                    context.log.error(f"{model}/{category}: {exc}")
+        _end_of_run(context, failed, len(parts))
+        first_errors = [p["first_error"] for p in parts if p["first_error"]]
+        settings = next((p.settings for p in plans.values()), None)
         return dg.MaterializeResult(
-            metadata={
-                "images": len(rows),
-                "expected": report.expected,
-                "generated": report.generated,
-                "already_present": report.present_before,
-                "failed": len(report.failures),
-                "set_fingerprint": report.set_fingerprint,
-                "device": report.device,
-                "dtype": report.dtype,
-                "seconds_generating": round(report.seconds, 3),
-                "seconds_loading": round(report.load_seconds, 3),
-                "gpu_seconds": round(report.gpu_seconds, 3),
-                "gpu_seconds_partition": round(sum(r["gpu_seconds"] for r in rows), 3),
-                "backend": compute.backend,
-                "status": "cached" if report.generated == 0 and not report.failures else "generated",
-                "settings": dg.MetadataValue.json(settings.as_dict()),
-            },
+            metadata=_images_metadata(parts, compute, settings),
             check_results=[
                 dg.AssetCheckResult(
                     check_name=IMAGES_CHECK,
-                    passed=not failures,
+                    passed=not first_errors,
                     severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"failed": len(failures), "first_error": failures[0]["error"] if failures else ""},
+                    metadata={"failed": int(_sum(parts, "failed")), "first_error": first_errors[0] if first_errors else ""},
                 )
             ],
         )
@@ -146,19 +230,50 @@ def build_images_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
     return images
 
 
-def _image_items(bench: BenchResource, model: str, category: str) -> list[ImageItem]:
+def _record_load_failure(wh: Warehouse, model: str, category: str, message: str) -> None:
+    """A whole-partition failure row, so ``bench status`` shows the cause."""
+    row = {"model": model, "category": category, "stage": "load", "prompt_id": None,
+           "image_index": None, "seed": None, "error": message, "failed_at": _now()}
+    wh.write_partition(FAILURES_TABLE, model, category, [row], schema=FAILURE_SCHEMA)
+
+
+def _image_items(bench: BenchResource, model: str, category: str, prompts: dict,
+                 log: Callable[[str], None]) -> list[ImageItem]:
+    """The partition's images as recorded, less any that are no longer on disk as recorded.
+
+    A deleted, truncated or replaced file is never scored: it is reported, and
+    the next ``images`` materialization regenerates it.
+    """
     manifest = bench.warehouse.read_partition(IMAGES_TABLE, model, category)
     if manifest is None or manifest.is_empty():
-        raise dg.Failure(
-            description=f"no images for {model}/{category}: materialize 'images' for this partition first"
-        )
-    prompts = bench.suite().by_id()
+        raise PartitionFailed(f"no images for {model}/{category}: materialize 'images' for this partition first")
+    rows = [r for r in manifest.iter_rows(named=True) if r["prompt_id"] in prompts]
+    checks = check_manifest_files(rows)
+    if problems := describe_problems(checks):
+        log(f"{model}/{category}: not scoring images that changed since generation: {problems}; "
+            "the next 'images' run regenerates them")
     return [
-        ImageItem(model, category, prompts[r["prompt_id"]], r["image_index"], r["seed"],
-                  Path(r["path"]), r["sha256"])
-        for r in manifest.iter_rows(named=True)
-        if r["prompt_id"] in prompts
+        ImageItem(model, category, prompts[r["prompt_id"]], r["image_index"], r["seed"], Path(r["path"]), r["sha256"])
+        for r, check in zip(rows, checks)
+        if check.problem is None
     ]
+
+
+def _score_partition(
+    context: dg.AssetExecutionContext, bench: BenchResource, scorers: ScorersResource,
+    compute: ComputeResource, metric_cls: type[Metric], model: str, category: str, prompts: dict,
+) -> dict:
+    """Score one partition's images (cached rows kept) and write its table; returns its metadata."""
+    name, table, wh = metric_cls.name, metric_cls.table, bench.warehouse
+    items = _image_items(bench, model, category, prompts, context.log.warning)
+    previous = wh.read_partition(table, model, category)
+    existing = previous.to_dicts() if previous is not None else []
+    outcome = compute.runner(context).score(name, scorers.for_metric(name), items, existing, log=context.log.info)
+    if outcome.computed or len(outcome.rows) != len(existing):
+        wh.write_partition(table, model, category, outcome.rows)
+    return {"partition": f"{model}/{category}", "rows": outcome.rows, "computed": outcome.computed,
+            "cached": outcome.cached, "skipped_prompts": outcome.skipped_prompts,
+            "gpu_seconds": outcome.gpu_seconds}
 
 
 def build_metric_asset(
@@ -169,6 +284,7 @@ def build_metric_asset(
     @dg.asset(
         name=name,
         partitions_def=partitions_def,
+        backfill_policy=dg.BackfillPolicy.single_run(),
         deps=[upstream],
         pool="gpu",
         group_name="metrics",
@@ -183,28 +299,36 @@ def build_metric_asset(
         scorers: ScorersResource,
         compute: ComputeResource,
     ) -> dg.MaterializeResult:
-        model, category = split_key(context)
-        wh = bench.warehouse
-        items = _image_items(bench, model, category)
-        previous = wh.read_partition(table, model, category)
-        existing = previous.to_dicts() if previous is not None else []
-        outcome = compute.runner(context).score(name, scorers.for_metric(name), items, existing, log=context.log.info)
-        if outcome.computed or len(outcome.rows) != len(existing):
-            wh.write_partition(table, model, category, outcome.rows)
+        prompts = bench.suite().by_id()
+        parts: list[dict] = []
+        failed: dict[str, str] = {}
+        for model, category in run_partitions(context):
+            try:
+                with _lock(bench, model, category, context, lambda: False):
+                    parts.append(_score_partition(context, bench, scorers, compute, metric_cls, model, category, prompts))
+            except (PartitionFailed, PartitionBusy) as exc:
+                failed[f"{model}/{category}"] = str(exc)
+                context.log.error(f"{model}/{category}: {exc}")
+        _end_of_run(context, failed, len(parts))
         low, high = metric_cls.value_range
-        values = [r["value"] for r in outcome.rows if r["value"] is not None]
+        values = [r["value"] for p in parts for r in p["rows"] if r["value"] is not None]
         bad = [v for v in values if not (low <= v <= high)]
+        computed = int(_sum(parts, "computed"))
+        for part in parts:
+            part["n_rows"] = len(part["rows"])
         return dg.MaterializeResult(
             metadata={
-                "status": outcome.status,
-                "rows": len(outcome.rows),
-                "computed": outcome.computed,
-                "cached": outcome.cached,
-                "skipped_prompts": outcome.skipped_prompts,
-                "gpu_seconds": round(outcome.gpu_seconds, 3),
+                "status": "cached" if computed == 0 else "computed",
+                "partitions": len(parts),
+                "rows": sum(len(p["rows"]) for p in parts),
+                "computed": computed,
+                "cached": int(_sum(parts, "cached")),
+                "skipped_prompts": int(_sum(parts, "skipped_prompts")),
+                "gpu_seconds": round(_sum(parts, "gpu_seconds"), 3),
                 "backend": compute.backend,
                 "mean": float(sum(values) / len(values)) if values else float("nan"),
                 "table": table,
+                "by_partition": _partition_table(parts, ("partition", "n_rows", "computed", "cached")),
             },
             check_results=[
                 dg.AssetCheckResult(
@@ -253,8 +377,10 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
     )
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         wh = bench.warehouse
+        computed_at = _now()
         long = compute_leaderboard(wh, columns)
         wide = widen(long, columns, gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
+        wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         wh.write_table("prompts", prompts_frame(bench.suite()))
@@ -267,6 +393,7 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
                 "models": wide["model"].n_unique() if not wide.is_empty() else 0,
                 "rows": wide.height,
                 "duckdb": str(bench.paths.duckdb),
+                "computed_at": computed_at,
                 "views": ", ".join(catalog.views) or catalog.skipped_reason or "",
             }
         )

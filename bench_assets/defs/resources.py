@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
@@ -13,6 +13,7 @@ import dagster as dg
 from bench_assets.compute.interrupts import stop_between_batches
 from bench_assets.compute.local import LocalCompute
 from bench_assets.defs.modal_compute import ModalPipesCompute
+from bench_assets.defs.run_watch import watch_run
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.core.models import ModelEntry
 from bench_assets.core.paths import DataPaths
@@ -101,6 +102,8 @@ class ComputeResource(dg.ConfigurableResource):
     vae_slicing: bool = _RUNTIME.vae_slicing
     cpu_offload: str = _RUNTIME.cpu_offload
     channels_last: bool = _RUNTIME.channels_last
+    # Scorers a worker process keeps loaded between partitions and runs (each load is paid once per model).
+    keep_scorers_loaded: int = 1
     data_dir: str = ""
     # Run the Modal entrypoint with ``.local()`` calls in a subprocess (tests, debugging).
     modal_local_invocation: bool = False
@@ -112,7 +115,7 @@ class ComputeResource(dg.ConfigurableResource):
     def _local(self) -> LocalCompute:
         lock_dir = DataPaths(Path(self.data_dir)).cache / "gpu_leases" if self.data_dir else None
         return LocalCompute(device=self.device, precision=self.precision, runtime=self.runtime(),
-                            lock_dir=lock_dir)
+                            lock_dir=lock_dir, keep_scorers_loaded=self.keep_scorers_loaded)
 
     def runner(self, context: dg.AssetExecutionContext) -> "LocalCompute | ModalPipesCompute":
         if self.backend == "local":
@@ -122,14 +125,18 @@ class ComputeResource(dg.ConfigurableResource):
         raise dg.Failure(f"compute backend {self.backend!r} is not one of {BACKENDS}", allow_retries=False)
 
     @contextmanager
-    def cancellation(self) -> Iterator[Callable[[], bool]]:
+    def cancellation(self, context: dg.AssetExecutionContext | None = None) -> Iterator[Callable[[], bool]]:
         """``should_stop`` for the step; a run terminated from the UI stops between batches.
 
-        On Modal the interrupt goes straight to the ``modal run`` subprocess,
-        which cancels the remote calls; images already returned stay.
+        The run's status is watched too (``run_watch``): a force-terminated
+        run ends its process and frees its pool slot. On Modal the interrupt
+        goes straight to the ``modal run`` subprocess, which cancels the
+        remote calls; images already returned stay.
         """
-        if self.backend != "local":
-            yield lambda: False
-            return
-        with stop_between_batches() as should_stop:
-            yield should_stop
+        with ExitStack() as stack:
+            checks: list[Callable[[], bool]] = []
+            if context is not None:
+                checks.append(stack.enter_context(watch_run(context.instance, context.run_id)))
+            if self.backend == "local":
+                checks.append(stack.enter_context(stop_between_batches()))
+            yield lambda: any(check() for check in checks)

@@ -10,7 +10,8 @@ import dagster as dg
 from bench_assets.core.models import fingerprint, scan_models
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.status import partition_status
-from bench_assets.defs.partitions import MODEL_DIM, partition_key
+from bench_assets.defs.active_runs import active_partitions, model_run_request
+from bench_assets.defs.partitions import MODEL_DIM
 from bench_assets.defs.resources import BenchResource, GenerationResource, ScorersResource
 
 
@@ -31,6 +32,7 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
         registered = set(context.instance.get_dynamic_partitions(MODEL_DIM))
         suite = bench.suite()
         metrics = [cls(scorers.for_metric(name)) for name, cls in METRICS.items()]
+        busy = active_partitions(context.instance, suite.categories)
         requests = []
         tick_id = context.scheduled_execution_time.strftime("%Y%m%dT%H%M%S")
         for entry in scan_models(bench.paths.models):
@@ -38,22 +40,25 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
                 continue  # the sensor registers new models
             model_fp = None if entry.error else fingerprint(entry, bench.paths.cache)
             settings = generation.settings_for(entry, suite.generation) if not entry.error else generation.defaults()
+            todo, states = [], set()
             for category in suite.categories:
+                if (entry.key, category) in busy:
+                    continue  # queued or running already: never requested twice
                 status = partition_status(
                     bench.warehouse, entry.key, category, suite.in_category(category),
                     settings, metrics, model_fp,
                 )
                 if status.state == "done" or (entry.error and status.state == "failed"):
                     continue
-                requests.append(
-                    dg.RunRequest(
-                        run_key=f"{entry.key}:{category}:{tick_id}",
-                        partition_key=partition_key(entry.key, category),
-                        tags={"bench/model": entry.key, "bench/reason": f"nightly:{status.state}"},
-                    )
-                )
+                todo.append(category)
+                states.add(status.state)
+            if todo:
+                requests.append(model_run_request(
+                    entry.key, todo, suite.categories, run_key=f"{entry.key}:{tick_id}",
+                    reason="nightly:" + ",".join(sorted(states)),
+                ))
         if not requests:
-            return dg.SkipReason("every registered partition is up to date")
+            return dg.SkipReason("every registered partition is up to date or already queued")
         return requests
 
     return nightly_refresh

@@ -5,9 +5,13 @@ The decision logic lives in :mod:`bench_assets.core.drop_folder`; this module
 only turns decisions into Dagster requests. A broken model is still launched:
 its own partition run fails with a message naming the file, and the sensor
 keeps ticking for everyone else.
+
+A model gets one run covering its categories (a partition range), so the
+run's process starts once and loads the model and each scorer once.
 """
 
 
+import hashlib
 import time
 from typing import Any
 
@@ -15,8 +19,9 @@ import dagster as dg
 
 from bench_assets.core.drop_folder import WatchState, decide
 from bench_assets.core.models import scan_models
-from bench_assets.storage.status import images_made_from
-from bench_assets.defs.partitions import MODEL_DIM, model_partitions, partition_key
+from bench_assets.storage.status import disk_problems, images_made_from
+from bench_assets.defs.active_runs import active_partitions, model_run_request
+from bench_assets.defs.partitions import MODEL_DIM, model_partitions
 from bench_assets.defs.resources import BenchResource
 
 SENSOR_INTERVAL_SECONDS = 20
@@ -28,7 +33,7 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
         job=job,
         minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Registers models dropped into data/models/ and launches their runs.",
+        description="Registers models dropped into data/models/ and launches one run per model.",
     )
     def model_drop_sensor(context: dg.SensorEvaluationContext, bench: BenchResource) -> dg.SensorResult:
         paths = bench.paths
@@ -37,19 +42,23 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
         categories = bench.suite().categories
         known = set(context.instance.get_dynamic_partitions(MODEL_DIM))
         new_keys = sorted({launch.entry.key for launch in decision.launches} - known)
-        run_requests = [
-            dg.RunRequest(
-                run_key=f"{launch.entry.key}:{category}:{launch.fingerprint[:16]}",
-                partition_key=partition_key(launch.entry.key, category),
-                tags={"bench/model": launch.entry.key, "bench/reason": launch.reason},
-            )
-            for launch in decision.launches
-            for category in categories
-            # Already generated from these exact weights (e.g. by `bench run`): nothing to do.
-            if images_made_from(bench.warehouse, launch.entry.key, category) != launch.fingerprint
-        ]
+        busy = active_partitions(context.instance, categories)
+        run_requests = []
         for launch in decision.launches:
-            context.log.info(f"{launch.reason} model {launch.entry.key} ({launch.entry.path})")
+            model = launch.entry.key
+            todo = [
+                c for c in categories
+                # Already generated from these exact weights (e.g. by `bench run`), or queued/running: nothing to add.
+                if images_made_from(bench.warehouse, model, c) != launch.fingerprint and (model, c) not in busy
+            ]
+            context.log.info(f"{launch.reason} model {model} ({launch.entry.path}): {len(todo)} categories to run")
+            if todo:
+                run_requests.append(model_run_request(
+                    model, todo, categories, run_key=f"{model}:{launch.fingerprint[:16]}:{','.join(todo)}",
+                    reason=launch.reason,
+                ))
+        launched = {launch.entry.key for launch in decision.launches}
+        run_requests += _disk_repairs(context, bench, sorted(known - launched), categories, busy)
         for entry in decision.waiting:
             context.log.info(f"waiting for {entry.path} to stop changing")
         return dg.SensorResult(
@@ -60,3 +69,36 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
         )
 
     return model_drop_sensor
+
+
+def _disk_repairs(context, bench: BenchResource, models: list[str], categories: list[str], busy: set) -> list:
+    """Runs for registered models whose images on disk are no longer what was recorded (deleted, truncated)."""
+    requests = []
+    for model in models:
+        problems = {c: disk_problems(bench.warehouse, model, c) for c in categories if (model, c) not in busy}
+        todo = [c for c, problem in problems.items() if problem]
+        if not todo:
+            continue
+        context.log.info(f"{model}: images changed on disk in {', '.join(todo)}: " + problems[todo[0]])
+        digest = hashlib.sha256("|".join(problems[c] for c in todo).encode()).hexdigest()[:12]
+        requests.append(model_run_request(model, todo, categories, run_key=f"{model}:disk:{digest}",
+                                          reason="files changed on disk"))
+    return requests
+
+
+FRESHNESS_INTERVAL_SECONDS = 30
+
+
+def build_freshness_sensor() -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the assets' automation conditions (leaderboard and what reads it), on by default.
+
+    Dagster's implicit automation sensor starts stopped, so under ``dagster
+    dev`` the leaderboard would never refresh after the sensor's runs.
+    """
+    return dg.AutomationConditionSensorDefinition(
+        name="results_freshness",
+        target=dg.AssetSelection.all(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=FRESHNESS_INTERVAL_SECONDS,
+        description="Refreshes the leaderboard (and everything downstream) once benchmark runs finish.",
+    )

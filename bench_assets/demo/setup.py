@@ -129,13 +129,14 @@ TINY_SCORERS: dict[str, Callable[[Path], dict]] = {
     "aesthetic": _tiny_aesthetic,
     "preference": _tiny_preference,
     "dino": _tiny_dino,
+    "dsg": _tiny_vlm,
 }
 
 
 def tiny_scorer_options(root: Path, names: list[str] | None = None) -> dict[str, dict]:
     """Build the tiny scorers of ``names`` (default: all) and return their options.
 
-    Metrics sharing a scorer (VQAScore and TIFA share one VLM) build it once.
+    Metrics sharing a scorer (VQAScore, TIFA and DSG share one VLM) build it once.
     """
     built: dict[Callable[[Path], dict], dict] = {}
     options = {}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from bench_assets.core.models import ModelEntry
+from bench_assets.core.progress import Progress
 from bench_assets.core.prompts import Prompt
 from bench_assets.core.settings import GenerationSettings, set_fingerprint
 from bench_assets.generation.image_set import ImageJob, missing_jobs, plan_images, write_png_atomic
@@ -69,6 +70,7 @@ class GenerationReport:
     load_seconds: float = 0.0
     gpu_seconds: float = 0.0  # device time held (load + batches) x GPUs used: what the partition cost
     cancelled: bool = False
+    pipeline_loaded: bool = False  # False when the worker's already-loaded pipeline was reused
 
 
 def _batches(jobs: Sequence[ImageJob], size: int) -> Iterator[Sequence[ImageJob]]:
@@ -135,21 +137,22 @@ def _todo(request: GenerationRequest, jobs: list[ImageJob], set_fp: str) -> list
     return todo
 
 
-def _load(request: GenerationRequest, device: str, dtype: str, pipe_cache: dict | None) -> Any:
+def _load(request: GenerationRequest, device: str, dtype: str, pipe_cache: dict | None) -> tuple[Any, bool]:
+    """(pipeline, whether it was really loaded): a worker's cached pipeline is reused."""
     from bench_assets.generation.pipelines import apply_sampler, load_pipeline
     from bench_assets.generation.runtime import apply_runtime
 
     key = (request.model_fingerprint, device, dtype, request.settings.sampler, request.runtime)
     if pipe_cache is not None and key in pipe_cache:
-        return pipe_cache[key]
+        return pipe_cache[key], False
     # With offloading the weights stay in CPU memory and move to the GPU per component.
     pipe = load_pipeline(request.entry, "cpu" if request.runtime.offloaded else device, dtype)
     apply_sampler(pipe, request.settings.sampler)
     pipe = apply_runtime(pipe, request.runtime, device)
     if pipe_cache is not None:
-        pipe_cache.clear()  # one pipeline per container: a second would double the memory
+        pipe_cache.clear()  # one pipeline per worker: a second would double the memory
         pipe_cache[key] = pipe
-    return pipe
+    return pipe, True
 
 
 def _out_of_memory(request: GenerationRequest, device: str) -> GenerationOutOfMemory:
@@ -192,12 +195,13 @@ def generate_image_set(
         return report
 
     started_load = time.perf_counter()
-    pipe = _load(request, device, dtype, pipe_cache)
+    pipe, report.pipeline_loaded = _load(request, device, dtype, pipe_cache)
     report.load_seconds = time.perf_counter() - started_load
     load_share = report.load_seconds / len(todo)
     versions = _library_versions()
-    log(f"generating {len(todo)} of {len(jobs)} images on {device}/{dtype} (set {fp}); "
-        f"loaded in {report.load_seconds:.1f} s")
+    how = f"loaded in {report.load_seconds:.1f} s" if report.pipeline_loaded else "pipeline already loaded"
+    log(f"{request.category}: generating {len(todo)} of {len(jobs)} images on {device}/{dtype} (set {fp}); {how}")
+    progress = Progress(f"{request.category}: images written", len(todo))
     for batch in _batches(todo, settings.batch_size):
         if should_stop():
             report.cancelled = True
@@ -228,6 +232,6 @@ def generate_image_set(
             pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype("uint8")
             write_png_atomic(job.path, pixels, meta)
             report.generated += 1
-        log(f"{report.generated}/{len(todo)} images written")
+        log(progress.advance(len(batch), seconds * len(batch)))
     report.gpu_seconds = (report.load_seconds + report.seconds) * request.gpus
     return report

@@ -66,9 +66,23 @@ def read_png_meta(path: Path) -> dict[str, Any] | None:
         return None
 
 
+PNG_TRAILER = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the IEND chunk every complete PNG ends with
+
+
+def is_complete_png(path: Path) -> bool:
+    """Whether the file ends with PNG's IEND chunk: a truncated file does not (12 bytes read, no decode)."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(-len(PNG_TRAILER), os.SEEK_END)
+            return handle.read() == PNG_TRAILER
+    except OSError:
+        return False
+
+
 def belongs_to_set(path: Path, set_fingerprint: str) -> bool:
+    """A whole PNG of this set: its provenance says so and the file is not cut short."""
     meta = read_png_meta(path) if path.is_file() else None
-    return bool(meta) and meta.get("set_fingerprint") == set_fingerprint
+    return bool(meta) and meta.get("set_fingerprint") == set_fingerprint and is_complete_png(path)
 
 
 def missing_jobs(jobs: Sequence[ImageJob], set_fingerprint: str) -> list[ImageJob]:
@@ -93,7 +107,7 @@ def write_png_atomic(path: Path, pixels: Any, meta: dict[str, Any]) -> None:
 
 
 MANIFEST_COLUMNS = (
-    "model", "category", "prompt_id", "image_index", "seed", "path", "sha256",
+    "model", "category", "prompt_id", "image_index", "seed", "path", "sha256", "size", "mtime_ns",
     "set_fingerprint", "model_fingerprint", "settings", "seconds", "gpu_seconds", "device", "dtype",
     "torch_version", "diffusers_version", "created_at", "width", "height",
 )
@@ -106,8 +120,9 @@ def manifest_rows(
     rows = []
     for job in jobs:
         meta = read_png_meta(job.path) if job.path.is_file() else None
-        if not meta or meta.get("set_fingerprint") != set_fingerprint:
+        if not meta or meta.get("set_fingerprint") != set_fingerprint or not is_complete_png(job.path):
             continue
+        stat = job.path.stat()
         rows.append(
             {
                 "model": model,
@@ -117,6 +132,8 @@ def manifest_rows(
                 "seed": job.seed,
                 "path": str(job.path),
                 "sha256": sha256_file(job.path),
+                "size": stat.st_size,  # with mtime_ns: how a later check sees the file changed without hashing it
+                "mtime_ns": stat.st_mtime_ns,
                 "set_fingerprint": set_fingerprint,
                 "model_fingerprint": meta.get("model_fingerprint"),
                 "settings": json.dumps(meta.get("settings", {}), sort_keys=True),
@@ -132,3 +149,53 @@ def manifest_rows(
             }
         )
     return rows
+
+
+@dataclass(frozen=True)
+class FileCheck:
+    """What a manifest row's file looks like now."""
+
+    path: str
+    problem: str | None  # None: the same bytes as recorded; else "missing", "changed" or "unreadable"
+
+
+def check_manifest_files(rows: Sequence[dict[str, Any]]) -> list[FileCheck]:
+    """Compare each recorded image with the file on disk now.
+
+    Size and mtime first (one ``stat``); only a file whose size or mtime
+    changed is hashed. A file with the recorded hash but a new mtime (touched,
+    copied) is still the same image.
+    """
+    checks = []
+    for row in rows:
+        path = Path(row["path"])
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            checks.append(FileCheck(str(path), "missing"))
+            continue
+        except OSError:
+            checks.append(FileCheck(str(path), "unreadable"))
+            continue
+        if stat.st_size == row.get("size") and stat.st_mtime_ns == row.get("mtime_ns"):
+            checks.append(FileCheck(str(path), None))
+            continue
+        try:
+            same = sha256_file(path) == row["sha256"]
+        except OSError:
+            checks.append(FileCheck(str(path), "unreadable"))
+            continue
+        checks.append(FileCheck(str(path), None if same else "changed"))
+    return checks
+
+
+def describe_problems(checks: Sequence[FileCheck]) -> str:
+    """"2 missing, 1 changed on disk (first: /path/x.png)", or "" when every file is as recorded."""
+    bad = [c for c in checks if c.problem]
+    if not bad:
+        return ""
+    counts: dict[str, int] = {}
+    for check in bad:
+        counts[check.problem] = counts.get(check.problem, 0) + 1  # type: ignore[index]
+    summary = ", ".join(f"{n} {problem}" for problem, n in sorted(counts.items()))
+    return f"{summary} on disk (first: {bad[0].path})"

@@ -211,7 +211,30 @@ class Metric(ABC):
 
     @abstractmethod
     def load(self, device: str, dtype: str = "fp32") -> None:
-        """Load the scorer once per step onto ``device``."""
+        """Load the scorer onto ``device``; called through :meth:`ensure_loaded`."""
+
+    def ensure_loaded(self, device: str, dtype: str = "fp32") -> bool:
+        """Load unless already loaded on (device, dtype); True when it really loaded.
+
+        A worker keeps one metric instance across partitions, so a model's
+        categories and a run's models share one load.
+        """
+        if getattr(self, "_loaded_on", None) == (device, dtype):
+            return False
+        self.unload()
+        self._unloaded_state = set(vars(self))
+        self.load(device, dtype)
+        self._loaded_on = (device, dtype)
+        return True
+
+    def unload(self) -> None:
+        """Forget everything ``load`` set (models, caches), so its memory can be freed."""
+        keep = getattr(self, "_unloaded_state", None)
+        if keep is None:
+            return
+        for name in set(vars(self)) - keep:
+            delattr(self, name)
+        self._loaded_on = None
 
     @abstractmethod
     def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:

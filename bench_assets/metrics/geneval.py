@@ -19,7 +19,10 @@ from ``evaluation/evaluate_images.py`` (EI), ``evaluation/summary_scores.py``
   that task.
 - Detections kept per class (EI ``evaluate_image``): score > ``threshold``
   = 0.3 (EI ``THRESHOLD``, option ``threshold``), or > 0.9 for counting
-  prompts (EI ``COUNTING_THRESHOLD``); sorted by score; at most 16 per class
+  prompts (EI ``COUNTING_THRESHOLD``); sorted by score with EI's own
+  ``np.argsort(scores)[::-1]`` (numpy's default, unstable sort reversed: equal
+  scores come in exactly GenEval's order, which a stable best-first sort does
+  not reproduce); at most 16 per class
   (EI ``MAX_OBJECTS``); greedy NMS with IoU >= ``max_overlap`` suppressed,
   where GenEval's default 1.0 disables it (EI ``NMS_THRESHOLD``); IoU with
   GenEval's ``+1`` pixel convention (EI ``compute_iou``).
@@ -214,10 +217,13 @@ def keep_detections(
     ``detections``: class -> boxes ``[x1, y1, x2, y2, score]``. Classes with no
     kept box are left out, as in GenEval.
     """
+    import numpy as np
+
     kept: dict[str, list[list[float]]] = {}
     for classname, boxes in detections.items():
-        ordering = sorted(range(len(boxes)), key=lambda i: -float(boxes[i][4]))
-        ordering = [i for i in ordering if float(boxes[i][4]) > threshold][:max_objects]
+        scores = np.array([float(box[4]) for box in boxes], dtype=np.float64)
+        # EI's own ordering, ties included: numpy's default ascending argsort, reversed.
+        ordering = [int(i) for i in np.argsort(scores)[::-1] if scores[i] > threshold][:max_objects]
         out = []
         while ordering:
             best = ordering.pop(0)
@@ -301,7 +307,7 @@ def spec_classes(spec: dict[str, Any]) -> list[str]:
 class GenEval(Metric):
     name: ClassVar[str] = "geneval"
     table: ClassVar[str] = "scores_geneval"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     unit = "image"
     higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)

@@ -13,6 +13,7 @@ from bench_assets.metrics.aesthetic import AestheticScore
 from bench_assets.metrics.base import Metric
 from bench_assets.metrics.clip_score import ClipScore
 from bench_assets.metrics.dino import DinoFeatures
+from bench_assets.metrics.dsg import DsgScore
 from bench_assets.metrics.geneval import GenEval
 from bench_assets.metrics.lpips_diversity import LpipsDiversity
 from bench_assets.metrics.msssim_diversity import MsssimDiversity
@@ -32,6 +33,7 @@ METRICS: dict[str, type[Metric]] = {
     "aesthetic": AestheticScore,
     "preference": PreferenceScore,
     "dino": DinoFeatures,
+    "dsg": DsgScore,
 }
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Callable, Iterator, Sequence
 
+from bench_assets.core.progress import Progress
 from bench_assets.metrics.base import ImageItem, Metric
 
 Log = Callable[[str], None]
@@ -103,27 +104,38 @@ def score_items(
     dtype: str = "fp32",
     batch_size: int = 32,
     log: Log = lambda _: None,
+    on_load: Callable[[str], None] = lambda _: None,
 ) -> ScoreOutcome:
-    """Score what is not cached; return the partition's complete set of rows."""
+    """Score what is not cached; return the partition's complete set of rows.
+
+    The metric is loaded only when something needs scoring, and only if this
+    instance is not loaded already (a worker keeps it across partitions);
+    ``on_load`` hears of each real load.
+    """
     rows, uncached, skipped = split_cached(metric, items, existing)
     # A prompt's images are all cached or all not, so the uncached items regroup into whole units.
     todo = _units(metric, uncached)
     cached = len(rows)
     load_share = 0.0
     spent = 0.0
+    total_images = sum(len(u[2]) for u in todo)
     if todo:
         started = time.perf_counter()
-        metric.load(device, dtype)
+        if metric.ensure_loaded(device, dtype):
+            on_load(metric.name)
+            log(f"{metric.name}: loaded the scorer in {time.perf_counter() - started:.1f} s")
         spent = time.perf_counter() - started
         load_share = spent / len(todo)
-        log(f"{metric.name}: scoring {sum(len(u[2]) for u in todo)} images ({len(rows)} rows cached)")
+        log(f"{metric.name}: scoring {total_images} images ({len(rows)} rows cached)")
     stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     computed = 0
+    progress = Progress(f"{metric.name}: scored", total_images)
     for batch in _batched_units(todo, batch_size):
         hashes = {key: h for key, h, _ in batch}
         first = {key: members[0] for key, _, members in batch}
         started = time.perf_counter()
-        scored = list(metric.score([item for _, _, members in batch for item in members]))
+        batch_items = [item for _, _, members in batch for item in members]
+        scored = list(metric.score(batch_items))
         elapsed = time.perf_counter() - started
         spent += elapsed
         for row in scored:
@@ -131,6 +143,7 @@ def score_items(
             cost = elapsed / max(len(scored), 1) + load_share
             rows.append(_bookkeeping(metric, first[key], hashes[key], row, stamp, cost))
             computed += 1
+        log(progress.advance(len(batch_items), elapsed))
     return ScoreOutcome(rows=rows, computed=computed, cached=cached, skipped_prompts=skipped, gpu_seconds=spent)
 
 

@@ -24,10 +24,15 @@ Definitions, from OneIG-Bench (github.com/OneIG-Bench/OneIG-Benchmark, commit
   English the units are the target's space-separated words; for Chinese they
   are its characters. The overlap count is ``matched_words`` and the target's
   size ``target_words``.
-- ``language``: ``"zh"`` when the target contains a CJK ideograph
-  (U+4E00-U+9FFF, OneIG's ``contains_chinese``), else ``"en"``. OneIG picks the
-  maximum edit distance by benchmark (EN: 100, ZH: 50); here it follows the
-  target's language and is stored as ``max_edit_distance``.
+- ``language``: the language set whose maximum edit distance applies, as
+  OneIG's script picks it by benchmark (``text_score.py``: ``MAX_EDIT_DISTANCE
+  = 100`` in EN mode, ``50`` in ZH mode, for every target of the set, English
+  brand names in the Chinese set included). It is the prompt's metadata
+  ``text_language`` (``"en"``/``"zh"``; the OneIG importer sets it from the
+  file it reads), else ``"zh"`` when the target contains a CJK ideograph
+  (U+4E00-U+9FFF, OneIG's ``contains_chinese``), else ``"en"``. Stored with
+  ``max_edit_distance``. (The word-accuracy units above follow the target
+  itself, as OneIG's ``calculate_char_match_ratio`` does.)
 - Text score, computed by OneIG on *model-level* means::
 
       text score = 1 - min(MAX_ED, ED) * (1 - CR) * (1 - WAC) / MAX_ED
@@ -126,6 +131,12 @@ def language_of(target: str) -> str:
     return "zh" if contains_chinese(target) else "en"
 
 
+def language_set_of(prompt: Prompt, target: str) -> str:
+    """The language set whose MAX_ED applies: metadata ``text_language`` if valid, else the target's language."""
+    declared = prompt.metadata.get("text_language")
+    return declared if declared in MAX_EDIT_DISTANCE else language_of(normalize_text(target))
+
+
 def levenshtein(a: str, b: str) -> int:
     """Edit distance with unit insert, delete and substitute costs."""
     if len(a) < len(b):
@@ -164,11 +175,14 @@ def text_score(mean_ed: float, mean_cr: float, mean_wac: float, language: str) -
     return 1.0 - min(max_ed, mean_ed) * (1.0 - mean_cr) * (1.0 - mean_wac) / max_ed
 
 
-def compare_text(ocr_text: str, target_text: str) -> dict[str, Any]:
-    """Every per-image column for one OCR reading of one target (no OCR involved)."""
+def compare_text(ocr_text: str, target_text: str, language: str | None = None) -> dict[str, Any]:
+    """Every per-image column for one OCR reading of one target (no OCR involved).
+
+    ``language``: the language set whose MAX_ED applies (default: the target's own).
+    """
     target = normalize_text(target_text)
     ocr = normalize_text(ocr_text)
-    language = language_of(target)
+    language = language or language_of(target)
     distance = levenshtein(ocr, target)
     completion = 1.0 if distance == 0 else 0.0
     matched, total = word_matches(target, ocr)
@@ -224,7 +238,7 @@ class _RapidOcrEngine:
 class TextRendering(Metric):
     name: ClassVar[str] = "text_rendering"
     table: ClassVar[str] = "scores_text"
-    version: ClassVar[str] = "1"
+    version: ClassVar[str] = "2"
     unit = "image"
     higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
@@ -301,5 +315,8 @@ class TextRendering(Metric):
             chunk = todo[start : start + step]
             texts = self._engine.read([item.load() for item, _ in chunk])
             for (item, target), ocr_text in zip(chunk, texts):
-                rows.append({"prompt_id": item.prompt.id, "image_index": item.index, **compare_text(ocr_text, target)})
+                language = language_set_of(item.prompt, target)
+                rows.append(
+                    {"prompt_id": item.prompt.id, "image_index": item.index, **compare_text(ocr_text, target, language)}
+                )
         return rows

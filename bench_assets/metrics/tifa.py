@@ -7,7 +7,9 @@ LLM write the questions; here they come from the prompt's structured
 metadata, or are given explicitly:
 
 - ``questions: [{"question", "choices", "answer"}]`` in the metadata: used as
-  given (and then nothing is derived).
+  given (and then nothing is derived). Questions with ``parents`` (the OneIG
+  and DSG-1k importers write them) are scored here ungated; the ``dsg``
+  metric applies their dependencies.
 - otherwise, derived (choices in brackets, answer first):
   each object -> "Is there a {name}?" [Yes, No];
   count > 1 -> "How many {name} are there?" [count-1 (if >= 1), count, count+1, count+2];
@@ -139,46 +141,11 @@ class TifaScore(Metric):
     def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
         if self._vlm is None:
             raise RuntimeError(f"metric {self.name}: call load() before score()")
-        import torch
-
-        from bench_assets.metrics.vlm import choice_log_likelihoods
-
-        template = str(self.options["question_template"])
-        batch = self.options["batch_size"]
-        rows: list[dict[str, Any]] = []
         scored = [(item, tifa_questions(item.prompt.metadata)) for item in items]
         scored = [(item, qs) for item, qs in scored if qs]
-        # Every (image, question, choice) triple, in item order; forwards take batch_size of them, so
-        # several images share a forward and only the images of the current forward are in memory.
-        triples = [(n, qi, c) for n, (_, qs) in enumerate(scored) for qi, q in enumerate(qs) for c in q["choices"]]
-        logliks: list[float] = []
-        images: dict[int, Any] = {}
-        with torch.inference_mode():
-            for chunk in chunks(triples, batch):
-                images = {n: images[n] if n in images else scored[n][0].load() for n in dict.fromkeys(n for n, _, _ in chunk)}
-                logliks += choice_log_likelihoods(
-                    self._vlm,
-                    [images[n] for n, _, _ in chunk],
-                    [template.replace("{question}", scored[n][1][qi]["question"]) for n, qi, _ in chunk],
-                    [c for _, _, c in chunk],
-                )
-        start = 0
-        for item, questions in scored:
-            answers = []
-            for q in questions:
-                ll = logliks[start : start + len(q["choices"])]
-                start += len(q["choices"])
-                predicted = q["choices"][max(range(len(ll)), key=lambda i: (ll[i], -i))]
-                answers.append(
-                    {
-                        "question": q["question"],
-                        "choices": list(q["choices"]),
-                        "answer": q["answer"],
-                        "predicted": predicted,
-                        "correct": predicted.strip().lower() == q["answer"].strip().lower(),
-                        "loglik": ll,
-                    }
-                )
+        answered = answer_questions(self._vlm, scored, str(self.options["question_template"]), self.options["batch_size"])
+        rows: list[dict[str, Any]] = []
+        for (item, _), answers in zip(scored, answered):
             rows.append(
                 {
                     "prompt_id": item.prompt.id,
@@ -189,3 +156,51 @@ class TifaScore(Metric):
                 }
             )
         return rows
+
+
+def answer_questions(
+    vlm: Any, scored: Sequence[tuple[ImageItem, list[dict[str, Any]]]], template: str, batch_size: int
+) -> list[list[dict[str, Any]]]:
+    """Answer every question of every image by the likelihood of its choices; one answer list per image.
+
+    Each answer: ``{question, choices, answer, predicted, correct, loglik}``
+    (``predicted``: the arg-max choice, the first on ties; ``loglik``: one
+    summed log-likelihood per choice). Every (image, question, choice) triple
+    goes through the VLM ``batch_size`` at a time, so several images share a
+    forward and only the images of the current forward are in memory.
+    """
+    import torch
+
+    from bench_assets.metrics.vlm import choice_log_likelihoods
+
+    triples = [(n, qi, c) for n, (_, qs) in enumerate(scored) for qi, q in enumerate(qs) for c in q["choices"]]
+    logliks: list[float] = []
+    images: dict[int, Any] = {}
+    with torch.inference_mode():
+        for chunk in chunks(triples, batch_size):
+            images = {n: images[n] if n in images else scored[n][0].load() for n in dict.fromkeys(n for n, _, _ in chunk)}
+            logliks += choice_log_likelihoods(
+                vlm,
+                [images[n] for n, _, _ in chunk],
+                [template.replace("{question}", scored[n][1][qi]["question"]) for n, qi, _ in chunk],
+                [c for _, _, c in chunk],
+            )
+    out, start = [], 0
+    for _, questions in scored:
+        answers = []
+        for q in questions:
+            ll = logliks[start : start + len(q["choices"])]
+            start += len(q["choices"])
+            predicted = q["choices"][max(range(len(ll)), key=lambda i: (ll[i], -i))]
+            answers.append(
+                {
+                    "question": q["question"],
+                    "choices": list(q["choices"]),
+                    "answer": q["answer"],
+                    "predicted": predicted,
+                    "correct": predicted.strip().lower() == q["answer"].strip().lower(),
+                    "loglik": ll,
+                }
+            )
+        out.append(answers)
+    return out

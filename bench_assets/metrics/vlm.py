@@ -1,4 +1,4 @@
-"""Shared vision-language-model plumbing for VQAScore and TIFA.
+"""Shared vision-language-model plumbing for VQAScore, TIFA and DSG.
 
 Both metrics ask a VLM a question about an image and read the answer from the
 model's *token probabilities*, never from sampled text:
@@ -10,6 +10,10 @@ model's *token probabilities*, never from sampled text:
 - ``choice_log_likelihoods``: for a multiple-choice question, the summed
   log-probability of each choice's tokens conditioned on image + question
   (teacher forcing); the predicted answer is the arg-max choice.
+- ``answer_log_probs``: the log-probability of every token of an answer after
+  a full prompt (teacher forcing), the building block of both above and of
+  ``t2v_metrics``' VQAScore: exp(mean log P) of "Yes" + the end token, i.e.
+  exp(-mean cross-entropy) over the answer tokens.
 
 The model is loaded with ``AutoModelForImageTextToText`` and ``AutoProcessor``
 (``from_pretrained`` on a hub id through the user's own cache, or on a local
@@ -36,6 +40,24 @@ if TYPE_CHECKING:
 FALLBACK_TEMPLATE = "USER: <image>\n{question} ASSISTANT:"
 
 
+def pad_to_square(image: "Image.Image", fill: tuple[int, ...]) -> "Image.Image":
+    """LLaVA's ``expand2square``: the image centred on a square of ``fill`` (its side the longer side).
+
+    LLaVA-1.5 was trained on images padded this way (``image_aspect_ratio: pad``),
+    and ``t2v_metrics`` pads every image with the processor's mean colour before
+    its CLIP preprocessing; without it a non-square image would be centre-cropped.
+    """
+    from PIL import Image
+
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    square = Image.new(image.mode, (side, side), fill)
+    square.paste(image, ((side - width) // 2, (side - height) // 2))
+    return square
+
+
 
 @dataclass
 class Vlm:
@@ -51,14 +73,22 @@ class Vlm:
         return self.processor.tokenizer
 
     # ------------------------------------------------------------- prompts
-    def prompt(self, question: str) -> str:
-        """The full text prompt (with the image placeholder) that asks ``question``."""
+    def prompt(self, question: str, system: str | None = None) -> str:
+        """The full text prompt (with the image placeholder) that asks ``question``, after ``system`` if given."""
         processor = self.processor
         if getattr(processor, "chat_template", None):
             messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
+            if system:
+                messages.insert(0, {"role": "system", "content": [{"type": "text", "text": system}]})
             return processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         image_token = getattr(processor, "image_token", "<image>")
-        return FALLBACK_TEMPLATE.replace("<image>", image_token).format(question=question)
+        text = FALLBACK_TEMPLATE.replace("<image>", image_token).format(question=question)
+        return f"{system} {text}" if system else text
+
+    def padding_colour(self) -> tuple[int, ...]:
+        """The image processor's mean as 0-255 RGB: the colour ``pad_to_square`` fills with (as LLaVA does)."""
+        mean = getattr(self.processor.image_processor, "image_mean", None) or (0.5, 0.5, 0.5)
+        return tuple(int(x * 255) for x in mean)
 
     def continuation_ids(self, prompt: str, answer: str) -> list[int]:
         """Token ids that ``answer`` adds after ``prompt`` (a space is inserted unless the prompt ends in one).
@@ -140,28 +170,39 @@ def yes_probabilities(
     return probs.gather(1, ids.to(probs.device)[:, None])[:, 0].cpu().tolist()
 
 
-def choice_log_likelihoods(
-    vlm: Vlm, images: Sequence["Image.Image"], questions: Sequence[str], choices: Sequence[str]
-) -> list[float]:
-    """Summed log P(choice tokens | image_i, question_i) for each triple, in one forward pass.
+def answer_log_probs(
+    vlm: Vlm, images: Sequence["Image.Image"], prompts: Sequence[str], answers: Sequence[str]
+) -> list[list[float]]:
+    """log P(token | image_i, prompt_i, earlier answer tokens) for every token of ``answers[i]``, one forward.
 
-    Row i scores ``choices[i]`` as the answer to ``questions[i]`` about
-    ``images[i]``; with left padding the choice tokens are the last ``k_i``
-    tokens of the row and are predicted by the ``k_i`` positions before them.
+    ``prompts`` are full prompts (``Vlm.prompt``); each answer follows its
+    prompt after a space (unless the prompt ends in one). With left padding the
+    answer's ``k_i`` tokens are the last of the row and are predicted by the
+    ``k_i`` positions before them.
     """
     import torch
 
-    prompts = [vlm.prompt(q) for q in questions]
-    conts = [vlm.continuation_ids(p, c) for p, c in zip(prompts, choices)]
-    texts = [p + ("" if p[-1].isspace() else " ") + c for p, c in zip(prompts, choices)]
+    conts = [vlm.continuation_ids(p, a) for p, a in zip(prompts, answers)]
+    texts = [p + ("" if p[-1].isspace() else " ") + a for p, a in zip(prompts, answers)]
     keep = max(len(c) for c in conts) + 1
     logits = vlm.last_logits(texts, list(images), keep=keep, tails=conts)
     logprobs = torch.log_softmax(logits, dim=-1)
     out = []
     for row, cont in enumerate(conts):
         k = len(cont)
-        # positions keep-1-k .. keep-2 predict the k choice tokens at keep-k .. keep-1
+        # positions keep-1-k .. keep-2 predict the k answer tokens at keep-k .. keep-1
         pred = logprobs[row, keep - 1 - k : keep - 1, :]
         target = torch.tensor(cont, device=pred.device)
-        out.append(float(pred.gather(1, target[:, None]).sum()))
+        out.append(pred.gather(1, target[:, None])[:, 0].cpu().tolist())
     return out
+
+
+def choice_log_likelihoods(
+    vlm: Vlm, images: Sequence["Image.Image"], questions: Sequence[str], choices: Sequence[str]
+) -> list[float]:
+    """Summed log P(choice tokens | image_i, question_i) for each triple, in one forward pass.
+
+    Row i scores ``choices[i]`` as the answer to ``questions[i]`` about ``images[i]``.
+    """
+    prompts = [vlm.prompt(q) for q in questions]
+    return [float(sum(lp)) for lp in answer_log_probs(vlm, images, prompts, choices)]

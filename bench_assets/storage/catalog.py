@@ -36,8 +36,12 @@ def refresh_views(db_path: Path, warehouse: Warehouse) -> CatalogRefresh:
     tables = warehouse.tables()
     try:
         con = duckdb.connect(str(db_path))
-    except duckdb.IOException as exc:
-        return CatalogRefresh(views=[], skipped_reason=f"{db_path} is locked by another process ({exc})")
+    except duckdb.IOException:
+        # A user's read-write session holds DuckDB's file lock. Existing views read the Parquet
+        # globs, so new rows show anyway; only a brand-new table waits for the next refresh.
+        return CatalogRefresh(views=[], skipped_reason=(
+            f"{db_path.name} is open read-write in another session; new views wait for the next refresh "
+            "(existing views already show the new rows)"))
     try:
         existing = {
             name: sql

@@ -9,7 +9,9 @@ States:
 - ``missing``: no images yet;
 - ``failed``: the model failed to load, or some images failed to generate;
 - ``partial``: some images or some scores are still to be made;
-- ``stale``: images exist but for other weights or other settings.
+- ``stale``: images exist but for other weights or other settings, or the
+  files on disk are no longer the ones recorded (missing, truncated, changed):
+  the files on disk are the truth, never the manifest a past run wrote.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import polars as pl
 
 from bench_assets.core.prompts import Prompt
 from bench_assets.core.settings import GenerationSettings, set_fields
+from bench_assets.generation.image_set import check_manifest_files, describe_problems
 from bench_assets.metrics.base import Metric
 from bench_assets.storage.warehouse import Warehouse
 
@@ -88,6 +91,14 @@ def images_made_from(warehouse: Warehouse, model: str, category: str) -> str | N
     return manifest["model_fingerprint"][0]
 
 
+def disk_problems(warehouse: Warehouse, model: str, category: str) -> str:
+    """"" when the partition's recorded images are all on disk as recorded; else what is wrong."""
+    manifest = warehouse.read_partition(IMAGES_TABLE, model, category)
+    if manifest is None or manifest.is_empty():
+        return ""
+    return describe_problems(check_manifest_files(manifest.to_dicts()))
+
+
 def partition_status(
     warehouse: Warehouse,
     model: str,
@@ -116,6 +127,10 @@ def partition_status(
         recorded.get(k) != v for k, v in wanted.items()
     ):
         status.state, status.images = "stale", manifest.height
+        return status
+    on_disk = describe_problems(check_manifest_files(manifest.to_dicts()))
+    if on_disk:
+        status.state, status.images, status.error = "stale", manifest.height, on_disk
         return status
     ids = {p.id for p in prompts}
     manifest = manifest.filter(

@@ -6,10 +6,17 @@ leaderboard). Every write goes to a temp file in the same folder and is
 renamed over the old one, so re-materializing a partition replaces exactly
 its rows, and a reader (a DuckDB session globbing ``*.parquet``) sees the old
 file or the new one, never half of either. Nothing here locks anything.
+
+A file that does not read as Parquet (truncated, overwritten) is moved aside
+as ``<name>.parquet.corrupt`` the first time anything reads it, and reported
+in ``quarantined``: the partition then reads as missing, so ``bench status``
+says so and the next run rebuilds it, and DuckDB's views (globs of
+``*.parquet``) never trip over it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from pathlib import Path
@@ -18,9 +25,31 @@ from typing import Any, Mapping, Sequence
 import polars as pl
 
 
+log = logging.getLogger(__name__)
+
+
 class Warehouse:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        self.quarantined: list[str] = []  # one line per unreadable file moved aside by this object
+
+    def _read(self, path: Path) -> pl.DataFrame | None:
+        """The file's rows, or None (and the file moved aside) if it is not readable Parquet."""
+        try:
+            return pl.read_parquet(path)
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # polars raises ComputeError/OSError/... for a damaged file
+            aside = path.with_name(path.name + ".corrupt")
+            try:
+                os.replace(path, aside)
+            except FileNotFoundError:
+                return None  # another reader moved it first
+            reason = str(exc).splitlines()[0][:160]
+            line = f"{path}: not readable as Parquet ({reason}); moved to {aside.name}, the partition will be rebuilt"
+            self.quarantined.append(line)
+            log.warning(line)
+            return None
 
     def partition_file(self, table: str, model: str, category: str) -> Path:
         return self.root / table / model / f"{category}.parquet"
@@ -62,13 +91,13 @@ class Warehouse:
 
     def read_partition(self, table: str, model: str, category: str) -> pl.DataFrame | None:
         path = self.partition_file(table, model, category)
-        return pl.read_parquet(path) if path.is_file() else None
+        return self._read(path) if path.is_file() else None
 
     def read_table(self, table: str) -> pl.DataFrame:
         """All partitions of a table (columns unioned by name); empty if none."""
         files = sorted((self.root / table).rglob("*.parquet")) if (self.root / table).is_dir() else []
-        frames = [pl.read_parquet(f) for f in files]
-        frames = [f for f in frames if f.width]
+        frames = [self._read(f) for f in files]
+        frames = [f for f in frames if f is not None and f.width]
         if not frames:
             return pl.DataFrame()
         return pl.concat(frames, how="diagonal_relaxed")

@@ -194,3 +194,48 @@ def test_cli_writes_a_spec_and_prints_counts(prompts_dir, monkeypatch, capsys):
     assert main(["suite", "bad", "--include", "a", "--tag", "nope"]) == 2
     assert "'tags' ['nope']" in capsys.readouterr().err
     assert not (prompts_dir / "bad.suite.yaml").exists() and not list(prompts_dir.glob(".*"))
+
+
+def _geneval_lines(n: int) -> str:
+    tags = ["single_object", "two_object", "counting", "colors", "position", "color_attr"]
+    return "".join(json.dumps({"tag": tags[i % 6], "include": [{"class": "cat", "count": 1}],
+                               "prompt": f"a photo of cat {i}"}) + "\n" for i in range(n))
+
+
+def test_official_geneval_preset_from_the_imported_file(tmp_path, monkeypatch, capsys):
+    """553 prompts x 4 images from the user's own import; a set of another size is refused."""
+    from bench_assets.cli import main
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("BENCH_DATA_DIR", str(data))
+    source = tmp_path / "evaluation_metadata.jsonl"
+    source.write_text(_geneval_lines(553))
+    assert main(["import-prompts", "--format", "geneval", str(source), "--suite", "geneval"]) == 0
+    capsys.readouterr()
+    assert main(["suite", "geneval", "--official"]) == 0
+    out = capsys.readouterr().out
+    spec = data / "prompts" / "geneval-official.suite.yaml"
+    assert yaml.safe_load(spec.read_text()) == {"include": ["geneval.jsonl"], "generation": {"images_per_prompt": 4}}
+    suite = load_suite(spec)
+    assert len(suite.prompts) == 553 and suite.generation == {"images_per_prompt": 4}
+    assert "553 prompts in 6 categories, 4 images per prompt" in out and "BENCH_PROMPT_SUITE=geneval-official" in out
+
+    source.write_text(_geneval_lines(552))
+    assert main(["import-prompts", "--format", "geneval", str(source), "--suite", "geneval_part"]) == 0
+    assert main(["suite", "geneval", "--official", "--include", "geneval_part"]) == 2
+    assert "552 prompts, but the published geneval set has 553" in capsys.readouterr().err
+    assert main(["suite", "geneval", "--official", "--sample", "2"]) == 2  # a protocol takes no filters
+    assert main(["suite", "nope", "--official"]) == 2
+    assert "known: ['drawbench', 'geneval', 'oneig', 'oneig-zh', 'parti']" in capsys.readouterr().err
+
+
+def test_official_oneig_counts_and_unchecked_presets(prompts_dir):
+    from bench_assets.core.suites import PROTOCOLS, write_official_spec
+
+    assert {k: p.prompts for k, p in PROTOCOLS.items()} == {
+        "geneval": 553, "oneig": 1120, "oneig-zh": 1320, "drawbench": None, "parti": None}
+    assert all(dict(p.generation) == {"images_per_prompt": 4} for p in PROTOCOLS.values())
+    with pytest.raises(PromptSuiteError, match="3 prompts, but the published oneig set has 1120"):
+        write_official_spec(prompts_dir, "oneig", ["b"])
+    target, protocol = write_official_spec(prompts_dir, "parti", ["a"])  # size not checked for Parti
+    assert load_suite(target).generation == {"images_per_prompt": 4} and "people" in protocol.reference

@@ -11,6 +11,17 @@ from bench_assets.core.paths import DataPaths
 from bench_assets.defs.partitions import MODEL_DIM, partition_key
 
 
+def requested_partitions(requests, categories=("object", "colour")) -> list[str]:
+    """The "category|model" keys a list of run requests covers (a request may be a model's range)."""
+    from bench_assets.defs.partitions import run_partition_keys
+
+    keys = set()
+    for request in requests or []:
+        for model, category in run_partition_keys(dict(request.tags), request.partition_key, list(categories)):
+            keys.add(f"{category}|{model}")
+    return sorted(keys)
+
+
 def register(instance: dg.DagsterInstance, *models: str) -> None:
     instance.add_dynamic_partitions(MODEL_DIM, list(models))
 

@@ -8,7 +8,7 @@ import dagster as dg
 
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
-from dagster_helpers import materialize, register
+from dagster_helpers import materialize, register, requested_partitions
 
 
 def _evaluate(defs, instance) -> list[str]:
@@ -20,7 +20,7 @@ def _evaluate(defs, instance) -> list[str]:
         scheduled_execution_time=dt.datetime(2026, 1, 1, 2, tzinfo=dt.timezone.utc),
     ) as context:
         result = schedule.evaluate_tick(context)
-    return sorted(str(r.partition_key) for r in result.run_requests or [])
+    return requested_partitions(result.run_requests)
 
 
 def test_requests_missing_then_nothing_then_stale(data_dir, instance):

@@ -146,6 +146,19 @@ def test_keep_detections_order_cap_and_nms() -> None:
     assert len(keep_detections({"cat": boxes}, threshold=0.3, max_objects=1)["cat"]) == 1
 
 
+def test_tie_order_is_genevals_argsort() -> None:
+    """Equal scores: the kept order equals GenEval's np.argsort(scores)[::-1], cap included."""
+    scores = [0.6, 0.8, 0.6, 0.8, 0.6, 0.2, 0.8]
+    boxes = [[20 * i, 0, 20 * i + 10, 10, s] for i, s in enumerate(scores)]
+    reference = [i for i in np.argsort(np.array(scores))[::-1] if scores[i] > 0.3]
+    stable_best_first = sorted(range(len(scores)), key=lambda i: -scores[i])[:len(reference)]
+    assert reference != stable_best_first, "the sample must tell GenEval's tie order from a stable sort"
+    kept = keep_detections({"cup": boxes}, threshold=0.3)
+    assert [b[0] for b in kept["cup"]] == [20.0 * i for i in reference]
+    capped = keep_detections({"cup": boxes}, threshold=0.3, max_objects=2)
+    assert [b[0] for b in capped["cup"]] == [20.0 * i for i in reference[:2]]  # which tied box survives the cap
+
+
 def test_colour_attribution() -> None:
     spec = geneval_spec(
         {"objects": [{"name": "suitcase", "count": 1, "colour": "red"}, {"name": "backpack", "count": 1, "colour": "black"}]}

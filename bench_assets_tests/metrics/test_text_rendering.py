@@ -332,3 +332,36 @@ def test_module_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_oneig_zh_set_uses_max_ed_50_for_every_target(metric: TextRendering, items: list[ImageItem]) -> None:
+    """OneIG's ZH mode: MAX_ED = 50 for the whole set, English targets (brand names) included."""
+    import numpy as np
+    import polars as pl
+
+    zh_brand = Prompt(id="zh-brand", category="text_rendering", prompt="品牌“TechNova”",
+                      metadata={"text": ["TechNova"], "text_language": "zh"})
+    zh_title = Prompt(id="zh-title", category="text_rendering", prompt="标题“心理健康意识”",
+                      metadata={"text": ["心理健康意识"], "text_language": "zh"})
+    en_brand = Prompt(id="en-brand", category="text_rendering", prompt='logo "TechNova"', metadata={"text": "TechNova"})
+    blank = items[2].path
+    rows = metric.score([_item(zh_brand, blank), _item(zh_title, blank), _item(en_brand, blank)])
+    brand, title, english = rows
+    assert (brand["language"], brand["max_edit_distance"]) == ("zh", 50)
+    assert (english["language"], english["max_edit_distance"]) == ("en", 100)
+    # Per image: OneIG's formula with 50 on this image's ED, CR, WAC (nothing read: ED = 8, CR = 0, WAC = 0).
+    assert brand["edit_distance"] == 8 and brand["completion_rate"] == 0.0 and brand["word_accuracy"] == 0.0
+    assert brand["text_score"] == pytest.approx(1 - min(50, 8) * (1 - 0) * (1 - 0) / 50)
+    assert english["text_score"] == pytest.approx(1 - 8 / 100)
+    # Model level over the ZH set: one MAX_ED of 50 on the set's means, as text_score.py in ZH mode.
+    zh_rows = [brand, title]
+    ed = sum(r["edit_distance"] for r in zh_rows) / 2
+    cr = sum(r["completion_rate"] for r in zh_rows) / 2
+    wac = sum(r["matched_words"] for r in zh_rows) / sum(r["target_words"] for r in zh_rows)
+    expected = 1 - min(50, ed) * (1 - cr) * (1 - wac) / 50
+    frame = pl.DataFrame(zh_rows)
+    summary = TextRendering.summary_columns()
+    sums = frame.select(*[expr.cast(pl.Float64).sum().alias(name) for name, expr in summary.items()])
+    totals = {name: np.array([sums[name][0]]) for name in summary}
+    assert float(TextRendering.combine(totals)[0]) == pytest.approx(expected, abs=1e-12)
+    assert tr.language_set_of(Prompt(id="x", category="t", prompt="x", metadata={"text_language": "fr"}), "生日") == "zh"

@@ -1,4 +1,9 @@
-"""Fidelity of VqaScore: P("Yes") recomputed by hand, one image at a time, on a tiny LLaVA.
+"""Fidelity of VqaScore: both modes recomputed by hand, one image at a time, on a tiny LLaVA.
+
+The default ``t2v_metrics`` mode is checked against t2v_metrics' own recipe
+written out in the test (literal prompt string with the system message,
+"Yes</s>" labels after masking the question, expand2square padding,
+exp(-mean cross-entropy)); ``first_token`` against softmax at " Yes".
 
 Offline: a tiny random-weight LlavaForConditionalGeneration (the default
 model's architecture class) and its processor are saved to tmp_path and
@@ -67,7 +72,10 @@ def _scored(options: dict, items: list[ImageItem]) -> list[dict]:
 def test_options_and_defaults() -> None:
     assert VqaScore.default_options["model"] == "llava-hf/llava-1.5-7b-hf"
     assert VqaScore.default_options["question"] == 'Does this figure show "{prompt}"? Please answer yes or no.'
-    assert VqaScore.table == "scores_vqascore" and VqaScore.unit == "image" and VqaScore.version == "1"
+    assert VqaScore.default_options["mode"] == "t2v_metrics"
+    assert VqaScore.table == "scores_vqascore" and VqaScore.unit == "image" and VqaScore.version == "2"
+    with pytest.raises(ValueError, match="mode"):
+        VqaScore({"mode": "yes_prob"})
     with pytest.raises(ValueError, match="unknown option"):
         VqaScore({"modle": "x"})
     with pytest.raises(ValueError, match="batch_size"):
@@ -107,7 +115,7 @@ def test_matches_hand_computed_yes_probability(tiny_vlm: dict, items: list[Image
             logits = model(**inputs).logits[0, -1].double()
             expected[(item.prompt.id, item.index)] = float(torch.softmax(logits, dim=-1)[yes_id])
 
-    rows = _scored({**tiny_vlm, "batch_size": 6}, items)
+    rows = _scored({**tiny_vlm, "batch_size": 6, "mode": "first_token"}, items)
     assert [(r["prompt_id"], r["image_index"]) for r in rows] == [(i.prompt.id, i.index) for i in items]
     for row, item in zip(rows, items):
         assert row["value"] == pytest.approx(expected[(item.prompt.id, item.index)], abs=1e-5)
@@ -115,6 +123,57 @@ def test_matches_hand_computed_yes_probability(tiny_vlm: dict, items: list[Image
         assert row["question"] == f'Does this figure show "{item.prompt.prompt}"? Please answer yes or no.'
     values = [r["value"] for r in rows]
     assert max(values) - min(values) > 1e-3, "test data must give different scores"
+
+
+T2V_SYSTEM_MSG = (  # t2v_metrics/constants.py SYSTEM_MSG, written out independently of the metric
+    "A chat between a curious user and an artificial intelligence assistant. The assistant gives helpful, "
+    "detailed, and polite answers to the user's questions."
+)
+
+
+def _expand2square(image: Image.Image, fill: tuple[int, ...]) -> Image.Image:
+    width, height = image.size
+    side = max(width, height)
+    out = Image.new(image.mode, (side, side), fill)
+    out.paste(image, ((side - width) // 2, (side - height) // 2))
+    return out
+
+
+def test_t2v_metrics_mode_matches_their_recipe(tiny_vlm: dict, items: list[ImageItem]) -> None:
+    """exp(-mean CE) over the labels "Yes</s>" of SYSTEM_MSG + ' USER: <image>\n{q} ASSISTANT: Yes</s>', |Δ| <= 1e-5."""
+    import torch
+    import torch.nn.functional as F
+    from transformers import LlavaForConditionalGeneration, LlavaProcessor
+
+    model = LlavaForConditionalGeneration.from_pretrained(tiny_vlm["model"]).eval()
+    processor = LlavaProcessor.from_pretrained(tiny_vlm["model"])
+    fill = tuple(int(x * 255) for x in processor.image_processor.image_mean)
+    expected = {}
+    with torch.no_grad():
+        for item in items:
+            question = f'Does this figure show "{item.prompt.prompt}"? Please answer yes or no.'
+            text_q = f"{T2V_SYSTEM_MSG} USER: <image>\n{question} ASSISTANT: "
+            image = _expand2square(Image.open(item.path).convert("RGB"), fill)
+            inputs = processor(text=text_q + "Yes</s>", images=image, return_tensors="pt")
+            ids = inputs["input_ids"][0]
+            # t2v_metrics: mask the question's tokens, less one because the question ends in a space.
+            masked = len(processor(text=text_q, images=image, return_tensors="pt")["input_ids"][0]) - 1
+            labels = ids.clone()
+            labels[:masked] = -100
+            answer_tokens = processor.tokenizer.convert_ids_to_tokens(ids[masked:].tolist())
+            assert answer_tokens == ["ĠYes", "</s>"], answer_tokens
+            logits = model(**inputs).logits[0].double()
+            ce = F.cross_entropy(logits[:-1], labels[1:], ignore_index=-100, reduction="mean")
+            expected[(item.prompt.id, item.index)] = float(torch.exp(-ce))
+
+    rows = _scored({**tiny_vlm, "batch_size": 6}, items)  # the default mode
+    first = _scored({**tiny_vlm, "batch_size": 6, "mode": "first_token"}, items)
+    for row, other, item in zip(rows, first, items):
+        assert row["mode"] == "t2v_metrics"
+        assert row["value"] == pytest.approx(expected[(item.prompt.id, item.index)], abs=1e-5)
+        assert abs(row["value"] - other["value"]) > 1e-6, "the two modes must differ on this model"
+    values = [r["value"] for r in rows]
+    assert max(values) / min(values) > 1.01, "test data must give different scores"
 
 
 def test_batch_invariance(tiny_vlm: dict, items: list[ImageItem]) -> None:
@@ -127,4 +186,4 @@ def test_batch_invariance(tiny_vlm: dict, items: list[ImageItem]) -> None:
 
 def test_answer_must_be_one_token(tiny_vlm: dict, items: list[ImageItem]) -> None:
     with pytest.raises(ValueError, match="one"):
-        _scored({**tiny_vlm, "answer": "Yes indeed zebra"}, items[:1])
+        _scored({**tiny_vlm, "answer": "Yes indeed zebra", "mode": "first_token"}, items[:1])

@@ -57,6 +57,8 @@ def test_refresh_skips_when_a_user_session_holds_the_file(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "open"
         result = refresh_views(db, wh)
-        assert result.skipped_reason and "locked" in result.skipped_reason
+        reason = result.skipped_reason
+        assert reason and "open read-write in another session" in reason
+        assert "\n" not in reason and "Could not set lock" not in reason, "one clear line, not DuckDB's error"
     finally:
         holder.kill()

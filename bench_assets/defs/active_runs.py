@@ -1,0 +1,46 @@
+"""Which partitions already have a run queued or in progress.
+
+The sensor, the nightly schedule and ``bench run`` each decide what to
+request from what is on disk; without this, the schedule firing while the
+sensor's runs wait in the queue requests the same partitions again.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import dagster as dg
+
+from bench_assets.defs.partitions import run_partition_keys
+
+ACTIVE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def active_partitions(
+    instance: dg.DagsterInstance, categories: Sequence[str], job_name: str = "benchmark"
+) -> set[tuple[str, str]]:
+    """(model, category) pairs covered by a run of ``job_name`` that has not finished."""
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=ACTIVE_STATUSES))
+    active: set[tuple[str, str]] = set()
+    for run in runs:
+        active.update(run_partition_keys(dict(run.tags), run.tags.get("dagster/partition"), categories))
+    return active
+
+
+def model_run_request(
+    model: str, categories: Sequence[str], suite_categories: Sequence[str], run_key: str | None, reason: str
+) -> dg.RunRequest:
+    """One run for ``model``'s ``categories`` (a partition range), tagged for the run queue's per-model limit."""
+    from bench_assets.defs.partitions import model_range_tags, partition_key
+
+    tags = {"bench/model": model, "bench/reason": reason}
+    if len(categories) == 1:
+        return dg.RunRequest(run_key=run_key, partition_key=partition_key(model, categories[0]), tags=tags)
+    tags.update(model_range_tags(model, categories, suite_categories))
+    return dg.RunRequest(run_key=run_key, tags=tags)

@@ -1,0 +1,134 @@
+"""Terminating a run from the UI (and force-terminating it) frees its GPU pool slot.
+
+``bench run`` runs in a real subprocess against a real instance with the
+project's ``dagster.yaml`` (one ``gpu`` slot). The test does to the run what
+the UI does: Terminate marks it CANCELING and interrupts its process;
+Force-terminate only marks it CANCELED.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from conftest import TEST_SETTINGS
+from test_model_sensor import _age
+
+REPO = Path(__file__).resolve().parents[2]
+SLOW = {**TEST_SETTINGS, "images_per_prompt": 6, "batch_size": 1, "steps": 4}
+
+
+@pytest.fixture
+def home(data_dir, tmp_path, monkeypatch):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    shutil.rmtree(data_dir / "models" / "tiny-b.safetensors", ignore_errors=True)
+    (data_dir / "models" / "tiny-b.safetensors").unlink(missing_ok=True)
+    (data_dir / "models" / "tiny-b.settings.yaml").unlink(missing_ok=True)
+    (data_dir / "models" / "tiny-a.settings.yaml").write_text(yaml.safe_dump(SLOW))
+    for entry in (data_dir / "models").iterdir():
+        _age(entry)
+    return home
+
+
+def _start_bench_run(data_dir: Path, home: Path) -> subprocess.Popen:
+    env = {**os.environ, "DAGSTER_HOME": str(home), "BENCH_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "bench_assets.cli", "run"], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for(predicate, what: str, proc: subprocess.Popen, timeout: float = 240.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            raise AssertionError(f"bench run exited ({proc.returncode}) before {what}:\n{proc.stdout.read()}")
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _running_run(instance: dg.DagsterInstance):
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="benchmark", statuses=[dg.DagsterRunStatus.STARTED]))
+    return runs[0] if runs else None
+
+
+def _claimed(instance: dg.DagsterInstance) -> list:
+    return list(instance.event_log_storage.get_concurrency_info("gpu").claimed_slots)
+
+
+def _first_png(data_dir: Path):
+    folder = data_dir / "images" / "tiny-a" / "object"
+    return folder.is_dir() and any(folder.glob("*.png"))
+
+
+def _pngs(data_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in (data_dir / "images" / "tiny-a" / "object").glob("*.png")}
+
+
+def test_killed_and_force_terminated_runs_never_block_the_next(data_dir, home):
+    instance = dg.DagsterInstance.get()
+
+    # 1. `kill -9` of `bench run` mid-generation: its run stays STARTED, holding the only gpu slot.
+    proc = _start_bench_run(data_dir, home)
+    try:
+        _wait_for(lambda: _first_png(data_dir), "the first image", proc)
+        killed = _wait_for(lambda: _running_run(instance), "a STARTED run", proc)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.STARTED
+    assert _claimed(instance), "the dead run still holds the slot"
+    survivors = _pngs(data_dir)
+
+    # 2. The next `bench run` marks it failed, frees the slot and goes on; then the UI force-terminates it
+    #    (marks it CANCELED and nothing more): its step's process must end and free the slot.
+    proc = _start_bench_run(data_dir, home)
+    try:
+        second = _wait_for(lambda: (r := _running_run(instance)) and r.run_id != killed.run_id and r,
+                           "the second run", proc)
+        _wait_for(lambda: len(_pngs(data_dir)) > len(survivors), "a new image", proc)
+        instance.report_run_canceled(second)  # what Force-terminate does
+        proc.wait(timeout=60)
+        out = proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert f"marked run {killed.run_id[:8]} failed" in out
+    assert "waiting for the 'gpu' pool" not in out, "the dead run's slot was freed before starting"
+    assert instance.get_run_by_id(killed.run_id).status == dg.DagsterRunStatus.FAILURE
+    assert proc.returncode != 0, "the force-terminated step's process ended"
+    assert instance.get_run_by_id(second.run_id).status == dg.DagsterRunStatus.CANCELED, "not relabelled a failure"
+    assert _claimed(instance) == [], "its slot is free"
+    assert not list((data_dir / "images").rglob(".*.tmp")), "whole images only"
+
+    # 3. The next run takes the slot at once and makes exactly the missing images; nothing is retried.
+    from bench_assets.core.paths import DataPaths
+    from bench_assets.definitions import build_definitions
+    from bench_assets.defs.headless import reap_dead_runs
+    from bench_assets.defs.partitions import partition_key
+
+    before = _pngs(data_dir)
+    assert reap_dead_runs(instance) == [], "nothing left to clean up"
+    defs = build_definitions(DataPaths(data_dir))
+    result = defs.resolve_job_def("benchmark").execute_in_process(
+        partition_key=partition_key("tiny-a", "object"), instance=instance, asset_selection=[dg.AssetKey("images")])
+    assert result.success
+    after = _pngs(data_dir)
+    assert len(after) == 12 and all(after[name] == data for name, data in before.items()), "survivors kept"
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name="benchmark"))
+    assert len(runs) == 3 and not [r for r in runs if r.parent_run_id], "no retry run"
