@@ -77,14 +77,31 @@ def data_dir(tmp_path, tiny_sources, monkeypatch) -> Path:
     return data
 
 
-# One model, one category, one prompt, two images: every metric and table exists, at the least cost.
-DEMO_PROMPTS = [{"id": "obj-1", "category": "object", "prompt": "a red bicycle",
-                 "metadata": {"objects": [{"name": "bicycle", "count": 1, "colour": "red"}], "text": "OPEN"}}]
+REPO = Path(__file__).resolve().parents[1]
+
+
+def demo_prompts() -> list[dict]:
+    """The fewest prompts of the repo's default suite that every metric applies to, in one category.
+
+    Every score table then exists (a metric added later is covered without editing this), at the
+    least generation and scoring cost.
+    """
+    from bench_assets.core.prompts import load_suite
+    from bench_assets.metrics.registry import METRICS
+
+    suite_file = REPO / "data" / "prompts" / "default.jsonl"
+    chosen: list = []
+    for metric in (cls() for cls in METRICS.values()):
+        if not any(metric.applies_to(p) for p in chosen):
+            chosen.append(next(p for p in load_suite(suite_file).prompts if metric.applies_to(p)))
+    raw = {row["id"]: row for row in map(json.loads, suite_file.read_text().splitlines()) if row}
+    return [{**raw[p.id], "category": "object"} for p in chosen]
 
 
 @pytest.fixture(scope="session")
 def demo_warehouse(tmp_path_factory, tiny_sources) -> Path:
-    """A demo-sized data dir with its warehouse and bench.duckdb, built as a user does: `bench run`.
+    """A demo-sized data dir (one tiny model, one category, :func:`demo_prompts`) with its warehouse
+    and bench.duckdb, built as a user does: `bench run`.
 
     Shared by the tests that only read it (README queries and commands, CLI output); set
     BENCH_DATA_DIR to it in the test.
@@ -93,7 +110,7 @@ def demo_warehouse(tmp_path_factory, tiny_sources) -> Path:
 
     root = tmp_path_factory.mktemp("demo_warehouse")
     data = make_data_dir(root, tiny_sources, models=("tiny-a",))
-    (data / "prompts" / "default.jsonl").write_text("".join(json.dumps(p) + "\n" for p in DEMO_PROMPTS))
+    (data / "prompts" / "default.jsonl").write_text("".join(json.dumps(p) + "\n" for p in demo_prompts()))
     for path in (data / "models").rglob("*"):
         os.utime(path, (1_600_000_000, 1_600_000_000))  # copied long ago: no settling wait
     with pytest.MonkeyPatch.context() as patch:
