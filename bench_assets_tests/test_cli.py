@@ -9,7 +9,6 @@ import re
 import pytest
 
 from bench_assets.cli import main
-from conftest import TEST_SETTINGS, demo_prompts
 
 
 @pytest.fixture
@@ -76,15 +75,16 @@ def test_verbose_shows_the_traceback(data_dir, home):
         main(["status", "--verbose"])  # raised out of main: Python prints the whole traceback
 
 
-DEMO_IMAGES = TEST_SETTINGS["images_per_prompt"] * len(demo_prompts())
-
-
 @pytest.fixture
 def warehouse(demo_warehouse, monkeypatch):
     """The session's demo warehouse (conftest), read at a 120-column terminal."""
     monkeypatch.setenv("BENCH_DATA_DIR", str(demo_warehouse))
     monkeypatch.setenv("COLUMNS", "120")
     return demo_warehouse
+
+
+def _image_files(data) -> int:
+    return len(list((data / "images").rglob("*.png")))
 
 
 def test_unknown_category_names_the_known_ones(warehouse, capsys):
@@ -113,7 +113,7 @@ def test_cost_names_the_device_and_prices_cpu_seconds_only_when_asked(warehouse,
     assert main(["cost"]) == 0
     out = capsys.readouterr().out
     (line,) = [line for line in out.splitlines() if line.startswith("  tiny-a:")]
-    assert f"{DEMO_IMAGES} images on cpu" in line and "$" not in line
+    assert f"{_image_files(warehouse)} images on cpu" in line and "$" not in line
     assert "note: not priced: tiny-a" in out and "--price-non-gpu" in out
     assert main(["cost", "--price-non-gpu"]) == 0
     out = capsys.readouterr().out
@@ -137,14 +137,14 @@ def test_cost_prices_gpu_seconds(tmp_path, monkeypatch, capsys):
 def test_sql_runs_queries_read_only_and_the_prompt_goes_on_after_an_error(warehouse, capsys, monkeypatch):
     assert main(["sql", "-c", "select count(*) as n from images; select 7 as seven"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"│\s+n\s+│", out) and re.search(rf"│\s+{DEMO_IMAGES}\s+│", out) and re.search(r"│\s+7\s+│", out)
+    assert re.search(r"│\s+n\s+│", out) and re.search(rf"│\s+{_image_files(warehouse)}\s+│", out) and re.search(r"│\s+7\s+│", out)
     assert main(["sql", "-c", "create table mine as select 1"]) == 2
     assert "read-only" in capsys.readouterr().err
 
     monkeypatch.setattr("sys.stdin", io.StringIO("selec 1;\nselect count(*) as n\n  from images;\n"))
     assert main(["sql"]) == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith("error: Parser Error") and re.search(rf"│\s+{DEMO_IMAGES}\s+│", captured.out)
+    assert captured.err.startswith("error: Parser Error") and re.search(rf"│\s+{_image_files(warehouse)}\s+│", captured.out)
 
 
 def test_sql_without_a_warehouse_says_what_to_do(tmp_path, monkeypatch, capsys):

@@ -130,10 +130,6 @@ def _break_the_drop_folder(data_dir):
     """Bad entries next to the good ones, as a user could leave them on disk."""
     import shutil
 
-    import yaml
-
-    from conftest import TEST_SETTINGS
-
     models = data_dir / "models"
     os.symlink(models / "deleted.safetensors", models / "dangling.safetensors")
     os.symlink("/etc/passwd", models / "passwd.safetensors")
@@ -142,7 +138,7 @@ def _break_the_drop_folder(data_dir):
     (models / "proc.yaml").write_text("{images: /proc/self}\n")
     for name in CONTROL_NAMES:  # copies of tiny-b whose names hold control characters
         (models / f"{name}.safetensors").write_bytes((models / "tiny-b.safetensors").read_bytes())
-        (models / f"{name}.settings.yaml").write_text(yaml.safe_dump(TEST_SETTINGS))
+        (models / f"{name}.settings.yaml").write_text((models / "tiny-b.settings.yaml").read_text())
         shutil.copytree(models / "tiny-b.config", models / f"{name}.config")
     past = time.time() - 3600
     for entry in models.iterdir():
