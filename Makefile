@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 export BENCH_DATA_DIR := $(CURDIR)/data
 
-.PHONY: install demo test dev bench bench-gpu status leaderboard clean-demo
+.PHONY: install demo test dev bench bench-ui bench-gpu status leaderboard clean-demo arena
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,9 +31,17 @@ test: install
 dev: install
 	$(BIN)/dagster dev -w workspace.yaml
 
-# Scoring throughput per metric, batched vs one at a time (tiny scorers, this machine).
+# Scoring throughput per metric, batched vs one at a time (tiny scorers, this machine);
+# then the report: build time, thumbnail cost, size, time to interactive (10 models × 1,000 prompts × 4 images).
 bench: install
 	$(BIN)/python -m bench_assets.benchmarks
+	$(BIN)/python -m bench_assets.benchmarks_stats
+	$(BIN)/python -m bench_assets.benchmarks_report
+	$(BIN)/python -m bench_assets.arena.benchmark
+
+# One new demo model through `dagster dev` (sensor, daemon, automation) vs in-process `bench run`.
+bench-ui: install
+	$(BIN)/python -m bench_assets.benchmarks_ui --out bench_ui.json
 
 # Real-size speed on a GPU: SDXL (random weights from its published configs) at 1024², 28 steps,
 # fp16, batch 1-8, and CLIP ViT-L/14 scoring. See docs/performance.md.
@@ -45,6 +53,11 @@ status: install
 
 leaderboard: install
 	$(BIN)/bench leaderboard
+
+# Blind pairwise votes on the generated images: http://127.0.0.1:8765 (ARENA_ARGS="--host 0.0.0.0" to share;
+# set BENCH_ARENA_TOKEN first).
+arena: install
+	$(BIN)/bench arena $(ARENA_ARGS)
 
 # Remove everything `make demo` generated (models, images, warehouse, instance).
 clean-demo:

@@ -47,7 +47,12 @@ def cmd_run(_: argparse.Namespace) -> int:
     for key, message in summary.failed.items():
         print(f"  {key}: {message}")
     cmd_leaderboard(argparse.Namespace(category="all"))
-    return 0 if summary.leaderboard_ok else 1
+    index = DataPaths.from_env().report / "index.html"
+    if summary.report_ok:
+        print(f"\nreport: {index.resolve().as_uri()}  (or serve it: bench report --serve)")
+    else:
+        print(f"\nreport: not rebuilt (see the refresh_report run in the Dagster UI); last one: {index}")
+    return 0 if summary.leaderboard_ok and summary.report_ok else 1
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -88,7 +93,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     freshness = leaderboard_freshness(Warehouse(paths.warehouse), [IMAGES_TABLE, *(c.table for c in columns)])
     print(f"leaderboard ({'every category' if args.category == '*' else args.category}), "
           f"from {paths.duckdb}: mean [95% CI] (n)")
-    print(textwrap.fill(freshness.describe(), width=min(_terminal_width(), 120)))
+    legend = ("#rank interval; tier = models the paired tests cannot separate; composite = weighted z-scores "
+              "(data/config.yaml leaderboard.weights). " + freshness.describe())
+    print(textwrap.fill(legend, width=min(_terminal_width(), 120)))
     table = to_markdown(frame, columns, category=None if args.category == "*" else args.category)
     print(table if getattr(args, "wide", False) else fit_markdown(table, _terminal_width()))
     return 0
@@ -268,6 +275,84 @@ def cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decision_inputs(metric_names: list[str] | None):
+    """The version store, the chosen metrics' leaderboard columns and the decision config."""
+    from bench_assets.core.config import load_config
+    from bench_assets.core.decision import decision_config
+    from bench_assets.defs.assets import metric_columns
+    from bench_assets.metrics.registry import METRICS
+    from bench_assets.storage.versions import VersionStore
+
+    paths = DataPaths.from_env()
+    unknown = sorted(set(metric_names or []) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
+    chosen = [cls for name, cls in METRICS.items() if not metric_names or name in metric_names]
+    return VersionStore(paths.root), metric_columns(chosen), decision_config(load_config(paths), METRICS)
+
+
+def _paired_table(a: str, b: str, metric_names: list[str] | None, categories: list[str] | None):
+    from bench_assets.storage.comparisons import compare_references
+
+    store, columns, decision = _decision_inputs(metric_names)
+    return compare_references(store, a, b, columns, decision, categories), decision
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from bench_assets.core.config import ConfigError
+    from bench_assets.stats.paired import TEST_NAME
+    from bench_assets.storage.comparisons import to_markdown
+    from bench_assets.storage.versions import VersionError
+
+    try:
+        frame, _ = _paired_table(args.a, args.b, args.metric, [args.category] if args.category else None)
+    except (VersionError, ValueError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{args.a} (A) vs {args.b} (B) on matched prompts and seeds: A − B with a paired bootstrap 95% CI; "
+          f"p from a {TEST_NAME}, Holm-adjusted over the metrics")
+    print(to_markdown(frame))
+    return 0 if frame.height else 1
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from bench_assets.core.config import ConfigError
+    from bench_assets.storage.comparisons import describe, regressions, to_markdown
+    from bench_assets.storage.leaderboard import OVERALL
+    from bench_assets.storage.versions import VersionError
+
+    try:
+        frame, decision = _paired_table(args.candidate, args.baseline, args.metrics, [OVERALL])
+    except (VersionError, ValueError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(to_markdown(frame))
+    if frame.is_empty():
+        print(f"gate: nothing to compare: {args.candidate} and {args.baseline} share no scored item", file=sys.stderr)
+        return 2
+    worse = regressions(frame, decision)
+    for row in worse.iter_rows(named=True):
+        print(f"FAIL {describe(row)}")
+    verdict = "FAIL" if worse.height else "PASS"
+    print(f"gate: {verdict}: {args.candidate} is {'significantly worse' if worse.height else 'not significantly worse'} "
+          f"than {args.baseline} (Holm-adjusted p < {decision.alpha} and beyond the configured margin)")
+    return 1 if worse.height else 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from bench_assets.storage.versions import VersionStore
+
+    try:
+        pruned = VersionStore(DataPaths.from_env().root).prune(args.keep)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for version in pruned:
+        print(f"removed {version.label} ({version.fingerprint[:12]}): its images and rows")
+    print(f"{len(pruned)} old version(s) removed; each model keeps its {args.keep} newest")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bench_assets.demo.setup import prepare_demo
 
@@ -311,6 +396,58 @@ def cmd_cost(args: argparse.Namespace) -> int:
             "--price-non-gpu to price them anyway", width=min(_terminal_width(), 120)))
     elif args.price_non_gpu and not all(priced_at_gpu_rate(d) for d in devices.values()):
         print("note: --price-non-gpu: CPU/MPS seconds priced at a GPU rate; these dollars are not what a GPU costs")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from bench_assets.core.config import load_config
+    from bench_assets.core.settings import GenerationSettings
+    from bench_assets.report.build import build_data_dir_report
+    from bench_assets.report.server import make_server, report_url
+
+    paths = DataPaths.from_env()
+    if not args.no_build:
+        if not paths.warehouse.is_dir():
+            print(f"{paths.warehouse} does not exist yet: run `bench run` (or `make demo`) first", file=sys.stderr)
+            return 1
+        per_prompt = GenerationSettings(**load_config(paths).generation).images_per_prompt
+        summary = build_data_dir_report(paths, images_per_prompt=per_prompt)
+        print(f"wrote {summary.index}: {summary.models} model(s), {summary.images} image(s), "
+              f"{summary.thumbnails.created} new thumbnail(s), {summary.thumbnails.cached} cached, "
+              f"{summary.seconds:.1f} s")
+        print(f"open {summary.url}")
+    if not args.serve:
+        return 0
+    if not (paths.report / "index.html").is_file():
+        print(f"{paths.report / 'index.html'} does not exist: run `bench report` first", file=sys.stderr)
+        return 1
+    server = make_server(paths.root, args.host, args.port, verbose=args.verbose)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach it sees the report and the images")
+    print(f"serving {report_url(server)} (report/ and images/ only); Ctrl-C stops", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from bench_assets.metrics.registry import METRICS
+    from bench_assets.storage.results import export_results
+    from bench_assets.storage.warehouse import Warehouse
+
+    paths = DataPaths.from_env()
+    written = export_results(Warehouse(paths.warehouse), [m.table for m in METRICS.values()], args.format,
+                             Path(args.out))
+    if not written:
+        print(f"nothing to export: {paths.warehouse} has no results yet (run `bench run` first)", file=sys.stderr)
+        return 1
+    print(f"wrote {len(written)} file(s) to {args.out}:")
+    for path in written:
+        print(f"  {path.name}")
     return 0
 
 
@@ -365,14 +502,47 @@ def _user_error(exc: BaseException) -> BaseException | None:
     return None
 
 
-def _verbose_first(argv: list[str]) -> list[str]:
-    """``bench run --verbose`` works like ``bench --verbose run``: the flag may follow the command."""
-    return ["--verbose", *(a for a in argv if a != "--verbose")] if "--verbose" in argv else list(argv)
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``bench status --verbose`` works like ``bench --verbose status``, unless the command has its own
+    ``--verbose`` (``bench report --verbose`` logs requests): then only the form before it means tracebacks."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and set(extra) == {"--verbose"}:
+        args.traceback = True
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def cmd_arena(args: argparse.Namespace) -> int:
+    from bench_assets.arena.app import open_arena
+    from bench_assets.arena.server import LOOPBACK, bind, serve
+
+    paths = DataPaths.from_env()
+    token = args.token or os.environ.get("BENCH_ARENA_TOKEN") or None
+    models = [m for chunk in args.models or [] for m in chunk.split(",") if m]
+    arena = open_arena(paths.root, token, models, args.category, paths.default_suite())
+    if not len(arena.pool):
+        print("no pairs to vote on: the arena needs two models with images of the same prompt and seed "
+              "(run `bench run` first, or widen --models/--category)", file=sys.stderr)
+        return 1
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    host, port = sock.getsockname()[:2]
+    print(f"arena on http://{host}:{port}/ : {len(arena.pool)} pairs of {len(arena.pool.models)} models, "
+          f"votes in {arena.store.path}" + (" (token required)" if token else ""), flush=True)
+    if args.host not in LOOPBACK and not token:
+        print("warning: listening beyond this machine without a token: anyone who can reach it can vote "
+              "(set BENCH_ARENA_TOKEN)", file=sys.stderr, flush=True)
+    serve(arena, sock)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--verbose", action="store_true",
+    parser.add_argument("--verbose", dest="traceback", action="store_true",
                         help="on an error, print the full traceback instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="register new models and materialize everything missing or stale").set_defaults(func=cmd_run)
@@ -427,7 +597,39 @@ def main(argv: list[str] | None = None) -> int:
     dl.add_argument("--sha256", help="expected sha256; checked before the file appears in data/models/")
     dl.add_argument("--allow-pickle", action="store_true", help="also store .ckpt/.pt/.pth/.bin (they can run code)")
     dl.set_defaults(func=cmd_download)
-    args = parser.parse_args(_verbose_first(sys.argv[1:] if argv is None else argv))
+    cmp_ = sub.add_parser("compare", help="paired comparison of two models or versions (model, model@N, model@<fp>)")
+    cmp_.add_argument("a")
+    cmp_.add_argument("b")
+    cmp_.add_argument("--metric", action="append", help="only this metric (repeat)")
+    cmp_.add_argument("--category", help="only this category ('all' = overall)")
+    cmp_.set_defaults(func=cmd_compare)
+    gate = sub.add_parser("gate", help="exit 1 when the candidate is significantly worse than the baseline")
+    gate.add_argument("--baseline", required=True, help="model, model@N or model@<fingerprint prefix>")
+    gate.add_argument("--candidate", required=True, help="model, model@N or model@<fingerprint prefix>")
+    gate.add_argument("--metrics", nargs="+", help="metrics to gate on (default: every metric scored)")
+    gate.set_defaults(func=cmd_gate)
+    prune = sub.add_parser("prune", help="delete the images and rows of all but each model's N newest versions")
+    prune.add_argument("--keep", type=int, required=True)
+    prune.set_defaults(func=cmd_prune)
+    rp = sub.add_parser("report", help="rebuild the static report in data/report/ (and serve it with --serve)")
+    rp.add_argument("--serve", action="store_true", help="serve it over HTTP after building")
+    rp.add_argument("--no-build", action="store_true", help="serve the report as it is, without rebuilding")
+    rp.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    rp.add_argument("--port", type=int, default=8765, help="port to serve on (0: any free port)")
+    rp.add_argument("--verbose", action="store_true", help="log every request")
+    rp.set_defaults(func=cmd_report)
+    ex = sub.add_parser("export", help="write the leaderboards and every item-level score table to a folder")
+    ex.add_argument("--format", required=True, choices=["csv", "json", "parquet"])
+    ex.add_argument("--out", required=True, help="folder to write into (created if missing)")
+    ex.set_defaults(func=cmd_export)
+    ar = sub.add_parser("arena", help="blind pairwise votes on the generated images (a web app)")
+    ar.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 to share it on a LAN)")
+    ar.add_argument("--port", type=int, default=8765, help="port (0: any free port)")
+    ar.add_argument("--token", help="shared token voters must enter (or env BENCH_ARENA_TOKEN, which stays out of ps)")
+    ar.add_argument("--models", action="append", help="only these models (comma-separated, or repeat)")
+    ar.add_argument("--category", help="only this prompt category")
+    ar.set_defaults(func=cmd_arena)
+    args = _parse(parser, argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
@@ -435,7 +637,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - only known errors are shortened; the rest re-raise
         known = _user_error(exc)
-        if known is None or args.verbose:
+        if known is None or args.traceback:
             raise
         from bench_assets.core.redaction import redact_text
 

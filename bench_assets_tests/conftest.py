@@ -132,3 +132,22 @@ def instance():
 
 # The real headless browser (Debian's chromium via Playwright), for the page tests.
 from bench_assets_tests.browser import browser  # noqa: E402,F401
+# Finished benchmarks with their reports, for the report's tests (report_run is slow: once per session).
+from bench_assets_tests.report.report_fixtures import built_report, report_run  # noqa: E402,F401
+
+
+@pytest.fixture(scope="session")
+def synthetic_results(tmp_path_factory) -> Path:
+    """A small finished benchmark written straight into a warehouse (no generation): a data dir.
+
+    Shared by the session: tests that change it work on a copy.
+    """
+    from bench_assets.demo.synthetic_results import SyntheticSpec, write_synthetic_warehouse
+
+    data = tmp_path_factory.mktemp("synthetic_results") / "data"
+    write_synthetic_warehouse(data, SyntheticSpec(models=3, prompts=6, images_per_prompt=2))
+    return data
+
+
+# One real small benchmark run shared by the arena tests (built once, on first use).
+from bench_assets_tests.arena.small_run import arena_run  # noqa: E402,F401

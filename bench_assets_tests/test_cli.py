@@ -26,7 +26,8 @@ def test_run_twice_then_status_and_leaderboard(data_dir, home, capsys):
     assert main(["run"]) == 0
     out = capsys.readouterr().out
     assert "2 model run(s) succeeded, 0 failed" in out  # one run per model, both categories
-    assert re.search(r"\| rank \| model +\| clip_score +\| lpips_diversity +\|", out), out  # wrapped to 120
+    assert re.search(r"\| rank +\| tier +\| model +\| version +\| composite +\| clip_score +\|", out), out  # wrapped
+    assert f"report: {(data_dir / 'report' / 'index.html').resolve().as_uri()}" in out  # where make demo ends
 
     assert main(["run"]) == 0  # nothing new, nothing missing
     out = capsys.readouterr().out
@@ -151,3 +152,68 @@ def test_sql_without_a_warehouse_says_what_to_do(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path))
     assert main(["sql", "-c", "select 1"]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path / 'bench.duckdb'} does not exist yet: run `bench run` (or `make demo`) first\n"
+
+
+@pytest.fixture
+def finished(synthetic_results, tmp_path, monkeypatch):
+    """A copy of a finished benchmark's data dir, as BENCH_DATA_DIR."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_results, data)
+    monkeypatch.setenv("BENCH_DATA_DIR", str(data))
+    monkeypatch.delenv("BENCH_CONFIG", raising=False)
+    return data
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_export_writes_the_leaderboards_and_every_score_table(finished, tmp_path, capsys, fmt):
+    assert main(["export", "--format", fmt, "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert f"leaderboard.{fmt}" in files and f"scores_geneval.{fmt}" in files and f"prompts.{fmt}" in files
+    assert f"wrote {len(files)} file(s) to" in out
+
+
+def test_export_of_an_empty_warehouse_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path))
+    assert main(["export", "--format", "csv", "--out", str(tmp_path / "out")]) == 1
+    assert "nothing to export" in capsys.readouterr().err
+
+
+def test_report_builds_and_says_where_it_is(finished, capsys):
+    assert main(["report"]) == 0
+    out = capsys.readouterr().out
+    index = finished / "report" / "index.html"
+    assert index.is_file() and f"open {index.resolve().as_uri()}" in out
+    assert "3 model(s), 36 image(s), 36 new thumbnail(s), 0 cached" in out
+
+
+def test_report_serve_binds_loopback_on_the_port_asked(built_report):
+    """`bench report --serve` as a user starts it: a process that serves until stopped."""
+    import re
+    import subprocess
+    import sys
+    import urllib.request
+
+    env = {**os.environ, "BENCH_DATA_DIR": str(built_report.data)}
+    proc = subprocess.Popen([sys.executable, "-m", "bench_assets.cli", "report", "--serve", "--no-build",
+                             "--port", "0"], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline()
+        match = re.search(r"serving (http://127\.0\.0\.1:(\d+)/report/index\.html)", line)
+        assert match, line
+        with urllib.request.urlopen(match[1], timeout=10) as response:
+            assert response.status == 200 and b"report.js" in response.read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_arena_without_images_says_what_to_do(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BENCH_ARENA_TOKEN", "never-printed")
+    assert main(["arena", "--port", "0"]) == 1
+    captured = capsys.readouterr()
+    assert "no pairs to vote on" in captured.err and "bench run" in captured.err
+    assert "never-printed" not in captured.out + captured.err

@@ -24,7 +24,7 @@ import yaml
 
 from bench_assets.core.paths import DataPaths
 
-_SECTIONS = {"generation", "metrics", "compute"}
+_SECTIONS = {"generation", "metrics", "compute", "leaderboard"}
 
 
 class ConfigError(ValueError):
@@ -36,6 +36,7 @@ class BenchConfig:
     generation: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     compute: dict[str, Any] = field(default_factory=dict)
+    leaderboard: dict[str, Any] = field(default_factory=dict)  # composite weights, gate margins (core/decision.py)
     source: str = "<defaults>"
 
 
@@ -64,6 +65,7 @@ def load_config(paths: DataPaths) -> BenchConfig:
         generation=data.get("generation", {}),
         metrics=data.get("metrics", {}),
         compute=data.get("compute", {}),
+        leaderboard=data.get("leaderboard", {}),
         source=str(path),
     )
 

@@ -53,6 +53,11 @@ class DataPaths:
         return self.root / "warehouse"
 
     @property
+    def report(self) -> Path:
+        """The static report site (``index.html`` opens from ``file://``)."""
+        return self.root / "report"
+
+    @property
     def duckdb(self) -> Path:
         return self.root / "bench.duckdb"
 

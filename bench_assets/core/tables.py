@@ -4,7 +4,7 @@ The leaderboard has a column per metric (``0.312 [0.301, 0.322] (n=36)``
 each), far wider than a 120-column terminal, where lines that wrap mid-row
 are unreadable. :func:`fit_markdown` splits such a table into consecutive
 tables of whole columns, each starting with the same key columns (rank,
-model, category), like pandas does. ``--wide`` prints the table as it is
+tier, model, version, category), like pandas does. ``--wide`` prints the table as it is
 (for a pipe into a file or a Markdown page).
 """
 
@@ -32,7 +32,10 @@ def _table_width(rows: list[list[str]], columns: list[int]) -> int:
     return sum(max(len(row[c]) for row in rows) + 3 for c in columns) + 1
 
 
-def fit_markdown(table: str, width: int = DEFAULT_WIDTH, keys: tuple[str, ...] = ("rank", "model", "category")) -> str:
+KEY_COLUMNS = ("rank", "tier", "model", "version", "category")
+
+
+def fit_markdown(table: str, width: int = DEFAULT_WIDTH, keys: tuple[str, ...] = KEY_COLUMNS) -> str:
     """``table`` (header, rule, rows) aligned, split into column groups no wider than ``width``.
 
     Leading columns named in ``keys`` repeat in every group. A single column

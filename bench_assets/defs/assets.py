@@ -27,11 +27,17 @@ from bench_assets.generation.image_folder import ingest_image_folder
 from bench_assets.generation.image_set import check_manifest_files, describe_problems, manifest_rows, plan_images
 from bench_assets.metrics.base import ImageItem, Metric
 from bench_assets.metrics.registry import METRICS
+from bench_assets.report.build import build_data_dir_report
+from bench_assets.arena.results import human_column
 from bench_assets.storage.catalog import refresh_views
-from bench_assets.storage.leaderboard import MetricColumn, compute_leaderboard, gpu_costs, to_markdown, widen
+from bench_assets.storage.comparisons import COMPARISONS_TABLE
+from bench_assets.storage.leaderboard import MetricColumn, gpu_costs, to_markdown
+from bench_assets.storage.ranking import leaderboard_tables
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.locks import PartitionBusy, partition_lock
+from bench_assets.storage.versions import VersionStore
 from bench_assets.storage.warehouse import Warehouse
+from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.partitions import run_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
 
@@ -54,7 +60,15 @@ def _model_entry(bench: BenchResource, model: str) -> ModelEntry:
 
 
 class PartitionFailed(Exception):
-    """This partition cannot be made; the run goes on with its other partitions."""
+    """This partition cannot be made; the run goes on with its other partitions.
+
+    ``recorded``: its failure rows are already in the warehouse (per image), so
+    no whole-partition row should replace them.
+    """
+
+    def __init__(self, message: str, recorded: bool = False) -> None:
+        super().__init__(message)
+        self.recorded = recorded
 
 
 def _failure_rows(model: str, category: str, report: GenerationReport) -> list[dict]:
@@ -112,6 +126,7 @@ def _generate_partition(
         entry=plan.entry, model_fingerprint=plan.model_fingerprint, category=category,
         prompts=prompts, settings=plan.settings, images_dir=str(bench.paths.images),
     )
+    VersionStore(bench.paths.root).before_generation(model, category, plan.model_fingerprint, plan.entry.path)
     try:
         if plan.entry.kind == ModelKind.IMAGE_FOLDER:  # an API model's images: ingest, load nothing
             report = ingest_image_folder(request, log=context.log.info, should_stop=should_stop)
@@ -127,7 +142,7 @@ def _generate_partition(
     wh.write_partition(FAILURES_TABLE, model, category, failures, schema=FAILURE_SCHEMA)
     if not rows and not report.cancelled:
         first = report.failures[0].error if report.failures else "no image was produced"
-        raise PartitionFailed(f"{plan.entry.path}: every generation failed: {first}")
+        raise PartitionFailed(f"{plan.entry.path}: every generation failed: {first}", recorded=True)
     return {
         "partition": f"{model}/{category}", "images": len(rows), "expected": report.expected,
         "generated": report.generated, "already_present": report.present_before,
@@ -210,7 +225,8 @@ def build_images_asset(partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefi
                         parts.append(_generate_partition(context, bench, compute, plan, suite, category, should_stop))
                 except (PartitionFailed, PartitionBusy) as exc:
                     failed[f"{model}/{category}"] = str(exc)
-                    _record_load_failure(bench.warehouse, model, category, str(exc))
+                    if not getattr(exc, "recorded", False):
+                        _record_load_failure(bench.warehouse, model, category, str(exc))
                     context.log.error(f"{model}/{category}: {exc}")
         _end_of_run(context, failed, len(parts))
         first_errors = [p["first_error"] for p in parts if p["first_error"]]
@@ -360,27 +376,30 @@ def metric_columns(metrics: Sequence[type[Metric]]) -> list[MetricColumn]:
     return [MetricColumn(m.name, m.table, m.higher_is_better, m.summary_columns, m.combine) for m in metrics]
 
 
-def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+def build_leaderboard_asset(
+    metric_assets: Sequence[dg.AssetsDefinition], comparisons: dg.AssetsDefinition
+) -> dg.AssetsDefinition:
+    from bench_assets.defs.decisions import decision_for
+
     columns = metric_columns(list(METRICS.values()))
 
     @dg.asset(
         name="leaderboard",
-        deps=list(metric_assets),
+        deps=[*metric_assets, comparisons],
         group_name="leaderboard",
         kinds={"duckdb", "parquet"},
-        automation_condition=(
-            dg.AutomationCondition.any_deps_updated().since_last_handled()
-            & ~dg.AutomationCondition.any_deps_in_progress()
-            & ~dg.AutomationCondition.in_progress()
-        ),
-        description="Per model, per category and overall: mean, 95% bootstrap CI, n and rank of every metric.",
+        automation_condition=results_automation_condition(),
+        description="Per model (latest version), per category and overall: mean, 95% bootstrap CI, n, rank, "
+                    "rank interval and tier of every metric, and the composite overall score.",
     )
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         wh = bench.warehouse
         computed_at = _now()
-        long = compute_leaderboard(wh, columns)
-        wide = widen(long, columns, gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
+        wide, long = leaderboard_tables(VersionStore(bench.paths.root), columns, decision_for(bench),
+                                        wh.read_table(COMPARISONS_TABLE),
+                                        gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
+        wide = human_column(wide, wh)  # the arena's rating, interval and votes (nulls before any vote)
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         wh.write_table("prompts", prompts_frame(bench.suite()))
@@ -395,7 +414,45 @@ def build_leaderboard_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
                 "duckdb": str(bench.paths.duckdb),
                 "computed_at": computed_at,
                 "views": ", ".join(catalog.views) or catalog.skipped_reason or "",
+                "report": dg.MetadataValue.url((bench.paths.report / "index.html").resolve().as_uri()),
             }
         )
 
     return leaderboard
+
+
+def _leaders_markdown(leaders: dict[str, str]) -> str:
+    lines = ["| metric | leader |", "|---|---|", *[f"| {metric} | {model} |" for metric, model in leaders.items()]]
+    return "\n".join(lines)
+
+
+def build_report_asset(leaderboard: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    @dg.asset(
+        name="report",
+        deps=[leaderboard],
+        group_name="leaderboard",
+        kinds={"html"},
+        automation_condition=results_automation_condition(),
+        description="The static report in data/report/: leaderboard, compare, drill-down, model pages, plots, export.",
+    )
+    def report(context: dg.AssetExecutionContext, bench: BenchResource, generation: GenerationResource
+               ) -> dg.MaterializeResult:
+        summary = build_data_dir_report(bench.paths, images_per_prompt=generation.images_per_prompt)
+        for problem in summary.thumbnails.unreadable or []:
+            context.log.warning(f"no thumbnail: {problem}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(summary.index)),
+                "url": dg.MetadataValue.url(summary.url),
+                "models": summary.models,
+                "images": summary.images,
+                "leaders": dg.MetadataValue.md(_leaders_markdown(summary.leaders)),
+                "thumbnails_created": summary.thumbnails.created,
+                "thumbnails_cached": summary.thumbnails.cached,
+                "thumbnails_removed": summary.thumbnails.removed,
+                "files": summary.files,
+                "seconds": round(summary.seconds, 3),
+            }
+        )
+
+    return report

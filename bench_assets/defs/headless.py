@@ -51,6 +51,7 @@ class HeadlessSummary:
     skipped: dict[str, str] = field(default_factory=dict)
     reaped: list[str] = field(default_factory=list)
     leaderboard_ok: bool = False
+    report_ok: bool = False
 
 
 def _sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], bool]:
@@ -229,4 +230,10 @@ def run_headless(
     summary.leaderboard_ok = result.success
     if not result.success:
         log(f"leaderboard refresh failed: {root_cause(result)}")
+    # The report reads the leaderboard: rebuilt after it, as the daemon's automation would.
+    result = defs.resolve_job_def("refresh_report").execute_in_process(
+        instance=instance, run_config=QUIET, raise_on_error=False)
+    summary.report_ok = result.success
+    if not result.success:
+        log(f"report refresh failed: {root_cause(result)}")
     return summary

@@ -66,15 +66,29 @@ def bootstrap_ci(
     return float(low), float(high)
 
 
-def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
+def prompt_sums(scores: pl.DataFrame, metric: MetricColumn) -> pl.DataFrame:
+    """Per (model, category, prompt): each summary column summed (``sum_<name>``) and the row count.
+
+    The unit every bootstrap and paired test resamples. Sorted, so a fixed-seed
+    bootstrap resamples the same clusters every time.
+    """
     summary = metric.summary()
-    # Sorted, so the fixed-seed bootstrap resamples the same clusters every time.
-    per_prompt = (
+    return (
         scores.with_columns(*[expr.cast(pl.Float64).alias(f"sum_{name}") for name, expr in summary.items()])
         .group_by("model", "category", "prompt_id")
         .agg(*[pl.col(f"sum_{name}").sum() for name in summary], pl.len().alias("rows"))
         .sort("model", "category", "prompt_id")
     )
+
+
+def finite_scores(scores: pl.DataFrame) -> pl.DataFrame:
+    """Rows with a value: a null or NaN value is a failed score, not a zero."""
+    return scores.filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
+
+
+def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
+    summary = metric.summary()
+    per_prompt = prompt_sums(scores, metric)
     rows = []
     overall = per_prompt.with_columns(pl.lit(OVERALL).alias("category")).sort("model", "prompt_id")
     slices = [per_prompt, overall]
@@ -105,8 +119,7 @@ def compute_leaderboard(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -
         scores = warehouse.read_table(metric.table)
         if scores.is_empty():
             continue
-        scores = scores.filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
-        rows += _summarise(scores, metric)
+        rows += _summarise(finite_scores(scores), metric)
     if not rows:
         return pl.DataFrame(
             schema={"model": pl.Utf8, "category": pl.Utf8, "metric": pl.Utf8, "mean": pl.Float64,
@@ -167,13 +180,19 @@ def gpu_costs(warehouse: Warehouse, images_table: str, score_tables: Sequence[st
     return costs.select(list(schema)).cast(schema)
 
 
-def widen(
-    long: pl.DataFrame, metrics: Sequence[MetricColumn], costs: pl.DataFrame | None = None
-) -> pl.DataFrame:
-    """One row per (model, category) with a column group per metric and an overall rank.
+PER_METRIC = ("mean", "ci_low", "ci_high", "n", "rank", "rank_low", "rank_high", "tier")
+OVERALL_COLUMNS = ("rank", "rank_low", "rank_high", "tier", "composite", "composite_ci_low", "composite_ci_high")
 
-    The overall rank orders models by their mean rank across metrics; ``costs``
-    (from ``gpu_costs``) adds what each row cost in GPU seconds.
+
+def widen(
+    long: pl.DataFrame, metrics: Sequence[MetricColumn], costs: pl.DataFrame | None = None,
+    overall: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per (model, category) with a column group per metric and the overall columns.
+
+    ``overall`` (from ``storage.ranking``) gives the composite score, its
+    interval, the overall rank, rank interval and tier; ``costs`` (from
+    ``gpu_costs``) adds what each row cost in GPU seconds.
     """
     if long.is_empty():
         return pl.DataFrame(schema={"model": pl.Utf8, "category": pl.Utf8})
@@ -183,37 +202,52 @@ def widen(
         if part.is_empty():
             continue
         wide = wide.join(
-            part.select(
-                "model",
-                "category",
-                *[pl.col(c).alias(f"{metric.name}_{c}") for c in ("mean", "ci_low", "ci_high", "n", "rank")],
-            ),
+            part.select("model", "category",
+                        *[pl.col(c).alias(f"{metric.name}_{c}") for c in PER_METRIC if c in part.columns]),
             on=["model", "category"],
             how="left",
         )
-    rank_cols = [c for c in wide.columns if c.endswith("_rank")]
-    wide = wide.with_columns(pl.mean_horizontal(rank_cols).alias("mean_rank"))
-    wide = wide.with_columns(pl.col("mean_rank").rank(method="min").over("category").cast(pl.Int64).alias("rank"))
+    if overall is not None and not overall.is_empty():
+        wide = wide.join(overall, on=["model", "category"], how="left")
+    wide = wide.with_columns(*[pl.lit(None, dtype=pl.Int64).alias(c) for c in ("rank", "rank_low", "rank_high", "tier")
+                               if c not in wide.columns])
     if costs is not None and not costs.is_empty():
         wide = wide.join(costs, on=["model", "category"], how="left")
     order = [pl.col("category") != OVERALL, "category", "rank", "model"]
-    return wide.sort(order).select("model", "category", "rank", "mean_rank", *[
-        c for c in wide.columns if c not in ("model", "category", "rank", "mean_rank")
-    ])
+    first = ["model", "category", *[c for c in OVERALL_COLUMNS if c in wide.columns]]
+    return wide.sort(order, nulls_last=True).select(*first, *[c for c in wide.columns if c not in first])
+
+
+def _rank_range(low, high) -> str:
+    return "" if low is None else f" #{low}" if low == high else f" #{low}-{high}"
 
 
 def to_markdown(wide: pl.DataFrame, metrics: Sequence[MetricColumn], category: str = OVERALL) -> str:
-    """A table for the Dagster UI and the terminal: mean [95% CI] (n) per metric."""
+    """A table for the Dagster UI and the terminal.
+
+    rank #rank interval, tier, the composite [95% CI], then per metric
+    mean [95% CI] (n) #rank interval.
+    """
     if wide.is_empty():
         return "_no scores yet_"
     present = [m for m in metrics if f"{m.name}_mean" in wide.columns]
     rows = wide.filter(pl.col("category") == category) if category else wide
     with_cost = "gpu_seconds" in wide.columns
-    header = ["rank", "model", *([] if category else ["category"]), *[m.name for m in present],
-              *(["gpu_seconds"] if with_cost else [])]
+    with_composite = "composite" in wide.columns
+    with_version = "version" in wide.columns
+    header = ["rank", "tier", "model", *(["version"] if with_version else []),
+              *([] if category else ["category"]), *(["composite"] if with_composite else []),
+              *[m.name for m in present], *(["gpu_seconds"] if with_cost else [])]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows.iter_rows(named=True):
-        cells = [str(row["rank"]), row["model"], *([] if category else [row["category"]])]
+        cells = [f"{row['rank']}{_rank_range(row.get('rank_low'), row.get('rank_high'))}",
+                 str(row.get("tier") or "–"), row["model"],
+                 *([str(row["version"] or "–")] if with_version else []),
+                 *([] if category else [row["category"]])]
+        if with_composite:
+            value = row["composite"]
+            cells.append("–" if value is None else
+                         f"{value:+.2f} [{row['composite_ci_low']:+.2f}, {row['composite_ci_high']:+.2f}]")
         for m in present:
             mean = row[f"{m.name}_mean"]
             if mean is None:
@@ -222,6 +256,7 @@ def to_markdown(wide: pl.DataFrame, metrics: Sequence[MetricColumn], category: s
             cells.append(
                 f"{mean:.3f} [{row[f'{m.name}_ci_low']:.3f}, {row[f'{m.name}_ci_high']:.3f}] "
                 f"(n={row[f'{m.name}_n']})"
+                f"{_rank_range(row.get(f'{m.name}_rank_low'), row.get(f'{m.name}_rank_high'))}"
             )
         if with_cost:
             cost = row["gpu_seconds"]

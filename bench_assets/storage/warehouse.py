@@ -60,6 +60,11 @@ class Warehouse:
     def table_glob(self, table: str) -> str:
         return str(self.root.resolve() / table / "**" / "*.parquet")
 
+    def categories(self, table: str, model: str) -> list[str]:
+        """The categories that have a partition file of ``model`` in ``table``."""
+        folder = self.root / table / model
+        return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
+
     def tables(self) -> list[str]:
         """Tables that have at least one Parquet file."""
         if not self.root.is_dir():

@@ -8,7 +8,7 @@ from safetensors.torch import load_file, save_file
 
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
-from bench_assets.defs.headless import _error_message
+from bench_assets.defs.headless import root_cause
 from dagster_helpers import materialize, register
 
 
@@ -26,7 +26,7 @@ def test_nan_images_are_failures_not_files(data_dir, instance):
     register(instance, "tiny-a")
     result = materialize(defs, instance, "tiny-a", "object")
     assert not result.success
-    assert "non-finite" in _error_message(result)
+    assert "non-finite" in root_cause(result)
     assert not list((data_dir / "images").rglob("*.png"))
     failures = pl.read_parquet(data_dir / "warehouse" / "generation_failures" / "tiny-a" / "object.parquet")
     assert failures.height == 4 and set(failures["stage"]) == {"generate"}

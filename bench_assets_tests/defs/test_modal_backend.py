@@ -12,13 +12,18 @@ import os
 import subprocess
 import sys
 
+from io import BytesIO
+
 import dagster as dg
+import numpy as np
 import polars as pl
 import pytest
 import yaml
+from PIL import Image
 
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
+from bench_assets.generation.image_set import read_png_meta
 from dagster_helpers import materialization_metadata, register
 from bench_assets.defs.partitions import partition_key
 
@@ -47,6 +52,8 @@ def no_modal_token(tmp_path, monkeypatch):
 
 
 def test_partition_through_pipes_matches_the_local_contract(data_dir, instance):
+    """One Pipes run checked three ways: the warehouse contract, caching, and the pixels
+    (same seeds, same pixels: which backend made a partition does not show in its files)."""
     _use_compute(data_dir, backend="modal", modal_local_invocation=True)
     defs = build_definitions(DataPaths(data_dir))
     register(instance, "tiny-a")
@@ -79,26 +86,13 @@ def test_partition_through_pipes_matches_the_local_contract(data_dir, instance):
     assert materialization_metadata(again, "clip_score")["computed"] == 0
     assert pl.read_parquet(wh / "scores_clip" / "tiny-a" / "object.parquet").height == 4, "replaced, not appended"
 
-
-def test_images_made_on_modal_are_the_images_made_locally(data_dir, instance, tiny_sources):
-    """Same seeds, same pixels: which backend made a partition does not show in its files."""
-    _use_compute(data_dir, backend="modal", modal_local_invocation=True)
-    register(instance, "tiny-a")
-    assert _run(build_definitions(DataPaths(data_dir)), instance).success
     remote = {p.name: p.read_bytes() for p in (data_dir / "images" / "tiny-a" / "object").glob("*.png")}
-
-    from bench_assets.generation.image_set import read_png_meta
-
     for p in (data_dir / "images").rglob("*.png"):
         p.unlink()
     _use_compute(data_dir, backend="local")
     assert _run(build_definitions(DataPaths(data_dir)), instance).success
     local_dir = data_dir / "images" / "tiny-a" / "object"
     assert sorted(remote) == sorted(p.name for p in local_dir.glob("*.png"))
-    import numpy as np
-    from io import BytesIO
-    from PIL import Image
-
     for name, data in remote.items():
         a = np.asarray(Image.open(BytesIO(data)), dtype=np.int16)
         b = np.asarray(Image.open(local_dir / name), dtype=np.int16)

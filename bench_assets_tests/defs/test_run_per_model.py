@@ -12,6 +12,7 @@ from bench_assets.compute.worker_cache import load_counts
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
 from bench_assets.defs.active_runs import model_run_request
+from bench_assets.metrics.registry import METRICS
 from dagster_helpers import query, register, requested_partitions
 from test_model_sensor import Ticker, _age
 
@@ -36,7 +37,7 @@ def test_a_models_two_categories_run_in_one_process_with_one_load_each(data_dir,
     )
     assert result.success
     starts = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START]
-    assert len(starts) == 11, "images + ten metrics"
+    assert len(starts) == 1 + len(METRICS), "images + every metric"
     assert _step_pids(result) == {os.getpid()}, "every step in the run's own process"
     # Both categories were materialized by this one run, for every asset.
     for asset in ("images", "clip_score", "dino"):

@@ -59,7 +59,7 @@ def test_means_counts_ranks_per_category_and_overall(tmp_path):
     assert set(overall["model"]) == {"good", "bad"}
     assert {"clip_score_mean", "clip_score_ci_low", "clip_score_ci_high", "clip_score_n", "rank"} <= set(wide.columns)
     table = to_markdown(wide, [CLIP, LOWER])
-    assert "| rank | model | clip_score | error_rate |" in table and "(n=6)" in table
+    assert "| rank | tier | model | clip_score | error_rate |" in table and "(n=6)" in table
 
 
 def test_empty_warehouse_gives_empty_leaderboard(tmp_path):

@@ -1,0 +1,70 @@
+"""The ``comparisons`` asset and the regression gate on model versions (a thin layer).
+
+Paired comparisons of every pair of models and of each model's latest
+version against its previous one live in ``storage.comparisons``; this asset
+writes them to the warehouse table ``comparisons`` and checks them: the
+``no_version_regression`` check (severity ERROR) fails when a new version is
+significantly worse than the previous one on any metric by more than the
+configured margin, naming the metric, the difference and its interval.
+"""
+
+
+from typing import Sequence
+
+import dagster as dg
+
+from bench_assets.core.config import load_config
+from bench_assets.core.decision import DecisionConfig, decision_config
+from bench_assets.defs.automation import results_automation_condition
+from bench_assets.defs.resources import BenchResource
+from bench_assets.metrics.registry import METRICS
+from bench_assets.storage.comparisons import COMPARISONS_TABLE, build_comparisons, describe, regressions, to_markdown
+from bench_assets.storage.versions import VersionStore
+
+REGRESSION_CHECK = "no_version_regression"
+
+
+def decision_for(bench: BenchResource) -> DecisionConfig:
+    return decision_config(load_config(bench.paths), METRICS)
+
+
+def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
+    from bench_assets.defs.assets import metric_columns
+
+    columns = metric_columns(list(METRICS.values()))
+
+    @dg.asset(
+        name="comparisons",
+        deps=list(metric_assets),
+        group_name="leaderboard",
+        kinds={"parquet"},
+        automation_condition=results_automation_condition(),
+        check_specs=[dg.AssetCheckSpec(REGRESSION_CHECK, asset="comparisons",
+                                       description="no model's latest version is significantly worse than its previous one")],
+        description="Paired comparisons on matched prompts and seeds: every pair of models, and each model's "
+                    "latest version against its previous one (difference, 95% interval, p, Holm-adjusted p).",
+    )
+    def comparisons(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
+        decision = decision_for(bench)
+        store = VersionStore(bench.paths.root)
+        table = build_comparisons(store, columns, decision)
+        store.warehouse.write_table(COMPARISONS_TABLE, table)
+        versions = table.filter(table["kind"] == "versions")
+        worse = regressions(versions, decision)
+        for row in worse.iter_rows(named=True):
+            context.log.error(f"regression: {describe(row)}")
+        return dg.MaterializeResult(
+            metadata={"rows": table.height, "pairs": table.select("model_a", "model_b").n_unique() if table.height else 0,
+                      "versions": dg.MetadataValue.md(to_markdown(versions))},
+            check_results=[dg.AssetCheckResult(
+                check_name=REGRESSION_CHECK,
+                passed=worse.is_empty(),
+                severity=dg.AssetCheckSeverity.ERROR,
+                description="; ".join(describe(r) for r in worse.iter_rows(named=True)) or "no regression",
+                metadata={"regressions": worse.height,
+                          "details": dg.MetadataValue.md(to_markdown(worse)),
+                          "alpha": decision.alpha},
+            )],
+        )
+
+    return comparisons

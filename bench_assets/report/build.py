@@ -1,0 +1,52 @@
+"""The report of a data directory: what the ``report`` asset and ``bench report`` both call."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from bench_assets.core.models import scan_models
+from bench_assets.core.paths import DataPaths
+from bench_assets.metrics.registry import METRICS
+from bench_assets.report.data import MetricInfo
+from bench_assets.report.site import ReportSummary, build_report
+from bench_assets.storage.warehouse import Warehouse
+
+
+def _shown(value: object, models_dir: Path) -> str:
+    """A card field as the model page shows it: paths relative to data/models when inside it."""
+    if isinstance(value, Path):
+        try:
+            return value.resolve().relative_to(models_dir.resolve()).as_posix()
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
+def model_sources(models_dir: Path) -> dict[str, dict[str, str]]:
+    """Kind and source of every model in the drop folder, for the model pages.
+
+    The source is the file or folder name, plus a card's fields (repo,
+    base, lora, scale ...). Cards hold no secrets: tokens only ever come
+    from the environment.
+    """
+    sources = {}
+    for entry in scan_models(models_dir):
+        source = _shown(entry.path, models_dir)
+        if entry.card is not None:
+            fields = dataclasses.asdict(entry.card.source)
+            source += " (" + ", ".join(f"{k}: {_shown(v, models_dir)}" for k, v in fields.items() if v is not None) + ")"
+        sources[entry.key] = {"kind": entry.kind.value, "source": source}
+    return sources
+
+
+def build_data_dir_report(paths: DataPaths, images_per_prompt: int = 4) -> ReportSummary:
+    """Rebuild ``data/report/`` from the warehouse, every registered metric, the drop folder."""
+    return build_report(
+        Warehouse(paths.warehouse),
+        paths.report,
+        paths.images,
+        [MetricInfo.of(cls) for cls in METRICS.values()],
+        models=model_sources(paths.models),
+        default_images_per_prompt=images_per_prompt,
+    )

@@ -1,0 +1,78 @@
+"""Thumbnails: the report shows these, never the full-size PNGs.
+
+One WebP per image, named by the image's sha256, so an unchanged image is
+never thumbnailed twice (across rebuilds, models and categories) and a
+changed one gets a new file.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+THUMB_SIZE = 256
+THUMB_QUALITY = 80
+THUMB_SUFFIX = ".webp"
+
+
+@dataclass
+class ThumbnailStats:
+    """How many thumbnails a build made and how many it found already made."""
+
+    created: int = 0
+    cached: int = 0
+    removed: int = 0  # thumbnails of images the warehouse no longer has
+    unreadable: list[str] | None = None
+
+
+def thumbnail_relpath(sha256: str) -> str:
+    """Where an image's thumbnail lives, relative to the thumbnail folder."""
+    return f"{sha256[:2]}/{sha256}{THUMB_SUFFIX}"
+
+
+def make_thumbnail(source: Path, target: Path, size: int = THUMB_SIZE) -> None:
+    """Downscale ``source`` to fit ``size``² and write it as WebP, atomically."""
+    from PIL import Image
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with Image.open(source) as img:
+            img = img.convert("RGB")
+            img.thumbnail((size, size), Image.Resampling.LANCZOS)
+            img.save(tmp, format="WEBP", quality=THUMB_QUALITY, method=4)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def ensure_thumbnail(source: Path, sha256: str, thumbs_dir: Path, stats: ThumbnailStats) -> str | None:
+    """The thumbnail's path relative to ``thumbs_dir``, making it only if it is not there yet.
+
+    An image that cannot be read gets no thumbnail (None) and is listed in
+    ``stats.unreadable``: the report shows it as missing instead of failing.
+    """
+    rel = thumbnail_relpath(sha256)
+    target = thumbs_dir / rel
+    if target.is_file():
+        stats.cached += 1
+        return rel
+    try:
+        make_thumbnail(source, target)
+    except (OSError, ValueError) as exc:
+        stats.unreadable = [*(stats.unreadable or []), f"{source}: {exc}"]
+        return None
+    stats.created += 1
+    return rel
+
+
+def prune_thumbnails(thumbs_dir: Path, keep: set[str]) -> int:
+    """Delete thumbnails whose image is no longer in the warehouse (``keep``: relative paths)."""
+    removed = 0
+    for path in thumbs_dir.glob(f"*/*{THUMB_SUFFIX}"):
+        if path.relative_to(thumbs_dir).as_posix() not in keep:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -1,0 +1,183 @@
+"""Rank intervals, tiers and the composite overall score of the leaderboard.
+
+Every model of a slice (a category, or ``all``) is resampled on the same
+prompts (the union of the prompts any model has; a model without a prompt
+contributes nothing for it), each resample ranks the models, and a model's
+rank interval is the 95% range of its ranks. Tiers come from the paired
+tests of the ``comparisons`` table (Holm-adjusted over the pairs): a model
+stays in the tier of the model leading it unless that test separates them.
+The overall score is the composite of ``bench_assets.stats.composite``
+(weights from ``data/config.yaml``), with its bootstrap interval, rank,
+rank interval and tier the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+from bench_assets.core.decision import DecisionConfig
+from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
+from bench_assets.stats.ranks import rank_intervals, ranks, tiers
+from bench_assets.stats.resampling import bootstrap_counts, figure, percentile_interval
+from bench_assets.storage.leaderboard import (
+    OVERALL, MetricColumn, compute_leaderboard, finite_scores, prompt_sums, widen,
+)
+from bench_assets.storage.versions import VersionStore
+from bench_assets.storage.warehouse import Warehouse
+
+COMPOSITE = "composite"
+PROMPT = ["category", "prompt_id"]
+OVERALL_SCHEMA = {"model": pl.Utf8, "category": pl.Utf8, "composite": pl.Float64, "composite_ci_low": pl.Float64,
+                  "composite_ci_high": pl.Float64, "rank": pl.Int64, "rank_low": pl.Int64, "rank_high": pl.Int64,
+                  "tier": pl.Int64}
+
+
+def metric_sums(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -> dict[str, pl.DataFrame]:
+    """Per metric: per-prompt sums of every model's current rows, columns prefixed ``<metric>/``."""
+    out = {}
+    for metric in metrics:
+        scores = warehouse.read_table(metric.table)
+        if scores.is_empty():
+            continue
+        sums = prompt_sums(finite_scores(scores), metric)
+        out[metric.name] = sums.select("model", *PROMPT, *[
+            pl.col(f"sum_{c}").alias(column_name(metric.name, c)) for c in metric.summary()])
+    return out
+
+
+def _slices(frame: pl.DataFrame) -> list[str]:
+    return [OVERALL, *sorted(frame["category"].unique())]
+
+
+def _per_model(frame: pl.DataFrame, category: str) -> tuple[list[str], list[dict[str, np.ndarray]], int]:
+    """Each model's sums aligned on the slice's union of prompts (0 where a model lacks a prompt)."""
+    part = frame if category == OVERALL else frame.filter(pl.col("category") == category)
+    prompts = part.select(PROMPT).unique().sort(PROMPT)
+    columns = [c for c in part.columns if c not in ("model", *PROMPT)]
+    models = sorted(part["model"].unique())
+    arrays = []
+    for model in models:
+        aligned = prompts.join(part.filter(pl.col("model") == model), on=PROMPT, how="left").fill_null(0.0)
+        arrays.append({c: aligned[c].to_numpy().astype(float) for c in columns})
+    return models, arrays, prompts.height
+
+
+def _unprefixed(sums: Mapping[str, np.ndarray], metric: str) -> dict[str, np.ndarray]:
+    prefix = column_name(metric, "")
+    return {c[len(prefix):]: v for c, v in sums.items() if c.startswith(prefix)}
+
+
+def _p_matrix(comparisons: pl.DataFrame | None, models: list[str], metric: str, category: str) -> np.ndarray:
+    """Adjusted p-values between the models (1 where no comparison was made)."""
+    matrix = np.ones((len(models), len(models)))
+    if comparisons is None or comparisons.is_empty():
+        return matrix
+    index = {m: i for i, m in enumerate(models)}
+    rows = comparisons.filter((pl.col("kind") == "models") & (pl.col("metric") == metric)
+                              & (pl.col("category") == category))
+    for a, b, p in rows.select("model_a", "model_b", "p_adjusted").iter_rows():
+        if a in index and b in index and p is not None and np.isfinite(p):
+            matrix[index[a], index[b]] = matrix[index[b], index[a]] = p
+    return matrix
+
+
+def _tiers(points: np.ndarray, higher: bool, p: np.ndarray, alpha: float) -> np.ndarray:
+    order = list(np.argsort(ranks(points, higher), kind="stable"))
+    return tiers(order, p, alpha)
+
+
+def metric_rank_columns(sums: Mapping[str, pl.DataFrame], metrics: Sequence[MetricColumn],
+                        comparisons: pl.DataFrame | None, alpha: float) -> pl.DataFrame:
+    """(model, category, metric, rank_low, rank_high, tier) for every metric and slice."""
+    rows = []
+    for metric in metrics:
+        if metric.name not in sums:
+            continue
+        for category in _slices(sums[metric.name]):
+            models, arrays, n_prompts = _per_model(sums[metric.name], category)
+            counts = bootstrap_counts(n_prompts)
+            own = [_unprefixed(a, metric.name) for a in arrays]
+            samples = np.column_stack([figure(s, metric.combine, counts) for s in own])
+            points = np.array([figure(s, metric.combine)[0] for s in own])
+            low, high = rank_intervals(samples, metric.higher_is_better)
+            tier = _tiers(points, metric.higher_is_better, _p_matrix(comparisons, models, metric.name, category), alpha)
+            rows += [{"model": m, "category": category, "metric": metric.name, "rank_low": int(low[i]),
+                      "rank_high": int(high[i]), "tier": int(tier[i])} for i, m in enumerate(models)]
+    return pl.DataFrame(rows, schema={"model": pl.Utf8, "category": pl.Utf8, "metric": pl.Utf8,
+                                      "rank_low": pl.Int64, "rank_high": pl.Int64, "tier": pl.Int64})
+
+
+def composite_parts(long: pl.DataFrame, metrics: Sequence[MetricColumn], decision: DecisionConfig,
+                    category: str) -> list[CompositePart]:
+    """The weighted metrics of a slice, normalised on the models' point figures there."""
+    parts = []
+    for metric in metrics:
+        weight = decision.weights.get(metric.name, 0.0)
+        points = long.filter((pl.col("category") == category) & (pl.col("metric") == metric.name))["mean"]
+        if weight > 0 and points.len():
+            parts.append(CompositePart(metric.name, metric.combine, tuple(metric.summary()), weight,
+                                       metric.higher_is_better, *z_constants(points.to_list())))
+    return parts
+
+
+def _joined(sums: Mapping[str, pl.DataFrame], names: Sequence[str]) -> pl.DataFrame:
+    frames = [sums[n] for n in names]
+    joined = frames[0]
+    for frame in frames[1:]:
+        joined = joined.join(frame, on=["model", *PROMPT], how="full", coalesce=True)
+    return joined.fill_null(0.0)
+
+
+def overall_columns(sums: Mapping[str, pl.DataFrame], long: pl.DataFrame, metrics: Sequence[MetricColumn],
+                    decision: DecisionConfig, comparisons: pl.DataFrame | None) -> pl.DataFrame:
+    """Per (model, slice): the composite, its interval, rank, rank interval and tier."""
+    rows = []
+    names = [m.name for m in metrics if m.name in sums and decision.weights.get(m.name, 0) > 0]
+    if not names or long.is_empty():
+        return pl.DataFrame(schema=OVERALL_SCHEMA)
+    joined = _joined(sums, names)
+    for category in _slices(joined):
+        parts = composite_parts(long, metrics, decision, category)
+        if not parts:
+            continue
+        combine = composite_combine(parts)
+        models, arrays, n_prompts = _per_model(joined, category)
+        counts = bootstrap_counts(n_prompts)
+        samples = np.column_stack([figure(a, combine, counts) for a in arrays])
+        points = np.array([figure(a, combine)[0] for a in arrays])
+        rank, (low, high) = ranks(points), rank_intervals(samples)
+        tier = _tiers(points, True, _p_matrix(comparisons, models, COMPOSITE, category), decision.alpha)
+        for i, model in enumerate(models):
+            ci = percentile_interval(samples[:, i], n_prompts)
+            rows.append({"model": model, "category": category, "composite": float(points[i]),
+                         "composite_ci_low": ci[0], "composite_ci_high": ci[1], "rank": int(rank[i]),
+                         "rank_low": int(low[i]), "rank_high": int(high[i]), "tier": int(tier[i])})
+    return pl.DataFrame(rows, schema=OVERALL_SCHEMA)
+
+
+def decorate(warehouse: Warehouse, long: pl.DataFrame, metrics: Sequence[MetricColumn], decision: DecisionConfig,
+             comparisons: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The leaderboard's long table with rank intervals and tiers, and the overall (composite) table."""
+    sums = metric_sums(warehouse, metrics)
+    if long.is_empty():
+        return long, pl.DataFrame(schema=OVERALL_SCHEMA)
+    long = long.join(metric_rank_columns(sums, metrics, comparisons, decision.alpha),
+                     on=["model", "category", "metric"], how="left")
+    return long, overall_columns(sums, long, metrics, decision, comparisons)
+
+
+def leaderboard_tables(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
+                       comparisons: pl.DataFrame | None, costs: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(wide, long): the leaderboard of each model's latest version, ranked by the composite.
+
+    ``version`` says which version of each model the row shows.
+    """
+    long = compute_leaderboard(store.warehouse, metrics)
+    long, overall = decorate(store.warehouse, long, metrics, decision, comparisons)
+    wide = widen(long, metrics, costs, overall)
+    if not wide.is_empty():
+        wide = wide.join(store.latest().select("model", "version"), on="model", how="left")
+    return wide, long

@@ -1,0 +1,97 @@
+"""Results for people: item-level score tables joined to prompt text, and exports.
+
+The report and ``bench export`` read the warehouse through these functions,
+so "a score row with its prompt and image" means the same thing in the
+report's drill-down, in an exported CSV and in SQL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Sequence
+
+import polars as pl
+
+from bench_assets.storage.warehouse import Warehouse
+
+LEADERBOARD_TABLES = ("leaderboard", "leaderboard_long")
+PROMPTS_TABLE = "prompts"
+
+# Bookkeeping columns every score row carries (added by the metric runner);
+# everything else a metric stores (task, reason, answers, ocr_text ...) is its own.
+SCORE_KEY_COLUMNS = (
+    "model", "category", "prompt_id", "image_index", "seed", "image_path", "image_sha256",
+    "input_hash", "metric", "metric_version", "scorer", "scored_at", "gpu_seconds", "value",
+)
+
+
+# One writer per export format: adding a format is one line.
+EXPORT_WRITERS: dict[str, Callable[[pl.DataFrame, Path], None]] = {
+    "csv": lambda frame, path: frame.write_csv(path),
+    "json": lambda frame, path: frame.write_json(path),  # an array of row objects
+    "parquet": lambda frame, path: frame.write_parquet(path),
+}
+
+
+def prompts(warehouse: Warehouse) -> pl.DataFrame:
+    """The prompt suite as the leaderboard asset last wrote it (empty if never)."""
+    return warehouse.read_table(PROMPTS_TABLE)
+
+
+def item_scores(warehouse: Warehouse, table: str, prompt_table: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Every row of a score table with its prompt's text; image paths are already on the rows.
+
+    Columns that are entirely null in some partitions (a set metric's
+    ``image_index``) are cast to their non-null types so the join and any
+    writer see one schema.
+    """
+    scores = warehouse.read_table(table)
+    if scores.is_empty():
+        return scores
+    scores = scores.with_columns(
+        [pl.col(c).cast(pl.Int64) for c in ("image_index", "seed") if c in scores.columns]
+        + [pl.col(c).cast(pl.Utf8) for c in ("image_path", "image_sha256") if c in scores.columns]
+    )
+    prompt_table = prompts(warehouse) if prompt_table is None else prompt_table
+    if prompt_table.is_empty():
+        return scores.with_columns(pl.lit(None, dtype=pl.Utf8).alias("prompt"))
+    text = prompt_table.select("prompt_id", "category", "prompt").unique(["prompt_id", "category"])
+    return scores.join(text, on=["prompt_id", "category"], how="left")
+
+
+def metric_extras(frame: pl.DataFrame) -> list[str]:
+    """The columns a metric stores beyond the bookkeeping ones (its reasons and details)."""
+    return [c for c in frame.columns if c not in SCORE_KEY_COLUMNS and c != "prompt"]
+
+
+def export_results(warehouse: Warehouse, score_tables: Sequence[str], fmt: str, out: Path) -> list[Path]:
+    """Write the leaderboards, the prompts and every item-level score table to ``out``.
+
+    One file per table (``scores_clip.csv`` ...), each score row joined to its
+    prompt's text and carrying its image path. Returns the files written.
+    """
+    try:
+        writer = EXPORT_WRITERS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown export format {fmt!r}; known: {sorted(EXPORT_WRITERS)}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    prompt_table = prompts(warehouse)
+    frames = {name: warehouse.read_table(name) for name in (*LEADERBOARD_TABLES, PROMPTS_TABLE)}
+    frames |= {table: item_scores(warehouse, table, prompt_table) for table in score_tables}
+    written = []
+    for name, frame in frames.items():
+        if frame.is_empty():
+            continue
+        target = out / f"{name}.{fmt}"
+        tmp = target.with_name(f".{target.name}.tmp")
+        writer(_exportable(frame, fmt), tmp)
+        tmp.replace(target)
+        written.append(target)
+    return written
+
+
+def _exportable(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:
+    """CSV has no null type: all-null columns become empty text."""
+    if fmt != "csv":
+        return frame
+    return frame.with_columns([pl.col(c).cast(pl.Utf8) for c, t in frame.schema.items() if t == pl.Null])

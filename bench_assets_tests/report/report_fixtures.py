@@ -1,0 +1,86 @@
+"""Finished benchmarks for the report's tests, one of each per session (the root conftest exposes them).
+
+- ``built_report``: the synthetic warehouse's report, built twice with unchanged scores (fast);
+- ``report_run``: a real small run, two tiny models × two categories and every metric, then
+  the ``report`` asset twice (slow).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bench_assets.metrics.registry import METRICS
+from bench_assets.report.data import MetricInfo
+from bench_assets.report.site import ReportSummary, build_report
+from bench_assets.storage.warehouse import Warehouse
+
+METRIC_INFO = [MetricInfo.of(m) for m in METRICS.values()]
+
+
+@dataclass
+class BuiltReport:
+    data: Path
+    first: ReportSummary
+    second: ReportSummary
+    plots_after_first: dict[str, int]  # plot file -> mtime
+
+
+@pytest.fixture(scope="session")
+def built_report(synthetic_results, tmp_path_factory) -> BuiltReport:
+    data = tmp_path_factory.mktemp("built_report") / "data"
+    shutil.copytree(synthetic_results, data)
+    wh = Warehouse(data / "warehouse")
+    first = build_report(wh, data / "report", data / "images", METRIC_INFO)
+    plots = {p.name: p.stat().st_mtime_ns for p in (data / "report" / "plots").iterdir()}
+    second = build_report(wh, data / "report", data / "images", METRIC_INFO)
+    return BuiltReport(data, first, second, plots)
+
+
+@dataclass
+class RealRun:
+    """Two tiny models × two categories through the real assets, then the report asset twice."""
+
+    data: Path
+    leaderboard_meta: dict
+    report_meta: list[dict]  # metadata of the two report materializations
+    thumbs_after: list[int]  # thumbnail files on disk after each
+
+
+def _thumb_files(data: Path) -> int:
+    return len(list((data / "report" / "thumbs").rglob("*.webp")))
+
+
+@pytest.fixture(scope="session")
+def report_run(tiny_sources, tmp_path_factory) -> RealRun:
+    """Slow (every metric, four partitions): built once for the session."""
+    import dagster as dg
+
+    from bench_assets.core.paths import DataPaths
+    from bench_assets.definitions import build_definitions
+    from bench_assets_tests.conftest import make_data_dir
+    from bench_assets_tests.defs.dagster_helpers import (
+        materialization_metadata, materialize, refresh_leaderboard, register,
+    )
+
+    data = make_data_dir(tmp_path_factory.mktemp("report_run"), tiny_sources)
+    with pytest.MonkeyPatch.context() as env, dg.instance_for_test() as instance:
+        env.setenv("BENCH_DATA_DIR", str(data))
+        env.delenv("BENCH_CONFIG", raising=False)
+        env.delenv("BENCH_PROMPT_SUITE", raising=False)
+        defs = build_definitions(DataPaths(data))
+        register(instance, "tiny-a", "tiny-b")
+        for model in ("tiny-a", "tiny-b"):
+            for category in ("object", "colour"):
+                assert materialize(defs, instance, model, category).success, (model, category)
+        leaderboard = refresh_leaderboard(defs, instance)
+        metas, thumbs = [], []
+        for _ in range(2):
+            result = defs.resolve_job_def("refresh_report").execute_in_process(instance=instance)
+            assert result.success
+            metas.append(materialization_metadata(result, "report"))
+            thumbs.append(_thumb_files(data))
+    return RealRun(data, materialization_metadata(leaderboard, "leaderboard"), metas, thumbs)

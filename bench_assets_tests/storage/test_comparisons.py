@@ -1,0 +1,117 @@
+"""Paired comparisons over a real warehouse (synthetic score rows with known answers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from bench_assets.core.decision import DecisionConfig
+from bench_assets.metrics.geneval import TASKS, GenEval
+from bench_assets.stats.paired import holm
+from bench_assets.storage.comparisons import (
+    build_comparisons, compare_references, regressions, to_markdown,
+)
+from bench_assets.storage.leaderboard import MetricColumn
+from bench_assets.storage.versions import VersionStore
+
+CLIP = MetricColumn("clip_score", "scores_clip", True)
+ERROR = MetricColumn("error_rate", "scores_error", False)
+GENEVAL = MetricColumn("geneval", "scores_geneval", True, GenEval.summary_columns, GenEval.combine)
+METRICS = [CLIP, ERROR, GENEVAL]
+DECISION = DecisionConfig(weights={"clip_score": 1.0, "error_rate": 1.0, "geneval": 1.0})
+PROMPTS, IMAGES = 30, 2
+
+
+def _write(store: VersionStore, model: str, shift: float, seed: int, drop: tuple = ()) -> None:
+    rng = np.random.default_rng(seed)
+    for category in ("a", "b"):
+        clip, error, geneval = [], [], []
+        for p in range(PROMPTS):
+            base = np.sin(p)  # the prompt effect every model shares
+            for k in range(IMAGES):
+                if (category, p, k) in drop:
+                    continue
+                key = {"model": model, "category": category, "prompt_id": f"{category}{p}", "image_index": k}
+                clip.append({**key, "value": 20 + 5 * base + shift + rng.normal(0, 1)})
+                error.append({**key, "value": 0.5 + 0.1 * base - 0.01 * shift + rng.normal(0, 0.05)})
+                geneval.append({**key, "value": float(rng.random() < 0.4 + 0.05 * shift), "task": TASKS[p % 3]})
+        store.warehouse.write_partition("scores_clip", model, category, clip)
+        store.warehouse.write_partition("scores_error", model, category, error)
+        store.warehouse.write_partition("scores_geneval", model, category, geneval)
+
+
+@pytest.fixture
+def store(tmp_path):
+    store = VersionStore(tmp_path)
+    _write(store, "good", 3.0, 1, drop=(("a", 0, 1), ("b", 5, 0)))
+    _write(store, "bad", 0.0, 2, drop=(("a", 7, 0),))
+    _write(store, "twin", 0.0, 3)
+    return store
+
+
+def test_matched_items_only_and_the_unmatched_are_counted(store):
+    frame = compare_references(store, "good", "bad", [CLIP], DECISION, categories=["a", "all"])
+    row = frame.filter((pl.col("metric") == "clip_score") & (pl.col("category") == "a")).row(0, named=True)
+    assert (row["unmatched_a"], row["unmatched_b"], row["n_items"]) == (1, 1, PROMPTS * IMAGES - 2)
+    overall = frame.filter((pl.col("metric") == "clip_score") & (pl.col("category") == "all")).row(0, named=True)
+    assert (overall["unmatched_a"], overall["unmatched_b"]) == (1, 2)  # good misses 2 of bad's, bad 1 of good's
+    assert overall["n_items"] == 2 * PROMPTS * IMAGES - 3
+    clip = store.warehouse.read_table("scores_clip")
+    keys = ["category", "prompt_id", "image_index"]
+    both = clip.filter(pl.col("model") == "good").join(clip.filter(pl.col("model") == "bad"), on=keys)
+    assert overall["diff"] == pytest.approx((both["value"] - both["value_right"]).mean())
+    assert overall["a_wins"] + overall["ties"] + overall["b_wins"] == overall["n_items"]
+    assert overall["a_wins"] > overall["b_wins"]
+    assert overall["ci_low"] < 3.0 < overall["ci_high"] and overall["better"] == "good"
+
+
+def test_a_task_mean_is_compared_on_the_task_mean(store):
+    frame = compare_references(store, "good", "twin", [GENEVAL], DECISION, categories=["all"])
+    row = frame.filter(pl.col("metric") == "geneval").row(0, named=True)
+    rows = store.warehouse.read_table("scores_geneval").filter(pl.col("model") == "good")
+    matched = rows.join(store.warehouse.read_table("scores_geneval").filter(pl.col("model") == "twin"),
+                        on=["category", "prompt_id", "image_index"], how="semi")
+    task_mean = matched.group_by("task").agg(pl.col("value").mean())["value"].mean()
+    assert row["value_a"] == pytest.approx(task_mean)
+    assert row["value_a"] != pytest.approx(matched["value"].mean())
+
+
+def test_direction_holm_over_pairs_and_the_composite(store):
+    table = build_comparisons(store, METRICS, DECISION)
+    models = table.filter(pl.col("kind") == "models")
+    assert set(zip(models["model_a"], models["model_b"])) == {("bad", "good"), ("bad", "twin"), ("good", "twin")}
+    for (_, category), group in models.group_by("metric", "category"):
+        assert group.height == 3
+        np.testing.assert_allclose(group["p_adjusted"], holm(group["p_value"]))
+    # lower is better for error_rate, and "good" has the lower error
+    err = models.filter((pl.col("metric") == "error_rate") & (pl.col("category") == "all")
+                        & (pl.col("model_b") == "good")).row(0, named=True)
+    assert err["diff"] > 0 and err["better"] == "good"
+    twins = models.filter((pl.col("model_a") == "bad") & (pl.col("model_b") == "twin") & (pl.col("category") == "all"))
+    assert twins.filter(pl.col("metric") == "clip_score")["better"].to_list() == [None]
+    composite = models.filter((pl.col("metric") == "composite") & (pl.col("category") == "all")
+                              & (pl.col("model_b") == "good")).row(0, named=True)
+    assert composite["diff"] < 0 and composite["better"] == "good"
+    assert "composite" in to_markdown(models) and "| clip_score | all | bad" in to_markdown(models)
+
+
+def test_regressions_need_significance_and_more_than_the_margin(store):
+    frame = compare_references(store, "bad", "good", METRICS, DECISION, categories=["all"])
+    worse = regressions(frame, DECISION)
+    assert "clip_score" in worse["metric"].to_list()
+    lenient = DecisionConfig(weights=DECISION.weights, margins={"clip_score": 5.0, "error_rate": 1.0, "geneval": 1.0})
+    assert regressions(frame, lenient).is_empty()
+    assert regressions(compare_references(store, "good", "bad", METRICS, DECISION, categories=["all"]),
+                       DECISION).is_empty()
+
+
+def test_a_metric_with_nothing_in_common_is_reported_not_dropped(store):
+    clip = store.warehouse.read_table("scores_clip")
+    shifted = clip.filter(pl.col("model") == "twin").with_columns(pl.col("image_index") + 10)
+    for category in ("a", "b"):
+        store.warehouse.write_partition("scores_clip", "twin", category, shifted.filter(pl.col("category") == category))
+    row = compare_references(store, "bad", "twin", [CLIP], DECISION).filter(pl.col("metric") == "clip_score")
+    assert row.select("category", "n_items", "unmatched_a", "unmatched_b").rows() == [
+        ("all", 0, 2 * PROMPTS * IMAGES - 1, 2 * PROMPTS * IMAGES)]
+    assert np.isnan(row["diff"].item()) and row["better"].item() is None
