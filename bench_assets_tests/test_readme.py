@@ -35,6 +35,18 @@ NOT_EXECUTED = {
     "import-prompts": "needs a published prompt file the user downloaded; writes data/prompts/",
     "suite": "writes data/prompts/<name>.suite.yaml from suites this warehouse does not have",
     "instance-config": "writes $DAGSTER_HOME/dagster.yaml",
+    "report": "writes data/report/ (and --serve serves until stopped)",
+    "export": "writes files into --out",
+    "prune": "deletes images and rows",
+    "arena": "serves a web app until stopped (tested in bench_assets_tests/arena/)",
+    "compare": "names the reader's own models (my-model@1); the demo warehouse has one version of one model",
+    "gate": "names the reader's own models (my-model@1); the demo warehouse has one version of one model",
+}
+# Tables a `bench run` without votes does not make: their queries are parsed (syntax), not executed.
+TABLES_THE_DEMO_LACKS = {
+    "arena_ratings": "exists once the team has voted in `bench arena`",
+    "arena_votes": "exists once the team has voted in `bench arena`",
+    "metric_agreement": "exists once the team has voted in `bench arena`",
 }
 # `bench status` (issue 10's orchestration part, cmd_status) still prints one wide line per partition.
 WIDTH_NOT_YET_FITTED = {"status"}
@@ -89,6 +101,9 @@ def test_every_readme_sql_query_runs(warehouse):
     try:
         queries = [q for block in sql_blocks(README.read_text()) for q in block.split(";\n") if q.strip()]
         for query in queries:
+            if lacking := [t for t in TABLES_THE_DEMO_LACKS if re.search(rf"\b{t}\b", query)]:
+                assert con.extract_statements(query), (query, lacking)  # a syntax error raises here
+                continue
             for result in run_statements(con, query):
                 assert result.relation is not None, query
                 result.relation.fetchall()
