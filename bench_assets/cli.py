@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 from bench_assets.core.library_logs import library_output_to
@@ -58,25 +59,31 @@ def cmd_run(_: argparse.Namespace) -> int:
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
-    import duckdb
     import polars as pl
 
+    from bench_assets.core.tables import fit_markdown
+    from bench_assets.storage.query import QueryError, column_values, connect_read_only
+
     paths = DataPaths.from_env()
-    if not paths.duckdb.exists():
-        print(f"{paths.duckdb} does not exist yet: run `bench run` (or `make demo`) first", file=sys.stderr)
+    try:
+        con = connect_read_only(paths.duckdb)
+    except QueryError as exc:  # `bench run` prints the leaderboard even when nothing was scored yet
+        print(exc, file=sys.stderr)
         return 1
     try:
-        con = duckdb.connect(str(paths.duckdb), read_only=True)
-    except duckdb.IOException as exc:
-        print(f"{paths.duckdb} is locked by a writer: {exc}", file=sys.stderr)
-        return 1
-    if args.category == "*":
-        relation = con.sql("SELECT * FROM leaderboard ORDER BY category, rank, model")
-    else:
-        query = "SELECT * FROM leaderboard WHERE category = ? ORDER BY rank, model"
-        relation = con.sql(query, params=[args.category])
-    frame = pl.from_arrow(relation.to_arrow_table())
-    con.close()
+        known = column_values(con, "leaderboard", "category")
+        if args.category != "*" and args.category not in known and (known or args.category != "all"):
+            print(f"error: no category {args.category!r} in the leaderboard; known: "
+                  f"{', '.join(known) or 'none yet (run `bench run`)'}, or '*' for every row", file=sys.stderr)
+            return 2
+        if args.category == "*":
+            relation = con.sql("SELECT * FROM leaderboard ORDER BY category, rank, model")
+        else:
+            query = "SELECT * FROM leaderboard WHERE category = ? ORDER BY rank, model"
+            relation = con.sql(query, params=[args.category])
+        frame = pl.from_arrow(relation.to_arrow_table())
+    finally:
+        con.close()
     from bench_assets.defs.assets import metric_columns
     from bench_assets.metrics.registry import METRICS
     from bench_assets.storage.leaderboard import to_markdown
@@ -88,11 +95,73 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     columns = metric_columns(list(METRICS.values()))
     freshness = leaderboard_freshness(Warehouse(paths.warehouse), [IMAGES_TABLE, *(c.table for c in columns)])
     print(f"leaderboard ({'every category' if args.category == '*' else args.category}), "
-          f"from {paths.duckdb}: mean [95% CI] (n) #rank interval; tier = models the paired tests cannot "
-          "separate; composite = weighted z-scores (data/config.yaml leaderboard.weights)")
-    print(freshness.describe())
-    print(to_markdown(frame, columns, category=None if args.category == "*" else args.category))
+          f"from {paths.duckdb}: mean [95% CI] (n)")
+    legend = ("#rank interval; tier = models the paired tests cannot separate; composite = weighted z-scores "
+              "(data/config.yaml leaderboard.weights). " + freshness.describe())
+    print(textwrap.fill(legend, width=min(_terminal_width(), 120)))
+    table = to_markdown(frame, columns, category=None if args.category == "*" else args.category)
+    print(table if getattr(args, "wide", False) else fit_markdown(table, _terminal_width()))
     return 0
+
+
+def _terminal_width() -> int:
+    """The terminal's width (``COLUMNS`` wins); 120 when the output goes to a pipe or a file."""
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from bench_assets.storage.query import connect_read_only
+
+    paths = DataPaths.from_env()
+    con = connect_read_only(paths.duckdb)
+    try:
+        if args.command_text is not None:
+            return _run_sql(con, args.command_text)
+        return _sql_prompt(con, paths.duckdb)
+    finally:
+        con.close()
+
+
+def _run_sql(con, text: str) -> int:
+    """Run each statement and print its rows as a table that fits the terminal."""
+    from bench_assets.storage.query import run_statements
+
+    for result in run_statements(con, text):
+        if result.relation is not None:
+            result.relation.show(max_width=_terminal_width(), max_rows=10_000)
+    return 0
+
+
+def _sql_prompt(con, db_path: Path) -> int:
+    """A small interactive prompt: statements end with ';', Ctrl-D or .quit leaves."""
+    import duckdb
+
+    from bench_assets.storage.query import QueryError
+
+    try:
+        import readline  # noqa: F401  (line editing and history for input())
+    except ImportError:
+        pass
+    print(f"{db_path}\nread-only, duckdb {duckdb.__version__}; end statements with ';', .quit or Ctrl-D to leave")
+    buffer: list[str] = []
+    while True:
+        try:
+            line = input("bench> " if not buffer else "   ...> ")
+        except EOFError:
+            print()
+            return 0
+        if not buffer and line.strip() in (".quit", ".exit", "\\q"):
+            return 0
+        buffer.append(line)
+        if not line.rstrip().endswith(";"):
+            continue
+        text, buffer = "\n".join(buffer), []
+        try:
+            _run_sql(con, text)
+        except QueryError as exc:
+            print(f"error: {exc}", file=sys.stderr)
 
 
 def cmd_status(_: argparse.Namespace) -> int:
@@ -300,21 +369,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     from bench_assets.metrics.registry import METRICS
+    from bench_assets.storage.costs import generation_devices, priced_at_gpu_rate
     from bench_assets.storage.leaderboard import H100_PRICE_DATE, cost_per_thousand
     from bench_assets.storage.status import IMAGES_TABLE
     from bench_assets.storage.warehouse import Warehouse
 
     paths = DataPaths.from_env()
-    table = cost_per_thousand(Warehouse(paths.warehouse), IMAGES_TABLE, [m.table for m in METRICS.values()],
-                              args.price_per_hour)
+    warehouse = Warehouse(paths.warehouse)
+    table = cost_per_thousand(warehouse, IMAGES_TABLE, [m.table for m in METRICS.values()], args.price_per_hour)
     if table.is_empty():
         print("no images with recorded GPU seconds yet: run the benchmark first")
         return 1
+    devices = generation_devices(warehouse, IMAGES_TABLE)
     print(f"at ${args.price_per_hour:.4f} per GPU-hour (Modal H100 list price as of {H100_PRICE_DATE} "
-          "unless overridden); measured GPU seconds, generation + every metric:")
+          "unless overridden);\nmeasured seconds per image, generation + every metric:")
+    unpriced = []
     for row in table.iter_rows(named=True):
-        print(f"  {row['model']}: {row['images']} images, {row['generation_s_per_image']:.3f} s/image generating, "
-              f"{row['gpu_s_per_image']:.3f} s/image in all -> ${row['usd_per_1000_images']:.2f} per 1,000 images")
+        measured_on = devices.get(row["model"], [])
+        on_gpu = priced_at_gpu_rate(measured_on)
+        line = (f"  {row['model']}: {row['images']} images on {', '.join(measured_on) or 'an unrecorded device'}, "
+                f"{row['generation_s_per_image']:.3f} s generating, {row['gpu_s_per_image']:.3f} s in all")
+        if on_gpu or args.price_non_gpu:
+            line += f" -> ${row['usd_per_1000_images']:.2f} per 1,000 images" + ("" if on_gpu else " (NOT a GPU)")
+        else:
+            unpriced.append(row["model"])
+        print(line)
+    if unpriced:
+        print(textwrap.fill(
+            f"note: not priced: {', '.join(unpriced)}: their seconds were measured on a CPU or MPS (or an unrecorded) "
+            "device, and a GPU's hourly rate says nothing about them; run on a GPU for a real figure, or pass "
+            "--price-non-gpu to price them anyway", width=min(_terminal_width(), 120)))
+    elif args.price_non_gpu and not all(priced_at_gpu_rate(d) for d in devices.values()):
+        print("note: --price-non-gpu: CPU/MPS seconds priced at a GPU rate; these dollars are not what a GPU costs")
     return 0
 
 
@@ -387,6 +473,51 @@ def cmd_instance_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message already says what is wrong and in which file: one line, no traceback.
+
+    Anything else is a bug and keeps its traceback.
+    """
+    from bench_assets.compute.devices import DeviceError
+    from bench_assets.compute.modal_auth import ModalAuthError
+    from bench_assets.core.checkpoints import CheckpointError
+    from bench_assets.core.config import ConfigError
+    from bench_assets.core.download import DownloadError
+    from bench_assets.core.model_cards import CardError
+    from bench_assets.core.prompts import PromptSuiteError
+    from bench_assets.core.settings import SettingsError
+    from bench_assets.generation.pipelines import ModelLoadError
+    from bench_assets.storage.query import QueryError
+
+    return (PromptSuiteError, CardError, ConfigError, SettingsError, CheckpointError, DownloadError,
+            ModelLoadError, DeviceError, ModalAuthError, QueryError, OSError)
+
+
+def _user_error(exc: BaseException) -> BaseException | None:
+    """The first known error in ``exc``'s chain (Dagster wraps a sensor's or schedule's error)."""
+    known, queue, seen = _known_errors(), [exc], set()
+    while queue:
+        current = queue.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, known):
+            return current
+        queue += [current.__cause__, current.__context__, getattr(current, "user_exception", None)]
+    return None
+
+
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``bench status --verbose`` works like ``bench --verbose status``, unless the command has its own
+    ``--verbose`` (``bench report --verbose`` logs requests): then only the form before it means tracebacks."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and set(extra) == {"--verbose"}:
+        args.traceback = True
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def cmd_arena(args: argparse.Namespace) -> int:
     from bench_assets.arena.app import open_arena
     from bench_assets.arena.server import LOOPBACK, bind, serve
@@ -416,11 +547,18 @@ def cmd_arena(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--verbose", dest="traceback", action="store_true",
+                        help="on an error, print the full traceback instead of one line")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="register new models and materialize everything missing or stale").set_defaults(func=cmd_run)
     lb = sub.add_parser("leaderboard", help="print the leaderboard from data/bench.duckdb")
     lb.add_argument("--category", default="all", help="a category, 'all' (overall) or '*' (every row)")
+    lb.add_argument("--wide", action="store_true", help="one wide Markdown table instead of tables that fit 120 columns")
     lb.set_defaults(func=cmd_leaderboard)
+    sql = sub.add_parser("sql", help="SQL on data/bench.duckdb (read-only), with the installed duckdb: no duckdb CLI needed")
+    sql.add_argument("-c", dest="command_text", metavar="QUERY", help="run QUERY (';'-separated statements) and exit; "
+                     "without -c: an interactive prompt")
+    sql.set_defaults(func=cmd_sql)
     sub.add_parser("status", help="per model × category: done, missing, partial, failed or stale").set_defaults(func=cmd_status)
     imp = sub.add_parser("import-prompts", help="convert a published prompt set into data/prompts/<suite>.jsonl")
     imp.add_argument("--format", required=True, choices=["geneval", "oneig", "dsg", "drawbench", "parti", "txt"])
@@ -434,6 +572,8 @@ def main(argv: list[str] | None = None) -> int:
     cost = sub.add_parser("cost", help="dollars per 1,000 images per model, from the GPU seconds recorded")
     cost.add_argument("--price-per-hour", type=float,
                       default=float(os.environ.get("BENCH_GPU_PRICE_PER_HOUR", H100_PRICE_PER_HOUR)))
+    cost.add_argument("--price-non-gpu", action="store_true",
+                      help="also price seconds measured on a CPU or MPS at the GPU rate (marked as such)")
     cost.set_defaults(func=cmd_cost)
     ic = sub.add_parser("instance-config", help="render dagster.yaml into $DAGSTER_HOME, gpu pool sized to the GPUs")
     ic.add_argument("--template", default="dagster.yaml")
@@ -494,8 +634,20 @@ def main(argv: list[str] | None = None) -> int:
     ar.add_argument("--models", action="append", help="only these models (comma-separated, or repeat)")
     ar.add_argument("--category", help="only this prompt category")
     ar.set_defaults(func=cmd_arena)
-    args = parser.parse_args(argv)
-    return args.func(args)
+    args = _parse(parser, argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - only known errors are shortened; the rest re-raise
+        known = _user_error(exc)
+        if known is None or args.traceback:
+            raise
+        from bench_assets.core.redaction import redact_text
+
+        print(f"error: {redact_text(' '.join(str(known).split()))}", file=sys.stderr)  # one line; --verbose: all
+        return 2
 
 
 if __name__ == "__main__":

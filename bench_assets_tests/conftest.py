@@ -77,6 +77,51 @@ def data_dir(tmp_path, tiny_sources, monkeypatch) -> Path:
     return data
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def demo_prompts() -> list[dict]:
+    """The fewest prompts of the repo's default suite that every metric applies to, in one category.
+
+    Every score table then exists (a metric added later is covered without editing this), at the
+    least generation and scoring cost.
+    """
+    from bench_assets.core.prompts import load_suite
+    from bench_assets.metrics.registry import METRICS
+
+    suite_file = REPO / "data" / "prompts" / "default.jsonl"
+    chosen: list = []
+    for metric in (cls() for cls in METRICS.values()):
+        if not any(metric.applies_to(p) for p in chosen):
+            chosen.append(next(p for p in load_suite(suite_file).prompts if metric.applies_to(p)))
+    raw = {row["id"]: row for row in map(json.loads, suite_file.read_text().splitlines()) if row}
+    return [{**raw[p.id], "category": "object"} for p in chosen]
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory, tiny_sources) -> Path:
+    """A demo-sized data dir (one tiny model, one category, :func:`demo_prompts`) with its warehouse
+    and bench.duckdb, built as a user does: `bench run`.
+
+    Shared by the tests that only read it (README queries and commands, CLI output); set
+    BENCH_DATA_DIR to it in the test.
+    """
+    from bench_assets.cli import main
+
+    root = tmp_path_factory.mktemp("demo_warehouse")
+    data = make_data_dir(root, tiny_sources, models=("tiny-a",))
+    (data / "prompts" / "default.jsonl").write_text("".join(json.dumps(p) + "\n" for p in demo_prompts()))
+    for path in (data / "models").rglob("*"):
+        os.utime(path, (1_600_000_000, 1_600_000_000))  # copied long ago: no settling wait
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("BENCH_DATA_DIR", str(data))
+        patch.setenv("DAGSTER_HOME", str(root / "dagster_home"))
+        patch.delenv("BENCH_CONFIG", raising=False)
+        patch.delenv("BENCH_PROMPT_SUITE", raising=False)
+        assert main(["run"]) == 0
+    return data
+
+
 @pytest.fixture
 def instance():
     import dagster as dg

@@ -11,8 +11,10 @@ and a safetensors header, and only then are moved into place with
 
 Tokens (``HF_TOKEN``/``HUGGING_FACE_HUB_TOKEN`` for huggingface.co,
 ``CIVITAI_TOKEN``/``CIVITAI_API_TOKEN`` for civitai.com) are sent only to
-the host they belong to: a redirect to a CDN carries no token. They never
-appear in progress lines or errors.
+the host they belong to: a redirect to a CDN carries no token. Neither they
+nor a link's own credentials (``?token=``, ``api_key=``, signed-URL
+parameters: see :mod:`bench_assets.core.redaction`) appear in progress
+lines, retry lines or errors, even when a server echoes them back.
 
 Standard library only (urllib): no new dependency for one HTTP GET.
 """
@@ -35,6 +37,7 @@ from typing import Callable, Mapping
 
 from bench_assets.core.model_cards import PICKLE_SUFFIXES
 from bench_assets.core.models import safetensors_problem, sha256_file
+from bench_assets.core.redaction import redact_text, redact_url, secret_values
 
 PARTIAL_DIR = ".downloads"
 SAFE_SUFFIX = ".safetensors"
@@ -72,12 +75,8 @@ def _stderr(message: str) -> None:
 
 
 def redact(url: str) -> str:
-    """The URL with query values that look like credentials replaced (CivitAI accepts ``?token=``)."""
-    parts = urllib.parse.urlsplit(url)
-    query = [(k, "***" if "token" in k.lower() or k.lower() in {"key", "sig", "signature"} else v)
-             for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)]
-    netloc = parts.netloc.rsplit("@", 1)[-1]  # drop user:password@
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=urllib.parse.urlencode(query, safe="*")))
+    """The URL with its credentials replaced (CivitAI accepts ``?token=``); see core/redaction.py."""
+    return redact_url(url)
 
 
 def origin(url: str) -> str:
@@ -426,26 +425,28 @@ def download(url: str, models_dir: Path, *, name: str | None = None, sha256: str
     expected = sha256.strip().lower() if sha256 else None
     if expected is not None and not _SHA256.match(expected):
         raise DownloadError(f"--sha256 {sha256!r}: expected 64 hexadecimal characters")
-    url = normalise_url(url)
+    secrets = secret_values(url)  # the link's own credentials, to scrub wherever a server echoes them
+    try:
+        url = normalise_url(url)
+    except DownloadError as exc:
+        raise DownloadError(redact_text(str(exc), secrets)) from None
     models_dir = Path(models_dir)
     models_dir.mkdir(parents=True, exist_ok=True)
     if name is not None and Path(sanitise_name(name)).suffix.lower() in PICKLE_SUFFIXES:
         check_suffix(sanitise_name(name), allow_pickle, url)  # refused before any request
     token = token_for(url, env)
-    log = _scrubbed(log, token)
+    secrets += [token[1]] if token else []
+    log = _scrubbed(log, secrets)
     try:
         return _download(url, models_dir, name, expected, allow_pickle, token, retries, log, timeout)
-    except DownloadError as exc:
-        raise DownloadError(_scrub(str(exc), token)) from None
+    except (DownloadError, OSError, ValueError, HTTPException) as exc:
+        # Defence in depth: a server can echo a token or a signed URL back in an error reason.
+        raise DownloadError(redact_text(str(exc), secrets)) from None
 
 
-def _scrub(message: str, token: tuple[str, str] | None) -> str:
-    """Defence in depth: a server could echo the token back in an error reason."""
-    return message.replace(token[1], "***") if token else message
-
-
-def _scrubbed(log: Log, token: tuple[str, str] | None) -> Log:
-    return (lambda message: log(_scrub(message, token))) if token else log
+def _scrubbed(log: Log, secrets: list[str]) -> Log:
+    """Every progress and retry line passes through the redaction, whatever it quotes."""
+    return lambda message: log(redact_text(message, secrets))
 
 
 def _download(url: str, models_dir: Path, name: str | None, expected: str | None, allow_pickle: bool,

@@ -7,7 +7,15 @@ a content fingerprint (sha256 of the weights, cached by signature so that a
 7 GB checkpoint is hashed once, not on every sensor tick).
 
 A broken entry is still an entry: it carries ``error`` so that its own
-partition fails with that message while every other model runs.
+partition fails with that message while every other model runs. Each entry is
+identified inside its own error boundary (a dangling symlink, a file that
+cannot be read, a FIFO, a broken card or settings sidecar all become INVALID
+entries naming the file), and an INVALID entry is never hashed.
+
+Nothing outside the data folder (the parent of ``data/models/``) is read
+unless a card names it on purpose (a LoRA or checkpoint file): a symlink in
+``data/models/``, or inside a model folder, that resolves outside it is
+refused before a byte is read, and so is an image folder outside it.
 
 Besides weights files and diffusers folders, the folder holds model cards
 (``<name>.yaml``, see :mod:`bench_assets.core.model_cards`): Hugging Face
@@ -22,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import stat
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -30,7 +39,9 @@ from typing import Any
 import yaml
 
 from bench_assets.core.checkpoints import CheckpointError, read_safetensors_header
+from bench_assets.core.settings import GenerationSettings
 from bench_assets.core.model_cards import (
+    CARD_SUFFIXES,
     PICKLE_SUFFIXES,
     SETTINGS_SIDECAR,
     CardError,
@@ -40,7 +51,6 @@ from bench_assets.core.model_cards import (
     ModelCard,
     PickleSource,
     cached_commit,
-    is_card_path,
     load_card,
     looks_like_repo_id,
 )
@@ -134,7 +144,7 @@ def partition_key(name: str) -> str:
     clean = re.sub(r"[-.]{2,}", "-", clean).strip("-._")[:_KEY_MAX] or "model"
     if clean == name:
         return clean
-    digest = hashlib.sha1(name.encode()).hexdigest()[:6]
+    digest = hashlib.sha1(name.encode("utf-8", "surrogateescape")).hexdigest()[:6]  # any bytes a file name has
     return f"{clean}-{digest}"
 
 
@@ -144,21 +154,59 @@ def _is_sidecar(path: Path) -> bool:
     )
 
 
+class EntryProblem(Exception):
+    """Why one entry is invalid, found before any of its bytes were read; the message names the file."""
+
+
+def data_root(models_dir: Path) -> Path:
+    """The data folder: nothing outside it is read unless a card names it."""
+    return Path(models_dir).resolve().parent
+
+
+def _inside(target: Path, root: Path) -> bool:
+    return target == root or root in target.parents
+
+
+def check_contained(path: Path, root: Path) -> None:
+    """Refuse, before a byte is read, what a link or a special file would make us read.
+
+    Dangling symlinks, links that resolve outside ``root`` and anything that
+    is neither a regular file nor a folder (a FIFO blocks the reader forever,
+    a device never ends) raise :class:`EntryProblem`.
+    """
+    target = Path(os.path.realpath(path))
+    if path.is_symlink() and not path.exists():
+        raise EntryProblem(f"{path}: a dangling symlink (its target {os.readlink(path)} does not exist)")
+    if not _inside(target, root):
+        raise EntryProblem(
+            f"{path}: resolves to {target}, outside the data folder {root}; nothing outside it is read "
+            f"unless a card names it: move or copy the model into {root}"
+        )
+    mode = path.stat().st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise EntryProblem(f"{path}: not a regular file or folder (a FIFO, socket or device is never read)")
+
+
 def _file_signature(path: Path) -> tuple[str, float]:
-    stat = path.stat()
-    return f"{stat.st_size}:{stat.st_mtime_ns}", stat.st_mtime
+    info = path.stat()
+    return f"{info.st_size}:{info.st_mtime_ns}", info.st_mtime
 
 
-def _folder_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-    )
+def _folder_files(folder: Path, root: Path | None = None) -> list[Path]:
+    """Files of a folder, hidden ones skipped; with ``root``, every link inside is checked first."""
+    files = []
+    for path in sorted(folder.rglob("*")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+            continue
+        if root is not None and path.is_symlink():
+            check_contained(path, root)
+        if path.is_file():
+            files.append(path)
+    return files
 
 
-def _folder_signature(folder: Path) -> tuple[str, float]:
-    stats = [p.stat() for p in _folder_files(folder)]
+def _folder_signature(folder: Path, root: Path | None = None) -> tuple[str, float]:
+    stats = [p.stat() for p in _folder_files(folder, root)]
     total = sum(s.st_size for s in stats)
     newest = max((s.st_mtime_ns for s in stats), default=0)
     return f"{len(stats)}:{total}:{newest}", newest / 1e9
@@ -228,8 +276,8 @@ def _entry_name(path: Path) -> str:
     return path.name if path.is_dir() else path.stem
 
 
-def _path_signature(path: Path) -> tuple[str, float]:
-    return _folder_signature(path) if path.is_dir() else _file_signature(path)
+def _path_signature(path: Path, root: Path | None = None) -> tuple[str, float]:
+    return _folder_signature(path, root) if path.is_dir() else _file_signature(path)
 
 
 def _same_path(a: Path, b: Path) -> bool:
@@ -252,11 +300,11 @@ def _hf_state(repo: str, revision: str | None) -> str:
     return cached_commit(repo, revision) or "not-cached"
 
 
-def _card_signature(card: ModelCard, base: ModelEntry | None) -> tuple[str, float]:
+def _card_signature(card: ModelCard, base: ModelEntry | None, root: Path | None = None) -> tuple[str, float]:
     """Changes when the card, a file it points at, its base or its cached HF snapshot changes."""
     parts, newest = [], []
     for path in (card.path, *card.referenced_paths()):
-        sig, mtime = _path_signature(path)
+        sig, mtime = _path_signature(path, root)
         parts.append(sig)
         newest.append(mtime)
     if isinstance(card.source, HfRepoSource):
@@ -294,21 +342,88 @@ def _find_base(card: ModelCard, entries: dict[str, ModelEntry]) -> ModelEntry:
                     "nor a Hugging Face repo id like 'org/name'")
 
 
-def _card_entry(path: Path, card: ModelCard | CardError, entries: dict[str, ModelEntry]) -> ModelEntry:
+def _invalid(path: Path, name: str, error: str, card: ModelCard | None = None) -> ModelEntry:
+    """An INVALID entry; its signature comes from ``lstat``, which works for a dangling link too."""
+    try:
+        info = path.lstat()
+        signature, newest = f"invalid:{info.st_size}:{info.st_mtime_ns}", info.st_mtime
+    except OSError:
+        signature, newest = "invalid:gone", 0.0
+    return ModelEntry(partition_key(name), name, path, ModelKind.INVALID, signature, newest, error, card)
+
+
+def _unreadable(path: Path, exc: OSError) -> str:
+    where = exc.filename if isinstance(exc.filename, str) else path
+    return f"{where}: cannot be read ({exc.strerror or type(exc).__name__})"
+
+
+def _check_image_folder(card: ModelCard, root: Path) -> None:
+    """An image-folder card may only point inside the data folder: every file in it is read."""
+    src = card.source
+    if isinstance(src, ImageFolderSource):
+        target = Path(os.path.realpath(src.images))
+        if not _inside(target, root):
+            raise EntryProblem(f"{card.path}: field 'images': {src.images} resolves to {target}, outside the "
+                               f"data folder {root}; put the images in a folder inside it")
+
+
+def _card_entry(path: Path, card: ModelCard | CardError, entries: dict[str, ModelEntry], root: Path) -> ModelEntry:
     name = path.stem
-    key = partition_key(name)
     if isinstance(card, CardError):
-        sig, newest = _file_signature(path)
-        return ModelEntry(key, name, path, ModelKind.INVALID, sig, newest, str(card))
-    base = None
-    if isinstance(card.source, LoraSource):
-        try:
-            base = _find_base(card, entries)
-        except CardError as exc:
-            sig, newest = _card_signature(card, None)
-            return ModelEntry(key, name, path, ModelKind.INVALID, sig, newest, str(exc), card)
-    sig, newest = _card_signature(card, base)
-    return ModelEntry(key, name, path, _CARD_KINDS[type(card.source)], sig, newest, None, card, base)
+        return _invalid(path, name, str(card))
+    try:
+        _check_image_folder(card, root)
+        base = _find_base(card, entries) if isinstance(card.source, LoraSource) else None
+        sig, newest = _card_signature(card, base, root)
+    except (CardError, EntryProblem) as exc:
+        return _invalid(path, name, str(exc), card)
+    except OSError as exc:
+        return _invalid(path, name, _unreadable(path, exc), card)
+    entry = ModelEntry(partition_key(name), name, path, _CARD_KINDS[type(card.source)], sig, newest, None, card, base)
+    return _with_sidecar_checked(entry, root)
+
+
+def _sidecar_problem(entry: ModelEntry, root: Path) -> str | None:
+    """Why the ``<name>.settings.yaml`` sidecar is unusable, or None (checked at scan time, so that
+    ``bench status``, the sensor and the schedule never meet a broken one later)."""
+    sidecar = entry.settings_sidecar
+    if not (sidecar.exists() or sidecar.is_symlink()):
+        return None
+    try:
+        check_contained(sidecar, root)
+        GenerationSettings().with_overrides(entry.settings_overrides(), source=str(sidecar))
+    except (EntryProblem, ValueError, TypeError) as exc:
+        return str(exc)
+    except OSError as exc:
+        return _unreadable(sidecar, exc)
+    return None
+
+
+def _with_sidecar_checked(entry: ModelEntry, root: Path) -> ModelEntry:
+    problem = _sidecar_problem(entry, root)
+    return entry if problem is None else replace(entry, kind=ModelKind.INVALID, error=problem)
+
+
+def _is_model_candidate(path: Path) -> bool:
+    """Weights files and folders by name; a dangling ``x.safetensors`` link still counts."""
+    return path.suffix.lower() in (".safetensors", *PICKLE_SUFFIXES) or path.is_dir()
+
+
+def _file_entry(path: Path, root: Path) -> ModelEntry | None:
+    """A weights file or folder in its own error boundary; None for files that are not models."""
+    name = _entry_name(path)
+    try:
+        check_contained(path, root)
+        kind, error = _identify(path)
+        signature, newest = _path_signature(path, root)
+    except LookupError:
+        return None
+    except EntryProblem as exc:
+        return _invalid(path, name, str(exc))
+    except OSError as exc:
+        return _invalid(path, name, _unreadable(path, exc))
+    entry = ModelEntry(partition_key(name), name, path, kind, signature, newest, error)
+    return entry if error else _with_sidecar_checked(entry, root)
 
 
 def _add(entries: dict[str, ModelEntry], entry: ModelEntry) -> None:
@@ -322,31 +437,44 @@ def _claimed_by(path: Path, card: ModelCard | CardError) -> list[Path]:
     """What a card points at; for a broken card, best effort from its raw YAML.
 
     A broken LoRA card must not also make its LoRA file show up as "write a card".
+    A card that was refused unread (a link outside the data folder) is not read here either.
     """
     if isinstance(card, ModelCard):
         return card.referenced_paths()
+    if getattr(card, "unread", False):
+        return []
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, OSError, UnicodeDecodeError):
         return []
     if not isinstance(data, dict):
         return []
-    values = [data.get(field) for field in ("lora", "checkpoint", "images")]
-    return [path.parent / Path(v).expanduser() for v in values if isinstance(v, str) and v.strip()]
+    named = {field: data.get(field) for field in ("lora", "checkpoint", "images")}
+    paths = {f: path.parent / Path(v).expanduser() for f, v in named.items() if isinstance(v, str) and v.strip()}
+    # `images: model.safetensors` is a mistake in the card, not a claim on a model file.
+    return [p for field, p in paths.items() if field != "images" or p.is_dir()]
 
 
-def _read_cards(paths: list[Path]) -> dict[Path, ModelCard | CardError]:
-    cards: dict[Path, ModelCard | CardError] = {}
-    for path in paths:
-        try:
-            cards[path] = load_card(path)
-        except CardError as exc:
-            cards[path] = exc
-    return cards
+def _is_card_name(path: Path) -> bool:
+    """``<name>.yaml`` that is not a settings sidecar, by name only (a dangling link is still a card)."""
+    return path.suffix.lower() in CARD_SUFFIXES and not path.name.endswith(SETTINGS_SIDECAR)
+
+
+def _read_card(path: Path, root: Path) -> ModelCard | CardError:
+    try:
+        check_contained(path, root)
+    except (EntryProblem, OSError) as exc:
+        error = CardError(str(exc) if isinstance(exc, EntryProblem) else _unreadable(path, exc))
+        error.unread = True  # type: ignore[attr-defined]
+        return error
+    try:
+        return load_card(path)
+    except CardError as exc:
+        return exc
 
 
 def scan_models(models_dir: Path) -> list[ModelEntry]:
-    """Every model entry in the drop folder, sorted by key.
+    """Every model entry in the drop folder, sorted by key; never raises for one bad entry.
 
     Hidden files, sidecars and unrelated files (a README) are skipped; broken
     model files and cards become INVALID entries carrying their error. Files
@@ -355,23 +483,19 @@ def scan_models(models_dir: Path) -> list[ModelEntry]:
     """
     if not models_dir.is_dir():
         return []
+    root = data_root(models_dir)
     paths = [p for p in sorted(models_dir.iterdir()) if not p.name.startswith(".") and not _is_sidecar(p)]
-    cards = _read_cards([p for p in paths if is_card_path(p)])
+    cards = {p: _read_card(p, root) for p in paths if _is_card_name(p)}
     claimed = [r for path, card in cards.items() for r in _claimed_by(path, card)]
     entries: dict[str, ModelEntry] = {}
     for path in paths:
-        if path in cards or any(_same_path(path, r) for r in claimed):
+        if path in cards or not _is_model_candidate(path) or any(_same_path(path, r) for r in claimed):
             continue
-        try:
-            kind, error = _identify(path)
-        except LookupError:
-            continue
-        signature, newest = _path_signature(path)
-        _add(entries, ModelEntry(partition_key(_entry_name(path)), _entry_name(path), path, kind,
-                                 signature, newest, error))
+        if (entry := _file_entry(path, root)) is not None:
+            _add(entries, entry)
     is_lora = {p: isinstance(c, ModelCard) and isinstance(c.source, LoraSource) for p, c in cards.items()}
     for path in sorted(cards, key=lambda p: is_lora[p]):
-        _add(entries, _card_entry(path, cards[path], entries))
+        _add(entries, _card_entry(path, cards[path], entries, root))
     return [entries[k] for k in sorted(entries)]
 
 
@@ -387,7 +511,7 @@ def sha256_file(path: Path, chunk: int = 8 * 1024 * 1024) -> str:
 def _folder_digest(folder: Path) -> str:
     digest = hashlib.sha256()
     for file in _folder_files(folder):
-        digest.update(str(file.relative_to(folder)).encode())
+        digest.update(str(file.relative_to(folder)).encode("utf-8", "surrogateescape"))
         digest.update(sha256_file(file).encode())
     return digest.hexdigest()
 
@@ -424,9 +548,14 @@ def _compute_fingerprint(entry: ModelEntry, cache_dir: Path | None = None) -> st
 def fingerprint(entry: ModelEntry, cache_dir: Path | None = None) -> str:
     """sha256 of the entry's content, cached by path and stat signature.
 
+    An INVALID entry is never read: its fingerprint is a digest of its error
+    and signature, so that a changed error (a fixed card) launches it again.
+
     A Hugging Face repo's fingerprint hashes no weights (repo, revision,
     variant and the cached snapshot commit), so it is never cached.
     """
+    if entry.error:  # never hashed: its bytes may be anything, anywhere
+        return _json_digest({"invalid": entry.error, "signature": entry.signature})
     if cache_dir is None or entry.kind == ModelKind.HF_REPO:
         return _compute_fingerprint(entry, cache_dir)
     cache_file = cache_dir / "fingerprints.json"

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -110,21 +109,45 @@ def load_suite(path: Path) -> PromptSuite:
     return load_jsonl_suite(path)
 
 
+def _decoded_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) per line, decoded one line at a time so that bad UTF-8 names its line."""
+    with Path(path).open("rb") as handle:
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise PromptSuiteError(
+                    f"{path}:{lineno}: invalid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                    "save the file as UTF-8"
+                ) from None
+            yield lineno, line.removeprefix("\ufeff") if lineno == 1 else line
+
+
 def jsonl_records(path: Path) -> Iterator[tuple[int, str, Any]]:
     """(line number, "file:line", parsed object) per non-blank line; ``//`` lines are comments.
 
-    Invalid JSON raises with file and line, so every JSONL reader reports errors alike.
+    Invalid JSON or UTF-8 raises with file and line, so every JSONL reader reports errors alike.
     """
-    with Path(path).open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip() or line.lstrip().startswith("//"):
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise PromptSuiteError(f"{where}: invalid JSON ({exc.msg})") from None
-            yield lineno, where, raw
+    for lineno, line in _decoded_lines(path):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise PromptSuiteError(f"{where}: invalid JSON ({exc.msg}, column {exc.colno})") from None
+        yield lineno, where, raw
+
+
+def _check_unique_ids(path: Path, prompts: list[tuple[int, Prompt]]) -> None:
+    """A repeated id names both lines: which of the two to rename is the user's call."""
+    first_line: dict[str, int] = {}
+    for lineno, prompt in prompts:
+        if prompt.id in first_line:
+            raise PromptSuiteError(
+                f"{path}:{lineno}: duplicate prompt id {prompt.id!r} (first used on line {first_line[prompt.id]})"
+            )
+        first_line[prompt.id] = lineno
 
 
 def load_jsonl_suite(path: Path) -> PromptSuite:
@@ -132,10 +155,11 @@ def load_jsonl_suite(path: Path) -> PromptSuite:
     path = Path(path)
     if not path.is_file():
         raise PromptSuiteError(f"{path}: prompt suite not found")
-    prompts = [_parse_line(raw, where) for _, where, raw in jsonl_records(path)]
-    if not prompts:
+    try:
+        numbered = [(lineno, _parse_line(raw, where)) for lineno, where, raw in jsonl_records(path)]
+    except OSError as exc:
+        raise PromptSuiteError(f"{path}: cannot read the suite ({exc.strerror or exc})") from None
+    if not numbered:
         raise PromptSuiteError(f"{path}: the suite has no prompts")
-    duplicates = [pid for pid, n in Counter(p.id for p in prompts).items() if n > 1]
-    if duplicates:
-        raise PromptSuiteError(f"{path}: duplicate prompt id(s) {sorted(duplicates)}")
-    return PromptSuite(name=path.stem, prompts=tuple(prompts))
+    _check_unique_ids(path, numbered)
+    return PromptSuite(name=path.stem, prompts=tuple(prompt for _, prompt in numbered))

@@ -96,6 +96,28 @@ def image_pairs(items: Sequence[ImageItem]) -> Iterator[tuple[str, list[ImageIte
             yield prompt_id, members
 
 
+ROUND_OFF = 1e-6  # relative to the width of a range: far above float32 round-off, far below any real difference
+
+
+def snap_to_range(value: float, value_range: tuple[float, float], tolerance: float = ROUND_OFF) -> float:
+    """``value`` set to the end of ``value_range`` it lies within round-off of, else unchanged.
+
+    Cosines of unit vectors normalised in float32 come out a few 1e-8 above 1
+    (or just below it, depending on how the reduction was split over threads),
+    so "1 - mean cosine" of identical images would read -6.6e-08 on one run and
+    1e-8 on the next. Snapping both sides makes identical images exactly 0 on
+    every machine; a value further outside its range is left as it is, so that
+    the range check still catches a real bug.
+    """
+    low, high = value_range
+    slack = tolerance * (high - low)
+    if abs(value - low) <= slack:
+        return low
+    if abs(value - high) <= slack:
+        return high
+    return value
+
+
 def mean_over_pairs(n: int, batch_size: int, device: Any, distance: Callable[[Any, Any], Any]) -> tuple[float, int]:
     """Mean of ``distance(i, j)`` over all i < j of ``n`` images, and the number of pairs.
 

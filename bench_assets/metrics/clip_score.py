@@ -4,7 +4,9 @@ Per image: ``100 * max(cos(E_image, E_text), 0)`` (Hessel et al. 2021,
 "CLIPScore", with w = 100 as in torchmetrics). Note that torchmetrics'
 ``CLIPScore`` averages the raw ``100 * cos`` over a batch and clamps the
 *mean* at zero; here every image is clamped on its own, and the raw cosine is
-kept in the ``cosine`` column so that either aggregate can be rebuilt.
+kept in the ``cosine`` column so that either aggregate can be rebuilt. An
+image identical in embedding to its prompt scores exactly 100, not 100.000005
+(``base.snap_to_range``).
 
 Options:
 
@@ -26,7 +28,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, chunks, image_text_cosines, scoring_precision
+from bench_assets.metrics.base import ImageItem, Metric, chunks, image_text_cosines, scoring_precision, snap_to_range
 
 
 
@@ -140,7 +142,7 @@ class ClipScore(Metric):
                         {
                             "prompt_id": item.prompt.id,
                             "image_index": item.index,
-                            "value": 100.0 * max(cosine, 0.0),
+                            "value": snap_to_range(100.0 * max(cosine, 0.0), self.value_range),
                             "cosine": cosine,
                         }
                     )

@@ -10,7 +10,10 @@ Per prompt:
 
 - ``value`` = ``1 - mean cosine`` over all unordered pairs of the prompt's
   images (a semantic counterpart of LPIPS / MS-SSIM diversity; higher = more
-  diverse; in [0, 2]). ``mean_cosine`` keeps the raw mean.
+  diverse; in [0, 2]). ``mean_cosine`` keeps the raw mean. ``value``,
+  ``dino_i`` and ``clip_i`` are snapped to the end of their range when they
+  are float round-off away from it (``base.snap_to_range``): identical images
+  score exactly 0, never -6.6e-08.
 - Where the prompt's metadata has ``reference_image`` (a path to an image
   file), also ``dino_i`` and ``clip_i``: the mean over the prompt's images of
   the cosine to the reference image's embedding, by DINOv2 and by an open_clip
@@ -51,9 +54,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, chunks, group_by_prompt, mean_over_pairs, scoring_precision
+from bench_assets.metrics.base import (
+    ImageItem,
+    Metric,
+    chunks,
+    group_by_prompt,
+    mean_over_pairs,
+    scoring_precision,
+    snap_to_range,
+)
 
 REFERENCE_KEY = "reference_image"
+COSINE_RANGE = (-1.0, 1.0)
 
 
 
@@ -238,14 +250,15 @@ class DinoFeatures(Metric):
                     mean_cosine, n_pairs = mean_over_pairs(
                         len(members), self.options["batch_size"], embeddings.device,
                         lambda a, b: (embeddings[a] * embeddings[b]).sum(dim=-1))
-                    row.update(value=1.0 - mean_cosine, mean_cosine=mean_cosine, n_pairs=n_pairs)
+                    row.update(value=snap_to_range(1.0 - mean_cosine, self.value_range), mean_cosine=mean_cosine,
+                               n_pairs=n_pairs)
                 else:
                     row.update(value=None, mean_cosine=None, n_pairs=0)
                 if reference is not None:
                     ref_dino, ref_clip = self._reference_embeddings(reference)
                     clip_members = torch.stack([clip_at[start + k] for k in range(len(members))]).double()
-                    row["dino_i"] = (embeddings @ ref_dino.double()).mean().item()
-                    row["clip_i"] = (clip_members @ ref_clip.double()).mean().item()
+                    row["dino_i"] = snap_to_range((embeddings @ ref_dino.double()).mean().item(), COSINE_RANGE)
+                    row["clip_i"] = snap_to_range((clip_members @ ref_clip.double()).mean().item(), COSINE_RANGE)
                     row[REFERENCE_KEY] = str(members[0].prompt.metadata[REFERENCE_KEY])
                 rows.append(row)
         return rows

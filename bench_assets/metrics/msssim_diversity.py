@@ -18,7 +18,8 @@ gaussian window with sigma 1.5, K1 = 0.01, K2 = 0.03. Two choices are fixed:
   depend on the other pairs in its batch.
 - ``normalize = "relu"`` (torchmetrics' default): negative contrast/structure
   terms are clamped at 0 before the fractional powers, which would otherwise
-  give NaN. MS-SSIM is then in [0, 1], and so is the diversity.
+  give NaN. MS-SSIM is then in [0, 1], and so is the diversity (snapped to
+  0 or 1 when float round-off puts it a hair outside: ``base.snap_to_range``).
 
 Size: after four 2x downsamplings the coarsest scale must still hold the
 11-px window; torchmetrics requires ``size // 16 > kernel_size - 1``, i.e. at
@@ -41,7 +42,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, image_pairs, mean_over_pairs
+from bench_assets.metrics.base import ImageItem, Metric, image_pairs, mean_over_pairs, snap_to_range
 
 # MS-SSIM scale weights (Wang et al. 2003), as in torchmetrics.
 PAPER_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -158,7 +159,7 @@ class MsssimDiversity(Metric):
                     {
                         "prompt_id": prompt_id,
                         "image_index": None,
-                        "value": 1.0 - mean_msssim,
+                        "value": snap_to_range(1.0 - mean_msssim, self.value_range),
                         "n_images": len(members),
                         "n_pairs": n_pairs,
                         "mean_msssim": mean_msssim,

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import logging
 import re
 import socket
 import threading
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +84,8 @@ class FileServer:
                     self.end_headers()
                     return
                 if self.path not in server.files:
-                    self.send_error(401 if self.path.startswith("/private") else 404)
+                    # The reason phrase echoes the path and query, as careless servers do.
+                    self.send_error(401 if self.path.startswith("/private") else 404, f"Not Found: {self.path}")
                     return
                 body, extra = server.files[self.path]
                 status, start = 200, 0
@@ -275,3 +278,39 @@ def test_cli_download(server, weights, tmp_path, monkeypatch, capsys):
     assert "expected " + "f" * 64 in capsys.readouterr().err
     assert main(["download", server.url("/m.safetensors"), "--sha256", _sha(weights), "--name", "mine"]) == 0
     assert (tmp_path / "data" / "models" / "mine.safetensors").read_bytes() == weights
+
+
+LEAKS = {"api_key": "AK-leak-1", "auth": "AU-leak-2", "X-Amz-Signature": "SG-leak-3",
+         "X-Amz-Credential": "CR-leak-4", "X-Amz-Security-Token": "ST-leak-5", "X-Goog-Signature": "GS-leak-6",
+         "X-Goog-Credential": "GC-leak-7", "sig": "AZ-leak-8", "password": "PW-leak-9", "hf_token": "HF-leak-0"}
+
+
+def test_credentials_in_urls_never_reach_any_output(server, weights, tmp_path, monkeypatch, capsys, caplog):
+    """A missing file (the server echoes the query in its reason), a signed CDN redirect that drops
+    the connection once (a retry line, then success) and a login page: no credential in stdout,
+    stderr, an exception's text or a log record; what happened is still said."""
+    from bench_assets.cli import main
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path / "data"))
+    query = urllib.parse.urlencode(LEAKS)
+    cdn_path = f"/blob?{query}"
+    server.files[cdn_path] = (weights, {"Content-Disposition": 'attachment; filename="signed.safetensors"'})
+    server.redirects[f"/signed.safetensors?{query}"] = server.url(cdn_path)
+    server.drop_next.add(cdn_path)
+    server.files[f"/login.safetensors?{query}"] = (b"<html>please log in</html>", {})
+
+    outputs = []
+    for path, expected in ((f"/missing.safetensors?{query}", 2), (f"/signed.safetensors?{query}", 0),
+                           (f"/login.safetensors?{query}", 2)):
+        assert main(["download", server.url(path)]) == expected, path
+        captured = capsys.readouterr()
+        outputs += [captured.out, captured.err]
+    with pytest.raises(DownloadError) as err:
+        download(server.url(f"/missing.safetensors?{query}"), tmp_path / "lib")
+    outputs += [str(err.value), capsys.readouterr().err, *(r.getMessage() for r in caplog.records)]
+
+    text = "\n".join(outputs)
+    assert [value for value in LEAKS.values() if value in text] == []
+    assert "HTTP 404" in text and "api_key=***" in text and "resuming" in text and "please log in" not in text
+    assert (tmp_path / "data" / "models" / "signed.safetensors").read_bytes() == weights

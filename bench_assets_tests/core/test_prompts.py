@@ -45,9 +45,27 @@ def test_malformed_line_names_file_and_line(tmp_path, bad, message):
     assert message in str(err.value)
 
 
-def test_duplicate_ids_rejected(tmp_path):
-    with pytest.raises(PromptSuiteError, match="duplicate"):
-        load_suite(_write(tmp_path, [GOOD, GOOD]))
+def test_duplicate_ids_name_both_lines(tmp_path):
+    other = json.dumps({"id": "b-1", "category": "object", "prompt": "a mug"})
+    path = _write(tmp_path, [GOOD, other, "", GOOD])
+    with pytest.raises(PromptSuiteError) as err:
+        load_suite(path)
+    assert str(err.value) == f"{path}:4: duplicate prompt id 'a-1' (first used on line 1)"
+
+
+def test_invalid_utf8_names_file_and_line(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    bad = json.dumps({"id": "c-1", "category": "object", "prompt": "un caf\u00e9"}, ensure_ascii=False)
+    path.write_bytes((GOOD + "\n").encode() * 3 + bad.encode("latin-1") + b"\n")  # line 4 is latin-1
+    with pytest.raises(PromptSuiteError) as err:
+        load_suite(path)
+    assert str(err.value).startswith(f"{path}:4: invalid UTF-8 (byte 0xe9")
+
+
+def test_utf8_bom_is_accepted(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode() + b"\n")
+    assert load_suite(path).prompts[0].id == "a-1"
 
 
 def test_negative_prompt_and_metadata_kept(tmp_path):

@@ -114,3 +114,63 @@ def test_partitions_already_made_from_the_same_weights_are_not_relaunched(setup)
     assert job.execute_in_process(partition_key=partition_key("tiny-a", "object"), instance=instance).success
     first = Ticker(defs, instance).tick()
     assert requested_partitions(first.run_requests) == ["colour|tiny-a", "colour|tiny-b", "object|tiny-b"]
+
+
+CONTROL_NAMES = ("new\nline", "tab\there\x07")
+
+
+def _lora_file(path):
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    save_file({"lora_unet_down_blocks_0.lora_down.weight": np.zeros((4, 4), dtype=np.float32)}, str(path))
+
+
+def _break_the_drop_folder(data_dir):
+    """Bad entries next to the good ones, as a user could leave them on disk."""
+    import shutil
+
+    models = data_dir / "models"
+    os.symlink(models / "deleted.safetensors", models / "dangling.safetensors")
+    os.symlink("/etc/passwd", models / "passwd.safetensors")
+    _lora_file(models / "style.safetensors")
+    (models / "nobase.yaml").write_text("{base: sd15.safetensors, lora: style.safetensors, scale: 0.8}\n")
+    (models / "proc.yaml").write_text("{images: /proc/self}\n")
+    for name in CONTROL_NAMES:  # copies of tiny-b whose names hold control characters
+        (models / f"{name}.safetensors").write_bytes((models / "tiny-b.safetensors").read_bytes())
+        (models / f"{name}.settings.yaml").write_text((models / "tiny-b.settings.yaml").read_text())
+        shutil.copytree(models / "tiny-b.config", models / f"{name}.config")
+    past = time.time() - 3600
+    for entry in models.iterdir():
+        os.utime(entry, (past, past), follow_symlinks=False)
+    return {"dangling": models / "dangling.safetensors", "passwd": models / "passwd.safetensors",
+            "nobase": models / "nobase.yaml", "proc": models / "proc.yaml"}
+
+
+def test_bad_entries_fail_alone_through_sensor_runs_schedule_and_status(setup, capsys, monkeypatch, tmp_path):
+    from bench_assets.cli import main
+    from bench_assets.core.models import scan_models
+    from dagster_helpers import materialize
+    from test_nightly_schedule import _evaluate
+
+    data_dir, instance, defs, ticker = setup
+    bad = _break_the_drop_folder(data_dir)
+    keys = {e.name: e.key for e in scan_models(data_dir / "models")}
+
+    tick = ticker.tick()  # the sensor does not crash, and every entry gets its runs
+    assert set(_models(tick)) == {"tiny-a", "tiny-b", *bad, *(keys[n] for n in CONTROL_NAMES)}
+
+    for key, path in bad.items():
+        result = materialize(defs, instance, key, "object")
+        assert not result.success
+        assert f"{path}: " in root_cause(result), key
+    # A good model still runs: here one whose file name holds a newline.
+    assert materialize(defs, instance, keys[CONTROL_NAMES[0]], "object").success
+
+    requested = _evaluate(defs, instance)  # the schedule evaluates past the bad entries
+    assert "object|tiny-a" in requested and f"object|{keys[CONTROL_NAMES[0]]}" not in requested
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    assert main(["status"]) == 0
+    rows = {tuple(line.split()[:3]) for line in capsys.readouterr().out.splitlines()[2:]}
+    assert {("dangling", "object", "failed"), ("proc", "object", "failed"), ("tiny-a", "object", "missing"),
+            (keys[CONTROL_NAMES[0]], "object", "done")} <= rows

@@ -1,0 +1,66 @@
+"""Reading ``data/bench.duckdb`` with SQL: the one read-only connection the CLI uses.
+
+``bench sql``, ``bench leaderboard`` and the README's own examples (run by a
+test) all open the file here, with the duckdb library this project installs.
+A separate ``duckdb`` CLI may be another version that cannot open the file
+(pip's duckdb-cli 1.5 says "database file with version number 69" for a
+file written by duckdb 2.0), so users need none.
+
+Read-only, so a query never blocks a run nor the view refresh of another
+reader; a writer holding the file (someone's read-write session) is reported
+in one line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+
+class QueryError(RuntimeError):
+    """The database cannot be opened or a statement failed; the message says which and why."""
+
+
+def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to ``db_path``, or a QueryError saying what to do."""
+    db_path = Path(db_path)
+    if not db_path.exists():
+        raise QueryError(f"{db_path} does not exist yet: run `bench run` (or `make demo`) first")
+    try:
+        return duckdb.connect(str(db_path), read_only=True)
+    except duckdb.IOException as exc:
+        raise QueryError(f"{db_path} is locked by a writer (a read-write session?): {exc}") from None
+    except duckdb.Error as exc:
+        raise QueryError(f"{db_path}: cannot open it with duckdb {duckdb.__version__}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class StatementResult:
+    sql: str
+    relation: Any  # a DuckDBPyRelation for statements that return rows, else None
+
+
+def run_statements(con: duckdb.DuckDBPyConnection, text: str) -> list[StatementResult]:
+    """Execute each statement of ``text`` in order; the first failure raises QueryError naming it."""
+    try:
+        statements = con.extract_statements(text)
+    except duckdb.Error as exc:
+        raise QueryError(f"{' '.join(str(exc).split())}") from None
+    results = []
+    for statement in statements:
+        try:
+            results.append(StatementResult(statement.query.strip(), con.sql(statement.query)))
+        except duckdb.Error as exc:
+            raise QueryError(f"{' '.join(str(exc).split())}") from None
+    return results
+
+
+def column_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> list[Any]:
+    """Distinct values of one column of a view, sorted (e.g. the leaderboard's categories)."""
+    try:
+        return [row[0] for row in con.execute(f'SELECT DISTINCT "{column}" FROM "{table}" ORDER BY 1').fetchall()]
+    except duckdb.CatalogException:
+        return []
