@@ -45,12 +45,13 @@ def test_run_twice_then_status_and_leaderboard(data_dir, home, capsys):
 
 
 def test_status_tells_missing_and_failed_apart(data_dir, home, capsys):
+    tiny_b = (data_dir / "models" / "tiny-b.safetensors").read_bytes()
+    for name in ("tiny-b.safetensors", "tiny-b.settings.yaml"):  # tiny-a alone is enough to be "done"
+        (data_dir / "models" / name).unlink()
     (data_dir / "models" / "broken.safetensors").write_bytes(b"\x00" * 64)
     assert main(["run"]) == 0
     capsys.readouterr()
-    (data_dir / "models" / "tiny-c.safetensors").write_bytes(
-        (data_dir / "models" / "tiny-b.safetensors").read_bytes()
-    )
+    (data_dir / "models" / "tiny-c.safetensors").write_bytes(tiny_b)
     assert main(["status"]) == 0
     rows = {tuple(l.split()[:3]) for l in capsys.readouterr().out.splitlines()[2:]}
     assert ("broken", "object", "failed") in rows

@@ -61,9 +61,10 @@ def report_run(tiny_sources, tmp_path_factory) -> RealRun:
 
     from bench_assets.core.paths import DataPaths
     from bench_assets.definitions import build_definitions
+    from bench_assets.defs.active_runs import model_run_request
     from bench_assets_tests.conftest import make_data_dir
     from bench_assets_tests.defs.dagster_helpers import (
-        materialization_metadata, materialize, refresh_leaderboard, register,
+        materialization_metadata, refresh_leaderboard, register,
     )
 
     data = make_data_dir(tmp_path_factory.mktemp("report_run"), tiny_sources)
@@ -73,9 +74,10 @@ def report_run(tiny_sources, tmp_path_factory) -> RealRun:
         env.delenv("BENCH_PROMPT_SUITE", raising=False)
         defs = build_definitions(DataPaths(data))
         register(instance, "tiny-a", "tiny-b")
-        for model in ("tiny-a", "tiny-b"):
-            for category in ("object", "colour"):
-                assert materialize(defs, instance, model, category).success, (model, category)
+        job = defs.resolve_job_def("benchmark")
+        for model in ("tiny-a", "tiny-b"):  # one run per model, as the sensor requests it
+            request = model_run_request(model, ["object", "colour"], ["object", "colour"], None, "test")
+            assert job.execute_in_process(instance=instance, tags=request.tags).success, model
         leaderboard = refresh_leaderboard(defs, instance)
         metas, thumbs = [], []
         for _ in range(2):

@@ -128,7 +128,7 @@ def test_overview_numbers_equal_the_duckdb_leaderboard(page, site, report_run):
     widths = page.eval_on_selector_all("#mean-plots img, #cost-plot", "imgs => imgs.map(i => i.naturalWidth)")
     overall = _sql(report_run, "select * from leaderboard where category = 'all'")
     scored = [m for m in METRICS if any(r.get(f"{m}_mean") is not None for r in overall)]  # dsg: no questions here
-    assert len(widths) == len(scored) and all(w > 0 for w in widths)
+    assert len(widths) == len(scored) + 1 and all(w > 0 for w in widths), "a means plot per scored metric + cost"
 
 
 def test_compare_shows_each_models_own_file_for_the_prompt_and_seed(page, site, report_run):
