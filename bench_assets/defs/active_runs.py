@@ -33,6 +33,24 @@ def active_partitions(
     return active
 
 
+def finished_since(
+    instance: dg.DagsterInstance, categories: Sequence[str], since: float, job_name: str = "benchmark"
+) -> set[tuple[str, str]]:
+    """(model, category) pairs that a run started after ``since`` (a timestamp) has completed.
+
+    A second ``bench run`` over the same models may have done a partition
+    while this one was busy with another: it is not run again.
+    """
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=[dg.DagsterRunStatus.SUCCESS]))
+    done: set[tuple[str, str]] = set()
+    for run in runs:
+        record = instance.get_run_record_by_id(run.run_id)
+        if record is None or record.create_timestamp.timestamp() < since:
+            continue
+        done.update(run_partition_keys(dict(run.tags), run.tags.get("dagster/partition"), categories))
+    return done
+
+
 def model_run_request(
     model: str, categories: Sequence[str], suite_categories: Sequence[str], run_key: str | None, reason: str
 ) -> dg.RunRequest:

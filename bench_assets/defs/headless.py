@@ -29,7 +29,7 @@ import dagster as dg
 import psutil
 
 from bench_assets.core.drop_folder import WatchState
-from bench_assets.defs.active_runs import ACTIVE_STATUSES, active_partitions, model_run_request
+from bench_assets.defs.active_runs import ACTIVE_STATUSES, active_partitions, finished_since, model_run_request
 from bench_assets.defs.partitions import MODEL_DIM, run_partition_keys
 from bench_assets.defs.run_watch import free_run_slots
 
@@ -194,6 +194,7 @@ def run_headless(
     defs: dg.Definitions, instance: dg.DagsterInstance, log: Log = print
 ) -> HeadlessSummary:
     summary = HeadlessSummary()
+    started = time.time()
     summary.reaped = reap_dead_runs(instance, log)
     job = defs.resolve_job_def("benchmark")
     categories = _categories(defs)
@@ -202,11 +203,14 @@ def run_headless(
     for request in requests:
         pairs = run_partition_keys(dict(request.tags), request.partition_key, categories)
         model = pairs[0][0]
+        # Another process (a second `bench run`, the daemon) may be on these partitions, or done them meanwhile.
         busy = active_partitions(instance, categories)
-        todo = [c for m, c in pairs if (m, c) not in busy]
+        done = finished_since(instance, categories, started)
+        todo = [c for m, c in pairs if (m, c) not in busy and (m, c) not in done]
         if not todo:
-            summary.skipped[model] = "already being run by another process"
-            log(f"  skip    {_label(model, [c for _, c in pairs])}: already being run by another process")
+            why = "being run by another process" if any(p in busy for p in pairs) else "done by another run meanwhile"
+            summary.skipped[model] = why
+            log(f"  skip    {_label(model, [c for _, c in pairs])}: {why}")
             continue
         request = model_run_request(model, todo, categories, run_key=None, reason=request.tags.get("bench/reason", ""))
         wait_for_pool(instance, log)

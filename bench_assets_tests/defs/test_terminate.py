@@ -132,3 +132,40 @@ def test_killed_and_force_terminated_runs_never_block_the_next(data_dir, home):
     assert len(after) == 12 and all(after[name] == data for name, data in before.items()), "survivors kept"
     runs = instance.get_runs(filters=dg.RunsFilter(job_name="benchmark"))
     assert len(runs) == 3 and not [r for r in runs if r.parent_run_id], "no retry run"
+
+
+def test_two_bench_runs_execute_each_partition_once(data_dir, tmp_path, monkeypatch, capsys):
+    """Two `bench run`s over the same new models: the second skips what the first is running, and
+    the first skips what the second did meanwhile. (No pool limit here, so they really overlap.)"""
+    from bench_assets.cli import main
+    from bench_assets.core.paths import DataPaths
+    from bench_assets.storage.locks import partition_lock
+
+    home = tmp_path / "home_unlimited"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for entry in (data_dir / "models").iterdir():
+        _age(entry)
+    instance = dg.DagsterInstance.get()
+    # The test holds tiny-a/object, so the first process's tiny-a run is caught mid-way, deterministically.
+    with partition_lock(DataPaths(data_dir).cache / "partition_locks", "tiny-a", "object"):
+        first = _start_bench_run(data_dir, home)
+        try:
+            _wait_for(lambda: (r := _running_run(instance)) and r.tags.get("bench/model") == "tiny-a",
+                      "the first process's tiny-a run", first)
+            assert main(["run"]) == 0
+            second = capsys.readouterr().out
+        except BaseException:
+            first.kill()
+            raise
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out
+    runs_part = second.split("leaderboard (")[0]
+    assert "1 model run(s) to execute" in runs_part and "tiny-a" not in runs_part, "tiny-a is queued/running: left alone"
+    assert "ok      tiny-b [object, colour]" in runs_part
+    assert "ok      tiny-a [object, colour]" in out
+    assert "skip    tiny-b [object, colour]: done by another run meanwhile" in out
+    for key in ("object|tiny-a", "colour|tiny-a", "object|tiny-b", "colour|tiny-b"):
+        records = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("images"), asset_partitions=[key]), limit=10).records
+        assert len(records) == 1, f"{key} was executed {len(records)} times"
