@@ -8,7 +8,7 @@ import time
 
 import dagster as dg
 
-from bench_assets.compute.worker_cache import load_counts
+from bench_assets.compute.worker_cache import load_counts, worker_cache
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
 from bench_assets.defs.active_runs import model_run_request
@@ -31,6 +31,7 @@ def test_a_models_two_categories_run_in_one_process_with_one_load_each(data_dir,
     defs = _defs(data_dir)
     register(instance, "tiny-a")
     request = model_run_request("tiny-a", CATEGORIES, CATEGORIES, run_key=None, reason="test")
+    worker_cache().clear()  # an earlier test in this worker may have left the same tiny models loaded
     load_counts.clear()
     result = defs.resolve_job_def("benchmark").execute_in_process(
         instance=instance, tags=request.tags, raise_on_error=False

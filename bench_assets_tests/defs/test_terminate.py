@@ -116,22 +116,17 @@ def test_killed_and_force_terminated_runs_never_block_the_next(data_dir, home):
     assert _claimed(instance) == [], "its slot is free"
     assert not list((data_dir / "images").rglob(".*.tmp")), "whole images only"
 
-    # 3. The next run takes the slot at once and makes exactly the missing images; nothing is retried.
-    from bench_assets.core.paths import DataPaths
-    from bench_assets.definitions import build_definitions
-    from bench_assets.defs.headless import reap_dead_runs
-    from bench_assets.defs.partitions import partition_key
+    # 3. The next `bench run` finishes on its own: exactly the missing images, nothing retried.
+    from bench_assets.cli import main
 
     before = _pngs(data_dir)
-    assert reap_dead_runs(instance) == [], "nothing left to clean up"
-    defs = build_definitions(DataPaths(data_dir))
-    result = defs.resolve_job_def("benchmark").execute_in_process(
-        partition_key=partition_key("tiny-a", "object"), instance=instance, asset_selection=[dg.AssetKey("images")])
-    assert result.success
+    assert main(["run"]) == 0
     after = _pngs(data_dir)
     assert len(after) == 12 and all(after[name] == data for name, data in before.items()), "survivors kept"
     runs = instance.get_runs(filters=dg.RunsFilter(job_name="benchmark"))
     assert len(runs) == 3 and not [r for r in runs if r.parent_run_id], "no retry run"
+    assert not instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])), "none left STARTED"
+    assert _claimed(instance) == []
 
 
 def test_two_bench_runs_execute_each_partition_once(data_dir, tmp_path, monkeypatch, capsys):
