@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import Iterator
 
 
+# Libraries that attach their own terminal handler instead of propagating to the root logger.
+LIBRARY_LOGGERS = ("diffusers", "transformers", "huggingface_hub", "open_clip", "timm", "torch")
+
+
 def _disable_progress_bars() -> None:
     for module, call in (("huggingface_hub.utils", "disable_progress_bars"),
                          ("transformers.utils.logging", "disable_progress_bar"),
@@ -38,12 +42,19 @@ def library_output_to(log_file: Path) -> Iterator[Path]:
     for h in terminal:
         root.removeHandler(h)
     root.addHandler(handler)
+    _disable_progress_bars()  # first: importing the libraries installs their own handlers
+    libraries = {name: logging.getLogger(name) for name in LIBRARY_LOGGERS}
+    saved = {name: (lg.handlers[:], lg.propagate) for name, lg in libraries.items()}
+    for lg in libraries.values():
+        lg.handlers = [handler]
+        lg.propagate = False
     logging.captureWarnings(True)
-    _disable_progress_bars()
     try:
         yield log_file
     finally:
         logging.captureWarnings(False)
+        for name, lg in libraries.items():
+            lg.handlers, lg.propagate = saved[name]
         root.removeHandler(handler)
         handler.close()
         for h in terminal:
