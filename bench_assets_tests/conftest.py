@@ -151,16 +151,3 @@ def synthetic_results(tmp_path_factory) -> Path:
 
 # One real small benchmark run shared by the arena tests (built once, on first use).
 from bench_assets_tests.arena.small_run import arena_run  # noqa: E402,F401
-
-
-# `make test` runs on both cores (pytest-xdist, --dist loadgroup). A session fixture that is a
-# real benchmark run is built once per worker that needs it, so the tests sharing one are kept
-# on one worker.
-SHARED_RUNS = ("report_run", "built_report", "demo_warehouse", "arena_run")
-
-
-def pytest_collection_modifyitems(items):
-    for item in items:
-        shared = [name for name in SHARED_RUNS if name in getattr(item, "fixturenames", ())]
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(shared[0].replace("built_report", "report_run")))
