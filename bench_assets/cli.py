@@ -170,7 +170,7 @@ def cmd_status(_: argparse.Namespace) -> int:
     from bench_assets.core.prompts import load_suite
     from bench_assets.core.settings import GenerationSettings
     from bench_assets.metrics.registry import get_metric, METRICS
-    from bench_assets.storage.status import partition_status
+    from bench_assets.storage.status import STATUS_HEADER, partition_status, status_lines
     from bench_assets.storage.warehouse import Warehouse
 
     paths = DataPaths.from_env()
@@ -179,17 +179,14 @@ def cmd_status(_: argparse.Namespace) -> int:
     metrics = [get_metric(name, config.metrics.get(name)) for name in METRICS]
     warehouse = Warehouse(paths.warehouse)
     base = GenerationSettings(**config.generation).with_overrides(suite.generation, str(paths.default_suite()))
-    header = f"{'model':<28} {'category':<12} {'state':<8} {'images':>9} {'failed':>6}  metrics / error"
-    print(header)
-    print("-" * len(header))
+    print(STATUS_HEADER)
+    print("-" * len(STATUS_HEADER))
     for entry in scan_models(paths.models):
         settings = base if entry.error else base.with_overrides(entry.settings_overrides(), str(entry.settings_sidecar))
         model_fp = None if entry.error else fingerprint(entry, paths.cache)
         for category in suite.categories:
             st = partition_status(warehouse, entry.key, category, suite.in_category(category), settings, metrics, model_fp)
-            detail = st.error or " ".join(f"{k}:{v}" for k, v in st.metrics.items())
-            print(f"{entry.key:<28} {category:<12} {st.state:<8} {st.images:>4}/{st.expected_images:<4} "
-                  f"{st.failed_images:>6}  {detail}")
+            print("\n".join(status_lines(st)))
     for line in warehouse.quarantined:
         print(f"warning: {line}")
     return 0

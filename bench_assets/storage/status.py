@@ -148,3 +148,28 @@ def partition_status(
     else:
         status.state = "done"
     return status
+
+
+STATUS_HEADER = f"{'model':<28} {'category':<12} {'state':<8} {'images':>9} {'failed':>6}  metrics / error"
+
+
+def status_lines(status: PartitionStatus, width: int = 120) -> list[str]:
+    """One partition's row for ``bench status``, wrapped to ``width`` columns.
+
+    Metrics that are done are counted, not listed, so a healthy row stays
+    short; an error wraps onto indented lines rather than being cut.
+    """
+    import textwrap
+
+    not_done = [f"{name}:{state}" for name, state in status.metrics.items() if state != "done"]
+    if status.error:
+        detail = status.error
+    elif not_done:
+        detail = " ".join(not_done)
+    else:
+        detail = f"all {len(status.metrics)} metrics done" if status.metrics else ""
+    lead = (f"{status.model:<28} {status.category:<12} {status.state:<8} "
+            f"{status.images:>4}/{status.expected_images:<4} {status.failed_images:>6}  ")
+    indent = " " * len(lead)
+    return textwrap.wrap(detail, width=width, initial_indent=lead, subsequent_indent=indent,
+                         break_on_hyphens=False) or [lead.rstrip()]
