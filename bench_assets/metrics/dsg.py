@@ -57,8 +57,8 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.core.prompts import Prompt
-from bench_assets.metrics.base import ImageItem, Metric
+from bench_assets.metrics.base import ImageItem
+from bench_assets.metrics.tifa import VlmQuestionMetric
 
 ONEIG_TEMPLATE = "{question}. Please answer 'Yes' or 'No' only."
 ANSWERS_DUCKDB_TYPE = (
@@ -96,7 +96,7 @@ def apply_gate(questions: Sequence[dict[str, Any]], yes: dict[int, bool]) -> lis
     return out
 
 
-class DsgScore(Metric):
+class DsgScore(VlmQuestionMetric):
     name: ClassVar[str] = "dsg"
     table: ClassVar[str] = "scores_dsg"
     version: ClassVar[str] = "1"
@@ -114,14 +114,8 @@ class DsgScore(Metric):
     )
     uses_metadata: ClassVar[tuple[str, ...]] = ("questions",)
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        super().__init__(options)
-        if "{question}" not in str(self.options["question_template"]):
-            raise ValueError(f"metric {self.name}: question_template must contain '{{question}}'")
-        self._vlm: Any = None
-
-    def applies_to(self, prompt: Prompt) -> bool:
-        return bool(gated_questions(prompt.metadata))
+    def questions(self, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        return gated_questions(metadata)
 
     @classmethod
     def summary_columns(cls) -> dict[str, Any]:
@@ -131,21 +125,8 @@ class DsgScore(Metric):
         share = 1.0 / pl.len().over(*_PROMPT_KEYS).cast(pl.Float64)
         return {"value": pl.col("value") * share, "n": share}
 
-    def load(self, device: str, dtype: str = "fp32") -> None:
-        from bench_assets.metrics.vlm import load_vlm
-
-        if self._vlm is not None and self._vlm.device == str(device):
-            return
-        self._vlm = load_vlm(self.options["model"], device, dtype, metric_name=self.name)
-
     def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
-        if self._vlm is None:
-            raise RuntimeError(f"metric {self.name}: call load() before score()")
-        from bench_assets.metrics.tifa import answer_questions
-
-        scored = [(item, gated_questions(item.prompt.metadata)) for item in items]
-        scored = [(item, qs) for item, qs in scored if qs]
-        answered = answer_questions(self._vlm, scored, str(self.options["question_template"]), self.options["batch_size"])
+        scored, answered = self.answer(items)
         rows = []
         for (item, questions), answers in zip(scored, answered):
             yes = {q["id"]: a["predicted"] == "Yes" for q, a in zip(questions, answers)}

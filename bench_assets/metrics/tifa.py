@@ -104,7 +104,43 @@ def tifa_questions(metadata: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-class TifaScore(Metric):
+class VlmQuestionMetric(Metric):
+    """A metric that asks a VLM each image's questions (TIFA, DSG): one loader, one answering loop.
+
+    Subclasses say which questions a prompt has (:meth:`questions`) and turn
+    the answers into rows.
+    """
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        super().__init__(options)
+        if "{question}" not in str(self.options["question_template"]):
+            raise ValueError(f"metric {self.name}: question_template must contain '{{question}}'")
+        self._vlm: Any = None
+
+    def questions(self, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def applies_to(self, prompt: Prompt) -> bool:
+        return bool(self.questions(prompt.metadata))
+
+    def load(self, device: str, dtype: str = "fp32") -> None:
+        from bench_assets.metrics.vlm import load_vlm
+
+        if self._vlm is not None and self._vlm.device == str(device):
+            return
+        self._vlm = load_vlm(self.options["model"], device, dtype, metric_name=self.name)
+
+    def answer(self, items: Sequence[ImageItem]) -> tuple[list[tuple[ImageItem, list[dict]]], list[list[dict]]]:
+        """((item, its questions) for items that have any, the VLM's answers to each)."""
+        if self._vlm is None:
+            raise RuntimeError(f"metric {self.name}: call load() before score()")
+        scored = [(item, self.questions(item.prompt.metadata)) for item in items]
+        scored = [(item, qs) for item, qs in scored if qs]
+        template = str(self.options["question_template"])
+        return scored, answer_questions(self._vlm, scored, template, self.options["batch_size"])
+
+
+class TifaScore(VlmQuestionMetric):
     name: ClassVar[str] = "tifa"
     table: ClassVar[str] = "scores_tifa"
     version: ClassVar[str] = "1"
@@ -122,28 +158,11 @@ class TifaScore(Metric):
     )
     uses_metadata: ClassVar[tuple[str, ...]] = ("objects",)
 
-    def __init__(self, options: dict[str, Any] | None = None) -> None:
-        super().__init__(options)
-        if "{question}" not in str(self.options["question_template"]):
-            raise ValueError(f"metric {self.name}: question_template must contain '{{question}}'")
-        self._vlm: Any = None
-
-    def applies_to(self, prompt: Prompt) -> bool:
-        return bool(tifa_questions(prompt.metadata))
-
-    def load(self, device: str, dtype: str = "fp32") -> None:
-        from bench_assets.metrics.vlm import load_vlm
-
-        if self._vlm is not None and self._vlm.device == str(device):
-            return
-        self._vlm = load_vlm(self.options["model"], device, dtype, metric_name=self.name)
+    def questions(self, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        return tifa_questions(metadata)
 
     def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
-        if self._vlm is None:
-            raise RuntimeError(f"metric {self.name}: call load() before score()")
-        scored = [(item, tifa_questions(item.prompt.metadata)) for item in items]
-        scored = [(item, qs) for item, qs in scored if qs]
-        answered = answer_questions(self._vlm, scored, str(self.options["question_template"]), self.options["batch_size"])
+        scored, answered = self.answer(items)
         rows: list[dict[str, Any]] = []
         for (item, _), answers in zip(scored, answered):
             rows.append(
