@@ -134,6 +134,8 @@ def instance():
 from bench_assets_tests.browser import browser  # noqa: E402,F401
 # Finished benchmarks with their reports, for the report's tests (report_run is slow: once per session).
 from bench_assets_tests.report.report_fixtures import built_report, report_run  # noqa: E402,F401
+# A real S3-compatible server (moto, its own process) for the object-storage tests.
+from bench_assets_tests.s3_server import s3_env, s3_server  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")

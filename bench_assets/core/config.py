@@ -11,6 +11,7 @@ Example::
     metrics:
       clip_score: {model: ViT-B-32, pretrained: laion2b_s34b_b79k}
     compute: {device: cuda}
+    storage: {root: s3://team-bench/results}   # images + warehouse in a bucket (core/store.py)
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import yaml
 
 from bench_assets.core.paths import DataPaths
 
-_SECTIONS = {"generation", "metrics", "compute", "leaderboard"}
+_SECTIONS = {"generation", "metrics", "compute", "leaderboard", "storage"}
 
 
 class ConfigError(ValueError):
@@ -37,6 +38,7 @@ class BenchConfig:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     compute: dict[str, Any] = field(default_factory=dict)
     leaderboard: dict[str, Any] = field(default_factory=dict)  # composite weights, gate margins (core/decision.py)
+    storage: dict[str, Any] = field(default_factory=dict)  # {root: s3://bucket/prefix, endpoint_url: ...} (core/store.py)
     source: str = "<defaults>"
 
 
@@ -66,6 +68,7 @@ def load_config(paths: DataPaths) -> BenchConfig:
         metrics=data.get("metrics", {}),
         compute=data.get("compute", {}),
         leaderboard=data.get("leaderboard", {}),
+        storage=data.get("storage", {}),
         source=str(path),
     )
 
