@@ -324,3 +324,18 @@ def configured_store(paths: DataPaths, config: BenchConfig) -> Store:
     """The store this installation writes images and Parquet to (see the module docstring)."""
     root, options = configured_root(paths, config)
     return open_store(root, options)
+
+
+# The two sub-roots every installation has, as keys under the configured store.
+IMAGES_PREFIX = "images"
+WAREHOUSE_PREFIX = "warehouse"
+
+
+def images_store(paths: DataPaths, config: BenchConfig) -> Store:
+    """Where PNGs live; rows record each image as a key of this store (``<model>/<category>/<file>.png``)."""
+    return configured_store(paths, config).child(IMAGES_PREFIX)
+
+
+def warehouse_store(paths: DataPaths, config: BenchConfig) -> Store:
+    """Where the Parquet tables live (``<table>/<model>/<category>.parquet``)."""
+    return configured_store(paths, config).child(WAREHOUSE_PREFIX)

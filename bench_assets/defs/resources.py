@@ -16,7 +16,9 @@ from bench_assets.defs.modal_compute import ModalPipesCompute
 from bench_assets.defs.run_watch import watch_run
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.core.models import ModelEntry
+from bench_assets.core.config import load_config
 from bench_assets.core.paths import DataPaths
+from bench_assets.core.store import Store, images_store
 from bench_assets.core.prompts import PromptSuite, load_suite
 from bench_assets.core.settings import GenerationSettings
 from bench_assets.storage.warehouse import Warehouse
@@ -35,6 +37,11 @@ class BenchResource(dg.ConfigurableResource):
     @property
     def warehouse(self) -> Warehouse:
         return Warehouse(self.paths.warehouse)
+
+    @property
+    def images(self) -> Store:
+        """The image store (the data directory's ``images/`` or ``<storage root>/images``)."""
+        return images_store(self.paths, load_config(self.paths))
 
     def suite(self) -> PromptSuite:
         return load_suite(Path(self.suite_path))
