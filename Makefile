@@ -26,7 +26,7 @@ demo:
 	$(BIN)/bench demo
 
 test: install
-	$(BIN)/python -m pytest -q -n 2 bench_assets_tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup bench_assets_tests
 
 dev: install
 	$(BIN)/dagster dev -w workspace.yaml

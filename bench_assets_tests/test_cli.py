@@ -10,6 +10,9 @@ import pytest
 
 from bench_assets.cli import main
 
+# Tests sharing the session's `demo_warehouse` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("demo_warehouse")
+
 
 @pytest.fixture
 def home(data_dir, tmp_path, monkeypatch):

@@ -23,6 +23,9 @@ from bench_assets.cli import main
 from bench_assets.core.paths import DataPaths
 from bench_assets.storage.query import connect_read_only, run_statements
 
+# Tests sharing the session's `demo_warehouse` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("demo_warehouse")
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 # Executed against the demo warehouse: they only read it.
