@@ -17,8 +17,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from bench_assets.compute.devices import DeviceError, describe_local_device
 from bench_assets.compute.modal_auth import ModalAuthError, modal_token_source, require_modal_token
 from bench_assets.core.config import ConfigError, compute_config, load_config
@@ -32,6 +30,7 @@ from bench_assets.core.instance_settings import (
 )
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.redaction import redact_text
+from bench_assets.core.yaml_files import read_yaml_mapping
 from bench_assets.storage.health import check_storage, not_writable
 
 # Dagster's table for each store the instance keeps (dagster-postgres creates them on first open).
@@ -83,12 +82,9 @@ def _read_instance_config(config_file: Path) -> dict:
     if not config_file.is_file():
         raise InstanceSettingsError(f"no {config_file}: write it with `bench instance-config` (make install does)")
     try:
-        config = yaml.safe_load(config_file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise InstanceSettingsError(f"{config_file} is not valid YAML: {' '.join(str(exc).split())}") from None
-    if not isinstance(config, dict):
-        raise InstanceSettingsError(f"{config_file}: expected a mapping of instance settings")
-    return config
+        return read_yaml_mapping(config_file, InstanceSettingsError, "a mapping of instance settings")
+    except InstanceSettingsError as exc:
+        raise InstanceSettingsError(" ".join(str(exc).split())) from None  # one line
 
 
 def _postgres_tables(settings: PostgresSettings) -> str:

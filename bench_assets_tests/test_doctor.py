@@ -94,6 +94,12 @@ def test_doctor_on_the_local_defaults_and_what_it_catches(machine, data_dir, cap
     assert code == 1 and lines["instance"] == (f"FAIL  instance     no {machine / 'dagster_home' / 'dagster.yaml'}: "
                                                "write it with `bench instance-config` (make install does)")
 
+    (machine / "dagster_home").mkdir()
+    (machine / "dagster_home" / "dagster.yaml").write_text("concurrency: [runs:\n  - {")
+    code, lines = _doctor(capsys)  # each line is one line, whatever the YAML parser says
+    assert code == 1 and lines["instance"].startswith(f"FAIL  instance     {machine / 'dagster_home' / 'dagster.yaml'}: "
+                                                      "invalid YAML (")
+
     assert main(["instance-config", "--template", str(REPO / "dagster.yaml")]) == 0, "SQLite: the default"
     capsys.readouterr()
     code, lines = _doctor(capsys)
