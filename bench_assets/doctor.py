@@ -35,6 +35,8 @@ from bench_assets.storage.health import check_storage, not_writable
 
 # Dagster's table for each store the instance keeps (dagster-postgres creates them on first open).
 INSTANCE_TABLES = {"runs": "runs", "event_logs": "event log", "instigators": "schedules"}
+# Storage set class by class (older dagster.yaml files): someone chose it on purpose; not second-guessed.
+HAND_WRITTEN_STORAGE = ("run_storage", "event_log_storage", "schedule_storage")
 CONNECT_TIMEOUT_S = 5
 # Words in the driver's message -> what to tell the user (the first entry whose words all appear wins).
 CONNECTION_PROBLEMS = (
@@ -64,7 +66,10 @@ def check_instance(home: Path) -> Check:
     """The rendered ``dagster.yaml`` parses; its SQLite folder is writable or its PostgreSQL answers."""
     config_file = home / "dagster.yaml"
     try:
-        section = postgres_db_section(_read_instance_config(config_file))
+        config = _read_instance_config(config_file)
+        if by_hand := [key for key in HAND_WRITTEN_STORAGE if key in config]:
+            return Check("instance", True, f"{', '.join(by_hand)} written by hand in {config_file}: not checked")
+        section = postgres_db_section(config, str(config_file))
         if section is None:
             if instance_kind() == "postgres":
                 raise InstanceSettingsError(f"BENCH_INSTANCE=postgres but {config_file} keeps SQLite: "
@@ -137,7 +142,8 @@ def check_compute(paths: DataPaths) -> Check:
 
 def _hf_login_file() -> str | None:
     """The token file ``huggingface-cli login`` wrote (diffusers reads it when no variable is set)."""
-    path = os.environ.get("HF_TOKEN_PATH") or Path(os.environ.get("HF_HOME") or Path.home() / ".cache/huggingface") / "token"
+    hf_home = os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface"
+    path = os.environ.get("HF_TOKEN_PATH") or Path(hf_home) / "token"
     return str(path) if Path(path).is_file() else None
 
 

@@ -84,7 +84,8 @@ def test_doctor_missing_variable_and_unreachable_server(machine, capsys, monkeyp
     monkeypatch.setenv("DAGSTER_PG_PASSWORD", "secret-9c1e")
     code, lines = _doctor(capsys)  # nothing listens on that port
     assert code == 1
-    assert re.match(rf"FAIL +instance +cannot reach PostgreSQL at 127\.0\.0\.1:{env['DAGSTER_PG_PORT']} \(.*refused.*\): "
+    port = env["DAGSTER_PG_PORT"]
+    assert re.match(rf"FAIL +instance +cannot reach PostgreSQL at 127\.0\.0\.1:{port} \(.*refused.*\): "
                     "is it running\\? check DAGSTER_PG_HOST and DAGSTER_PG_PORT$", lines["instance"])
     assert "secret-9c1e" not in "".join(lines.values())
 
@@ -97,8 +98,8 @@ def test_doctor_on_the_local_defaults_and_what_it_catches(machine, data_dir, cap
     (machine / "dagster_home").mkdir()
     (machine / "dagster_home" / "dagster.yaml").write_text("concurrency: [runs:\n  - {")
     code, lines = _doctor(capsys)  # each line is one line, whatever the YAML parser says
-    assert code == 1 and lines["instance"].startswith(f"FAIL  instance     {machine / 'dagster_home' / 'dagster.yaml'}: "
-                                                      "invalid YAML (")
+    config_file = machine / "dagster_home" / "dagster.yaml"
+    assert code == 1 and lines["instance"].startswith(f"FAIL  instance     {config_file}: invalid YAML (")
 
     assert main(["instance-config", "--template", str(REPO / "dagster.yaml")]) == 0, "SQLite: the default"
     capsys.readouterr()

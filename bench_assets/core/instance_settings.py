@@ -21,7 +21,7 @@ from typing import Any, Mapping
 INSTANCE_ENV = "BENCH_INSTANCE"
 INSTANCE_KINDS = ("sqlite", "postgres")
 
-# dagster-postgres's ``postgres_db`` field -> the environment variable it is read from.
+# dagster-postgres's ``postgres_db`` field -> the environment variable it is read from ...
 POSTGRES_ENV = {
     "hostname": "DAGSTER_PG_HOST",
     "port": "DAGSTER_PG_PORT",
@@ -29,6 +29,8 @@ POSTGRES_ENV = {
     "password": "DAGSTER_PG_PASSWORD",
     "db_name": "DAGSTER_PG_DB",
 }
+# ... and Dagster's value for a field the file leaves out (the others are required).
+POSTGRES_DEFAULTS = {"port": 5432, "password": ""}
 PASSWORD_ENV = POSTGRES_ENV["password"]
 POSTGRES_SCHEME = "postgresql+psycopg2"
 
@@ -73,12 +75,17 @@ class PostgresSettings:
         return f"{self.hostname}:{self.port}/{self.db_name}"
 
 
-def postgres_db_section(config: Mapping[str, Any]) -> Mapping[str, Any] | None:
+def postgres_db_section(config: Mapping[str, Any], source: str) -> Mapping[str, Any] | None:
     """The ``postgres_db`` mapping of a parsed ``dagster.yaml``, or None when the instance is not PostgreSQL."""
     storage = config.get("storage")
     postgres = storage.get("postgres") if isinstance(storage, Mapping) else None
+    if postgres is None:
+        return None
     section = postgres.get("postgres_db") if isinstance(postgres, Mapping) else None
-    return section if isinstance(section, Mapping) else None
+    if not isinstance(section, Mapping):
+        raise InstanceSettingsError(f"{source}: storage.postgres has no postgres_db mapping (a postgres_url is not "
+                                    "checked): write it as `bench instance-config` does")
+    return section
 
 
 def resolve_postgres(section: Mapping[str, Any], source: str,
@@ -96,7 +103,10 @@ def resolve_postgres(section: Mapping[str, Any], source: str,
     values: dict[str, str] = {}
     missing: list[str] = []
     for field, default_env in POSTGRES_ENV.items():
-        raw = section.get(field, {"env": default_env})
+        raw = section.get(field, POSTGRES_DEFAULTS.get(field))
+        if raw is None:
+            raise InstanceSettingsError(f"{source}: storage.postgres.postgres_db has no {field}; "
+                                        f"use `{field}: {{env: {default_env}}}`")
         if isinstance(raw, Mapping):
             name = str(raw.get("env", default_env))
             if environ.get(name, "") == "":

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from bench_assets.cli import main
-from bench_assets.core.instance_settings import InstanceSettingsError, resolve_postgres
+from bench_assets.core.instance_settings import InstanceSettingsError, postgres_db_section, resolve_postgres
 from bench_assets_tests.conftest import REPO
 
 
@@ -46,7 +46,7 @@ def test_postgres_is_chosen_by_environment_and_the_file_names_variables_not_valu
     assert code == 2 and err.strip() == "error: BENCH_INSTANCE='postgress' is not one of sqlite, postgres"
 
 
-def test_a_password_written_into_the_file_is_refused_without_showing_it():
+def test_hand_written_postgres_settings_a_password_in_the_file_is_refused_without_showing_it():
     section = {"hostname": "db", "port": 5432, "username": "u", "password": "in-the-file-77", "db_name": "d"}
     with pytest.raises(InstanceSettingsError, match="password is written in the file") as error:
         resolve_postgres(section, "dagster.yaml", environ={})
@@ -55,3 +55,10 @@ def test_a_password_written_into_the_file_is_refused_without_showing_it():
     settings = resolve_postgres(literal, "dagster.yaml", environ={"PG_PASS": "from-env-12"})
     assert (settings.where(), settings.password) == ("db:5432/d", "from-env-12")
     assert "from-env-12" not in repr(settings)
+    no_port = {key: value for key, value in literal.items() if key != "port"}
+    assert resolve_postgres(no_port, "dagster.yaml", environ={"PG_PASS": "x"}).port == 5432, "Dagster's default"
+    with pytest.raises(InstanceSettingsError, match="no hostname; use `hostname: {env: DAGSTER_PG_HOST}`"):
+        resolve_postgres({k: v for k, v in literal.items() if k != "hostname"}, "dagster.yaml", environ={})
+    assert postgres_db_section({"telemetry": {"enabled": False}}, "dagster.yaml") is None, "SQLite"
+    with pytest.raises(InstanceSettingsError, match="a postgres_url is not checked"):
+        postgres_db_section({"storage": {"postgres": {"postgres_url": {"env": "URL"}}}}, "dagster.yaml")

@@ -27,7 +27,8 @@ import json, sys, dagster as dg
 CURSOR_KEY = sys.argv[1]
 instance = dg.DagsterInstance.get()
 print(json.dumps({
-    "storages": [type(s).__name__ for s in (instance.run_storage, instance.event_log_storage, instance.schedule_storage)],
+    "storages": [type(s).__name__
+                 for s in (instance.run_storage, instance.event_log_storage, instance.schedule_storage)],
     "runs": [[r.run_id, r.status.value, r.tags.get("bench/model")] for r in instance.get_runs()],
     "cursor": instance.run_storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY),
     "images": sorted(instance.get_materialized_partitions(dg.AssetKey("images"))),
