@@ -23,7 +23,7 @@ def _defs_and_instance():
 
     from bench_assets.definitions import build_definitions
 
-    home = Path(os.environ.get("DAGSTER_HOME") or DataPaths.from_env().root / "dagster_home")
+    home = DataPaths.from_env().dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     return build_definitions(), dg.DagsterInstance.get()
@@ -455,9 +455,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_instance_config(args: argparse.Namespace) -> int:
     from bench_assets.compute.devices import gpu_count
+    from bench_assets.core.instance_settings import instance_kind
     from bench_assets.defs.instance_config import write_instance_config
 
-    home = Path(os.environ.get("DAGSTER_HOME") or DataPaths.from_env().root / "dagster_home")
+    kind = instance_kind(args.instance)
+    home = DataPaths.from_env().dagster_home()
     if os.environ.get("BENCH_COMPUTE", "").strip().lower() == "modal":
         # GPU steps wait on Modal, not on this machine: as many at once as containers allowed.
         slots = int(os.environ.get("BENCH_MODAL_MAX_CONTAINERS", "8"))
@@ -465,9 +467,19 @@ def cmd_instance_config(args: argparse.Namespace) -> int:
     else:
         slots = gpu_count()
         source = f"{slots} local GPU(s) found"
-    target = write_instance_config(Path(args.template), home, slots)
-    print(f"wrote {target}: gpu pool limit {max(1, slots)} ({source})")
+    target = write_instance_config(Path(args.template), home, slots, kind)
+    database = "PostgreSQL from DAGSTER_PG_*" if kind == "postgres" else "SQLite"
+    print(f"wrote {target}: {database}, gpu pool limit {max(1, slots)} ({source})")
     return 0
+
+
+def cmd_doctor(_: argparse.Namespace) -> int:
+    from bench_assets.doctor import run_checks
+
+    checks = run_checks(DataPaths.from_env())
+    for check in checks:
+        print(check.line())
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -480,6 +492,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from bench_assets.core.checkpoints import CheckpointError
     from bench_assets.core.config import ConfigError
     from bench_assets.core.download import DownloadError
+    from bench_assets.core.instance_settings import InstanceSettingsError
     from bench_assets.core.model_cards import CardError
     from bench_assets.core.prompts import PromptSuiteError
     from bench_assets.core.settings import SettingsError
@@ -487,7 +500,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from bench_assets.storage.query import QueryError
 
     return (PromptSuiteError, CardError, ConfigError, SettingsError, CheckpointError, DownloadError,
-            ModelLoadError, DeviceError, ModalAuthError, QueryError, OSError)
+            ModelLoadError, DeviceError, ModalAuthError, QueryError, InstanceSettingsError, OSError)
 
 
 def _user_error(exc: BaseException) -> BaseException | None:
@@ -574,7 +587,11 @@ def main(argv: list[str] | None = None) -> int:
     cost.set_defaults(func=cmd_cost)
     ic = sub.add_parser("instance-config", help="render dagster.yaml into $DAGSTER_HOME, gpu pool sized to the GPUs")
     ic.add_argument("--template", default="dagster.yaml")
+    ic.add_argument("--instance", choices=["sqlite", "postgres"],
+                    help="where runs, events and schedules live (default: $BENCH_INSTANCE, else sqlite)")
     ic.set_defaults(func=cmd_instance_config)
+    sub.add_parser("doctor", help="check the instance, storage, compute backend and credentials: one line each"
+                   ).set_defaults(func=cmd_doctor)
     demo = sub.add_parser("demo", help="build tiny demo models and run the whole benchmark on them")
     demo.add_argument("--models", type=int, default=3)
     demo.set_defaults(func=cmd_demo)

@@ -38,6 +38,7 @@ NOT_EXECUTED = {
     "import-prompts": "needs a published prompt file the user downloaded; writes data/prompts/",
     "suite": "writes data/prompts/<name>.suite.yaml from suites this warehouse does not have",
     "instance-config": "writes $DAGSTER_HOME/dagster.yaml",
+    "doctor": "checks this machine's instance, GPUs and tokens (exit 1 where one is missing): tested in test_doctor.py",
     "report": "writes data/report/ (and --serve serves until stopped)",
     "export": "writes files into --out",
     "prune": "deletes images and rows",

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench_assets.core.paths import DataPaths
+from bench_assets.core.yaml_files import read_yaml_mapping
 
 _SECTIONS = {"generation", "metrics", "compute", "leaderboard", "storage"}
 
@@ -51,12 +50,7 @@ def load_config(paths: DataPaths) -> BenchConfig:
     path = config_path(paths)
     if not path.is_file():
         return BenchConfig()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with sections {sorted(_SECTIONS)}")
+    data = read_yaml_mapping(path, ConfigError, f"a mapping with sections {sorted(_SECTIONS)}")
     unknown = set(data) - _SECTIONS
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; known: {sorted(_SECTIONS)}")

@@ -65,6 +65,11 @@ class DataPaths:
     def cache(self) -> Path:
         return self.root / ".cache"
 
+    def dagster_home(self) -> Path:
+        """``DAGSTER_HOME`` when set, else ``<data>/dagster_home`` (what the Makefile exports)."""
+        env = os.environ.get("DAGSTER_HOME")
+        return Path(env).expanduser() if env else self.root / "dagster_home"
+
     @property
     def metric_models(self) -> Path:
         """Weights of the scorers built for the demo (real users point at hub ids)."""
