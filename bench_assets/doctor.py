@@ -29,9 +29,9 @@ from bench_assets.core.instance_settings import (
     resolve_postgres,
 )
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.redaction import redact_text
+from bench_assets.core.redaction import redact_text, redact_url
 from bench_assets.core.yaml_files import read_yaml_mapping
-from bench_assets.storage.health import check_storage, not_writable
+from bench_assets.storage.health import check_storage, not_writable, result_store_url
 
 # Dagster's table for each store the instance keeps (dagster-postgres creates them on first open).
 INSTANCE_TABLES = {"runs": "runs", "event_logs": "event log", "instigators": "schedules"}
@@ -124,7 +124,11 @@ def connection_problem(settings: PostgresSettings, message: str) -> str:
 
 def _storage(paths: DataPaths) -> Check:
     problem = check_storage(paths)
-    return Check("storage", problem is None, problem or f"data in {paths.root} (writable)")
+    if problem:
+        return Check("storage", False, problem)
+    store = result_store_url(paths)
+    where = f"images and warehouse in {redact_url(store)}" if store != str(paths.root) else f"data in {paths.root}"
+    return Check("storage", True, f"{where} (writable)")
 
 
 def check_compute(paths: DataPaths) -> Check:

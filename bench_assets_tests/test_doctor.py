@@ -119,3 +119,18 @@ def test_doctor_on_the_local_defaults_and_what_it_catches(machine, data_dir, cap
     assert "BENCH_COMPUTE=modal but no Modal token" in lines["compute"] and "modal setup" in lines["compute"]
     assert lines["credentials"].endswith("HF_TOKEN has spaces or a line break around it: set it again without them")
     assert "pasted" not in "".join(lines.values())
+
+
+def test_doctor_checks_the_object_store_root(machine, data_dir, s3_env, capsys, monkeypatch):
+    """With the results in a bucket (real moto server), the storage line is the bucket's own check."""
+    assert main(["instance-config", "--template", str(REPO / "dagster.yaml")]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("BENCH_STORAGE_ROOT", "s3://bench-test/doctor")
+    code, lines = _doctor(capsys)
+    assert code == 0 and lines["storage"] == "ok    storage      images and warehouse in s3://bench-test/doctor (writable)"
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-do-not-print")
+    monkeypatch.setenv("BENCH_STORAGE_ROOT", "s3://no-such-bucket/results")
+    code, lines = _doctor(capsys)
+    assert code == 1 and lines["storage"].startswith("FAIL  storage      s3://no-such-bucket/results: not writable (")
+    assert "AWS_ENDPOINT_URL" in lines["storage"] and "do-not-print" not in "".join(lines.values())

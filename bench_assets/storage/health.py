@@ -12,7 +12,9 @@ import os
 import tempfile
 from pathlib import Path
 
+from bench_assets.core.config import ConfigError, load_config
 from bench_assets.core.paths import DataPaths
+from bench_assets.core.store import STORAGE_ROOT_ENV, StoreError, configured_store, is_url
 
 
 def not_writable(folder: Path) -> str | None:
@@ -40,4 +42,21 @@ def check_storage(paths: DataPaths) -> str | None:
             return f"{folder} is not a folder: move it aside, runs write into it"
         if folder.is_dir() and (reason := not_writable(folder)):
             return f"cannot write in {folder} ({reason}): fix its permissions or set BENCH_DATA_DIR"
-    return None
+    return check_result_store(paths)
+
+
+def result_store_url(paths: DataPaths) -> str:
+    """Where images and Parquet go (the data directory, or the configured object-store root)."""
+    return configured_store(paths, load_config(paths)).url
+
+
+def check_result_store(paths: DataPaths) -> str | None:
+    """The configured store's own check: an object-store root is written, read and deleted once."""
+    try:
+        store = configured_store(paths, load_config(paths))
+    except (ConfigError, StoreError) as exc:
+        return str(exc)
+    problem = store.check()
+    if problem and is_url(store.url):
+        return f"{problem}: check {STORAGE_ROOT_ENV} / storage: root, AWS_* credentials and AWS_ENDPOINT_URL"
+    return problem
