@@ -37,13 +37,12 @@ def _defs_and_instance():
 def _backend_preflight() -> int:
     """The configured backend's own check (Modal: a token), before any work or file; 3 with the fix."""
     from bench_assets.compute.backend import backend_kind, configured_compute
-    from bench_assets.compute.modal_auth import ModalAuthError
-    from bench_assets.core.config import load_config
+    from bench_assets.core.config import BackendNotReady, load_config
 
     section = configured_compute(load_config(DataPaths.from_env()))
     try:
         backend_kind(section["backend"]).preflight(section)
-    except ModalAuthError as exc:
+    except BackendNotReady as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     return 0

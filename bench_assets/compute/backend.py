@@ -85,7 +85,7 @@ class BackendKind:
 
     build: Callable[[ComputeSettings, Any], ComputeBackend]  # (settings, the step's context)
     gpu_pool: Callable[[], PoolSize]
-    preflight: Callable[[Mapping[str, Any]], None]  # the compute section; raises with the fix
+    preflight: Callable[[Mapping[str, Any]], None]  # given the compute section; raises core.config.BackendNotReady
 
 
 def _build_local(settings: ComputeSettings, _context: Any) -> ComputeBackend:

@@ -18,7 +18,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-from bench_assets.core.config import backend_from_env
+from bench_assets.core.config import BackendNotReady, backend_from_env
 
 SETUP_HINT = (
     "run `modal setup` (or `modal token new`) once on this machine, or set MODAL_TOKEN_ID and "
@@ -26,7 +26,7 @@ SETUP_HINT = (
 )
 
 
-class ModalAuthError(RuntimeError):
+class ModalAuthError(BackendNotReady):
     """No Modal token: the message says what to run."""
 
 

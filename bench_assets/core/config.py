@@ -30,6 +30,14 @@ class ConfigError(ValueError):
     """The config file is malformed; the message names the file."""
 
 
+class BackendNotReady(RuntimeError):
+    """The selected compute backend cannot start here (e.g. no Modal token); the message says the fix.
+
+    What a backend's preflight (``compute.backend.BACKENDS``) raises; ``bench run``
+    and ``bench demo`` stop on it with exit code 3 before any work.
+    """
+
+
 @dataclass(frozen=True)
 class BenchConfig:
     generation: dict[str, Any] = field(default_factory=dict)

@@ -194,3 +194,16 @@ def test_compute_backend_comes_from_the_environment_then_the_file(data_dir, monk
     _use_compute(data_dir, backend="slurm")
     with pytest.raises(ConfigError, match=r"config.yaml: compute backend 'slurm' is not one of \('local', 'modal'\)"):
         build_definitions(DataPaths(data_dir))
+
+
+def test_makefile_token_check_runs_without_site_packages(tmp_path, no_modal_token):
+    """`make demo` runs it before installing anything: the standard library must be enough (no PyYAML)."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(repo), "BENCH_COMPUTE": "modal",
+           "MODAL_CONFIG_PATH": str(tmp_path / "no-such-modal.toml"), "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-S", "-m", "bench_assets.compute.modal_auth"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and "modal setup" in done.stderr, done.stderr
