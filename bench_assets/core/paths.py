@@ -75,6 +75,11 @@ class DataPaths:
         """Weights of the scorers built for the demo (real users point at hub ids)."""
         return self.root / "metric_models"
 
+    def dagster_home(self) -> Path:
+        """The Dagster instance's folder: ``DAGSTER_HOME``, else ``<data>/dagster_home`` (what the Makefile exports)."""
+        env = os.environ.get("DAGSTER_HOME")
+        return Path(env) if env else self.root / "dagster_home"
+
     def default_suite(self) -> Path:
         """The prompt suite that defines the ``category`` partitions.
 
