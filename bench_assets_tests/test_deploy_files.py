@@ -113,7 +113,7 @@ def test_compose_services_share_the_image_and_read_secrets_only_from_the_environ
 
 
 def test_the_instance_the_containers_render_reads_variables_compose_sets(compose):
-    rendered = yaml.safe_load(render_instance_config((REPO / "dagster.yaml").read_text(), 0, kind="postgres"))
+    rendered = yaml.safe_load(render_instance_config((REPO / "dagster.yaml").read_text(), 1, kind="postgres"))
     variables = {ref["env"] for ref in rendered["storage"]["postgres"]["postgres_db"].values() if isinstance(ref, dict)}
     assert variables == set(POSTGRES_ENV.values())
     for name in APP_SERVICES:
