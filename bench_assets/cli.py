@@ -170,6 +170,7 @@ def cmd_status(_: argparse.Namespace) -> int:
     from bench_assets.core.prompts import load_suite
     from bench_assets.core.settings import GenerationSettings
     from bench_assets.metrics.registry import get_metric, METRICS
+    from bench_assets.core.store import images_store
     from bench_assets.storage.status import STATUS_HEADER, partition_status, status_lines
     from bench_assets.storage.warehouse import Warehouse
 
@@ -178,6 +179,7 @@ def cmd_status(_: argparse.Namespace) -> int:
     suite = load_suite(paths.default_suite())
     metrics = [get_metric(name, config.metrics.get(name)) for name in METRICS]
     warehouse = Warehouse(paths.warehouse)
+    images = images_store(paths, config)
     base = GenerationSettings(**config.generation).with_overrides(suite.generation, str(paths.default_suite()))
     print(STATUS_HEADER)
     print("-" * len(STATUS_HEADER))
@@ -185,7 +187,8 @@ def cmd_status(_: argparse.Namespace) -> int:
         settings = base if entry.error else base.with_overrides(entry.settings_overrides(), str(entry.settings_sidecar))
         model_fp = None if entry.error else fingerprint(entry, paths.cache)
         for category in suite.categories:
-            st = partition_status(warehouse, entry.key, category, suite.in_category(category), settings, metrics, model_fp)
+            st = partition_status(warehouse, entry.key, category, suite.in_category(category), settings, metrics,
+                                  model_fp, images=images)
             print("\n".join(status_lines(st)))
     for line in warehouse.quarantined:
         print(f"warning: {line}")

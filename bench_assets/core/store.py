@@ -75,6 +75,7 @@ class Store(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
     def info(self, key: str) -> ObjectInfo | None: ...
     def keys(self, prefix: str = "") -> list[str]: ...
+    def infos(self, prefix: str = "") -> dict[str, ObjectInfo]: ...
     def delete(self, key: str) -> None: ...
     def move(self, key: str, new_key: str) -> None: ...
     def child(self, prefix: str) -> "Store": ...
@@ -146,6 +147,11 @@ class LocalStore:
             return []
         found = (p for p in base.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
         return sorted(p.relative_to(self.root).as_posix() for p in found)
+
+    def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
+        """Every key under ``prefix`` with its size and mtime: ``keys`` plus one ``stat`` each."""
+        found = {key: self.info(key) for key in self.keys(prefix)}
+        return {key: info for key, info in found.items() if info is not None}
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -237,6 +243,21 @@ class FsspecStore:
         start = len(self.base) + 1 if self.base else 0
         return sorted(p[start:] for p in found if not p.endswith(".tmp"))
 
+    def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
+        """Every key under ``prefix`` with its size and mtime, from one listing (no request per object).
+
+        ``find`` lists afresh (s3fs does not serve it from its cache), so
+        objects other processes wrote (a Modal container) are seen.
+        """
+        try:
+            found = self.fs.find(self._path(prefix), detail=True)
+        except FileNotFoundError:
+            return {}
+        start = len(self.base) + 1 if self.base else 0
+        return {name[start:]: ObjectInfo(int(meta.get("size") or 0), _mtime_ns(meta))
+                for name, meta in sorted(found.items())
+                if meta.get("type") != "directory" and not name.endswith(".tmp")}
+
     def delete(self, key: str) -> None:
         try:
             self.fs.rm_file(self._path(key))
@@ -305,11 +326,33 @@ def open_store(root: str | Path, options: Mapping[str, Any] | None = None) -> St
     return STORE_KINDS["local"](Path(text.removeprefix("file://")))
 
 
+def store_spec(store: Store) -> dict[str, Any]:
+    """What another process needs to open the same store: ``open_store(**store_spec(s))``.
+
+    Only the root and the config file's non-secret options: a Modal
+    container brings its own credentials (a Modal Secret), never these.
+    """
+    return {"root": store.url, "options": dict(getattr(store, "options", {}) or {})}
+
+
 def relative_key(location: str | Path, store: Store) -> str | None:
     """``location`` (an absolute path or URL an older row recorded) as a key of ``store``, if under it."""
     root = store.url.rstrip("/")
     text = str(location) if is_url(location) else str(Path(location).absolute())
     return clean_key(text[len(root) + 1:]) if text.startswith(root + "/") else None
+
+
+def stored_key(recorded: str | Path, store: Store) -> str | None:
+    """The key a row's recorded image location names in ``store``.
+
+    A key passes through. An absolute path or URL (rows written before rows
+    held keys, not yet migrated) becomes a key when it lies under the store,
+    else None: an image outside the store is not one of its images.
+    """
+    text = str(recorded)
+    if is_url(text) or Path(text).is_absolute():
+        return relative_key(text, store)
+    return clean_key(text)
 
 
 def configured_root(paths: DataPaths, config: BenchConfig) -> tuple[str, dict[str, Any]]:

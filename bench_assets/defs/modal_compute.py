@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping, Sequence
 import dagster as dg
 from dagster_modal import ModalClient
 
-from bench_assets.compute.modal_auth import ModalAuthError, require_modal_token
+from bench_assets.compute.modal_auth import ModalAuthError, require_modal_token, secrets_env
+from bench_assets.core.store import store_spec
 from bench_assets.generation.generate import GenerationFailure, GenerationReport, GenerationRequest
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.metrics.base import ImageItem
@@ -61,9 +62,7 @@ def _result(invocation: Any, kind: str) -> dict[str, Any]:
 
 
 def _item_json(item: ImageItem) -> dict[str, Any]:
-    data = dataclasses.asdict(item)
-    data["path"] = str(item.path)
-    return data
+    return item.as_json()
 
 
 @dataclasses.dataclass
@@ -74,6 +73,7 @@ class ModalPipesCompute:
     data_dir: str
     runtime: RuntimeOptions
     local_invocation: bool = False
+    modal_secret: str = ""  # the Modal Secret holding the object store's credentials, by name
 
     def _run(self, extras: dict[str, Any], kind: str) -> dict[str, Any]:
         if not self.local_invocation:
@@ -82,7 +82,8 @@ class ModalPipesCompute:
             except ModalAuthError as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
         client = BenchModalClient(local_invocation=self.local_invocation)
-        invocation = client.run(func_ref=ENTRYPOINT, context=self.context, extras=extras)
+        invocation = client.run(func_ref=ENTRYPOINT, context=self.context, extras=extras,
+                                env=secrets_env(self.modal_secret))
         return _result(invocation, kind)
 
     def generate(
@@ -100,6 +101,7 @@ class ModalPipesCompute:
             "prompts": [dataclasses.asdict(p) for p in request.prompts],
             "settings": request.settings.as_dict(),
             "runtime": self.runtime.as_dict(),
+            "images": store_spec(request.images), "known": list(request.known),
         }
         message = self._run(extras, "generation")
         data = dict(message["report"])
@@ -121,6 +123,7 @@ class ModalPipesCompute:
             "metric": metric_name,
             "options": options,
             "items": [_item_json(i) for i in items],
+            "images": store_spec(items[0].store) if items and items[0].store else None,
             "existing": existing,
         }
         message = self._run(extras, "scores")

@@ -114,6 +114,8 @@ class ComputeResource(dg.ConfigurableResource):
     data_dir: str = ""
     # Run the Modal entrypoint with ``.local()`` calls in a subprocess (tests, debugging).
     modal_local_invocation: bool = False
+    # The Modal Secret (by name) with the object store's credentials, for containers that use the bucket.
+    modal_secret: str = ""
 
     def runtime(self) -> RuntimeOptions:
         return RuntimeOptions(**{f.name: getattr(self, f.name) for f in fields(RuntimeOptions)})
@@ -128,7 +130,8 @@ class ComputeResource(dg.ConfigurableResource):
         if self.backend == "local":
             return self._local
         if self.backend == "modal":
-            return ModalPipesCompute(context, self.data_dir, self.runtime(), self.modal_local_invocation)
+            return ModalPipesCompute(context, self.data_dir, self.runtime(), self.modal_local_invocation,
+                                     self.modal_secret)
         raise dg.Failure(f"compute backend {self.backend!r} is not one of {BACKENDS}", allow_retries=False)
 
     @contextmanager
