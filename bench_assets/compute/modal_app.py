@@ -264,10 +264,12 @@ def _merge(total: Any, part: Any) -> None:
 
 
 def _store_locally(images: Any, png: dict[str, bytes], rows: list[dict]) -> list[dict]:
-    """Put a container's PNGs into the local image store; their rows with this store's mtime."""
+    """Put a container's PNGs into the local image store; their rows with this store's size and mtime."""
     for key, data in png.items():
         images.put_bytes(key, data)
-    return [{**row, "mtime_ns": images.info(row["path"]).mtime_ns} for row in rows]
+    stamps = {row["path"]: images.info(row["path"]) for row in rows}
+    return [{**row, "size": stamps[row["path"]].size, "mtime_ns": stamps[row["path"]].mtime_ns,
+             "etag": stamps[row["path"]].etag} for row in rows]
 
 
 def drive_generation(extras: dict[str, Any], call_map: Callable, remote: bool, log: Callable[[str], None]) -> dict:

@@ -57,10 +57,14 @@ class ObjectInfo:
     ``mtime_ns`` is the file's modification time locally and the object's
     Last-Modified on an object store (second precision there): with ``size``
     it is how a state check notices a changed file without hashing it.
+    ``etag`` is the object store's entity tag (derived from the content, so an
+    object rewritten with the same size within the same second still shows);
+    "" for a local file, whose nanosecond mtime is enough.
     """
 
     size: int
     mtime_ns: int
+    etag: str = ""
 
 
 @runtime_checkable
@@ -149,9 +153,13 @@ class LocalStore:
         return sorted(p.relative_to(self.root).as_posix() for p in found)
 
     def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
-        """Every key under ``prefix`` with its size and mtime: ``keys`` plus one ``stat`` each."""
-        found = {key: self.info(key) for key in self.keys(prefix)}
-        return {key: info for key, info in found.items() if info is not None}
+        """:meth:`keys` with each file's size and mtime (a freshness check without a call per file)."""
+        found = {}
+        for key in self.keys(prefix):
+            info = self.info(key)
+            if info is not None:
+                found[key] = info
+        return found
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -232,7 +240,7 @@ class FsspecStore:
             return None
         if meta.get("type") == "directory":
             return None
-        return ObjectInfo(int(meta.get("size") or 0), _mtime_ns(meta))
+        return _object_info(meta)
 
     def keys(self, prefix: str = "") -> list[str]:
         base = self._path(prefix)
@@ -244,19 +252,14 @@ class FsspecStore:
         return sorted(p[start:] for p in found if not p.endswith(".tmp"))
 
     def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
-        """Every key under ``prefix`` with its size and mtime, from one listing (no request per object).
-
-        ``find`` lists afresh (s3fs does not serve it from its cache), so
-        objects other processes wrote (a Modal container) are seen.
-        """
+        """:meth:`keys` with sizes and Last-Modified, from the same listing (no request per object)."""
         try:
             found = self.fs.find(self._path(prefix), detail=True)
         except FileNotFoundError:
             return {}
         start = len(self.base) + 1 if self.base else 0
-        return {name[start:]: ObjectInfo(int(meta.get("size") or 0), _mtime_ns(meta))
-                for name, meta in sorted(found.items())
-                if meta.get("type") != "directory" and not name.endswith(".tmp")}
+        return {p[start:]: _object_info(meta)
+                for p, meta in sorted(found.items()) if not p.endswith(".tmp") and meta.get("type") != "directory"}
 
     def delete(self, key: str) -> None:
         try:
@@ -293,6 +296,12 @@ class FsspecStore:
             reason = redact_text(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             return f"{redact_url(self.url)}: not writable ({reason[:200]})"
         return None if ok else f"{redact_url(self.url)}: a written probe read back different bytes"
+
+
+def _object_info(meta: Mapping[str, Any]) -> ObjectInfo:
+    """An fsspec listing or ``info`` entry as ObjectInfo (s3fs quotes the ETag; the quotes are not part of it)."""
+    etag = str(meta.get("ETag") or meta.get("etag") or "").strip('"')
+    return ObjectInfo(int(meta.get("size") or 0), _mtime_ns(meta), etag)
 
 
 def _mtime_ns(meta: Mapping[str, Any]) -> int:
@@ -340,19 +349,6 @@ def relative_key(location: str | Path, store: Store) -> str | None:
     root = store.url.rstrip("/")
     text = str(location) if is_url(location) else str(Path(location).absolute())
     return clean_key(text[len(root) + 1:]) if text.startswith(root + "/") else None
-
-
-def stored_key(recorded: str | Path, store: Store) -> str | None:
-    """The key a row's recorded image location names in ``store``.
-
-    A key passes through. An absolute path or URL (rows written before rows
-    held keys, not yet migrated) becomes a key when it lies under the store,
-    else None: an image outside the store is not one of its images.
-    """
-    text = str(recorded)
-    if is_url(text) or Path(text).is_absolute():
-        return relative_key(text, store)
-    return clean_key(text)
 
 
 def configured_root(paths: DataPaths, config: BenchConfig) -> tuple[str, dict[str, Any]]:

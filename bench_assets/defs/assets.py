@@ -275,7 +275,7 @@ def _image_items(bench: BenchResource, model: str, category: str, prompts: dict,
         ImageItem(model, category, prompts[r["prompt_id"]], r["image_index"], r["seed"], check.key, r["sha256"],
                   images)
         for r, check in zip(rows, checks)
-        if check.problem is None and check.key is not None
+        if check.problem is None
     ]
 
 

@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from bench_assets.core.naming import ImageName
+from bench_assets.core.naming import ImageName, image_key, recorded_image_key
 from bench_assets.core.prompts import Prompt
 from bench_assets.core.settings import GenerationSettings
-from bench_assets.core.store import ObjectInfo, Store, join_key, stored_key
+from bench_assets.core.store import ObjectInfo, Store
 
 PNG_META_KEY = "bench_assets"
 PngSource = bytes | Path  # an image's bytes in memory, or a local file
@@ -53,11 +53,6 @@ class ImageJob:
     @property
     def key(self) -> str:
         return image_key(self.model, self.category, ImageName(self.prompt.id, self.index, self.seed))
-
-
-def image_key(model: str, category: str, name: ImageName) -> str:
-    """``<model>/<category>/<prompt_id>_i<k>_s<seed>.png``: an image's key in the image store."""
-    return join_key(model, category, name.filename)
 
 
 def plan_images(model: str, category: str, prompts: Sequence[Prompt], settings: GenerationSettings) -> list[ImageJob]:
@@ -114,7 +109,7 @@ def encode_png(pixels: Any, meta: dict[str, Any]) -> bytes:
 
 
 MANIFEST_COLUMNS = (
-    "model", "category", "prompt_id", "image_index", "seed", "path", "sha256", "size", "mtime_ns",
+    "model", "category", "prompt_id", "image_index", "seed", "path", "sha256", "size", "mtime_ns", "etag",
     "set_fingerprint", "model_fingerprint", "settings", "seconds", "gpu_seconds", "device", "dtype",
     "torch_version", "diffusers_version", "created_at", "width", "height",
 )
@@ -132,6 +127,7 @@ def manifest_row(job: ImageJob, meta: dict[str, Any], sha256: str, info: ObjectI
         "sha256": sha256,
         "size": info.size,  # with mtime_ns: how a later check sees the object changed without reading it
         "mtime_ns": info.mtime_ns,
+        "etag": info.etag,  # an object store's content tag ("" locally): Last-Modified has whole seconds only
         "set_fingerprint": meta.get("set_fingerprint"),
         "model_fingerprint": meta.get("model_fingerprint"),
         "settings": json.dumps(meta.get("settings", {}), sort_keys=True),
@@ -172,7 +168,9 @@ def _listing(store: Store, keys: Iterable[str]) -> dict[str, ObjectInfo]:
 
 
 def _unchanged(row: dict[str, Any], info: ObjectInfo) -> bool:
-    return row.get("size") == info.size and row.get("mtime_ns") == info.mtime_ns
+    """Whether a recorded row still describes the stored object, judged without reading it."""
+    same_tag = (row.get("etag") or "") == info.etag
+    return row.get("size") == info.size and row.get("mtime_ns") == info.mtime_ns and same_tag
 
 
 def _read(store: Store, key: str) -> bytes | None:
@@ -200,7 +198,7 @@ def stored_rows(
     writer returned); later rows win. One whose size and mtime match the
     stored object is trusted without reading it; other objects are read once.
     """
-    trusted = {stored_key(row["path"], store): row for row in known if row.get("path")}
+    trusted = {recorded_image_key(row["path"]): row for row in known if row.get("path")}
     listed = _listing(store, (job.key for job in jobs))
     rows: dict[str, dict[str, Any]] = {}
     for job in jobs:
@@ -237,7 +235,7 @@ class FileCheck:
 
     path: str  # where it is, for messages: a local path or a URL
     problem: str | None  # None: the same bytes as recorded; else "missing", "changed" or "unreadable"
-    key: str | None = None  # its key in the image store (None: the row points outside it)
+    key: str = ""  # its key in the image store
 
 
 def _check(store: Store, key: str, row: dict[str, Any], info: ObjectInfo | None) -> FileCheck:
@@ -260,12 +258,9 @@ def check_manifest_files(rows: Sequence[dict[str, Any]], store: Store) -> list[F
     or mtime changed is read and hashed. One with the recorded hash but a
     new mtime (touched, copied) is still the same image.
     """
-    keys = [stored_key(row["path"], store) for row in rows]
-    listed = _listing(store, (key for key in keys if key is not None))
-    return [
-        _check(store, key, row, listed.get(key)) if key is not None else FileCheck(str(row["path"]), "missing")
-        for row, key in zip(rows, keys)
-    ]
+    keys = [recorded_image_key(row["path"]) for row in rows]
+    listed = _listing(store, keys)
+    return [_check(store, key, row, listed.get(key)) for row, key in zip(rows, keys)]
 
 
 def describe_problems(checks: Sequence[FileCheck]) -> str:
