@@ -75,6 +75,7 @@ class Store(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
     def info(self, key: str) -> ObjectInfo | None: ...
     def keys(self, prefix: str = "") -> list[str]: ...
+    def infos(self, prefix: str = "") -> dict[str, ObjectInfo]: ...
     def delete(self, key: str) -> None: ...
     def move(self, key: str, new_key: str) -> None: ...
     def child(self, prefix: str) -> "Store": ...
@@ -146,6 +147,15 @@ class LocalStore:
             return []
         found = (p for p in base.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
         return sorted(p.relative_to(self.root).as_posix() for p in found)
+
+    def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
+        """:meth:`keys` with each file's size and mtime (a freshness check without a call per file)."""
+        found = {}
+        for key in self.keys(prefix):
+            info = self.info(key)
+            if info is not None:
+                found[key] = info
+        return found
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -236,6 +246,16 @@ class FsspecStore:
             return []
         start = len(self.base) + 1 if self.base else 0
         return sorted(p[start:] for p in found if not p.endswith(".tmp"))
+
+    def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
+        """:meth:`keys` with sizes and Last-Modified, from the same listing (no request per object)."""
+        try:
+            found = self.fs.find(self._path(prefix), detail=True)
+        except FileNotFoundError:
+            return {}
+        start = len(self.base) + 1 if self.base else 0
+        return {p[start:]: ObjectInfo(int(meta.get("size") or 0), _mtime_ns(meta))
+                for p, meta in sorted(found.items()) if not p.endswith(".tmp") and meta.get("type") != "directory"}
 
     def delete(self, key: str) -> None:
         try:

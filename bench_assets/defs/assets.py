@@ -35,7 +35,6 @@ from bench_assets.storage.leaderboard import MetricColumn, gpu_costs, to_markdow
 from bench_assets.storage.ranking import leaderboard_tables
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.locks import PartitionBusy, partition_lock
-from bench_assets.storage.versions import VersionStore
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.partitions import run_partitions
@@ -126,7 +125,7 @@ def _generate_partition(
         entry=plan.entry, model_fingerprint=plan.model_fingerprint, category=category,
         prompts=prompts, settings=plan.settings, images_dir=str(bench.paths.images),
     )
-    VersionStore(bench.paths.root).before_generation(model, category, plan.model_fingerprint, plan.entry.path)
+    bench.versions.before_generation(model, category, plan.model_fingerprint, plan.entry.path)
     try:
         if plan.entry.kind == ModelKind.IMAGE_FOLDER:  # an API model's images: ingest, load nothing
             report = ingest_image_folder(request, log=context.log.info, should_stop=should_stop)
@@ -395,7 +394,7 @@ def build_leaderboard_asset(
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         wh = bench.warehouse
         computed_at = _now()
-        wide, long = leaderboard_tables(VersionStore(bench.paths.root), columns, decision_for(bench),
+        wide, long = leaderboard_tables(bench.versions, columns, decision_for(bench),
                                         wh.read_table(COMPARISONS_TABLE),
                                         gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
