@@ -34,7 +34,6 @@ from bench_assets.storage.leaderboard import MetricColumn, gpu_costs, to_markdow
 from bench_assets.storage.ranking import leaderboard_tables
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.locks import PartitionBusy, partition_lock
-from bench_assets.storage.versions import VersionStore
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.partitions import run_partitions
@@ -121,7 +120,7 @@ def _generate_partition(
     """Fill one partition's image set and write its manifest; returns its metadata."""
     wh, model, images = bench.warehouse, plan.entry.key, bench.images
     prompts = tuple(suite.in_category(category))
-    VersionStore(bench.paths.root).before_generation(model, category, plan.model_fingerprint, plan.entry.path)
+    bench.versions.before_generation(model, category, plan.model_fingerprint, plan.entry.path)
     previous = wh.read_partition(IMAGES_TABLE, model, category)
     known = tuple(previous.to_dicts()) if previous is not None else ()
     request = GenerationRequest(
@@ -399,7 +398,7 @@ def build_leaderboard_asset(
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         wh = bench.warehouse
         computed_at = _now()
-        wide, long = leaderboard_tables(VersionStore(bench.paths.root), columns, decision_for(bench),
+        wide, long = leaderboard_tables(bench.versions, columns, decision_for(bench),
                                         wh.read_table(COMPARISONS_TABLE),
                                         gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age

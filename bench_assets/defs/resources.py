@@ -21,7 +21,8 @@ from bench_assets.core.paths import DataPaths
 from bench_assets.core.store import Store, images_store
 from bench_assets.core.prompts import PromptSuite, load_suite
 from bench_assets.core.settings import GenerationSettings
-from bench_assets.storage.warehouse import Warehouse
+from bench_assets.storage.versions import VersionStore, open_versions
+from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
 
 class BenchResource(dg.ConfigurableResource):
@@ -36,7 +37,13 @@ class BenchResource(dg.ConfigurableResource):
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.paths.warehouse)
+        """The warehouse (the data directory's ``warehouse/`` or ``<storage root>/warehouse``)."""
+        return open_warehouse(self.paths)
+
+    @property
+    def versions(self) -> VersionStore:
+        """Model versions and their archive, under the same store root."""
+        return open_versions(self.paths)
 
     @property
     def images(self) -> Store:
