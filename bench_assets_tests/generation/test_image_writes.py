@@ -25,7 +25,7 @@ from bench_assets.core.store import open_store
 from bench_assets.generation.image_set import (
     check_manifest_files, encode_png, missing_jobs, plan_images, read_png_meta, stored_rows, write_image,
 )
-from bench_assets_tests.s3_server import BUCKET
+from bench_assets_tests.s3_server import BUCKET, local_or_s3_store
 
 PROMPTS = (Prompt("p1", "object", "a red bicycle"), Prompt("p2", "object", "a teapot"))
 SETTINGS = GenerationSettings(images_per_prompt=2)
@@ -47,10 +47,7 @@ class CountingReads:
 
 @pytest.fixture(params=["local", "s3"])
 def images(request, tmp_path):
-    if request.param == "local":
-        return open_store(tmp_path / "images")
-    request.getfixturevalue("s3_env")
-    return open_store(f"s3://{BUCKET}/{request.node.name.replace('[', '-').rstrip(']')}/images")
+    return local_or_s3_store(request, tmp_path / "images", prefix="/images")
 
 
 def _pixels(seed: int, size: int = 16):
