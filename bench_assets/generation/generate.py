@@ -139,12 +139,15 @@ def image_provenance(request: GenerationRequest, job: ImageJob, set_fp: str, **h
 
 
 def todo_jobs(request: GenerationRequest, jobs: list[ImageJob], set_fp: str) -> list[ImageJob]:
-    """The jobs this call must make: missing from the store, within ``request.only``."""
-    todo = missing_jobs(request.images, jobs, set_fp, request.known)
+    """The jobs this call must make: within ``request.only``, and missing from the store.
+
+    Narrowed first, so a Modal container checks only its own chunk, never
+    the images other containers are writing at the same time.
+    """
     if request.only is not None:
         wanted = set(request.only)
-        todo = [job for job in todo if (job.prompt.id, job.index) in wanted]
-    return todo
+        jobs = [job for job in jobs if (job.prompt.id, job.index) in wanted]
+    return missing_jobs(request.images, jobs, set_fp, request.known)
 
 
 def _load(request: GenerationRequest, device: str, dtype: str, pipe_cache: dict | None) -> tuple[Any, bool]:

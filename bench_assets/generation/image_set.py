@@ -195,8 +195,10 @@ def stored_rows(
     """key -> manifest row, for each job whose image is in the store, whole and of this set.
 
     ``known``: manifest rows the caller has (the previous manifest, rows a
-    writer returned); later rows win. One whose size and mtime match the
-    stored object is trusted without reading it; other objects are read once.
+    writer returned); later rows win. One whose size, mtime and ETag match
+    the stored object is trusted without reading it; other objects are read
+    once. Rows come out with exactly the manifest's columns, whatever an
+    older manifest recorded.
     """
     trusted = {recorded_image_key(row["path"]): row for row in known if row.get("path")}
     listed = _listing(store, (job.key for job in jobs))
@@ -209,7 +211,8 @@ def stored_rows(
         if row is None or not _unchanged(row, info):
             row = _row_from_store(store, job, info)
         if row is not None and row.get("set_fingerprint") == set_fingerprint:
-            rows[job.key] = {**row, "path": job.key}
+            rows[job.key] = {**{c: row.get(c) for c in MANIFEST_COLUMNS}, "etag": row.get("etag") or "",
+                             "path": job.key}
     return rows
 
 
