@@ -74,11 +74,11 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     import polars as pl
 
     from bench_assets.core.tables import fit_markdown
-    from bench_assets.storage.query import QueryError, column_values, connect_read_only
+    from bench_assets.storage.query import QueryError, column_values, open_sql
 
     paths = DataPaths.from_env()
     try:
-        con = connect_read_only(paths.duckdb)
+        con = open_sql(paths)
     except QueryError as exc:  # `bench run` prints the leaderboard even when nothing was scored yet
         print(exc, file=sys.stderr)
         return 1
@@ -100,10 +100,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     from bench_assets.storage.leaderboard import to_markdown
     from bench_assets.storage.metric_columns import metric_columns
     from bench_assets.storage.status import IMAGES_TABLE
-    from bench_assets.storage.warehouse import Warehouse
+    from bench_assets.storage.warehouse import open_warehouse
 
     columns = metric_columns()
-    freshness = leaderboard_freshness(Warehouse(paths.warehouse), [IMAGES_TABLE, *(c.table for c in columns)])
+    freshness = leaderboard_freshness(open_warehouse(paths), [IMAGES_TABLE, *(c.table for c in columns)])
     print(f"leaderboard ({'every category' if args.category == '*' else args.category}), "
           f"from {paths.duckdb}: mean [95% CI] (n)")
     legend = ("#rank interval; tier = models the paired tests cannot separate; composite = weighted z-scores "
@@ -122,10 +122,10 @@ def _terminal_width() -> int:
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from bench_assets.storage.query import connect_read_only
+    from bench_assets.storage.query import open_sql
 
     paths = DataPaths.from_env()
-    con = connect_read_only(paths.duckdb)
+    con = open_sql(paths)
     try:
         if args.command_text is not None:
             return _run_sql(con, args.command_text)
@@ -179,23 +179,26 @@ def cmd_status(_: argparse.Namespace) -> int:
     from bench_assets.core.models import fingerprint, scan_models
     from bench_assets.core.prompts import load_suite
     from bench_assets.core.settings import model_settings
+    from bench_assets.core.store import images_store
     from bench_assets.metrics.registry import configured_metrics, metric_options
     from bench_assets.storage.status import STATUS_HEADER, partition_status, status_lines
-    from bench_assets.storage.warehouse import Warehouse
+    from bench_assets.storage.warehouse import open_warehouse
 
     paths = DataPaths.from_env()
     config = load_config(paths)
     suite = load_suite(paths.default_suite())
     metrics = configured_metrics(metric_options(config))
     defaults = generation_defaults(config)
-    warehouse = Warehouse(paths.warehouse)
+    warehouse = open_warehouse(paths, config)
+    images = images_store(paths, config)
     print(STATUS_HEADER)
     print("-" * len(STATUS_HEADER))
     for entry in scan_models(paths.models):
         settings = model_settings(defaults, suite.generation, entry)
         model_fp = None if entry.error else fingerprint(entry, paths.cache)
         for category in suite.categories:
-            st = partition_status(warehouse, entry.key, category, suite.in_category(category), settings, metrics, model_fp)
+            st = partition_status(warehouse, entry.key, category, suite.in_category(category), settings, metrics,
+                                  model_fp, images=images)
             print("\n".join(status_lines(st)))
     for line in warehouse.quarantined:
         print(f"warning: {line}")
@@ -291,11 +294,11 @@ def _decision_inputs(metric_names: list[str] | None):
     from bench_assets.core.decision import decision_config
     from bench_assets.metrics.registry import METRICS, metrics_named
     from bench_assets.storage.metric_columns import metric_columns
-    from bench_assets.storage.versions import VersionStore
+    from bench_assets.storage.versions import open_versions
 
     paths = DataPaths.from_env()
     columns = metric_columns(metrics_named(metric_names))
-    return VersionStore(paths.root), columns, decision_config(load_config(paths), METRICS)
+    return open_versions(paths), columns, decision_config(load_config(paths), METRICS)
 
 
 def _paired_table(a: str, b: str, metric_names: list[str] | None, categories: list[str] | None):
@@ -347,10 +350,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
-    from bench_assets.storage.versions import VersionStore
+    from bench_assets.storage.versions import open_versions
 
     try:
-        pruned = VersionStore(DataPaths.from_env().root).prune(args.keep)
+        pruned = open_versions(DataPaths.from_env()).prune(args.keep)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -376,10 +379,10 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from bench_assets.storage.costs import generation_devices, gpu_price_per_hour, priced_at_gpu_rate
     from bench_assets.storage.leaderboard import H100_PRICE_DATE, cost_per_thousand
     from bench_assets.storage.status import IMAGES_TABLE
-    from bench_assets.storage.warehouse import Warehouse
+    from bench_assets.storage.warehouse import open_warehouse
 
     paths = DataPaths.from_env()
-    warehouse = Warehouse(paths.warehouse)
+    warehouse = open_warehouse(paths)
     price = gpu_price_per_hour(args.price_per_hour)
     table = cost_per_thousand(warehouse, IMAGES_TABLE, [m.table for m in METRICS.values()], price)
     if table.is_empty():
@@ -413,11 +416,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     from bench_assets.core.config import generation_defaults, load_config
     from bench_assets.report.build import build_data_dir_report
     from bench_assets.report.server import make_server, report_url
+    from bench_assets.storage.warehouse import open_warehouse
 
     paths = DataPaths.from_env()
     if not args.no_build:
-        if not paths.warehouse.is_dir():
-            print(f"{paths.warehouse} does not exist yet: run `bench run` (or `make demo`) first", file=sys.stderr)
+        warehouse = open_warehouse(paths)
+        if not warehouse.tables():
+            print(f"{warehouse.store.url} has no results yet: run `bench run` (or `make demo`) first", file=sys.stderr)
             return 1
         per_prompt = generation_defaults(load_config(paths)).images_per_prompt  # as the report asset's
         summary = build_data_dir_report(paths, images_per_prompt=per_prompt)
@@ -433,7 +438,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     server = make_server(paths.root, args.host, args.port, verbose=args.verbose)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}: anyone who can reach it sees the report and the images")
-    print(f"serving {report_url(server)} (report/ and images/ only); Ctrl-C stops", flush=True)
+    print(f"serving {report_url(server)} (the report and the images only); Ctrl-C stops", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -444,20 +449,32 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from bench_assets.core.config import load_config
+    from bench_assets.core.store import images_store
     from bench_assets.metrics.registry import METRICS
     from bench_assets.storage.results import export_results
-    from bench_assets.storage.warehouse import Warehouse
+    from bench_assets.storage.warehouse import open_warehouse
 
     paths = DataPaths.from_env()
-    written = export_results(Warehouse(paths.warehouse), [m.table for m in METRICS.values()], args.format,
-                             Path(args.out))
+    config = load_config(paths)
+    warehouse = open_warehouse(paths, config)
+    written = export_results(warehouse, [m.table for m in METRICS.values()], args.format, Path(args.out),
+                             images=images_store(paths, config))
     if not written:
-        print(f"nothing to export: {paths.warehouse} has no results yet (run `bench run` first)", file=sys.stderr)
+        print(f"nothing to export: {warehouse.store.url} has no results yet (run `bench run` first)", file=sys.stderr)
         return 1
     print(f"wrote {len(written)} file(s) to {args.out}:")
     for path in written:
         print(f"  {path.name}")
     return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    from bench_assets.storage.migrate import migrate_data_dir
+
+    result = migrate_data_dir(DataPaths.from_env())
+    print("\n".join(result.lines()))
+    return 1 if result.busy else 0
 
 
 def cmd_instance_config(args: argparse.Namespace) -> int:
@@ -496,11 +513,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from bench_assets.core.model_cards import CardError
     from bench_assets.core.prompts import PromptSuiteError
     from bench_assets.core.settings import SettingsError
+    from bench_assets.core.store import StoreError
     from bench_assets.generation.pipelines import ModelLoadError
     from bench_assets.storage.query import QueryError
 
     return (PromptSuiteError, CardError, ConfigError, SettingsError, CheckpointError, DownloadError,
-            ModelLoadError, DeviceError, ModalAuthError, QueryError, InstanceSettingsError, OSError)
+            ModelLoadError, DeviceError, ModalAuthError, QueryError, InstanceSettingsError, StoreError, OSError)
 
 
 def _user_error(exc: BaseException) -> BaseException | None:
@@ -639,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
     ex.add_argument("--format", required=True, choices=["csv", "json", "parquet"])
     ex.add_argument("--out", required=True, help="folder to write into (created if missing)")
     ex.set_defaults(func=cmd_export)
+    sub.add_parser("migrate", help="rewrite absolute image paths in the warehouse's rows as image keys "
+                   "(rows written before the storage seam; idempotent)").set_defaults(func=cmd_migrate)
     ar = sub.add_parser("arena", help="blind pairwise votes on the generated images (a web app)")
     ar.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 to share it on a LAN)")
     ar.add_argument("--port", type=int, default=8765, help="port (0: any free port)")

@@ -87,5 +87,17 @@ def s3_env(s3_server, monkeypatch) -> S3Server:
     return s3_server
 
 
-__all__ = ["BUCKET", "S3Server", "s3_env", "s3_server", "start_s3_server", "make_bucket"]
+def local_or_s3_store(request, local_root, prefix: str = ""):
+    """The store of a test parametrized over ``["local", "s3"]``: a folder, or a prefix of the
+    test bucket named after the test (so tests sharing the server never see each other's objects)."""
+    from bench_assets.core.store import open_store
+
+    if request.param == "local":
+        return open_store(local_root)
+    request.getfixturevalue("s3_env")
+    name = request.node.name.replace("[", "-").rstrip("]")
+    return open_store(f"s3://{BUCKET}/{name}{prefix}")
+
+
+__all__ = ["BUCKET", "S3Server", "local_or_s3_store", "s3_env", "s3_server", "start_s3_server", "make_bucket"]
 

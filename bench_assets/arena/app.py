@@ -36,7 +36,11 @@ from bench_assets.arena.png import pixels_only
 from bench_assets.arena.ratings import Comparisons, fit_strengths
 from bench_assets.arena.store import CHOICES, IssuedPair, VoteRejected, VoteStore, arena_db_path
 from bench_assets.arena.tokens import Signer
-from bench_assets.storage.warehouse import Warehouse
+from bench_assets.core.config import load_config
+from bench_assets.core.naming import recorded_image_key
+from bench_assets.core.paths import DataPaths
+from bench_assets.core.store import Store, StoreError, images_store
+from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
 STATIC = Path(__file__).parent / "static"
 SESSION_COOKIE = "arena_session"
@@ -89,6 +93,7 @@ class Arena:
     config: ArenaConfig
     store: VoteStore
     signer: Signer
+    images: Store  # where the manifest's keys are (the data dir's images/ or a bucket)
     pool: PairPool
     prompts: dict[str, str]
     limiter: RateLimiter = field(default_factory=RateLimiter)
@@ -99,18 +104,20 @@ class Arena:
     @classmethod
     def open(cls, config: ArenaConfig) -> "Arena":
         store = VoteStore(arena_db_path(config.data_root))
-        arena = cls(config, store, Signer(store.secret(), config.shared_token), PairPool([], {}), {})
+        paths = DataPaths(Path(config.data_root))
+        images = images_store(paths, load_config(paths))
+        arena = cls(config, store, Signer(store.secret(), config.shared_token), images, PairPool([], {}, images), {})
         arena.reload()
         return arena
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(Path(self.config.data_root) / "warehouse")
+        return open_warehouse(DataPaths(Path(self.config.data_root)))
 
     def reload(self) -> None:
         """Candidates from the manifest as it is now (images made while the arena runs join in)."""
-        images = usable_images(self.warehouse, self.config.models, self.config.category)
-        pool = PairPool(candidate_pairs(images), self.store.pair_vote_counts())
+        usable = usable_images(self.warehouse, self.images, self.config.models, self.config.category)
+        pool = PairPool(candidate_pairs(usable), self.store.pair_vote_counts(), self.images)
         prompts = prompt_texts(self.warehouse, self.config.suite_path)
         with self._pool_lock:
             self.pool, self.prompts, self._loaded_at = pool, prompts, time.monotonic()
@@ -173,9 +180,9 @@ class Arena:
         if pair is None or pair.voter != voter:
             raise HTTPException(404, "no such image")
         try:
-            return pixels_only(Path(pair.path(opened[1])).read_bytes())
-        except OSError:
-            raise HTTPException(404, "image no longer on disk") from None
+            return pixels_only(self.images.get_bytes(recorded_image_key(pair.path(opened[1]))))
+        except (OSError, StoreError):
+            raise HTTPException(404, "image no longer in the image store") from None
 
 
 def _voter(request: Request, arena: Arena) -> str:

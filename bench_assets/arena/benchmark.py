@@ -26,21 +26,24 @@ import polars as pl
 
 
 def synthetic_warehouse(root: Path, models: int, prompts: int) -> None:
+    import hashlib
+    import io
+
     from PIL import Image
 
-    from bench_assets.core.models import sha256_file
+    from bench_assets.core.store import open_store
     from bench_assets.storage.status import IMAGES_TABLE
     from bench_assets.storage.warehouse import Warehouse
 
-    warehouse = Warehouse(root / "warehouse")
+    warehouse, images = Warehouse(root / "warehouse"), open_store(root / "images")
     for m in range(models):
         rows = []
         for p in range(prompts):
-            path = root / "images" / f"model-{m}" / "bench" / f"p{p}_i0_s0.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            Image.fromarray(np.full((64, 64, 3), (m * 37 + p) % 256, dtype=np.uint8)).save(path)
+            key, png = f"model-{m}/bench/p{p}_i0_s0.png", io.BytesIO()
+            Image.fromarray(np.full((64, 64, 3), (m * 37 + p) % 256, dtype=np.uint8)).save(png, format="PNG")
+            images.put_bytes(key, png.getvalue())
             rows.append({"model": f"model-{m}", "category": "bench", "prompt_id": f"p{p}", "image_index": 0,
-                         "seed": 0, "path": str(path), "sha256": sha256_file(path)})
+                         "seed": 0, "path": key, "sha256": hashlib.sha256(png.getvalue()).hexdigest()})
         warehouse.write_partition(IMAGES_TABLE, f"model-{m}", "bench", rows)
 
 

@@ -2,9 +2,10 @@
 
 Candidates come from the warehouse's ``images`` manifest: for one prompt and
 one seed index, every two *different* models that both have the image, with
-no recorded generation failure for either and both files on disk (checked
-again, with their sha256, when the pair is issued, so a vote always names the
-bytes the voter saw).
+no recorded generation failure for either and both files in the image store
+(checked again, with their sha256, when the pair is issued, so a vote always
+names the bytes the voter saw). Images are addressed by their keys in the
+image store, a local folder or a bucket alike.
 
 Choice: each candidate is drawn with weight
 
@@ -18,6 +19,7 @@ voter rarely sees a pair twice, and every pair stays possible.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,8 +28,9 @@ from typing import Sequence
 import numpy as np
 import polars as pl
 
-from bench_assets.core.models import sha256_file
 from bench_assets.core.prompts import load_suite, PromptSuiteError
+from bench_assets.core.store import Store
+from bench_assets.storage.results import image_keys
 from bench_assets.storage.status import FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse
 
@@ -39,8 +42,15 @@ PairKey = tuple[str, int, str, str]  # prompt id, image index, model a, model b 
 @dataclass(frozen=True)
 class ArenaImage:
     model: str
-    path: str
+    path: str  # the image's key in the image store
     sha256: str
+
+    def intact(self, images: Store) -> bool:
+        """The stored bytes are still the ones the manifest recorded."""
+        try:
+            return hashlib.sha256(images.get_bytes(self.path)).hexdigest() == self.sha256
+        except OSError:
+            return False
 
 
 @dataclass(frozen=True)
@@ -58,13 +68,17 @@ class Candidate:
     def key(self) -> PairKey:
         return (self.prompt_id, self.image_index, self.a.model, self.b.model)
 
-    def on_disk(self) -> bool:
-        """Both files still exist with the bytes the manifest recorded."""
-        return all(Path(i.path).is_file() and sha256_file(Path(i.path)) == i.sha256 for i in (self.a, self.b))
+    def intact(self, images: Store) -> bool:
+        """Both images still exist with the bytes the manifest recorded."""
+        return self.a.intact(images) and self.b.intact(images)
 
 
-def usable_images(warehouse: Warehouse, models: Sequence[str] | None, category: str | None) -> pl.DataFrame:
-    """Manifest rows of images that exist and did not fail, within the arena's scope."""
+def usable_images(warehouse: Warehouse, images: Store, models: Sequence[str] | None,
+                  category: str | None) -> pl.DataFrame:
+    """Manifest rows of images that exist and did not fail, within the arena's scope; ``path`` as keys.
+
+    Existence comes from one listing per (model, category), not a request per image.
+    """
     manifest = warehouse.read_table(IMAGES_TABLE)
     if manifest.is_empty():
         return manifest
@@ -77,8 +91,11 @@ def usable_images(warehouse: Warehouse, models: Sequence[str] | None, category: 
         failed = failures.filter(pl.col("image_index").is_not_null()).select(
             "model", "category", "prompt_id", pl.col("image_index").cast(pl.Int64))
         manifest = manifest.join(failed, on=["model", "category", "prompt_id", "image_index"], how="anti")
-    exists = [Path(p).is_file() for p in manifest["path"]]
-    return manifest.filter(pl.Series(exists, dtype=pl.Boolean))
+    manifest = manifest.with_columns(image_keys(manifest["path"]))
+    present: set[str] = set()
+    for model, category in manifest.select("model", "category").unique().iter_rows():
+        present.update(images.keys(f"{model}/{category}"))
+    return manifest.filter(pl.col("path").is_in(list(present)))
 
 
 def candidate_pairs(images: pl.DataFrame) -> list[Candidate]:
@@ -114,9 +131,10 @@ def prompt_texts(warehouse: Warehouse, suite_path: Path | None) -> dict[str, str
 class PairPool:
     """The candidates with their vote counts; draws the next pair for a voter."""
 
-    def __init__(self, candidates: Sequence[Candidate], vote_counts: dict[PairKey, int],
+    def __init__(self, candidates: Sequence[Candidate], vote_counts: dict[PairKey, int], images: Store,
                  rng: random.Random | None = None) -> None:
         self.candidates = list(candidates)
+        self.images = images
         self._index = {c.key: i for i, c in enumerate(self.candidates)}
         self._votes = np.zeros(len(self.candidates))
         self._by_voter: dict[str, dict[int, int]] = {}
@@ -143,11 +161,11 @@ class PairPool:
         return np.where(self._usable, info / (1.0 + self._votes) / (1.0 + VOTER_REPEAT_PENALTY * seen), 0.0)
 
     def draw(self, voter: str) -> Candidate | None:
-        """A weighted draw whose files are intact; a broken candidate leaves the pool."""
+        """A weighted draw whose images are intact; a broken candidate leaves the pool."""
         while self._usable.any():
             weights = self.weights(voter)
             i = self._rng.choices(range(len(self.candidates)), weights=weights.tolist())[0]
-            if self.candidates[i].on_disk():
+            if self.candidates[i].intact(self.images):
                 return self.candidates[i]
             self._usable[i] = False
         return None

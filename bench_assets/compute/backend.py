@@ -69,6 +69,7 @@ class ComputeSettings:
     keep_scorers_loaded: int = 1  # scorers a worker process keeps loaded between partitions and runs
     data_dir: str = ""
     modal_local_invocation: bool = False  # the Modal entrypoint with .local() calls (tests, debugging)
+    modal_secret: str = ""  # the Modal Secret (by name) with the object store's credentials
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,8 @@ def _nothing_to_check(_section: Mapping[str, Any]) -> None:
 def _build_modal(settings: ComputeSettings, context: Any) -> ComputeBackend:
     from bench_assets.compute.modal_pipes import ModalPipesCompute
 
-    return ModalPipesCompute(context, settings.data_dir, settings.runtime, settings.modal_local_invocation)
+    return ModalPipesCompute(context, settings.data_dir, settings.runtime, settings.modal_local_invocation,
+                             settings.modal_secret)
 
 
 def _modal_pool() -> PoolSize:

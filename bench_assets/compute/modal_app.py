@@ -3,12 +3,25 @@
 Dagster starts ``modal run bench_assets/compute/modal_app.py::run_partition``
 as a Pipes subprocess (``dagster_modal.ModalClient``). The local entrypoint
 runs on the user's machine: it opens the Pipes session, works out what is
-missing from the local image folder and warehouse, uploads the model's
-weights to a Volume once, fans the missing images out over GPU containers
-with ``.map``, writes the returned PNGs into ``data/images`` with the same
-names and provenance as a local run, and sends the report or the score rows
-back to Dagster as Pipes messages. The asset then writes the warehouse rows
-exactly as it does for the local backend.
+missing from the image store (one listing, checked against the manifest rows
+the asset sent), uploads the model's weights to a Volume once, fans the
+missing images out over GPU containers with ``.map``, and sends the report
+(with the manifest rows of the images written) or the score rows back to
+Dagster as Pipes messages. The asset then writes the warehouse rows exactly
+as it does for the local backend.
+
+Where the images go depends on the image store (``storage: {root: ...}``):
+
+- an object store (``s3://bucket/prefix``): each container opens the store
+  itself and writes its PNGs straight into the bucket, and scoring
+  containers read them from there; no PNG byte passes through the launching
+  machine or the Pipes channel, only keys and rows. The bucket's credentials
+  reach the containers through the Modal Secret named in
+  ``compute: {modal_secret: ...}`` (added to ``BENCH_MODAL_SECRETS``);
+  the endpoint (``storage: {endpoint_url:}``) travels with the store's root.
+- a local folder (the default): containers write to the results Volume and
+  return the PNG bytes, which the entrypoint puts into the local store under
+  the same keys; scoring ships the bytes to the container.
 
 The container functions import ``bench_assets`` itself (``add_local_python_source``):
 there is no second copy of the generation or metric code.
@@ -20,8 +33,8 @@ same entrypoint calls the functions with Modal's ``.local()`` instead of
 Resources created on first use (``create_if_missing``):
 - Volume ``bench-assets-hf-cache`` at /cache: Hugging Face and torch-hub downloads, kept across runs.
 - Volume ``bench-assets-models`` at /models: uploaded local weights, one folder per sha256.
-- Volume ``bench-assets-results`` at /results: every generated PNG, so an interrupted
-  partition resumes from the volume.
+- Volume ``bench-assets-results`` at /results: every PNG generated for a local image store, so an
+  interrupted partition resumes from the volume.
 Secrets: the Modal secrets named in ``BENCH_MODAL_SECRETS`` (comma-separated), e.g.
 one made with ``modal secret create bench-assets-tokens HF_TOKEN=...``.
 """
@@ -101,16 +114,37 @@ def _in_container() -> bool:
 # --------------------------------------------------------------------------- container side
 
 
+def _container_store(spec: dict[str, Any] | None, fallback: Callable[[], Any]) -> Any:
+    """The image store a container works in: the bucket itself, or ``fallback()`` for a local store."""
+    from bench_assets.core.store import open_store
+
+    return open_store(**spec) if spec else fallback()
+
+
+def _results_store() -> Any:
+    """Where a container writes the PNGs of a local image store: the results Volume (or a temp dir)."""
+    from bench_assets.core.store import LocalStore
+
+    if _in_container():
+        return LocalStore(Path(RESULTS_DIR) / "images")
+    return LocalStore(Path(tempfile.mkdtemp(prefix="bench-modal-")))
+
+
 @app.function(**_GPU_FUNCTION)
 def generate_chunk(payload: dict[str, Any]) -> dict[str, Any]:
-    """Make the images ``payload["only"]`` names; return the report and the PNG bytes."""
+    """Make the images ``payload["only"]`` names; return the report (with their manifest rows).
+
+    With an object store (``payload["images"]``) the PNGs go straight into
+    the bucket and only rows come back; with a local store they are written
+    to the results Volume and their bytes come back in ``"png"`` (key -> bytes).
+    """
     from bench_assets.compute.local import quiet_progress_bars
     from bench_assets.core.models import find_model
     from bench_assets.generation.generate import GenerationRequest, generate_image_set
-    from bench_assets.generation.image_set import belongs_to_set, plan_images
 
     quiet_progress_bars()
-    images_dir = Path(RESULTS_DIR) / "images" if _in_container() else Path(tempfile.mkdtemp(prefix="bench-modal-"))
+    direct = payload["images"] is not None
+    images = _container_store(payload["images"], _results_store)
     # The entry is rebuilt from the files as this container sees them (its own paths).
     entry = find_model(Path(payload["models_root"]), payload["model"])
     request = GenerationRequest(
@@ -119,33 +153,45 @@ def generate_chunk(payload: dict[str, Any]) -> dict[str, Any]:
         category=payload["category"],
         prompts=payload["prompts"],
         settings=payload["settings"],
-        images_dir=str(images_dir),
+        images=images,
         runtime=payload["runtime"],
         only=tuple(payload["only"]),
+        known=tuple(payload["known"]),
     )
     report = generate_image_set(request, log=print, pipe_cache=_PIPELINES)
-    wanted = set(request.only or ())
-    images = {
-        (job.prompt.id, job.index): job.path.read_bytes()
-        for job in plan_images(images_dir, request.entry.key, request.category, request.prompts, request.settings)
-        if (job.prompt.id, job.index) in wanted and belongs_to_set(job.path, report.set_fingerprint)
-    }
-    if _in_container():
+    png = {} if direct else _volume_images(images, request, report)
+    if _in_container() and not direct:
         results_volume.commit()
-    return {"report": report, "images": images, "gpu_name": _gpu_name()}
+    return {"report": report, "png": png, "gpu_name": _gpu_name()}
+
+
+def _volume_images(images: Any, request: Any, report: Any) -> dict[str, bytes]:
+    """key -> PNG bytes of every requested image the results Volume holds, made now or by an
+    interrupted earlier call; ``report.written`` becomes their rows."""
+    from bench_assets.generation.image_set import plan_images, stored_rows
+
+    wanted = set(request.only or ())
+    jobs = [job for job in plan_images(request.entry.key, request.category, request.prompts, request.settings)
+            if (job.prompt.id, job.index) in wanted]
+    report.written = list(stored_rows(images, jobs, report.set_fingerprint, report.written).values())
+    return {row["path"]: images.get_bytes(row["path"]) for row in report.written}
 
 
 @app.function(**_GPU_FUNCTION)
 def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
-    """Score the shipped images (none of them cached) and return the rows."""
-    from bench_assets.compute.local import LocalCompute
+    """Score the items (none of them cached) and return the rows.
 
-    scratch = Path(tempfile.mkdtemp(prefix="bench-score-"))
-    items = []
-    for item, data in payload["items"]:
-        path = scratch / f"{item.prompt.id}_i{item.index}.png"
-        path.write_bytes(data)
-        items.append(dataclasses.replace(item, path=path))
+    With an object store each image is read from the bucket by its key; with
+    a local store the bytes came in ``payload["png"]`` and are put in a
+    scratch folder under the same keys. Either way rows record the key.
+    """
+    from bench_assets.compute.local import LocalCompute
+    from bench_assets.core.store import LocalStore
+
+    images = _container_store(payload["images"], lambda: LocalStore(Path(tempfile.mkdtemp(prefix="bench-score-"))))
+    for key, data in payload["png"].items():
+        images.put_bytes(key, data)
+    items = [dataclasses.replace(item, store=images) for item in payload["items"]]
     outcome = LocalCompute().score(payload["metric"], payload["options"], items, [], log=print)
     return {"outcome": outcome, "gpu_name": _gpu_name()}
 
@@ -209,20 +255,23 @@ def _model_files(entry: Any) -> list[Path]:
     return list(dict.fromkeys(files))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _merge(total: Any, part: Any) -> None:
     total.generated += part.generated
+    total.written += part.written
     total.failures += part.failures
     total.seconds += part.seconds
     total.load_seconds += part.load_seconds
     total.gpu_seconds += part.gpu_seconds
     total.device = part.device
+
+
+def _store_locally(images: Any, png: dict[str, bytes], rows: list[dict]) -> list[dict]:
+    """Put a container's PNGs into the local image store; their rows with this store's size and mtime."""
+    for key, data in png.items():
+        images.put_bytes(key, data)
+    stamps = {row["path"]: images.info(row["path"]) for row in rows}
+    return [{**row, "size": stamps[row["path"]].size, "mtime_ns": stamps[row["path"]].mtime_ns,
+             "etag": stamps[row["path"]].etag} for row in rows]
 
 
 def drive_generation(extras: dict[str, Any], call_map: Callable, remote: bool, log: Callable[[str], None]) -> dict:
@@ -231,36 +280,40 @@ def drive_generation(extras: dict[str, Any], call_map: Callable, remote: bool, l
     from bench_assets.core.paths import DataPaths
     from bench_assets.core.prompts import Prompt
     from bench_assets.core.settings import GenerationSettings, set_fingerprint
+    from bench_assets.core.store import is_url, open_store
     from bench_assets.generation.generate import GenerationReport
     from bench_assets.generation.image_set import missing_jobs, plan_images
     from bench_assets.generation.pipelines import resolve_device, resolve_dtype
     from bench_assets.generation.runtime import RuntimeOptions
 
     paths = DataPaths(Path(extras["data_dir"]))
+    images = open_store(**extras["images"])
+    direct = is_url(images.url)  # an object store: containers write into it themselves
     entry = find_model(paths.models, extras["model"])
     settings = GenerationSettings(**extras["settings"])
     prompts = tuple(Prompt(**p) for p in extras["prompts"])
     device = "cuda" if remote else resolve_device("auto")
     dtype = resolve_dtype(settings.precision, device)
     fp = set_fingerprint(extras["model_fingerprint"], settings, dtype)
-    jobs = plan_images(paths.images, entry.key, extras["category"], prompts, settings)
-    todo = missing_jobs(jobs, fp)
+    jobs = plan_images(entry.key, extras["category"], prompts, settings)
+    todo = missing_jobs(images, jobs, fp, extras["known"])
     report = GenerationReport(fp, device, dtype, expected=len(jobs), present_before=len(jobs) - len(todo))
     gpu_names: set[str] = set()
     if todo:
         models_root = _upload_model(entry, extras["model_fingerprint"], paths.models) if remote else str(paths.models)
         payloads = [
-            {"models_root": models_root, "model": entry.key, "model_fingerprint": extras["model_fingerprint"], "category": extras["category"],
-             "prompts": prompts, "settings": settings, "runtime": RuntimeOptions(**extras["runtime"]),
-             "only": [(job.prompt.id, job.index) for job in chunk]}
+            {"models_root": models_root, "model": entry.key, "model_fingerprint": extras["model_fingerprint"],
+             "category": extras["category"], "prompts": prompts, "settings": settings,
+             "runtime": RuntimeOptions(**extras["runtime"]), "only": [(job.prompt.id, job.index) for job in chunk],
+             "images": extras["images"] if direct else None, "known": extras["known"]}
             for chunk in _chunks(todo, max(IMAGES_PER_CALL, settings.batch_size))
         ]
         log(f"{len(todo)} of {len(jobs)} images to make in {len(payloads)} call(s) on {GPU if remote else device}")
-        by_key = {(job.prompt.id, job.index): job for job in jobs}
         for result in call_map(generate_chunk, payloads):
-            for key, data in result["images"].items():
-                _write_atomic(by_key[tuple(key)].path, data)
-            _merge(report, result["report"])
+            part = result["report"]
+            if not direct:
+                part.written = _store_locally(images, result["png"], part.written)
+            _merge(report, part)
             gpu_names.add(result["gpu_name"])
             log(f"{report.generated}/{len(todo)} images written, {len(report.failures)} failed")
     return {"kind": "generation", "report": _report_json(report), "gpu_names": sorted(gpu_names)}
@@ -273,13 +326,19 @@ def _report_json(report: Any) -> dict:
 
 
 def drive_scoring(extras: dict[str, Any], call_map: Callable, log: Callable[[str], None]) -> dict:
-    """Score the partition's uncached images through ``call_map(score_chunk, [payload])``."""
-    from bench_assets.core.prompts import Prompt
+    """Score the partition's uncached images through ``call_map(score_chunk, [payload])``.
+
+    Items travel as keys; with a local image store their bytes go along, with
+    an object store the container reads them from the bucket.
+    """
+    from bench_assets.core.store import is_url, open_store
     from bench_assets.metrics.base import ImageItem
     from bench_assets.metrics.registry import get_metric
     from bench_assets.metrics.runner import split_cached
 
-    items = [ImageItem(**{**i, "prompt": Prompt(**i["prompt"]), "path": Path(i["path"])}) for i in extras["items"]]
+    images = open_store(**extras["images"]) if extras["images"] else None
+    direct = images is not None and is_url(images.url)
+    items = [ImageItem.from_json(i, images) for i in extras["items"]]
     metric = get_metric(extras["metric"], extras["options"])
     cached, todo, skipped = split_cached(metric, items, extras["existing"])
     computed: list[dict] = []
@@ -288,16 +347,14 @@ def drive_scoring(extras: dict[str, Any], call_map: Callable, log: Callable[[str
     if todo:
         log(f"{metric.name}: {len(todo)} images to score remotely, {len(cached)} rows cached")
         payload = {"metric": metric.name, "options": extras["options"],
-                   "items": [(item, item.path.read_bytes()) for item in todo]}
-        local_paths = {(i.prompt.id, i.index): str(i.path) for i in todo}
+                   "items": [dataclasses.replace(item, store=None) for item in todo],
+                   "images": extras["images"] if direct else None,
+                   "png": {} if direct else {item.key: item.read_bytes() for item in todo}}
         for result in call_map(score_chunk, [payload]):
             outcome = result["outcome"]
             gpu_seconds += outcome.gpu_seconds
             gpu_names.add(result["gpu_name"])
-            for row in outcome.rows:
-                if row.get("image_path") is not None:  # the container's scratch path → the local file
-                    row["image_path"] = local_paths[(row["prompt_id"], row["image_index"])]
-                computed.append(row)
+            computed += outcome.rows
     return {"kind": "scores", "rows": cached + computed, "computed": len(computed), "cached": len(cached),
             "skipped_prompts": skipped, "gpu_seconds": gpu_seconds, "gpu_names": sorted(gpu_names)}
 

@@ -67,6 +67,16 @@ def require_modal_token() -> str:
     return source
 
 
+SECRETS_ENV = "BENCH_MODAL_SECRETS"  # comma-separated Modal Secret names the app attaches to its GPU functions
+
+
+def secrets_env(storage_secret: str) -> dict[str, str] | None:
+    """The environment that makes the Modal app attach ``storage_secret`` (a Secret's name, e.g. the
+    bucket's credentials) besides the secrets ``BENCH_MODAL_SECRETS`` already names; None when neither."""
+    names = [n for n in (os.environ.get(SECRETS_ENV, ""), storage_secret.strip()) if n]
+    return {SECRETS_ENV: ",".join(names)} if names else None
+
+
 def main() -> int:
     """Exit 0 unless ``BENCH_COMPUTE=modal`` and no token (then exit 3 with the fix).
 
@@ -86,3 +96,4 @@ def main() -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

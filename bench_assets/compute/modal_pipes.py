@@ -29,7 +29,8 @@ import dagster as dg
 from dagster_modal import ModalClient
 
 from bench_assets.compute.backend import Log, StopCheck
-from bench_assets.compute.modal_auth import ModalAuthError, require_modal_token
+from bench_assets.compute.modal_auth import ModalAuthError, require_modal_token, secrets_env
+from bench_assets.core.store import store_spec
 from bench_assets.generation.generate import GenerationFailure, GenerationReport, GenerationRequest
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.metrics.base import ImageItem
@@ -72,24 +73,25 @@ def generation_extras(request: GenerationRequest, data_dir: str, runtime: Runtim
         "prompts": [dataclasses.asdict(p) for p in request.prompts],
         "settings": request.settings.as_dict(),
         "runtime": runtime.as_dict(),
+        # The image store (a bucket: containers write it directly) and the rows already there.
+        "images": store_spec(request.images), "known": list(request.known),
     }
 
 
 def _item_json(item: ImageItem) -> dict[str, Any]:
-    data = dataclasses.asdict(item)
-    data["path"] = str(item.path)
-    return data
+    return item.as_json()
 
 
 def scoring_extras(metric_name: str, options: dict[str, Any], items: Sequence[ImageItem],
                    existing: list[dict[str, Any]], data_dir: str) -> dict[str, Any]:
-    """The entrypoint's ``score`` request: the items with their local paths, the rows already stored."""
+    """The entrypoint's ``score`` request: the items by key (and their store), the rows already stored."""
     return {
         "op": "score",
         "data_dir": data_dir,
         "metric": metric_name,
         "options": options,
         "items": [_item_json(i) for i in items],
+        "images": store_spec(items[0].store) if items and items[0].store else None,
         "existing": existing,
     }
 
@@ -137,6 +139,7 @@ class ModalPipesCompute:
     data_dir: str
     runtime: RuntimeOptions
     local_invocation: bool = False
+    modal_secret: str = ""  # the Modal Secret holding the object store's credentials, by name
 
     def _exchange(self, extras: dict[str, Any], kind: str) -> dict[str, Any]:
         """One Pipes session: the request out as extras, the result of ``kind`` back as a message."""
@@ -146,7 +149,8 @@ class ModalPipesCompute:
             except ModalAuthError as exc:
                 raise dg.Failure(description=str(exc), allow_retries=False) from None
         client = BenchModalClient(local_invocation=self.local_invocation)
-        invocation = client.run(func_ref=ENTRYPOINT, context=self.context, extras=extras)
+        invocation = client.run(func_ref=ENTRYPOINT, context=self.context, extras=extras,
+                                env=secrets_env(self.modal_secret))
         return result_message(invocation.get_custom_messages(), kind)
 
     def generate(self, request: GenerationRequest, log: Log = lambda _: None,

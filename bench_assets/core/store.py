@@ -57,10 +57,14 @@ class ObjectInfo:
     ``mtime_ns`` is the file's modification time locally and the object's
     Last-Modified on an object store (second precision there): with ``size``
     it is how a state check notices a changed file without hashing it.
+    ``etag`` is the object store's entity tag (derived from the content, so an
+    object rewritten with the same size within the same second still shows);
+    "" for a local file, whose nanosecond mtime is enough.
     """
 
     size: int
     mtime_ns: int
+    etag: str = ""
 
 
 @runtime_checkable
@@ -75,6 +79,7 @@ class Store(Protocol):
     def get_bytes(self, key: str) -> bytes: ...
     def info(self, key: str) -> ObjectInfo | None: ...
     def keys(self, prefix: str = "") -> list[str]: ...
+    def infos(self, prefix: str = "") -> dict[str, ObjectInfo]: ...
     def delete(self, key: str) -> None: ...
     def move(self, key: str, new_key: str) -> None: ...
     def child(self, prefix: str) -> "Store": ...
@@ -146,6 +151,15 @@ class LocalStore:
             return []
         found = (p for p in base.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
         return sorted(p.relative_to(self.root).as_posix() for p in found)
+
+    def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
+        """:meth:`keys` with each file's size and mtime (a freshness check without a call per file)."""
+        found = {}
+        for key in self.keys(prefix):
+            info = self.info(key)
+            if info is not None:
+                found[key] = info
+        return found
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -226,7 +240,7 @@ class FsspecStore:
             return None
         if meta.get("type") == "directory":
             return None
-        return ObjectInfo(int(meta.get("size") or 0), _mtime_ns(meta))
+        return _object_info(meta)
 
     def keys(self, prefix: str = "") -> list[str]:
         base = self._path(prefix)
@@ -236,6 +250,16 @@ class FsspecStore:
             return []
         start = len(self.base) + 1 if self.base else 0
         return sorted(p[start:] for p in found if not p.endswith(".tmp"))
+
+    def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
+        """:meth:`keys` with sizes and Last-Modified, from the same listing (no request per object)."""
+        try:
+            found = self.fs.find(self._path(prefix), detail=True)
+        except FileNotFoundError:
+            return {}
+        start = len(self.base) + 1 if self.base else 0
+        return {p[start:]: _object_info(meta)
+                for p, meta in sorted(found.items()) if not p.endswith(".tmp") and meta.get("type") != "directory"}
 
     def delete(self, key: str) -> None:
         try:
@@ -274,6 +298,12 @@ class FsspecStore:
         return None if ok else f"{redact_url(self.url)}: a written probe read back different bytes"
 
 
+def _object_info(meta: Mapping[str, Any]) -> ObjectInfo:
+    """An fsspec listing or ``info`` entry as ObjectInfo (s3fs quotes the ETag; the quotes are not part of it)."""
+    etag = str(meta.get("ETag") or meta.get("etag") or "").strip('"')
+    return ObjectInfo(int(meta.get("size") or 0), _mtime_ns(meta), etag)
+
+
 def _mtime_ns(meta: Mapping[str, Any]) -> int:
     stamp = meta.get("LastModified") or meta.get("mtime") or meta.get("created")
     if stamp is None:
@@ -303,6 +333,15 @@ def open_store(root: str | Path, options: Mapping[str, Any] | None = None) -> St
                              f"(allowed: {sorted(ALLOWED_OPTIONS)}; credentials come from the environment)")
         return STORE_KINDS["url"](text, dict(options or {}))
     return STORE_KINDS["local"](Path(text.removeprefix("file://")))
+
+
+def store_spec(store: Store) -> dict[str, Any]:
+    """What another process needs to open the same store: ``open_store(**store_spec(s))``.
+
+    Only the root and the config file's non-secret options: a Modal
+    container brings its own credentials (a Modal Secret), never these.
+    """
+    return {"root": store.url, "options": dict(getattr(store, "options", {}) or {})}
 
 
 def relative_key(location: str | Path, store: Store) -> str | None:

@@ -9,7 +9,6 @@ report what happened in the materialization metadata.
 import datetime as dt
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import warnings
@@ -35,7 +34,6 @@ from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.ranking import leaderboard_tables
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.locks import PartitionBusy, partition_lock
-from bench_assets.storage.versions import VersionStore
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.partitions import run_partitions
@@ -120,13 +118,15 @@ def _generate_partition(
     plan: _ModelPlan, suite: PromptSuite, category: str, should_stop: Callable[[], bool],
 ) -> dict:
     """Fill one partition's image set and write its manifest; returns its metadata."""
-    wh, model = bench.warehouse, plan.entry.key
+    wh, model, images = bench.warehouse, plan.entry.key, bench.images
     prompts = tuple(suite.in_category(category))
+    bench.versions.before_generation(model, category, plan.model_fingerprint, plan.entry.path)
+    previous = wh.read_partition(IMAGES_TABLE, model, category)
+    known = tuple(previous.to_dicts()) if previous is not None else ()
     request = GenerationRequest(
         entry=plan.entry, model_fingerprint=plan.model_fingerprint, category=category,
-        prompts=prompts, settings=plan.settings, images_dir=str(bench.paths.images),
+        prompts=prompts, settings=plan.settings, images=images, known=known,
     )
-    VersionStore(bench.paths.root).before_generation(model, category, plan.model_fingerprint, plan.entry.path)
     try:
         if plan.entry.kind == ModelKind.IMAGE_FOLDER:  # an API model's images: ingest, load nothing
             report = ingest_image_folder(request, log=context.log.info, should_stop=should_stop)
@@ -135,8 +135,9 @@ def _generate_partition(
     except (ModelLoadError, DeviceError, GenerationOutOfMemory) as exc:
         raise PartitionFailed(str(exc)) from None
     # The manifest records every image written, also when a stop cut the set short.
-    jobs = plan_images(bench.paths.images, model, category, prompts, plan.settings)
-    rows = manifest_rows(model, category, jobs, report.set_fingerprint)
+    # Rows the writers returned and the previous manifest stand for unchanged objects: nothing is read back.
+    jobs = plan_images(model, category, prompts, plan.settings)
+    rows = manifest_rows(images, jobs, report.set_fingerprint, known=(*known, *report.written))
     wh.write_partition(IMAGES_TABLE, model, category, rows)
     failures = _failure_rows(model, category, report)
     wh.write_partition(FAILURES_TABLE, model, category, failures, schema=FAILURE_SCHEMA)
@@ -255,7 +256,7 @@ def _record_load_failure(wh: Warehouse, model: str, category: str, message: str)
 
 def _image_items(bench: BenchResource, model: str, category: str, prompts: dict,
                  log: Callable[[str], None]) -> list[ImageItem]:
-    """The partition's images as recorded, less any that are no longer on disk as recorded.
+    """The partition's images as recorded, less any that are no longer in the image store as recorded.
 
     A deleted, truncated or replaced file is never scored: it is reported, and
     the next ``images`` materialization regenerates it.
@@ -264,12 +265,14 @@ def _image_items(bench: BenchResource, model: str, category: str, prompts: dict,
     if manifest is None or manifest.is_empty():
         raise PartitionFailed(f"no images for {model}/{category}: materialize 'images' for this partition first")
     rows = [r for r in manifest.iter_rows(named=True) if r["prompt_id"] in prompts]
-    checks = check_manifest_files(rows)
+    images = bench.images
+    checks = check_manifest_files(rows, images)
     if problems := describe_problems(checks):
         log(f"{model}/{category}: not scoring images that changed since generation: {problems}; "
             "the next 'images' run regenerates them")
     return [
-        ImageItem(model, category, prompts[r["prompt_id"]], r["image_index"], r["seed"], Path(r["path"]), r["sha256"])
+        ImageItem(model, category, prompts[r["prompt_id"]], r["image_index"], r["seed"], check.key, r["sha256"],
+                  images)
         for r, check in zip(rows, checks)
         if check.problem is None
     ]
@@ -391,7 +394,7 @@ def build_leaderboard_asset(
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         wh = bench.warehouse
         computed_at = _now()
-        wide, long = leaderboard_tables(VersionStore(bench.paths.root), columns, decision_for(bench),
+        wide, long = leaderboard_tables(bench.versions, columns, decision_for(bench),
                                         wh.read_table(COMPARISONS_TABLE),
                                         gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age

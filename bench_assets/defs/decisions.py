@@ -20,7 +20,6 @@ from bench_assets.defs.resources import BenchResource
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.comparisons import COMPARISONS_TABLE, build_comparisons, describe, regressions, to_markdown
 from bench_assets.storage.metric_columns import metric_columns
-from bench_assets.storage.versions import VersionStore
 
 REGRESSION_CHECK = "no_version_regression"
 
@@ -45,7 +44,7 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
     )
     def comparisons(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         decision = decision_for(bench)
-        store = VersionStore(bench.paths.root)
+        store = bench.versions
         table = build_comparisons(store, columns, decision)
         store.warehouse.write_table(COMPARISONS_TABLE, table)
         versions = table.filter(table["kind"] == "versions")

@@ -26,7 +26,8 @@ from bench_assets.core.prompts import PromptSuite, load_suite
 from bench_assets.core.settings import GenerationSettings, model_settings
 from bench_assets.metrics.base import Metric
 from bench_assets.metrics.registry import configured_metrics, options_for
-from bench_assets.storage.warehouse import Warehouse
+from bench_assets.storage.versions import VersionStore, open_versions
+from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
 
 class BenchResource(dg.ConfigurableResource):
@@ -41,7 +42,13 @@ class BenchResource(dg.ConfigurableResource):
 
     @property
     def warehouse(self) -> Warehouse:
-        return Warehouse(self.paths.warehouse)
+        """The warehouse (the data directory's ``warehouse/`` or ``<storage root>/warehouse``)."""
+        return open_warehouse(self.paths)
+
+    @property
+    def versions(self) -> VersionStore:
+        """Model versions and their archive, under the same store root."""
+        return open_versions(self.paths)
 
     @property
     def images(self) -> Store:
@@ -125,6 +132,8 @@ class ComputeResource(dg.ConfigurableResource):
     data_dir: str = ""
     # Run the Modal entrypoint with ``.local()`` calls in a subprocess (tests, debugging).
     modal_local_invocation: bool = _COMPUTE.modal_local_invocation
+    # The Modal Secret (by name) with the object store's credentials, for containers that use the bucket.
+    modal_secret: str = _COMPUTE.modal_secret
 
     def runtime(self) -> RuntimeOptions:
         return RuntimeOptions(**{f.name: getattr(self, f.name) for f in fields(RuntimeOptions)})

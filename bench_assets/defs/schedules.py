@@ -32,7 +32,7 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
         suite = bench.suite()
         metrics = scorers.metrics()
         busy = active_partitions(context.instance, suite.categories)
-        requests = []
+        requests, images = [], bench.images
         tick_id = context.scheduled_execution_time.strftime("%Y%m%dT%H%M%S")
         for entry in scan_models(bench.paths.models):
             if entry.key not in registered:
@@ -45,7 +45,7 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
                     continue  # queued or running already: never requested twice
                 status = partition_status(
                     bench.warehouse, entry.key, category, suite.in_category(category),
-                    settings, metrics, model_fp,
+                    settings, metrics, model_fp, images=images,
                 )
                 if status.state == "done" or (entry.error and status.state == "failed"):
                     continue

@@ -73,9 +73,9 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
 
 def _disk_repairs(context, bench: BenchResource, models: list[str], categories: list[str], busy: set) -> list:
     """Runs for registered models whose images on disk are no longer what was recorded (deleted, truncated)."""
-    requests = []
+    requests, images = [], bench.images
     for model in models:
-        problems = {c: disk_problems(bench.warehouse, model, c) for c in categories if (model, c) not in busy}
+        problems = {c: disk_problems(bench.warehouse, model, c, images=images) for c in categories if (model, c) not in busy}
         todo = [c for c, problem in problems.items() if problem]
         if not todo:
             continue

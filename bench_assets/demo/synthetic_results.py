@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from bench_assets.core.naming import ImageName, image_path
+from bench_assets.core.naming import ImageName, image_key
 from bench_assets.metrics.registry import METRICS
 from bench_assets.metrics.text_rendering import compare_text
 from bench_assets.storage.leaderboard import compute_leaderboard, gpu_costs, widen
@@ -96,10 +96,10 @@ def write_synthetic_warehouse(data: Path, spec: SyntheticSpec) -> Warehouse:
             manifest, scores = [], {name: [] for name in METRICS}
             for p, row in enumerate(mine.iter_rows(named=True)):
                 for k in range(spec.images_per_prompt):
-                    path = image_path(data / "images", model, category, ImageName(row["prompt_id"], k, k))
-                    sha = _write_png(path, rng, spec.image_size)
+                    key = image_key(model, category, ImageName(row["prompt_id"], k, k))
+                    sha = _write_png(data / "images" / key, rng, spec.image_size)
                     manifest.append({"model": model, "category": category, "prompt_id": row["prompt_id"],
-                                     "image_index": k, "seed": k, "path": str(path), "sha256": sha,
+                                     "image_index": k, "seed": k, "path": key, "sha256": sha,
                                      "set_fingerprint": f"set-{model}", "model_fingerprint": f"fp-{model}",
                                      "settings": settings, "seconds": 0.1, "gpu_seconds": 0.1 * (m + 1),
                                      "device": "cpu", "dtype": "fp32"})
@@ -109,7 +109,7 @@ def write_synthetic_warehouse(data: Path, spec: SyntheticSpec) -> Warehouse:
                         value = float(np.clip(rng.normal(0.5 + 0.05 * m, 0.2), 0, 1))
                         if name == "geneval":
                             value = float(value > 0.5)
-                        scores[name].append(_score_row(model, category, row["prompt_id"], k, str(path), sha, name,
+                        scores[name].append(_score_row(model, category, row["prompt_id"], k, key, sha, name,
                                                        value, _extras(name, row["prompt"], p, value, rng)))
                 for name, cls in METRICS.items():
                     if cls.unit == "prompt":

@@ -6,7 +6,12 @@ on its seed, never on which batch it landed in or on the device, so a gap
 filled later is the same image it would have been.
 
 A failed generation (exception, non-finite pixels, an all-black frame) is
-reported as a failure and never written to disk, so it is never scored.
+reported as a failure and never written, so it is never scored.
+
+Images go to the image store the request names (a local folder or a bucket,
+see ``core/store.py``), one atomic write each; the report carries the
+manifest row of every image written, so nobody reads an image back to
+record it.
 """
 
 from __future__ import annotations
@@ -14,14 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from bench_assets.core.models import ModelEntry
 from bench_assets.core.progress import Progress
 from bench_assets.core.prompts import Prompt
 from bench_assets.core.settings import GenerationSettings, set_fingerprint
-from bench_assets.generation.image_set import ImageJob, missing_jobs, plan_images, write_png_atomic
+from bench_assets.core.store import Store
+from bench_assets.generation.image_set import ImageJob, missing_jobs, plan_images, write_image
 from bench_assets.generation.runtime import RuntimeOptions
 
 Log = Callable[[str], None]
@@ -36,13 +41,16 @@ class GenerationRequest:
     category: str
     prompts: tuple[Prompt, ...]
     settings: GenerationSettings
-    images_dir: str
+    images: Store  # where the PNGs go: the image store (keys <model>/<category>/<file>.png)
     device: str = "auto"
     runtime: RuntimeOptions = RuntimeOptions()
     # (prompt_id, image_index) pairs to make; None = every missing image. A
     # remote backend splits a partition into such chunks, one per container.
     only: tuple[tuple[str, int], ...] | None = None
     gpus: int = 1
+    # The partition's manifest rows as last recorded: an image whose size and mtime still match its
+    # row counts as present without being read (on an object store, without being downloaded).
+    known: tuple[dict[str, Any], ...] = ()
 
 
 class GenerationOutOfMemory(RuntimeError):
@@ -71,6 +79,7 @@ class GenerationReport:
     gpu_seconds: float = 0.0  # device time held (load + batches) x GPUs used: what the partition cost
     cancelled: bool = False
     pipeline_loaded: bool = False  # False when the worker's already-loaded pipeline was reused
+    written: list[dict[str, Any]] = field(default_factory=list)  # manifest rows of the images written
 
 
 def _batches(jobs: Sequence[ImageJob], size: int) -> Iterator[Sequence[ImageJob]]:
@@ -129,12 +138,16 @@ def image_provenance(request: GenerationRequest, job: ImageJob, set_fp: str, **h
     }
 
 
-def _todo(request: GenerationRequest, jobs: list[ImageJob], set_fp: str) -> list[ImageJob]:
-    todo = missing_jobs(jobs, set_fp)
+def todo_jobs(request: GenerationRequest, jobs: list[ImageJob], set_fp: str) -> list[ImageJob]:
+    """The jobs this call must make: within ``request.only``, and missing from the store.
+
+    Narrowed first, so a Modal container checks only its own chunk, never
+    the images other containers are writing at the same time.
+    """
     if request.only is not None:
         wanted = set(request.only)
-        todo = [job for job in todo if (job.prompt.id, job.index) in wanted]
-    return todo
+        jobs = [job for job in jobs if (job.prompt.id, job.index) in wanted]
+    return missing_jobs(request.images, jobs, set_fp, request.known)
 
 
 def _load(request: GenerationRequest, device: str, dtype: str, pipe_cache: dict | None) -> tuple[Any, bool]:
@@ -185,10 +198,8 @@ def generate_image_set(
     device = resolve_device(request.device)
     dtype = resolve_dtype(settings.precision, device)
     fp = set_fingerprint(request.model_fingerprint, settings, dtype)
-    jobs = plan_images(
-        Path(request.images_dir), request.entry.key, request.category, request.prompts, settings
-    )
-    todo = _todo(request, jobs, fp)
+    jobs = plan_images(request.entry.key, request.category, request.prompts, settings)
+    todo = todo_jobs(request, jobs, fp)
     report = GenerationReport(fp, device, dtype, expected=len(jobs), present_before=len(jobs) - len(todo))
     if not todo:
         log(f"all {len(jobs)} images present for set {fp}; nothing to generate")
@@ -230,7 +241,7 @@ def generate_image_set(
                 width=settings.width, height=settings.height, **versions,
             )
             pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype("uint8")
-            write_png_atomic(job.path, pixels, meta)
+            report.written.append(write_image(request.images, job, pixels, meta))
             report.generated += 1
         log(progress.advance(len(batch), seconds * len(batch)))
     report.gpu_seconds = (report.load_seconds + report.seconds) * request.gpus

@@ -31,8 +31,10 @@ from typing import Any, Callable
 
 from bench_assets.core.model_cards import IMAGE_EXTENSIONS, ImageFolderSource
 from bench_assets.core.settings import set_fingerprint
-from bench_assets.generation.generate import GenerationFailure, GenerationReport, GenerationRequest, image_provenance
-from bench_assets.generation.image_set import ImageJob, missing_jobs, plan_images, write_png_atomic
+from bench_assets.generation.generate import (
+    GenerationFailure, GenerationReport, GenerationRequest, image_provenance, todo_jobs,
+)
+from bench_assets.generation.image_set import ImageJob, plan_images, write_image
 
 Log = Callable[[str], None]
 SOURCE_DTYPE = "source"  # stands for "the provider's pixels" in the set fingerprint and manifest
@@ -176,11 +178,8 @@ def ingest_image_folder(
         raise ValueError(f"{entry.path}: not an image-folder card")
     settings = request.settings
     set_fp = set_fingerprint(request.model_fingerprint, settings, SOURCE_DTYPE)
-    jobs = plan_images(Path(request.images_dir), entry.key, request.category, request.prompts, settings)
-    todo = missing_jobs(jobs, set_fp)
-    if request.only is not None:
-        wanted = set(request.only)
-        todo = [job for job in todo if (job.prompt.id, job.index) in wanted]
+    jobs = plan_images(entry.key, request.category, request.prompts, settings)
+    todo = todo_jobs(request, jobs, set_fp)
     report = GenerationReport(set_fp, SOURCE_DEVICE, SOURCE_DTYPE, expected=len(jobs),
                               present_before=len(jobs) - len(todo))
     index = FolderIndex(source)
@@ -199,7 +198,8 @@ def ingest_image_folder(
                 report.failures.append(GenerationFailure(job.prompt.id, job.index, job.seed, problem))
                 continue
             file, tile, pixels = tiles[job.index]
-            write_png_atomic(job.path, pixels.copy(), _meta(request, job, set_fp, file, tile, pixels))
+            meta = _meta(request, job, set_fp, file, tile, pixels)
+            report.written.append(write_image(request.images, job, pixels.copy(), meta))
             report.generated += 1
     log(f"ingested {report.generated} of {len(todo)} missing images from {source.images} "
         f"({len(report.failures)} failed, set {set_fp})")

@@ -4,7 +4,9 @@ A metric declares who it is (``name``, ``table``, ``version``), what unit it
 scores (one image, or the set of images of one prompt), and which scorer
 weights it uses (``scorer_id``, stored in every row so that changing the
 scorer recomputes). ``load`` happens once per step; ``score`` is called with
-batches streamed from disk and returns plain dict rows.
+batches of :class:`ImageItem` and returns plain dict rows. A metric reads an
+image only through ``item.load()``, so it never knows whether the image
+store is a local folder or a bucket.
 
 The runner (``bench_assets.metrics.runner``) adds the bookkeeping columns
 (model, category, metric, version, image hash, ...); a metric returns only
@@ -13,6 +15,8 @@ what it measured.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,24 +27,50 @@ from bench_assets.core.prompts import Prompt
 if TYPE_CHECKING:
     from PIL import Image
 
+    from bench_assets.core.store import Store
+
 
 @dataclass(frozen=True)
 class ImageItem:
-    """One generated image as a metric sees it."""
+    """One generated image as a metric sees it: its key in the image store it is read from.
+
+    ``key`` is what score rows record as ``image_path``. With ``store`` None
+    the key is a file path on this machine (a test's or a benchmark's loose
+    files); everything else gives the image store.
+    """
 
     model: str
     category: str
     prompt: Prompt
     index: int
     seed: int
-    path: Path
+    key: str
     sha256: str
+    store: "Store | None" = dataclasses.field(default=None, compare=False, repr=False)
+
+    def local_path(self) -> Path | None:
+        """The image's file when it is on this machine's disk (read in place), else None."""
+        return Path(self.key) if self.store is None else self.store.local_path(self.key)
+
+    def read_bytes(self) -> bytes:
+        path = self.local_path()
+        return path.read_bytes() if path is not None else self.store.get_bytes(self.key)  # type: ignore[union-attr]
 
     def load(self) -> "Image.Image":
+        """The image as RGB: the one way metrics read pixels, whatever the store."""
         from PIL import Image
 
-        with Image.open(self.path) as img:
+        with Image.open(self.local_path() or io.BytesIO(self.read_bytes())) as img:
             return img.convert("RGB")
+
+    def as_json(self) -> dict[str, Any]:
+        """The item without its store, for a message to another process (which opens its own)."""
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "store"}
+        return {**data, "key": str(self.key), "prompt": dataclasses.asdict(self.prompt)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], store: "Store | None") -> "ImageItem":
+        return cls(**{**data, "prompt": Prompt(**data["prompt"]), "store": store})
 
 
 _PRECISION_ALIASES = {

@@ -157,7 +157,7 @@ def _bookkeeping(
         "prompt_id": row["prompt_id"],
         "image_index": row.get("image_index") if per_image else None,
         "seed": item.seed if per_image else None,
-        "image_path": str(item.path) if per_image else None,
+        "image_path": str(item.key) if per_image else None,  # the key in the image store
         "image_sha256": item.sha256 if per_image else None,
         "input_hash": input_hash,
         "metric": metric.name,

@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from bench_assets.core.config import load_config
 from bench_assets.core.models import scan_models
 from bench_assets.core.paths import DataPaths
+from bench_assets.core.store import images_store
 from bench_assets.metrics.registry import METRICS
 from bench_assets.report.data import MetricInfo
 from bench_assets.report.site import ReportSummary, build_report
-from bench_assets.storage.warehouse import Warehouse
+from bench_assets.storage.warehouse import open_warehouse
 
 
 def _shown(value: object, models_dir: Path) -> str:
@@ -41,11 +43,16 @@ def model_sources(models_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def build_data_dir_report(paths: DataPaths, images_per_prompt: int = 4) -> ReportSummary:
-    """Rebuild ``data/report/`` from the warehouse, every registered metric, the drop folder."""
+    """Rebuild ``data/report/`` from the warehouse, every registered metric, the drop folder.
+
+    The warehouse and the images are wherever the configuration puts them now
+    (the data directory, or a bucket), so a moved data directory needs no rewrite.
+    """
+    config = load_config(paths)
     return build_report(
-        Warehouse(paths.warehouse),
+        open_warehouse(paths, config),
         paths.report,
-        paths.images,
+        images_store(paths, config),
         [MetricInfo.of(cls) for cls in METRICS.values()],
         models=model_sources(paths.models),
         default_images_per_prompt=images_per_prompt,

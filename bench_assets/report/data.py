@@ -18,8 +18,9 @@ from typing import Any, Iterable, Sequence
 
 import polars as pl
 
+from bench_assets.core.store import Store
 from bench_assets.storage.leaderboard import OVERALL
-from bench_assets.storage.results import item_scores, metric_extras, prompts as read_prompts
+from bench_assets.storage.results import image_keys, item_scores, metric_extras, prompts as read_prompts
 from bench_assets.storage.status import FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse
 
@@ -219,8 +220,7 @@ def model_points(inputs: ReportInputs, metric: str) -> list[dict[str, Any]]:
 # --- Images, thumbnails and per-image values ---------------------------------------------------
 
 
-def image_rows(inputs: ReportInputs, thumbs: dict[str, str | None], report_dir: Path,
-               images_root: Path) -> pl.DataFrame:
+def image_rows(inputs: ReportInputs, thumbs: dict[str, str | None], full_prefix: str) -> pl.DataFrame:
     """One row per image: where its thumbnail and full image are (relative to the report)
     and a column per per-image metric with its value."""
     if inputs.images.is_empty():
@@ -228,7 +228,7 @@ def image_rows(inputs: ReportInputs, thumbs: dict[str, str | None], report_dir: 
     frame = inputs.images.select("model", "category", "prompt_id", "image_index", "seed", "path", "sha256")
     frame = frame.with_columns(
         pl.col("sha256").replace_strict(thumbs, default=None, return_dtype=pl.Utf8).alias("thumb"),
-        _full_hrefs(frame["path"].to_list(), report_dir, images_root),
+        pl.Series("full", [full_prefix + key for key in image_keys(frame["path"]).to_list()], dtype=pl.Utf8),
     )
     keys = ["model", "category", "prompt_id", "image_index"]
     for metric in inputs.of_unit("image"):
@@ -237,21 +237,23 @@ def image_rows(inputs: ReportInputs, thumbs: dict[str, str | None], report_dir: 
     return frame.sort("model", "category", "prompt_id", "image_index")
 
 
-def _full_hrefs(paths: Sequence[str], report_dir: Path, images_root: Path) -> pl.Series:
-    """``full_image_href`` of many paths: a prefix swap for images under the image root (all of
-    them, normally), the general path arithmetic only for the others."""
-    root = str(images_root.resolve()) + os.sep
-    prefix = Path(os.path.relpath(images_root.resolve(), report_dir.resolve())).as_posix() + "/"
-    return pl.Series("full", [prefix + p[len(root):] if p.startswith(root) else full_image_href(p, report_dir, images_root)
-                              for p in paths], dtype=pl.Utf8)
+# Where ``bench report --serve`` serves the image store, relative to ``report/index.html``.
+SERVED_IMAGES = "../images/"
 
 
-def full_image_href(path: str, report_dir: Path, images_root: Path) -> str:
-    """The original PNG as a link relative to the report folder (works from file:// and the server)."""
-    source = Path(path)
-    if not source.is_absolute():
-        source = images_root / source
-    return Path(os.path.relpath(source.resolve(), report_dir.resolve())).as_posix()
+def full_image_prefix(report_dir: Path, images: Store) -> str:
+    """What a full-size image's link is, before its key, relative to the report folder.
+
+    A local image store: the relative path from the report to it (opens from
+    ``file://``, and is ``../images/`` -- what the server serves -- for the
+    default layout), so the data directory can move with its report. An
+    object store: ``../images/``, which ``bench report --serve`` streams from
+    the store; a page opened from ``file://`` has no way to reach a bucket.
+    """
+    folder = images.local_path("")
+    if folder is None:
+        return SERVED_IMAGES
+    return Path(os.path.relpath(folder.resolve(), Path(report_dir).resolve())).as_posix() + "/"
 
 
 def set_values(inputs: ReportInputs) -> pl.DataFrame:

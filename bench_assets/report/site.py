@@ -28,6 +28,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Sequence
 
+from bench_assets.core.naming import recorded_image_key
+from bench_assets.core.store import Store, open_store
 from bench_assets.report import data as pages
 from bench_assets.report.plots import ModelPoint, cost_plot, means_plot
 from bench_assets.report.thumbnails import ThumbnailStats, ensure_thumbnail, prune_thumbnails, thumbnail_relpath
@@ -79,7 +81,7 @@ def _write_data(folder: Path, key: str, payload: Any) -> None:
     )
 
 
-def _thumbnails(inputs: pages.ReportInputs, thumbs_dir: Path, images_root: Path,
+def _thumbnails(inputs: pages.ReportInputs, thumbs_dir: Path, images: Store,
                 stats: ThumbnailStats) -> dict[str, str | None]:
     """sha256 -> thumbnail href (relative to the report), making only the missing ones."""
     hrefs: dict[str, str | None] = {}
@@ -87,8 +89,7 @@ def _thumbnails(inputs: pages.ReportInputs, thumbs_dir: Path, images_root: Path,
         stats.removed = prune_thumbnails(thumbs_dir, set())
         return hrefs
     for sha, path in inputs.images.select("sha256", "path").unique("sha256").sort("sha256").iter_rows():
-        source = Path(path) if Path(path).is_absolute() else images_root / path
-        rel = ensure_thumbnail(source, sha, thumbs_dir, stats)
+        rel = ensure_thumbnail(images, recorded_image_key(path), sha, thumbs_dir, stats)
         hrefs[sha] = f"{THUMBS}/{rel}" if rel else None
     stats.removed = prune_thumbnails(thumbs_dir, {thumbnail_relpath(sha) for sha in hrefs})
     return hrefs
@@ -149,21 +150,25 @@ def _swap_in(build: Path, report_dir: Path) -> None:
 def build_report(
     warehouse: Warehouse,
     report_dir: Path,
-    images_root: Path,
+    images: Store | Path,
     metrics: Sequence[pages.MetricInfo],
     models: dict[str, dict[str, str]] | None = None,
     default_images_per_prompt: int = 4,
     score_tables: Sequence[str] | None = None,
 ) -> ReportSummary:
-    """Build the whole site from the warehouse into ``report_dir``; thumbnails already made are reused."""
+    """Build the whole site from the warehouse into ``report_dir``; thumbnails already made are reused.
+
+    ``images`` is the image store the rows' keys belong to (a folder path opens a local one).
+    """
     started = time.perf_counter()
+    images = images if isinstance(images, Store) else open_store(images)
     report_dir.mkdir(parents=True, exist_ok=True)
     build = report_dir / f".build-{uuid.uuid4().hex[:8]}"
     try:
         inputs = pages.ReportInputs.read(warehouse, metrics, models)
         stats = ThumbnailStats()
-        thumbs = _thumbnails(inputs, report_dir / THUMBS, images_root, stats)
-        images = pages.image_rows(inputs, thumbs, report_dir, images_root)
+        thumbs = _thumbnails(inputs, report_dir / THUMBS, images, stats)
+        rows = pages.image_rows(inputs, thumbs, pages.full_image_prefix(report_dir, images))
         sets = pages.set_values(inputs)
         tables = list(score_tables) if score_tables is not None else [m.table for m in metrics]
         exports = [f"export/{p.name}" for p in export_results(warehouse, tables, EXPORT_FORMAT, build / "export")]
@@ -172,15 +177,15 @@ def build_report(
         overview["files"] = {"category": {c: f"category/{safe_name(c)}" for c in inputs.categories},
                              "model": {m: f"model/{safe_name(m)}" for m in inputs.model_names}}
         _write_data(build, "overview", overview)
-        prompts = pages.prompt_payloads(inputs, images)
+        prompts = pages.prompt_payloads(inputs, rows)
         prompt_files = {pid: safe_name(pid) for pid in prompts}
         for pid, payload in prompts.items():
             _write_data(build, f"prompt/{prompt_files[pid]}", payload)
         for category in inputs.categories:
             _write_data(build, f"category/{safe_name(category)}",
-                        pages.category_payload(inputs, category, images, sets, prompt_files))
+                        pages.category_payload(inputs, category, rows, sets, prompt_files))
         for model in inputs.model_names:
-            _write_data(build, f"model/{safe_name(model)}", pages.model_payload(inputs, images, sets, model))
+            _write_data(build, f"model/{safe_name(model)}", pages.model_payload(inputs, rows, sets, model))
         _swap_in(build, report_dir)
         _copy_static(report_dir)
         files = sum(1 for name in (*REBUILT_FOLDERS, "plots") for p in (report_dir / name).rglob("*") if p.is_file())

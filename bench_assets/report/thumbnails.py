@@ -2,15 +2,21 @@
 
 One WebP per image, named by the image's sha256, so an unchanged image is
 never thumbnailed twice (across rebuilds, models and categories) and a
-changed one gets a new file.
+changed one gets a new file. The source is read through the image store: a
+local file by its path, an object's bytes otherwise (only for thumbnails not
+made yet).
 """
 
 from __future__ import annotations
 
+import io
 import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+from bench_assets.core.store import Store
 
 THUMB_SIZE = 256
 THUMB_QUALITY = 80
@@ -32,7 +38,7 @@ def thumbnail_relpath(sha256: str) -> str:
     return f"{sha256[:2]}/{sha256}{THUMB_SUFFIX}"
 
 
-def make_thumbnail(source: Path, target: Path, size: int = THUMB_SIZE) -> None:
+def make_thumbnail(source: Path | BinaryIO, target: Path, size: int = THUMB_SIZE) -> None:
     """Downscale ``source`` to fit ``size``² and write it as WebP, atomically."""
     from PIL import Image
 
@@ -48,7 +54,13 @@ def make_thumbnail(source: Path, target: Path, size: int = THUMB_SIZE) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def ensure_thumbnail(source: Path, sha256: str, thumbs_dir: Path, stats: ThumbnailStats) -> str | None:
+def _source(images: Store, key: str) -> Path | BinaryIO:
+    """The image to open: the local file itself, or the object's bytes in memory."""
+    path = images.local_path(key)
+    return path if path is not None else io.BytesIO(images.get_bytes(key))
+
+
+def ensure_thumbnail(images: Store, key: str, sha256: str, thumbs_dir: Path, stats: ThumbnailStats) -> str | None:
     """The thumbnail's path relative to ``thumbs_dir``, making it only if it is not there yet.
 
     An image that cannot be read gets no thumbnail (None) and is listed in
@@ -60,9 +72,9 @@ def ensure_thumbnail(source: Path, sha256: str, thumbs_dir: Path, stats: Thumbna
         stats.cached += 1
         return rel
     try:
-        make_thumbnail(source, target)
+        make_thumbnail(_source(images, key), target)
     except (OSError, ValueError) as exc:
-        stats.unreadable = [*(stats.unreadable or []), f"{source}: {exc}"]
+        stats.unreadable = [*(stats.unreadable or []), f"{images.location(key)}: {exc}"]
         return None
     stats.created += 1
     return rel

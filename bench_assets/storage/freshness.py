@@ -4,7 +4,8 @@ Runs write score partitions; the leaderboard is recomputed after them (by
 ``bench run``, or by the ``results_freshness`` automation sensor under the
 daemon). Until then, anyone reading it should be told that it is behind.
 The leaderboard file's own mtime is when it was computed (it is written
-atomically), and each partition file's mtime is when its rows were written.
+atomically), and each partition file's mtime is when its rows were written
+(an object's Last-Modified on an object store).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from bench_assets.storage.warehouse import Warehouse
+from bench_assets.storage.warehouse import PARQUET, Warehouse
 
 LEADERBOARD_TABLE = "leaderboard"
 
@@ -33,21 +34,19 @@ class Freshness:
                 "it refreshes after the running benchmark finishes, or run `bench run`")
 
 
-def _mtime(path) -> dt.datetime:
-    return dt.datetime.fromtimestamp(path.stat().st_mtime, tz=dt.timezone.utc)
+def _when(mtime_ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(mtime_ns / 1e9, tz=dt.timezone.utc)
 
 
 def leaderboard_freshness(warehouse: Warehouse, tables: Sequence[str]) -> Freshness:
-    board = warehouse.table_file(LEADERBOARD_TABLE)
-    if not board.is_file():
+    """Partition files written after the leaderboard file, from one listing per table (no read)."""
+    board = warehouse.store.info(warehouse.table_key(LEADERBOARD_TABLE))
+    if board is None:
         return Freshness(None)
-    computed = board.stat().st_mtime
     newer = []
     for table in tables:
-        folder = warehouse.root / table
-        if not folder.is_dir():
-            continue
-        for file in sorted(folder.glob("*/*.parquet")):
-            if file.stat().st_mtime > computed:
-                newer.append(f"{table}/{file.parent.name}/{file.stem}")
-    return Freshness(_mtime(board), newer)
+        for key, info in warehouse.store.infos(table).items():
+            parts = key.split("/")
+            if len(parts) == 3 and key.endswith(PARQUET) and info.mtime_ns > board.mtime_ns:
+                newer.append(f"{table}/{parts[1]}/{parts[2][:-len(PARQUET)]}")
+    return Freshness(_when(board.mtime_ns), newer)

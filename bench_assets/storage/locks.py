@@ -72,3 +72,11 @@ def partition_lock(
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+LOCKS_FOLDER = "partition_locks"
+
+
+def partition_lock_dir(cache: Path) -> Path:
+    """Where the partition locks of a data directory live (``data/.cache/partition_locks``)."""
+    return Path(cache) / LOCKS_FOLDER

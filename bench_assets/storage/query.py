@@ -8,7 +8,10 @@ file written by duckdb 2.0), so users need none.
 
 Read-only, so a query never blocks a run nor the view refresh of another
 reader; a writer holding the file (someone's read-write session) is reported
-in one line instead of a traceback.
+in one line instead of a traceback. Each connection is bound to the
+warehouse where the configuration says it is now (``catalog.bind_views``):
+an object store's filesystem is registered, and a data directory that moved
+is read at its new place.
 """
 
 from __future__ import annotations
@@ -19,22 +22,42 @@ from typing import Any
 
 import duckdb
 
+from bench_assets.core.config import BenchConfig
+from bench_assets.core.paths import DataPaths
+from bench_assets.core.redaction import redact_text, redact_url
+from bench_assets.storage.catalog import bind_views
+from bench_assets.storage.warehouse import Warehouse, open_warehouse
+
 
 class QueryError(RuntimeError):
     """The database cannot be opened or a statement failed; the message says which and why."""
 
 
-def connect_read_only(db_path: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to ``db_path``, or a QueryError saying what to do."""
+def connect_read_only(db_path: Path, warehouse: Warehouse | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to ``db_path`` (its views bound to ``warehouse``), or a QueryError saying
+    what to do."""
     db_path = Path(db_path)
     if not db_path.exists():
         raise QueryError(f"{db_path} does not exist yet: run `bench run` (or `make demo`) first")
     try:
-        return duckdb.connect(str(db_path), read_only=True)
+        con = duckdb.connect(str(db_path), read_only=True)
     except duckdb.IOException as exc:
         raise QueryError(f"{db_path} is locked by a writer (a read-write session?): {exc}") from None
     except duckdb.Error as exc:
         raise QueryError(f"{db_path}: cannot open it with duckdb {duckdb.__version__}: {exc}") from None
+    if warehouse is not None:
+        try:
+            bind_views(con, warehouse)
+        except duckdb.Error as exc:
+            con.close()
+            raise QueryError(f"{redact_url(warehouse.store.url)}: cannot bind the views: "
+                             f"{redact_text(' '.join(str(exc).split()))}") from None
+    return con
+
+
+def open_sql(paths: DataPaths, config: BenchConfig | None = None) -> duckdb.DuckDBPyConnection:
+    """``data/bench.duckdb`` read-only, its views over the configured warehouse (``bench sql``, leaderboard)."""
+    return connect_read_only(paths.duckdb, open_warehouse(paths, config))
 
 
 @dataclass(frozen=True)

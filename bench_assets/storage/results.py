@@ -2,7 +2,9 @@
 
 The report and ``bench export`` read the warehouse through these functions,
 so "a score row with its prompt and image" means the same thing in the
-report's drill-down, in an exported CSV and in SQL.
+report's drill-down, in an exported CSV and in SQL. A row's ``image_path``
+is its image's key in the image store (rows written before keys are read as
+keys too); an export can add where that is now (``image_location``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Callable, Sequence
 
 import polars as pl
 
+from bench_assets.core.naming import recorded_image_key
+from bench_assets.core.store import Store
 from bench_assets.storage.warehouse import Warehouse
 
 LEADERBOARD_TABLES = ("leaderboard", "leaderboard_long")
@@ -38,8 +42,14 @@ def prompts(warehouse: Warehouse) -> pl.DataFrame:
     return warehouse.read_table(PROMPTS_TABLE)
 
 
+def image_keys(values: pl.Series) -> pl.Series:
+    """A column of recorded image locations as keys (old absolute paths included); nulls stay null."""
+    return pl.Series(values.name, [None if v is None else recorded_image_key(v) for v in values.to_list()],
+                     dtype=pl.Utf8)
+
+
 def item_scores(warehouse: Warehouse, table: str, prompt_table: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Every row of a score table with its prompt's text; image paths are already on the rows.
+    """Every row of a score table with its prompt's text; each row's image key is already on it.
 
     Columns that are entirely null in some partitions (a set metric's
     ``image_index``) are cast to their non-null types so the join and any
@@ -52,6 +62,8 @@ def item_scores(warehouse: Warehouse, table: str, prompt_table: pl.DataFrame | N
         [pl.col(c).cast(pl.Int64) for c in ("image_index", "seed") if c in scores.columns]
         + [pl.col(c).cast(pl.Utf8) for c in ("image_path", "image_sha256") if c in scores.columns]
     )
+    if "image_path" in scores.columns:
+        scores = scores.with_columns(image_keys(scores["image_path"]))
     prompt_table = prompts(warehouse) if prompt_table is None else prompt_table
     if prompt_table.is_empty():
         return scores.with_columns(pl.lit(None, dtype=pl.Utf8).alias("prompt"))
@@ -64,11 +76,14 @@ def metric_extras(frame: pl.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in SCORE_KEY_COLUMNS and c != "prompt"]
 
 
-def export_results(warehouse: Warehouse, score_tables: Sequence[str], fmt: str, out: Path) -> list[Path]:
+def export_results(warehouse: Warehouse, score_tables: Sequence[str], fmt: str, out: Path,
+                   images: Store | None = None) -> list[Path]:
     """Write the leaderboards, the prompts and every item-level score table to ``out``.
 
     One file per table (``scores_clip.csv`` ...), each score row joined to its
-    prompt's text and carrying its image path. Returns the files written.
+    prompt's text and carrying its image key; with ``images``, also the
+    image's current location (a path or URL) as ``image_location``. Returns
+    the files written.
     """
     try:
         writer = EXPORT_WRITERS[fmt]
@@ -77,7 +92,7 @@ def export_results(warehouse: Warehouse, score_tables: Sequence[str], fmt: str, 
     out.mkdir(parents=True, exist_ok=True)
     prompt_table = prompts(warehouse)
     frames = {name: warehouse.read_table(name) for name in (*LEADERBOARD_TABLES, PROMPTS_TABLE)}
-    frames |= {table: item_scores(warehouse, table, prompt_table) for table in score_tables}
+    frames |= {table: _located(item_scores(warehouse, table, prompt_table), images) for table in score_tables}
     written = []
     for name, frame in frames.items():
         if frame.is_empty():
@@ -88,6 +103,13 @@ def export_results(warehouse: Warehouse, score_tables: Sequence[str], fmt: str, 
         tmp.replace(target)
         written.append(target)
     return written
+
+
+def _located(scores: pl.DataFrame, images: Store | None) -> pl.DataFrame:
+    if images is None or "image_path" not in scores.columns:
+        return scores
+    where = [None if k is None else images.location(k) for k in scores["image_path"].to_list()]
+    return scores.with_columns(pl.Series("image_location", where, dtype=pl.Utf8))
 
 
 def _exportable(frame: pl.DataFrame, fmt: str) -> pl.DataFrame:

@@ -24,6 +24,7 @@ import polars as pl
 
 from bench_assets.core.prompts import Prompt
 from bench_assets.core.settings import GenerationSettings, set_fields
+from bench_assets.core.store import Store
 from bench_assets.generation.image_set import check_manifest_files, describe_problems
 from bench_assets.metrics.base import Metric
 from bench_assets.storage.warehouse import Warehouse
@@ -91,12 +92,12 @@ def images_made_from(warehouse: Warehouse, model: str, category: str) -> str | N
     return manifest["model_fingerprint"][0]
 
 
-def disk_problems(warehouse: Warehouse, model: str, category: str) -> str:
-    """"" when the partition's recorded images are all on disk as recorded; else what is wrong."""
+def disk_problems(warehouse: Warehouse, model: str, category: str, *, images: Store) -> str:
+    """"" when the partition's recorded images are all in the image store as recorded; else what is wrong."""
     manifest = warehouse.read_partition(IMAGES_TABLE, model, category)
     if manifest is None or manifest.is_empty():
         return ""
-    return describe_problems(check_manifest_files(manifest.to_dicts()))
+    return describe_problems(check_manifest_files(manifest.to_dicts(), images))
 
 
 def partition_status(
@@ -107,6 +108,8 @@ def partition_status(
     settings: GenerationSettings,
     metrics: Sequence[Metric],
     model_fingerprint: str | None = None,
+    *,
+    images: Store,
 ) -> PartitionStatus:
     expected = len(prompts) * settings.images_per_prompt
     status = PartitionStatus(model, category, "missing", expected)
@@ -128,7 +131,7 @@ def partition_status(
     ):
         status.state, status.images = "stale", manifest.height
         return status
-    on_disk = describe_problems(check_manifest_files(manifest.to_dicts()))
+    on_disk = describe_problems(check_manifest_files(manifest.to_dicts(), images))
     if on_disk:
         status.state, status.images, status.error = "stale", manifest.height, on_disk
         return status

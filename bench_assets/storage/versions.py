@@ -7,8 +7,12 @@ to be generated for a new model fingerprint, the partition's previous
 version is *archived*: its PNGs move to ``versions/images/<model>@<fp>/<category>/``
 and its rows in every warehouse table to the archive warehouse
 ``versions/warehouse/<table>/<model>@<fp>/<category>.parquet``, with the image
-paths in those rows rewritten. Returning to a version whose archive exists
-moves it back instead of generating again.
+keys in those rows rewritten (``<model>@<fp>/<category>/<file>``, relative to
+``versions/images``). Returning to a version whose archive exists moves it
+back instead of generating again. All of it lives under the store root
+(``data/`` by default, or ``s3://bucket/prefix``): on disk a partition's
+folder moves with one rename, on an object store object by object (after
+its rows, so a crash half-way leaves every image findable by its row).
 
 ``model_versions`` (a warehouse table, so a DuckDB view) lists each model's
 versions: number (1, 2, ... in order of first sight), fingerprint, first
@@ -24,14 +28,27 @@ from pathlib import Path
 
 import polars as pl
 
+from bench_assets.core.config import BenchConfig, load_config
+from bench_assets.core.naming import recorded_image_key
+from bench_assets.core.paths import DataPaths
+from bench_assets.core.store import IMAGES_PREFIX, WAREHOUSE_PREFIX, Store, configured_store, open_store
 from bench_assets.storage.status import IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse
 
 VERSIONS_TABLE = "model_versions"
 VERSION_SCHEMA = {"model": pl.Utf8, "version": pl.Int64, "fingerprint": pl.Utf8, "first_seen": pl.Utf8,
                   "path": pl.Utf8}
-IMAGE_PATH_COLUMNS = ("path", "image_path")  # manifest and score rows
 KEY_CHARS = 16  # fingerprint characters in an archive folder name
+ARCHIVE_IMAGES = "versions/images"
+ARCHIVE_WAREHOUSE = "versions/warehouse"
+
+
+def image_columns(table: str) -> tuple[str, ...]:
+    """The columns of ``table`` that locate an image: the manifest's ``path``, any row's ``image_path``.
+
+    (``model_versions.path`` is a model file, not an image.)
+    """
+    return ("path", "image_path") if table == IMAGES_TABLE else ("image_path",)
 
 
 class VersionError(ValueError):
@@ -65,14 +82,15 @@ class VersionRef:
 
 @dataclass(frozen=True)
 class _Place:
-    """Where one version of a model keeps a partition: a warehouse, a model key, an image root."""
+    """Where one version of a model keeps a partition: a warehouse, a model key, an image root
+    (a prefix of the store root)."""
 
     warehouse: Warehouse
     key: str
-    images: Path
+    images: str
 
-    def image_dir(self, category: str) -> Path:
-        return self.images / self.key / category
+    def image_prefix(self, category: str) -> str:
+        return f"{self.images}/{self.key}/{category}"
 
 
 def _now() -> str:
@@ -80,14 +98,14 @@ def _now() -> str:
 
 
 class VersionStore:
-    """Versions of the models in one data directory (``root`` = the data dir)."""
+    """Versions of the models under one store root (``root``: the data dir's folder or a store)."""
 
-    def __init__(self, root: Path) -> None:
-        root = Path(root)
-        self.warehouse = Warehouse(root / "warehouse")
-        self.images = root / "images"
-        self.archive = Warehouse(root / "versions" / "warehouse")
-        self.archive_images = root / "versions" / "images"
+    def __init__(self, root: Store | Path | str) -> None:
+        self.root: Store = root if isinstance(root, Store) else open_store(root)
+        self.warehouse = Warehouse(self.root.child(WAREHOUSE_PREFIX))
+        self.images = self.root.child(IMAGES_PREFIX)
+        self.archive = Warehouse(self.root.child(ARCHIVE_WAREHOUSE))
+        self.archive_images = self.root.child(ARCHIVE_IMAGES)
 
     # -- the table -------------------------------------------------------------------------------
 
@@ -146,10 +164,10 @@ class VersionStore:
         return self.register(model, fingerprint, str(path))
 
     def _current(self, model: str) -> _Place:
-        return _Place(self.warehouse, model, self.images)
+        return _Place(self.warehouse, model, IMAGES_PREFIX)
 
     def _archived(self, model: str, fingerprint: str) -> _Place:
-        return _Place(self.archive, f"{model}@{fingerprint[:KEY_CHARS]}", self.archive_images)
+        return _Place(self.archive, f"{model}@{fingerprint[:KEY_CHARS]}", ARCHIVE_IMAGES)
 
     def _move(self, category: str, source: _Place, target: _Place) -> None:
         """Move a partition's rows (every table) and images; rows first, so a crash loses nothing."""
@@ -160,16 +178,35 @@ class VersionStore:
             frame = source.warehouse.read_partition(table, source.key, category)
             if frame is None:
                 continue
-            target.warehouse.write_partition(table, target.key, category, _rehome(frame, target.image_dir(category)))
-            moved.append(source.warehouse.partition_file(table, source.key, category))
-        folder, destination = source.image_dir(category), target.image_dir(category)
-        if folder.is_dir():
-            if destination.exists():
-                shutil.rmtree(destination)
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            folder.rename(destination)
-        for file in moved:
-            file.unlink(missing_ok=True)
+            target.warehouse.write_partition(table, target.key, category, _rehome(frame, table, target.key))
+            moved.append(table)
+        self._move_images(source.image_prefix(category), target.image_prefix(category))
+        for table in moved:
+            source.warehouse.delete_partition(table, source.key, category)
+
+    def _move_images(self, source: str, target: str) -> None:
+        """Replace ``target``'s images with ``source``'s (prefixes of the root): a folder rename on disk."""
+        folder = self.root.local_path(source)
+        if folder is not None:
+            if folder.is_dir():
+                self._delete_images(target)
+                destination = self.root.local_path(target)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                folder.rename(destination)
+            return
+        keys = self.root.keys(source)
+        if keys:
+            self._delete_images(target)
+        for key in keys:
+            self.root.move(key, target + key[len(source):])
+
+    def _delete_images(self, prefix: str) -> None:
+        folder = self.root.local_path(prefix)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            return
+        for key in self.root.keys(prefix):
+            self.root.delete(key)
 
     # -- reading a version ------------------------------------------------------------------------
 
@@ -227,24 +264,30 @@ class VersionStore:
                 if version.fingerprint in in_use:
                     continue
                 self._delete_archive(self._archived(model, version.fingerprint))
-                self.warehouse.partition_file(VERSIONS_TABLE, model, version.fingerprint[:KEY_CHARS]).unlink(
-                    missing_ok=True)
+                self.warehouse.delete_partition(VERSIONS_TABLE, model, version.fingerprint[:KEY_CHARS])
                 pruned.append(version)
         return pruned
 
     def _delete_archive(self, place: _Place) -> None:
         for table in place.warehouse.tables():
-            folder = place.warehouse.root / table / place.key
-            if folder.is_dir():
-                shutil.rmtree(folder)
-        if (place.images / place.key).is_dir():
-            shutil.rmtree(place.images / place.key)
+            place.warehouse.delete_model(table, place.key)
+        self._delete_images(f"{place.images}/{place.key}")
 
 
-def _rehome(frame: pl.DataFrame, image_dir: Path) -> pl.DataFrame:
-    """Rows whose image paths point into ``image_dir`` (same file names)."""
-    for column in IMAGE_PATH_COLUMNS:
+def open_versions(paths: DataPaths, config: BenchConfig | None = None) -> VersionStore:
+    """The installation's versions, under the configured store root (``data/`` by default)."""
+    return VersionStore(configured_store(paths, config if config is not None else load_config(paths)))
+
+
+def _rehome(frame: pl.DataFrame, table: str, model_key: str) -> pl.DataFrame:
+    """Rows whose image keys name the same files under the model folder ``model_key`` (``m`` or ``m@fp``).
+
+    Rows that still hold an absolute path (written before keys) get a key too.
+    """
+    def moved(value: str) -> str:
+        return "/".join([model_key, *recorded_image_key(value).split("/")[1:]])
+
+    for column in image_columns(table):
         if column in frame.columns and frame.schema[column] == pl.Utf8:
-            frame = frame.with_columns(
-                pl.col(column).map_elements(lambda p: str(image_dir / Path(p).name), return_dtype=pl.Utf8))
+            frame = frame.with_columns(pl.col(column).map_elements(moved, return_dtype=pl.Utf8))
     return frame

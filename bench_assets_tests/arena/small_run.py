@@ -5,8 +5,9 @@ steps), materialized in process by the same ``benchmark`` job the sensor
 launches, with a real Dagster instance, and scored by one per-image metric
 (clip_score): 8 pairs to vote on. Two partition runs only, to keep the
 arena tests fast. Tests never vote into it:
-``fresh_root`` gives each test its own data directory that shares the images
-(the manifest holds absolute paths) with a copy of the warehouse and no votes.
+``fresh_root`` gives each test its own data directory with a copy of the
+images and the warehouse (rows hold image keys, so the copy resolves in its
+own ``images/``) and no votes.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class SmallRun:
         root = tmp / "arena-data"
         root.mkdir(parents=True)
         shutil.copytree(self.data / "warehouse", root / "warehouse")
+        shutil.copytree(self.data / "images", root / "images")
         shutil.copytree(self.data / "prompts", root / "prompts")
         shutil.copy2(self.data / "config.yaml", root / "config.yaml")
         (root / "models").mkdir()

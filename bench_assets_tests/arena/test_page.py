@@ -12,6 +12,8 @@ from bench_assets.arena.app import open_arena
 from bench_assets.arena.png import pixels_only
 from bench_assets.arena.server import ServerThread
 from bench_assets.arena.store import arena_db_path, read_votes
+from bench_assets.core.naming import recorded_image_key
+from bench_assets.core.store import open_store
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets_tests.arena.small_run import MODELS
 from bench_assets_tests.browser import PageWatch
@@ -24,10 +26,10 @@ KEYS = {"left": "1", "right": "2", "tie": "3", "both_bad": "4"}
 CHOICES = ("left", "right", "tie", "both_bad")
 
 
-def served_images(warehouse: Warehouse) -> dict[str, tuple[str, str]]:
+def served_images(root: Path) -> dict[str, tuple[str, str]]:
     """sha256 of the bytes the arena serves for each image → (model, sha256 of the file on disk)."""
-    manifest = warehouse.read_table("images")
-    return {hashlib.sha256(pixels_only(Path(path).read_bytes())).hexdigest(): (model, sha)
+    manifest, images = Warehouse(root / "warehouse").read_table("images"), open_store(root / "images")
+    return {hashlib.sha256(pixels_only(images.get_bytes(recorded_image_key(path)))).hexdigest(): (model, sha)
             for model, path, sha in manifest.select("model", "path", "sha256").iter_rows()}
 
 
@@ -38,7 +40,7 @@ def names_a_model(response) -> bool:
 
 def test_thirty_votes_by_clicks_and_keys(arena_run, browser, tmp_path):
     root = arena_run.fresh_root(tmp_path)
-    shown = served_images(Warehouse(root / "warehouse"))
+    shown = served_images(root)
     arena = open_arena(root, shared_token=TOKEN)
     with ServerThread(arena) as url:
         page = browser.new_context().new_page()

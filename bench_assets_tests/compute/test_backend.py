@@ -53,8 +53,7 @@ class NoGpuHere:
 
     def generate(self, request, log=lambda _: None, should_stop=lambda: False) -> GenerationReport:
         self.calls.append(f"generate {request.entry.key}/{request.category}")
-        jobs = plan_images(Path(request.images_dir), request.entry.key, request.category, request.prompts,
-                           request.settings)
+        jobs = plan_images(request.entry.key, request.category, request.prompts, request.settings)
         failures = [GenerationFailure(j.prompt.id, j.index, j.seed, "no GPU in this queue") for j in jobs]
         return GenerationReport("set-fp", "none", "fp32", expected=len(jobs), present_before=0, failures=failures)
 

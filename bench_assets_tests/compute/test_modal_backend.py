@@ -42,6 +42,7 @@ from bench_assets.core.prompts import load_suite
 from bench_assets.definitions import build_definitions
 from bench_assets.defs.partitions import partition_key
 from bench_assets.generation.generate import GenerationRequest
+from bench_assets.core.store import open_store
 from bench_assets.generation.image_set import read_png_meta
 from bench_assets.metrics.base import ImageItem
 from bench_assets_tests.defs.dagster_helpers import materialization_metadata, register
@@ -99,23 +100,24 @@ def test_modal_path_keeps_the_local_contract(data_dir, instance, tmp_path):
     assert any("images to make in 1 call(s)" in e.message for e in instance.all_logs(result.run_id))
     manifest = pl.read_parquet(paths.warehouse / "images" / "tiny-a" / "object.parquet")
     assert manifest.height == 4 and (manifest["gpu_seconds"] > 0).all()
-    for path in manifest["path"]:
-        assert path.startswith(str(data_dir / "images" / "tiny-a" / "object")) and os.path.isfile(path)
+    for key in manifest["path"]:  # keys in the image store, the local data dir's images/ by default
+        assert key.startswith("tiny-a/object/") and (data_dir / "images" / key).is_file()
 
     compute = defs.resources["compute"]
     local = BACKENDS["local"].build(compute.settings(), None)
     entry = find_model(paths.models, "tiny-a")
     suite = load_suite(paths.default_suite())
     request = GenerationRequest(entry, fingerprint(entry, paths.cache), "object", tuple(suite.in_category("object")),
-                                defs.resources["generation"].settings_for(entry, suite.generation), str(paths.images))
+                                defs.resources["generation"].settings_for(entry, suite.generation),
+                                open_store(paths.images), known=tuple(manifest.iter_rows(named=True)))
 
     message, _ = _through_the_entrypoint(generation_extras(request, str(data_dir), compute.runtime()), "generation")
     again = generation_report(message)
     assert (again.generated, again.present_before) == (0, 4), "what exists is not made again"
 
     by_id = suite.by_id()
-    items = [ImageItem("tiny-a", "object", by_id[r["prompt_id"]], r["image_index"], r["seed"], Path(r["path"]),
-                       r["sha256"]) for r in manifest.iter_rows(named=True)]
+    items = [ImageItem("tiny-a", "object", by_id[r["prompt_id"]], r["image_index"], r["seed"], r["path"],
+                       r["sha256"], open_store(paths.images)) for r in manifest.iter_rows(named=True)]
     options = defs.resources["scorers"].for_metric("clip_score")
     message, logs = _through_the_entrypoint(scoring_extras("clip_score", options, items, [], str(data_dir)), "scores")
     remote = score_outcome(message)
@@ -133,7 +135,7 @@ def test_modal_path_keeps_the_local_contract(data_dir, instance, tmp_path):
     assert (score_outcome(message).computed, score_outcome(message).cached) == (0, 4)
 
     local_dir = tmp_path / "local_images"
-    made_here = local.generate(replace(request, images_dir=str(local_dir)))
+    made_here = local.generate(replace(request, images=open_store(local_dir), known=()))
     assert made_here.set_fingerprint == manifest["set_fingerprint"][0]
     remote_dir = data_dir / "images" / "tiny-a" / "object"
     names = sorted(p.name for p in remote_dir.glob("*.png"))

@@ -21,6 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from bench_assets import cli
+from bench_assets.core.naming import recorded_image_key
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
 from bench_assets.defs.decisions import REGRESSION_CHECK
@@ -94,7 +95,10 @@ def test_versions_are_kept_compared_and_gated(data, instance, capsys):
         images = store.rows("images", store.resolve(ref))
         scores = store.rows("scores_msssim", store.resolve(ref))
         assert (images.height, scores.height) == (2 * PROMPTS, PROMPTS), ref
-        assert all(open(p, "rb").read(8) == b"\x89PNG\r\n\x1a\n" for p in images["path"]), "images moved with rows"
+        # rows of the current version are keyed in images/, an archived one's in versions/images/
+        where = store.images if ref == "tiny-b@2" else store.archive_images
+        assert all(where.get_bytes(recorded_image_key(p))[:8] == b"\x89PNG\r\n\x1a\n" for p in images["path"]), \
+            "images moved with rows"
     assert len(set(store.rows("images", store.resolve("tiny-b@1"))["model_fingerprint"])
                | set(store.rows("images", store.resolve("tiny-b@2"))["model_fingerprint"])) == 2
     assert query(data, "select model, version from leaderboard where category = 'all'") == [(MODEL, 2)]

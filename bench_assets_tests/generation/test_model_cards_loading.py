@@ -14,6 +14,7 @@ from bench_assets.core.prompts import Prompt
 from bench_assets.core.settings import GenerationSettings
 from bench_assets.generation.generate import GenerationRequest
 from bench_assets.generation.image_folder import ingest_image_folder, split_grid
+from bench_assets.core.store import LocalStore
 from bench_assets.generation.image_set import read_png_meta
 from bench_assets.generation.pipelines import ModelLoadError, load_pipeline
 
@@ -186,7 +187,7 @@ def _request(entry, prompts, images_dir, settings=None):
     overrides = entry.settings_overrides()
     settings = settings or GenerationSettings().with_overrides(overrides, source=str(entry.path))
     return GenerationRequest(entry=entry, model_fingerprint="f" * 64, category="object",
-                             prompts=tuple(prompts), settings=settings, images_dir=str(images_dir))
+                             prompts=tuple(prompts), settings=settings, images=LocalStore(images_dir))
 
 
 def _pixels(path):

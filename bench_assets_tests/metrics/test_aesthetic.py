@@ -71,7 +71,7 @@ def _reference(tiny: dict, items: list[ImageItem]) -> dict[tuple[str, int], floa
     out = {}
     with torch.no_grad():
         for item in items:
-            e = model.encode_image(preprocess(Image.open(item.path).convert("RGB")).unsqueeze(0))[0].double()
+            e = model.encode_image(preprocess(Image.open(item.key).convert("RGB")).unsqueeze(0))[0].double()
             x = e / e.norm()
             for i in (0, 2, 4, 6, 7):  # Linear layers; dropout (1, 3, 5) is the identity at inference
                 x = w[f"layers.{i}.weight"] @ x + w[f"layers.{i}.bias"]

@@ -110,7 +110,7 @@ def test_matches_reference_formula(tiny_clip: dict, items: list[ImageItem]) -> N
     expected = {}
     with torch.no_grad():
         for item in items:
-            image = preprocess(Image.open(item.path).convert("RGB")).unsqueeze(0)
+            image = preprocess(Image.open(item.key).convert("RGB")).unsqueeze(0)
             e_image = model.encode_image(image)[0].double()
             e_text = model.encode_text(tokenizer([item.prompt.prompt]))[0].double()
             cosine = float(e_image @ e_text / (e_image.norm() * e_text.norm()))
@@ -221,7 +221,7 @@ def test_agrees_with_torchmetrics_on_same_model(tmp_path: Path, items: list[Imag
 
     def torchmetrics_score(subset: list[ImageItem]) -> float:
         metric.reset()
-        images = [torch.from_numpy(np.array(Image.open(i.path).convert("RGB"))).permute(2, 0, 1) for i in subset]
+        images = [torch.from_numpy(np.array(Image.open(i.key).convert("RGB"))).permute(2, 0, 1) for i in subset]
         metric.update(images, [i.prompt.prompt for i in subset])
         return float(metric.compute())
 

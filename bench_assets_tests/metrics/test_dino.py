@@ -164,12 +164,12 @@ def test_matches_hf_model_one_image_at_a_time(tiny: dict, items: dict[str, list[
         expected = {}
         for prompt in (VARIED, SUBJECT, ONE_REF, SAME):
             members = items[prompt.id]
-            e = [dino(i.path) for i in members]
+            e = [dino(i.key) for i in members]
             cosines = [_cos(e[a], e[b]) for a, b in itertools.combinations(range(len(e)), 2)]
             entry = {"cosines": cosines}
             if prompt.metadata.get("reference_image"):
                 entry["dino_i"] = float(np.mean([_cos(x, ref_dino) for x in e]))
-                entry["clip_i"] = float(np.mean([_cos(clip_embed(i.path), ref_clip) for i in members]))
+                entry["clip_i"] = float(np.mean([_cos(clip_embed(i.key), ref_clip) for i in members]))
             expected[prompt.id] = entry
     spread = expected[VARIED.id]["cosines"]
     assert max(spread) - min(spread) > 0.01, "pairs should differ, or a wrong pairing could pass"
@@ -256,7 +256,7 @@ def test_reference_paths(
     # A named reference that does not exist is an error, not a silently missing column.
     monkeypatch.chdir(tmp_path)
     missing = Prompt(id="dog-009", category="object", prompt="x", metadata={"reference_image": "refs/nope.png"})
-    item = ImageItem("tiny", "object", missing, 0, 0, items[VARIED.id][0].path, "sha")
+    item = ImageItem("tiny", "object", missing, 0, 0, items[VARIED.id][0].key, "sha")
     metric.load("cpu")
     with pytest.raises(FileNotFoundError, match="nope.png"):
         metric.score([item])

@@ -140,7 +140,7 @@ def test_scores_on_a_tiny_vlm(tiny_vlm: dict, items: list[ImageItem]) -> None:
     processor = LlavaProcessor.from_pretrained(tiny_vlm["model"])
     prompt = "USER: <image>\nAre there boys?. Please answer 'Yes' or 'No' only. ASSISTANT:"
     (yes_id,) = processor.tokenizer(" Yes", add_special_tokens=False)["input_ids"]
-    inputs = processor(text=prompt, images=Image.open(items[0].path).convert("RGB"), return_tensors="pt")
+    inputs = processor(text=prompt, images=Image.open(items[0].key).convert("RGB"), return_tensors="pt")
     with torch.no_grad():
         expected = float(torch.log_softmax(model(**inputs).logits[0, -1].double(), dim=-1)[yes_id])
     assert json.loads(rows[0]["answers"])[0]["loglik"][0] == pytest.approx(expected, abs=1e-5)

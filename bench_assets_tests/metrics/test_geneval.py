@@ -273,7 +273,7 @@ def items(tmp_path_factory: pytest.TempPathFactory) -> list[ImageItem]:
 def test_batched_detection_equals_post_process_one_at_a_time(metric: GenEval, items: list[ImageItem]) -> None:
     import torch
 
-    images = [Image.open(i.path).convert("RGB") for i in items[:4]]
+    images = [Image.open(i.key).convert("RGB") for i in items[:4]]
     queries = [["a photo of a cat"], ["a photo of a red car", "a photo of a dog", "a photo of a bench"], ["a photo of a x", "a photo of a y"], ["a photo of a cup"]]
     with torch.no_grad():
         ours = metric.detect(images, queries)
@@ -298,7 +298,7 @@ def test_colour_classifier_matches_hand_computed_clip(metric: GenEval, tiny: dic
     model, _, preprocess = open_clip.create_model_and_transforms(tiny["clip_model"], pretrained=tiny["clip_pretrained"])
     model.eval()
     tokenizer = open_clip.get_tokenizer(tiny["clip_model"])
-    image = Image.open(items[0].path).convert("RGB")
+    image = Image.open(items[0].key).convert("RGB")
     boxes = [[0, 0, 32, 32, 0.9], [10.5, 20.0, 60.0, 50.0, 0.8], [40, 5, 64, 64, 0.7]]
     with torch.no_grad():
         columns = []

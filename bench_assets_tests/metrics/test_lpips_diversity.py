@@ -85,7 +85,7 @@ def test_matches_lpips_one_pair_at_a_time(items: dict[str, list[ImageItem]]) -> 
         torch.manual_seed(RANDOM_BACKBONE_SEED)
         reference = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False).eval()
     varied = items["varied"]
-    tensors = [lpips.im2tensor(np.asarray(Image.open(i.path).convert("RGB"))) for i in varied]
+    tensors = [lpips.im2tensor(np.asarray(Image.open(i.key).convert("RGB"))) for i in varied]
     with torch.no_grad():
         distances = [float(reference(tensors[a], tensors[b])) for a, b in itertools.combinations(range(len(varied)), 2)]
     assert max(distances) - min(distances) > 0.01, "pairs should differ, or a wrong pairing could pass"

@@ -78,7 +78,7 @@ def _reference_value(members: list[ImageItem], size: int) -> tuple[float, list[f
     from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
     def tensor(item: ImageItem) -> torch.Tensor:
-        image = Image.open(item.path).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+        image = Image.open(item.key).convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
         return torch.tensor(np.array(image), dtype=torch.float32).permute(2, 0, 1).unsqueeze(0) / 255.0
 
     images = [tensor(i) for i in members]
@@ -146,7 +146,7 @@ def test_matches_torchmetrics_one_pair_at_a_time(items: dict[str, list[ImageItem
 def test_default_size_matches_too(items: dict[str, list[ImageItem]]) -> None:
     """(a') At the default 256 px, non-square images included (squashed to a square by both sides)."""
     members = items["wide"]
-    assert Image.open(members[0].path).size == (SIZE, 48)
+    assert Image.open(members[0].key).size == (SIZE, 48)
     expected, _ = _reference_value(members, 256)
     metric = MsssimDiversity()
     metric.load("cpu")

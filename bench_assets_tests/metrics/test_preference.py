@@ -94,7 +94,7 @@ def test_matches_model_card_one_image_at_a_time(tiny: dict, items: list[ImageIte
     expected = {}
     with torch.no_grad():
         for item in items:
-            image_inputs = processor(images=Image.open(item.path).convert("RGB"), return_tensors="pt")
+            image_inputs = processor(images=Image.open(item.key).convert("RGB"), return_tensors="pt")
             text_inputs = processor(
                 text=item.prompt.prompt, padding=True, truncation=True, max_length=77, return_tensors="pt"
             )

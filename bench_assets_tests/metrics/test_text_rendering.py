@@ -344,7 +344,7 @@ def test_oneig_zh_set_uses_max_ed_50_for_every_target(metric: TextRendering, ite
     zh_title = Prompt(id="zh-title", category="text_rendering", prompt="标题“心理健康意识”",
                       metadata={"text": ["心理健康意识"], "text_language": "zh"})
     en_brand = Prompt(id="en-brand", category="text_rendering", prompt='logo "TechNova"', metadata={"text": "TechNova"})
-    blank = items[2].path
+    blank = items[2].key
     rows = metric.score([_item(zh_brand, blank), _item(zh_title, blank), _item(en_brand, blank)])
     brand, title, english = rows
     assert (brand["language"], brand["max_edit_distance"]) == ("zh", 50)

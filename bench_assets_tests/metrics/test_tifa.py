@@ -110,7 +110,7 @@ def test_log_likelihoods_by_hand(tiny_vlm: dict, items: list[ImageItem]) -> None
     answers = json.loads(row["answers"])
     q = answers[2]
     assert q["question"] == "What color is the apple?"
-    image = Image.open(item.path).convert("RGB")
+    image = Image.open(item.key).convert("RGB")
     prompt = (
         "USER: <image>\nWhat color is the apple?\nAnswer the question using a single word or phrase. ASSISTANT:"
     )

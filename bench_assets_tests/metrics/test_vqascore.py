@@ -111,7 +111,7 @@ def test_matches_hand_computed_yes_probability(tiny_vlm: dict, items: list[Image
             text = (
                 f'USER: <image>\nDoes this figure show "{item.prompt.prompt}"? Please answer yes or no. ASSISTANT:'
             )
-            inputs = processor(text=text, images=Image.open(item.path).convert("RGB"), return_tensors="pt")
+            inputs = processor(text=text, images=Image.open(item.key).convert("RGB"), return_tensors="pt")
             logits = model(**inputs).logits[0, -1].double()
             expected[(item.prompt.id, item.index)] = float(torch.softmax(logits, dim=-1)[yes_id])
 
@@ -153,7 +153,7 @@ def test_t2v_metrics_mode_matches_their_recipe(tiny_vlm: dict, items: list[Image
         for item in items:
             question = f'Does this figure show "{item.prompt.prompt}"? Please answer yes or no.'
             text_q = f"{T2V_SYSTEM_MSG} USER: <image>\n{question} ASSISTANT: "
-            image = _expand2square(Image.open(item.path).convert("RGB"), fill)
+            image = _expand2square(Image.open(item.key).convert("RGB"), fill)
             inputs = processor(text=text_q + "Yes</s>", images=image, return_tensors="pt")
             ids = inputs["input_ids"][0]
             # t2v_metrics: mask the question's tokens, less one because the question ends in a space.

@@ -69,7 +69,7 @@ def test_worst_prompts_are_the_lowest_means_with_their_worst_image(synthetic_res
     wh = Warehouse(synthetic_results / "warehouse")
     inputs = ReportInputs.read(wh, METRIC_INFO)
 
-    images = image_rows(inputs, {}, tmp_path, synthetic_results / "images")
+    images = image_rows(inputs, {}, "../images/")
     page = model_payload(inputs, images, set_values(inputs), "model-00")
     clip = wh.read_table("scores_clip").filter(pl.col("model") == "model-00")
     means = clip.group_by("prompt_id").agg(pl.col("value").mean()).sort("value")

@@ -35,7 +35,7 @@ def test_compare_payload_has_every_image_with_its_values(built_report):
     for row in images.iter_rows(named=True):
         seed, thumb, full, values = page["cells"][row["model"]][row["prompt_id"]][str(row["image_index"])]
         assert seed == row["seed"] and thumb == f"thumbs/{row['sha256'][:2]}/{row['sha256']}.webp"
-        assert (data / "report" / full).resolve() == Path(row["path"]).resolve()
+        assert (data / "report" / full).resolve() == (data / "images" / row["path"]).resolve()
         truth = clip.filter((pl.col("model") == row["model"]) & (pl.col("prompt_id") == row["prompt_id"])
                             & (pl.col("image_index") == row["image_index"]))["value"][0]
         assert values["clip_score"] == truth

@@ -10,16 +10,14 @@ from bench_assets.storage.versions import VERSIONS_TABLE, VersionError, VersionS
 
 def _fill(store: VersionStore, model: str, category: str, fingerprint: str, value: float) -> None:
     """What the images and a metric asset leave behind for one partition of one version."""
-    folder = store.images / model / category
-    folder.mkdir(parents=True, exist_ok=True)
     manifest, scores = [], []
     for i in range(2):
-        png = folder / f"p{i}_i0_s0.png"
-        png.write_bytes(f"{fingerprint}-{i}".encode())
+        key = f"{model}/{category}/p{i}_i0_s0.png"
+        store.images.put_bytes(key, f"{fingerprint}-{i}".encode())
         manifest.append({"model": model, "category": category, "prompt_id": f"p{i}", "image_index": 0,
-                         "path": str(png), "model_fingerprint": fingerprint, "created_at": "2026-01-01T00:00:00"})
+                         "path": key, "model_fingerprint": fingerprint, "created_at": "2026-01-01T00:00:00"})
         scores.append({"model": model, "category": category, "prompt_id": f"p{i}", "image_index": 0,
-                       "image_path": str(png), "value": value})
+                       "image_path": key, "value": value})
     store.warehouse.write_partition("images", model, category, manifest)
     store.warehouse.write_partition("scores_x", model, category, scores)
 
@@ -34,12 +32,13 @@ def test_a_new_fingerprint_archives_the_partition_and_keeps_every_version(tmp_pa
     assert (v2.version, v2.label) == (2, "m@2")
     # the current layout is empty for the new version, the old one is archived with its images
     assert store.warehouse.read_partition("scores_x", "m", "cat") is None
-    assert not (store.images / "m" / "cat").exists()
+    assert store.images.keys("m/cat") == [] and not (tmp_path / "images" / "m" / "cat").exists()
     old = store.rows("scores_x", store.resolve("m@1"))
     assert old["value"].to_list() == [1.0, 1.0]
-    for path in old["image_path"]:
-        assert path.startswith(str(tmp_path / "versions" / "images" / f"m@{'a' * 16}" / "cat"))
-        assert open(path, "rb").read().startswith(b"a" * 64)
+    for key in old["image_path"]:  # keys relative to the archive's image root
+        assert key.startswith(f"m@{'a' * 16}/cat/")
+        assert store.archive_images.get_bytes(key).startswith(b"a" * 64)
+        assert (tmp_path / "versions" / "images" / key).is_file()
     # another model is untouched
     assert store.warehouse.read_partition("scores_x", "other", "cat")["value"].to_list() == [5.0, 5.0]
 
@@ -60,7 +59,8 @@ def test_returning_to_an_archived_version_restores_it(tmp_path):
     assert back.version == 1
     current = store.warehouse.read_partition("scores_x", "m", "cat")
     assert current["value"].to_list() == [1.0, 1.0]
-    assert all(p.startswith(str(store.images / "m" / "cat")) for p in current["image_path"])
+    assert sorted(current["image_path"]) == ["m/cat/p0_i0_s0.png", "m/cat/p1_i0_s0.png"]
+    assert all(store.images.get_bytes(k).startswith(b"a" * 64) for k in current["image_path"])
     assert store.rows("scores_x", store.resolve("m@2"))["value"].to_list() == [2.0, 2.0]
 
 
@@ -72,8 +72,8 @@ def test_prune_keeps_the_newest_versions_and_those_in_use(tmp_path):
     pruned = store.prune(keep=2)
     assert [v.label for v in pruned] == ["m@1"]
     assert [v.version for v in store.of("m")] == [2, 3]
-    assert not (store.archive_images / f"m@{'a' * 16}").exists()
-    assert (store.archive_images / f"m@{'b' * 16}" / "cat").is_dir()
+    assert store.archive_images.keys(f"m@{'a' * 16}") == []
+    assert len(store.archive_images.keys(f"m@{'b' * 16}/cat")) == 2
     assert store.rows("scores_x", store.resolve("m@2"))["value"].to_list() == [1.0, 1.0]
     assert store.prune(keep=1)[0].label == "m@2"
     assert store.rows("scores_x", store.resolve("m"))["value"].to_list() == [2.0, 2.0], "latest is never pruned"

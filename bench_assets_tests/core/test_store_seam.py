@@ -9,15 +9,12 @@ from bench_assets.core.paths import DataPaths
 from bench_assets.core.store import (
     FsspecStore, LocalStore, StoreError, clean_key, configured_store, open_store, relative_key,
 )
-from bench_assets_tests.s3_server import BUCKET
+from bench_assets_tests.s3_server import local_or_s3_store
 
 
 @pytest.fixture(params=["local", "s3"])
 def store(request, tmp_path):
-    if request.param == "local":
-        return open_store(tmp_path / "root")
-    request.getfixturevalue("s3_env")
-    return open_store(f"s3://{BUCKET}/{request.node.name.replace('[', '-').rstrip(']')}")
+    return local_or_s3_store(request, tmp_path / "root")
 
 
 def test_round_trip_listing_move_and_delete(store):
