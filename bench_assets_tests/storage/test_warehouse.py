@@ -98,3 +98,18 @@ def test_refresh_skips_when_a_user_session_holds_the_file(tmp_path):
         assert "\n" not in reason and "Could not set lock" not in reason, "one clear line, not DuckDB's error"
     finally:
         holder.kill()
+
+
+def test_objects_another_process_wrote_after_a_listing_are_seen(s3_env):
+    """Runs and Modal containers write the bucket too: no answer may come from a stale listing cache."""
+    import s3fs
+
+    wh = Warehouse(open_store(f"s3://{BUCKET}/another-writer/warehouse"))
+    wh.write_partition("scores_x", "m1", "a", _rows("m1", "a", 1))
+    assert wh.categories("scores_x", "m1") == ["a"]  # a listing s3fs could cache
+    other = s3fs.S3FileSystem(key=s3_env.env["AWS_ACCESS_KEY_ID"], secret=s3_env.env["AWS_SECRET_ACCESS_KEY"],
+                              client_kwargs={"endpoint_url": s3_env.endpoint}, skip_instance_cache=True)
+    other.pipe_file(f"{BUCKET}/another-writer/warehouse/scores_x/m1/b.parquet",
+                    wh.store.get_bytes(wh.partition_key("scores_x", "m1", "a")))
+    assert wh.store.info(wh.partition_key("scores_x", "m1", "b")) is not None
+    assert wh.categories("scores_x", "m1") == ["a", "b"]
