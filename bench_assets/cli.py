@@ -4,6 +4,11 @@
 run`` ticks the Dagster sensor and schedule and executes their runs (the same
 job ``dagster dev`` launches); ``bench demo`` builds the tiny demo models and
 does all of it.
+
+This module parses arguments, calls and prints. Rules (settings precedence,
+which metrics with which options, which backend, the gpu pool's size) live in
+``core``, ``metrics``, ``compute`` and ``storage``, where the Dagster layer
+calls them too.
 """
 
 from __future__ import annotations
@@ -23,23 +28,30 @@ def _defs_and_instance():
 
     from bench_assets.definitions import build_definitions
 
-    home = Path(os.environ.get("DAGSTER_HOME") or DataPaths.from_env().root / "dagster_home")
+    home = DataPaths.from_env().dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     return build_definitions(), dg.DagsterInstance.get()
 
 
-def _modal_preflight() -> int:
-    """With BENCH_COMPUTE=modal and no Modal token: the fix, before any work or file."""
-    from bench_assets.compute.modal_auth import main as check_modal
+def _backend_preflight() -> int:
+    """The configured backend's own check (Modal: a token), before any work or file; 3 with the fix."""
+    from bench_assets.compute.backend import backend_kind, configured_compute
+    from bench_assets.core.config import BackendNotReady, load_config
 
-    return check_modal()
+    section = configured_compute(load_config(DataPaths.from_env()))
+    try:
+        backend_kind(section["backend"]).preflight(section)
+    except BackendNotReady as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    return 0
 
 
 def cmd_run(_: argparse.Namespace) -> int:
     from bench_assets.defs.headless import run_headless
 
-    if code := _modal_preflight():
+    if code := _backend_preflight():
         return code
     defs, instance = _defs_and_instance()
     with library_output_to(DataPaths.from_env().cache / "bench.log") as log_file:
@@ -84,15 +96,13 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         frame = pl.from_arrow(relation.to_arrow_table())
     finally:
         con.close()
-    from bench_assets.defs.assets import metric_columns
-    from bench_assets.metrics.registry import METRICS
-    from bench_assets.storage.leaderboard import to_markdown
-
     from bench_assets.storage.freshness import leaderboard_freshness
+    from bench_assets.storage.leaderboard import to_markdown
+    from bench_assets.storage.metric_columns import metric_columns
     from bench_assets.storage.status import IMAGES_TABLE
     from bench_assets.storage.warehouse import open_warehouse
 
-    columns = metric_columns(list(METRICS.values()))
+    columns = metric_columns()
     freshness = leaderboard_freshness(open_warehouse(paths), [IMAGES_TABLE, *(c.table for c in columns)])
     print(f"leaderboard ({'every category' if args.category == '*' else args.category}), "
           f"from {paths.duckdb}: mean [95% CI] (n)")
@@ -165,24 +175,24 @@ def _sql_prompt(con, db_path: Path) -> int:
 
 
 def cmd_status(_: argparse.Namespace) -> int:
-    from bench_assets.core.config import load_config
+    from bench_assets.core.config import generation_defaults, load_config
     from bench_assets.core.models import fingerprint, scan_models
     from bench_assets.core.prompts import load_suite
-    from bench_assets.core.settings import GenerationSettings
-    from bench_assets.metrics.registry import get_metric, METRICS
+    from bench_assets.core.settings import model_settings
+    from bench_assets.metrics.registry import configured_metrics, metric_options
     from bench_assets.storage.status import STATUS_HEADER, partition_status, status_lines
     from bench_assets.storage.warehouse import open_warehouse
 
     paths = DataPaths.from_env()
     config = load_config(paths)
     suite = load_suite(paths.default_suite())
-    metrics = [get_metric(name, config.metrics.get(name)) for name in METRICS]
+    metrics = configured_metrics(metric_options(config))
+    defaults = generation_defaults(config)
     warehouse = open_warehouse(paths, config)
-    base = GenerationSettings(**config.generation).with_overrides(suite.generation, str(paths.default_suite()))
     print(STATUS_HEADER)
     print("-" * len(STATUS_HEADER))
     for entry in scan_models(paths.models):
-        settings = base if entry.error else base.with_overrides(entry.settings_overrides(), str(entry.settings_sidecar))
+        settings = model_settings(defaults, suite.generation, entry)
         model_fp = None if entry.error else fingerprint(entry, paths.cache)
         for category in suite.categories:
             st = partition_status(warehouse, entry.key, category, suite.in_category(category), settings, metrics, model_fp)
@@ -279,16 +289,13 @@ def _decision_inputs(metric_names: list[str] | None):
     """The version store, the chosen metrics' leaderboard columns and the decision config."""
     from bench_assets.core.config import load_config
     from bench_assets.core.decision import decision_config
-    from bench_assets.defs.assets import metric_columns
-    from bench_assets.metrics.registry import METRICS
+    from bench_assets.metrics.registry import METRICS, metrics_named
+    from bench_assets.storage.metric_columns import metric_columns
     from bench_assets.storage.versions import open_versions
 
     paths = DataPaths.from_env()
-    unknown = sorted(set(metric_names or []) - set(METRICS))
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
-    chosen = [cls for name, cls in METRICS.items() if not metric_names or name in metric_names]
-    return open_versions(paths), metric_columns(chosen), decision_config(load_config(paths), METRICS)
+    columns = metric_columns(metrics_named(metric_names))
+    return open_versions(paths), columns, decision_config(load_config(paths), METRICS)
 
 
 def _paired_table(a: str, b: str, metric_names: list[str] | None, categories: list[str] | None):
@@ -356,7 +363,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from bench_assets.demo.setup import prepare_demo
 
-    if code := _modal_preflight():
+    if code := _backend_preflight():
         return code
     paths = DataPaths.from_env()
     with library_output_to(paths.cache / "bench.log"):
@@ -366,18 +373,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_cost(args: argparse.Namespace) -> int:
     from bench_assets.metrics.registry import METRICS
-    from bench_assets.storage.costs import generation_devices, priced_at_gpu_rate
+    from bench_assets.storage.costs import generation_devices, gpu_price_per_hour, priced_at_gpu_rate
     from bench_assets.storage.leaderboard import H100_PRICE_DATE, cost_per_thousand
     from bench_assets.storage.status import IMAGES_TABLE
     from bench_assets.storage.warehouse import open_warehouse
 
     warehouse = open_warehouse(DataPaths.from_env())
-    table = cost_per_thousand(warehouse, IMAGES_TABLE, [m.table for m in METRICS.values()], args.price_per_hour)
+    price = gpu_price_per_hour(args.price_per_hour)
+    table = cost_per_thousand(warehouse, IMAGES_TABLE, [m.table for m in METRICS.values()], price)
     if table.is_empty():
         print("no images with recorded GPU seconds yet: run the benchmark first")
         return 1
     devices = generation_devices(warehouse, IMAGES_TABLE)
-    print(f"at ${args.price_per_hour:.4f} per GPU-hour (Modal H100 list price as of {H100_PRICE_DATE} "
+    print(f"at ${price:.4f} per GPU-hour (Modal H100 list price as of {H100_PRICE_DATE} "
           "unless overridden);\nmeasured seconds per image, generation + every metric:")
     unpriced = []
     for row in table.iter_rows(named=True):
@@ -401,8 +409,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from bench_assets.core.config import load_config
-    from bench_assets.core.settings import GenerationSettings
+    from bench_assets.core.config import generation_defaults, load_config
     from bench_assets.report.build import build_data_dir_report
     from bench_assets.report.server import make_server, report_url
     from bench_assets.storage.warehouse import open_warehouse
@@ -413,7 +420,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         if not warehouse.tables():
             print(f"{warehouse.store.url} has no results yet: run `bench run` (or `make demo`) first", file=sys.stderr)
             return 1
-        per_prompt = GenerationSettings(**load_config(paths).generation).images_per_prompt
+        per_prompt = generation_defaults(load_config(paths)).images_per_prompt  # as the report asset's
         summary = build_data_dir_report(paths, images_per_prompt=per_prompt)
         print(f"wrote {summary.index}: {summary.models} model(s), {summary.images} image(s), "
               f"{summary.thumbnails.created} new thumbnail(s), {summary.thumbnails.cached} cached, "
@@ -467,20 +474,25 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def cmd_instance_config(args: argparse.Namespace) -> int:
-    from bench_assets.compute.devices import gpu_count
+    from bench_assets.core.config import load_config
+    from bench_assets.core.instance_settings import instance_kind
     from bench_assets.defs.instance_config import write_instance_config
 
-    home = Path(os.environ.get("DAGSTER_HOME") or DataPaths.from_env().root / "dagster_home")
-    if os.environ.get("BENCH_COMPUTE", "").strip().lower() == "modal":
-        # GPU steps wait on Modal, not on this machine: as many at once as containers allowed.
-        slots = int(os.environ.get("BENCH_MODAL_MAX_CONTAINERS", "8"))
-        source = "BENCH_COMPUTE=modal, BENCH_MODAL_MAX_CONTAINERS"
-    else:
-        slots = gpu_count()
-        source = f"{slots} local GPU(s) found"
-    target = write_instance_config(Path(args.template), home, slots)
-    print(f"wrote {target}: gpu pool limit {max(1, slots)} ({source})")
+    kind = instance_kind(args.instance)
+    paths = DataPaths.from_env()
+    target, pool = write_instance_config(Path(args.template), paths.dagster_home(), load_config(paths), kind)
+    database = "PostgreSQL from DAGSTER_PG_*" if kind == "postgres" else "SQLite"
+    print(f"wrote {target}: {database}, gpu pool limit {pool.slots} ({pool.reason})")
     return 0
+
+
+def cmd_doctor(_: argparse.Namespace) -> int:
+    from bench_assets.doctor import run_checks
+
+    checks = run_checks(DataPaths.from_env())
+    for check in checks:
+        print(check.line())
+    return 0 if all(check.ok for check in checks) else 1
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
@@ -493,6 +505,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from bench_assets.core.checkpoints import CheckpointError
     from bench_assets.core.config import ConfigError
     from bench_assets.core.download import DownloadError
+    from bench_assets.core.instance_settings import InstanceSettingsError
     from bench_assets.core.model_cards import CardError
     from bench_assets.core.prompts import PromptSuiteError
     from bench_assets.core.settings import SettingsError
@@ -501,7 +514,7 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from bench_assets.storage.query import QueryError
 
     return (PromptSuiteError, CardError, ConfigError, SettingsError, CheckpointError, DownloadError,
-            ModelLoadError, DeviceError, ModalAuthError, QueryError, StoreError, OSError)
+            ModelLoadError, DeviceError, ModalAuthError, QueryError, InstanceSettingsError, StoreError, OSError)
 
 
 def _user_error(exc: BaseException) -> BaseException | None:
@@ -578,17 +591,19 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--questions", help="oneig: scripts/alignment/Q_D/, the alignment questions and dependencies")
     imp.add_argument("--suite", required=True, help="name of the suite to write")
     imp.set_defaults(func=cmd_import_prompts)
-    from bench_assets.storage.leaderboard import H100_PRICE_PER_HOUR
-
     cost = sub.add_parser("cost", help="dollars per 1,000 images per model, from the GPU seconds recorded")
     cost.add_argument("--price-per-hour", type=float,
-                      default=float(os.environ.get("BENCH_GPU_PRICE_PER_HOUR", H100_PRICE_PER_HOUR)))
+                      help="dollars per GPU-hour (default: BENCH_GPU_PRICE_PER_HOUR, else Modal's H100 list price)")
     cost.add_argument("--price-non-gpu", action="store_true",
                       help="also price seconds measured on a CPU or MPS at the GPU rate (marked as such)")
     cost.set_defaults(func=cmd_cost)
     ic = sub.add_parser("instance-config", help="render dagster.yaml into $DAGSTER_HOME, gpu pool sized to the GPUs")
     ic.add_argument("--template", default="dagster.yaml")
+    ic.add_argument("--instance", choices=["sqlite", "postgres"],
+                    help="where runs, events and schedules live (default: $BENCH_INSTANCE, else sqlite)")
     ic.set_defaults(func=cmd_instance_config)
+    sub.add_parser("doctor", help="check the instance, storage, compute backend and credentials: one line each"
+                   ).set_defaults(func=cmd_doctor)
     demo = sub.add_parser("demo", help="build tiny demo models and run the whole benchmark on them")
     demo.add_argument("--models", type=int, default=3)
     demo.set_defaults(func=cmd_demo)

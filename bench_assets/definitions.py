@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from bench_assets.core.config import compute_config, load_config
+from bench_assets.compute.backend import configured_compute
+from bench_assets.core.config import generation_defaults, load_config
 from bench_assets.core.paths import DataPaths
 from bench_assets.defs.arena import build_arena_ratings_asset, build_arena_sensor
 from bench_assets.defs.assets import build_images_asset, build_leaderboard_asset, build_metric_asset, build_report_asset
@@ -13,7 +14,7 @@ from bench_assets.defs.partitions import build_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
 from bench_assets.defs.schedules import build_nightly_schedule
 from bench_assets.defs.sensors import build_freshness_sensor, build_model_sensor
-from bench_assets.metrics.registry import METRICS
+from bench_assets.metrics.registry import METRICS, metric_options
 
 
 def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
@@ -51,9 +52,9 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
         schedules=[build_nightly_schedule(benchmark_job)],
         resources={
             "bench": BenchResource(data_dir=str(paths.root), suite_path=str(paths.default_suite())),
-            "generation": GenerationResource(**config.generation),
-            "scorers": ScorersResource(options=config.metrics),
-            "compute": ComputeResource(**compute_config(config), data_dir=str(paths.root)),
+            "generation": GenerationResource(**generation_defaults(config).as_dict()),
+            "scorers": ScorersResource(options=metric_options(config)),
+            "compute": ComputeResource(**configured_compute(config), data_dir=str(paths.root)),
         },
     )
 

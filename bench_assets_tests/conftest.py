@@ -130,6 +130,8 @@ def instance():
         yield inst
 
 
+# A real PostgreSQL server (Debian's postgresql), for the team-deployment tests.
+from bench_assets_tests.postgres_server import postgres_server  # noqa: E402,F401
 # The real headless browser (Debian's chromium via Playwright), for the page tests.
 from bench_assets_tests.browser import browser  # noqa: E402,F401
 # Finished benchmarks with their reports, for the report's tests (report_run is slow: once per session).

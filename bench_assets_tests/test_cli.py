@@ -10,6 +10,9 @@ import pytest
 
 from bench_assets.cli import main
 
+# Tests sharing the session's `demo_warehouse` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("demo_warehouse")
+
 
 @pytest.fixture
 def home(data_dir, tmp_path, monkeypatch):
@@ -137,6 +140,12 @@ def test_cost_prices_gpu_seconds(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "big: 4 images on cuda:1, 3.600 s generating" in out and "$1.00 per 1,000 images" in out
     assert "note" not in out
+    monkeypatch.setenv("BENCH_GPU_PRICE_PER_HOUR", "2.0")  # the flag > this variable > the H100 list price
+    assert main(["cost"]) == 0 and "$2.00 per 1,000 images" in capsys.readouterr().out
+    assert main(["cost", "--price-per-hour", "1.0"]) == 0 and "$1.00 per 1,000" in capsys.readouterr().out
+    monkeypatch.setenv("BENCH_GPU_PRICE_PER_HOUR", "two dollars")
+    assert main(["cost"]) == 2
+    assert capsys.readouterr().err == "error: BENCH_GPU_PRICE_PER_HOUR must be a price in dollars per hour, got 'two dollars'\n"
 
 
 def test_sql_runs_queries_read_only_and_the_prompt_goes_on_after_an_error(warehouse, capsys, monkeypatch):

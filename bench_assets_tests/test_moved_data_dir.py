@@ -30,6 +30,7 @@ from bench_assets_tests.defs.dagster_helpers import materialization_metadata, ma
 from bench_assets_tests.report.helpers import read_data_file
 
 MAGENTA = (255, 0, 255)
+pytestmark = pytest.mark.xdist_group("demo_warehouse")  # the shared run is built once, on one worker
 
 
 def _digests(folder: Path) -> dict[str, str]:

@@ -23,6 +23,9 @@ from bench_assets.cli import main
 from bench_assets.core.paths import DataPaths
 from bench_assets.storage.query import open_sql, run_statements
 
+# Tests sharing the session's `demo_warehouse` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("demo_warehouse")
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 # Executed against the demo warehouse: they only read it.
@@ -35,6 +38,7 @@ NOT_EXECUTED = {
     "import-prompts": "needs a published prompt file the user downloaded; writes data/prompts/",
     "suite": "writes data/prompts/<name>.suite.yaml from suites this warehouse does not have",
     "instance-config": "writes $DAGSTER_HOME/dagster.yaml",
+    "doctor": "checks this machine's instance, GPUs and tokens (exit 1 where one is missing): tested in test_doctor.py",
     "report": "writes data/report/ (and --serve serves until stopped)",
     "export": "writes files into --out",
     "prune": "deletes images and rows",

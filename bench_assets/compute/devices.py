@@ -183,3 +183,31 @@ def estimate_generation_gb(weights_bytes: int, weights_bits: int, dtype: str, ba
     megapixels = width * height / 1e6
     working_gb = 1.0 + 1.7 * megapixels * batch_size * (target_bits / 16)
     return weights_gb + working_gb
+
+
+def describe_local_device(preference: str = "auto") -> str:
+    """The device a local step would run on, for ``bench doctor``: ``cuda (2 GPU(s): NVIDIA H100 ...)``.
+
+    Raises ``DeviceError`` when the machine and torch disagree (GPUs listed
+    but a CPU-only torch: every step would crawl on the CPU without a word)
+    or the pinned device is missing.
+    """
+    import torch
+
+    from bench_assets.generation.pipelines import resolve_device
+
+    try:
+        device = resolve_device(preference)
+    except RuntimeError as exc:
+        raise DeviceError(f"{exc}: set compute.device in data/config.yaml to 'auto' or a device this machine has"
+                          ) from None
+    if device.startswith("cuda"):
+        names = sorted({torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())})
+        return f"cuda ({torch.cuda.device_count()} GPU(s): {', '.join(names)}; torch {torch.__version__})"
+    listed = gpu_count()
+    if listed and preference == "auto":
+        raise DeviceError(f"{listed} NVIDIA GPU(s) listed but torch {torch.__version__} cannot use CUDA: install "
+                          "a CUDA build of torch, or set BENCH_GPUS=0 to run on the CPU on purpose")
+    if device == "cpu":
+        return "cpu (no GPU found: generation is slow; BENCH_COMPUTE=modal runs it on H100s)"
+    return device

@@ -1,5 +1,8 @@
 """The local backend: run generation and scoring in this process on cuda, mps or cpu.
 
+``LocalCompute`` implements ``compute.backend.ComputeBackend``; the Modal
+containers use it too, to run the same code on their own GPU.
+
 Heavy imports (torch, diffusers, open_clip) happen inside the calls, so that
 loading the Dagster definitions, evaluating a sensor or starting the UI does
 not pay for them.
@@ -11,8 +14,9 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, ContextManager, Iterator, Sequence
 
+from bench_assets.compute.interrupts import stop_between_batches
 from bench_assets.compute.worker_cache import count_load, worker_cache
 from bench_assets.compute.devices import (
     DeviceLease,
@@ -76,6 +80,10 @@ class LocalCompute:
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)
     lock_dir: Path | None = None
     keep_scorers_loaded: int = 1  # scorers a worker keeps loaded between partitions and runs
+
+    def stop_signals(self) -> ContextManager[Callable[[], bool]]:
+        """A stop (a run terminated in the UI) waits for the current batch to end (``compute/interrupts.py``)."""
+        return stop_between_batches()
 
     @contextmanager
     def _lease(

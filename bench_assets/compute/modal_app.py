@@ -38,9 +38,11 @@ from typing import Any, Callable, Iterable, Iterator
 
 import modal
 
+from bench_assets.compute.modal_limits import MAX_CONTAINERS_ENV, max_containers
+
 APP_NAME = "bench-assets"
 GPU = os.environ.get("BENCH_MODAL_GPU", "H100")
-MAX_CONTAINERS = int(os.environ.get("BENCH_MODAL_MAX_CONTAINERS", "8"))
+MAX_CONTAINERS = max_containers()
 TIMEOUT_S = int(os.environ.get("BENCH_MODAL_TIMEOUT_S", str(2 * 3600)))
 IMAGES_PER_CALL = int(os.environ.get("BENCH_MODAL_IMAGES_PER_CALL", "32"))
 SECRET_NAMES = [s.strip() for s in os.environ.get("BENCH_MODAL_SECRETS", "").split(",") if s.strip()]
@@ -51,7 +53,7 @@ RESULTS_DIR = "/results"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _CONFIG_ENV = {
     "BENCH_MODAL_GPU": GPU,
-    "BENCH_MODAL_MAX_CONTAINERS": str(MAX_CONTAINERS),
+    MAX_CONTAINERS_ENV: str(MAX_CONTAINERS),
     "BENCH_MODAL_TIMEOUT_S": str(TIMEOUT_S),
     "BENCH_MODAL_SECRETS": ",".join(SECRET_NAMES),
     "HF_HOME": HF_CACHE_DIR,
@@ -308,27 +310,31 @@ def _local_map(function: Any, payloads: list) -> Iterable:
     return (function.local(payload) for payload in payloads)
 
 
+def run_request(extras: dict[str, Any], remote: bool, log: Callable[[str], None]) -> dict:
+    """Drive one request (Pipes extras) to its result message; a model that cannot load is a result too."""
+    call_map = _remote_map if remote else _local_map
+    started = time.perf_counter()
+    try:
+        if extras["op"] == "generate":
+            result = drive_generation(extras, call_map, remote, log)
+        else:
+            result = drive_scoring(extras, call_map, log)
+    except Exception as exc:
+        from bench_assets.generation.pipelines import ModelLoadError
+
+        if not isinstance(exc, ModelLoadError):
+            raise
+        result = {"kind": "model_load_error", "message": str(exc)}
+    result["wall_seconds"] = time.perf_counter() - started
+    return result
+
+
 def run_with_pipes(remote: bool) -> None:
     """The Pipes session: read the request from Dagster, drive the work, send the result back."""
     from dagster_pipes import open_dagster_pipes
 
     with open_dagster_pipes() as pipes:
-        extras = dict(pipes.extras)
-        call_map = _remote_map if remote else _local_map
-        started = time.perf_counter()
-        try:
-            if extras["op"] == "generate":
-                result = drive_generation(extras, call_map, remote, pipes.log.info)
-            else:
-                result = drive_scoring(extras, call_map, pipes.log.info)
-        except Exception as exc:
-            from bench_assets.generation.pipelines import ModelLoadError
-
-            if not isinstance(exc, ModelLoadError):
-                raise
-            result = {"kind": "model_load_error", "message": str(exc)}
-        result["wall_seconds"] = time.perf_counter() - started
-        pipes.report_custom_message(result)
+        pipes.report_custom_message(run_request(dict(pipes.extras), remote, pipes.log.info))
 
 
 @app.local_entrypoint()

@@ -18,13 +18,15 @@ import sys
 import tomllib
 from pathlib import Path
 
+from bench_assets.core.config import BackendNotReady, backend_from_env
+
 SETUP_HINT = (
     "run `modal setup` (or `modal token new`) once on this machine, or set MODAL_TOKEN_ID and "
     "MODAL_TOKEN_SECRET; to run on this machine's own GPU or CPU instead, set BENCH_COMPUTE=local"
 )
 
 
-class ModalAuthError(RuntimeError):
+class ModalAuthError(BackendNotReady):
     """No Modal token: the message says what to run."""
 
 
@@ -66,8 +68,13 @@ def require_modal_token() -> str:
 
 
 def main() -> int:
-    """Exit 0 unless Modal is selected and has no token (then exit 3 with the fix)."""
-    if os.environ.get("BENCH_COMPUTE", "").strip().lower() != "modal":
+    """Exit 0 unless ``BENCH_COMPUTE=modal`` and no token (then exit 3 with the fix).
+
+    The Makefile's check, before anything is installed, so it reads only the
+    environment (``data/config.yaml`` needs PyYAML); ``bench run`` and ``bench
+    demo`` check again with the whole precedence (``compute.backend.configured_compute``).
+    """
+    if backend_from_env() != "modal":
         return 0
     try:
         require_modal_token()

@@ -19,17 +19,25 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, Collection
 
 from bench_assets.core.paths import DataPaths
+from bench_assets.core.settings import GenerationSettings, checked_overrides
+from bench_assets.core.yaml_files import read_yaml_mapping
 
 _SECTIONS = {"generation", "metrics", "compute", "leaderboard", "storage"}
 
 
 class ConfigError(ValueError):
     """The config file is malformed; the message names the file."""
+
+
+class BackendNotReady(RuntimeError):
+    """The selected compute backend cannot start here (e.g. no Modal token); the message says the fix.
+
+    What a backend's preflight (``compute.backend.BACKENDS``) raises; ``bench run``
+    and ``bench demo`` stop on it with exit code 3 before any work.
+    """
 
 
 @dataclass(frozen=True)
@@ -51,12 +59,7 @@ def load_config(paths: DataPaths) -> BenchConfig:
     path = config_path(paths)
     if not path.is_file():
         return BenchConfig()
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping with sections {sorted(_SECTIONS)}")
+    data = read_yaml_mapping(path, ConfigError, f"a mapping with sections {sorted(_SECTIONS)}")
     unknown = set(data) - _SECTIONS
     if unknown:
         raise ConfigError(f"{path}: unknown section(s) {sorted(unknown)}; known: {sorted(_SECTIONS)}")
@@ -73,17 +76,40 @@ def load_config(paths: DataPaths) -> BenchConfig:
     )
 
 
-COMPUTE_BACKENDS = ("local", "modal")
+BACKEND_ENV = "BENCH_COMPUTE"
+DEFAULT_BACKEND = "local"
 
 
-def compute_config(config: BenchConfig) -> dict[str, Any]:
-    """The ``compute:`` section with ``BENCH_COMPUTE`` (local or modal) applied on top."""
+def backend_from_env() -> str | None:
+    """``BENCH_COMPUTE``, normalised; None when unset (then the config file decides)."""
+    return os.environ.get(BACKEND_ENV, "").strip().lower() or None
+
+
+def compute_config(config: BenchConfig, known_backends: Collection[str] = ()) -> dict[str, Any]:
+    """The ``compute:`` section with its ``backend`` resolved: ``BENCH_COMPUTE`` > the file > local.
+
+    The one place that precedence lives: the Dagster resource, ``bench run``'s
+    preflight and ``bench instance-config`` all read the backend from here.
+    ``known_backends`` (``compute.backend.BACKENDS``) checks the name, naming
+    where a wrong one came from.
+    """
     section = dict(config.compute)
-    env = os.environ.get("BENCH_COMPUTE", "").strip().lower()
+    env = backend_from_env()
     if env:
         section["backend"] = env
-    backend = section.get("backend", "local")
-    if backend not in COMPUTE_BACKENDS:
-        where = "BENCH_COMPUTE" if env else config.source
-        raise ConfigError(f"{where}: compute backend {backend!r} is not one of {COMPUTE_BACKENDS}")
+    section.setdefault("backend", DEFAULT_BACKEND)
+    if known_backends and section["backend"] not in known_backends:
+        where = BACKEND_ENV if env else config.source
+        raise ConfigError(f"{where}: compute backend {section['backend']!r} is not one of {tuple(known_backends)}")
     return section
+
+
+def generation_defaults(config: BenchConfig) -> GenerationSettings:
+    """The platform's defaults with the file's ``generation:`` section over them.
+
+    The first two steps of the settings order (defaults < config file < the
+    prompt suite's ``generation:`` < the model's card or sidecar; the rest is
+    ``core.settings.model_settings``), shared by the Dagster resource and the CLI.
+    """
+    where = f"{config.source}: generation"
+    return GenerationSettings().with_overrides(checked_overrides(config.generation, where), source=where)

@@ -54,6 +54,7 @@ from bench_assets.core.model_cards import (
     load_card,
     looks_like_repo_id,
 )
+from bench_assets.core.yaml_files import read_yaml_mapping
 
 CONFIG_SIDECAR = ".config"
 _KEY_MAX = 48
@@ -124,13 +125,7 @@ class ModelEntry:
         sidecar = self.settings_sidecar
         if not sidecar.is_file():
             return {}
-        try:
-            data = yaml.safe_load(sidecar.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ValueError(f"{sidecar}: invalid YAML ({exc})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{sidecar}: expected a mapping of setting: value")
-        return data
+        return read_yaml_mapping(sidecar, ValueError, "a mapping of setting: value")
 
 
 def partition_key(name: str) -> str:

@@ -65,10 +65,20 @@ class DataPaths:
     def cache(self) -> Path:
         return self.root / ".cache"
 
+    def dagster_home(self) -> Path:
+        """``DAGSTER_HOME`` when set, else ``<data>/dagster_home`` (what the Makefile exports)."""
+        env = os.environ.get("DAGSTER_HOME")
+        return Path(env).expanduser() if env else self.root / "dagster_home"
+
     @property
     def metric_models(self) -> Path:
         """Weights of the scorers built for the demo (real users point at hub ids)."""
         return self.root / "metric_models"
+
+    def dagster_home(self) -> Path:
+        """The Dagster instance's folder: ``DAGSTER_HOME``, else ``<data>/dagster_home`` (what the Makefile exports)."""
+        env = os.environ.get("DAGSTER_HOME")
+        return Path(env) if env else self.root / "dagster_home"
 
     def default_suite(self) -> Path:
         """The prompt suite that defines the ``category`` partitions.

@@ -10,7 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Mapping
+
+if TYPE_CHECKING:
+    from bench_assets.core.models import ModelEntry
 
 SAMPLERS = ("default", "euler", "euler_a", "ddim", "pndm", "dpmpp_2m", "dpmpp_2m_karras")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -85,6 +88,43 @@ class GenerationSettings:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def checked_overrides(raw: Any, where: str) -> dict[str, Any]:
+    """Settings from a file (a suite's or ``data/config.yaml``'s ``generation:``), checked field by field.
+
+    ``with_overrides`` checks names and ranges; the types are checked here so
+    that ``steps: "20"`` or ``steps: 2.5`` fail instead of slipping through.
+    """
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{where} must be a mapping of settings, e.g. {{steps: 20}}")
+    defaults = GenerationSettings()
+    known = {f.name for f in fields(defaults)}
+    for key, value in raw.items():
+        default = getattr(defaults, key, None) if key in known else None
+        expected = type(default) if default is not None else None  # unknown names: with_overrides says so
+        ok = expected is None or (isinstance(value, expected) and not isinstance(value, bool)) or (
+            expected is float and isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            raise SettingsError(f"{where}.{key} must be {expected.__name__}, got {value!r}")
+    defaults.with_overrides(raw, source=where)
+    return dict(raw)
+
+
+def model_settings(defaults: GenerationSettings, suite_generation: Mapping[str, Any] | None,
+                   entry: "ModelEntry") -> GenerationSettings:
+    """The settings a model is generated with; later wins.
+
+    Defaults (the platform's, then ``data/config.yaml``'s ``generation:``, see
+    ``core.config.generation_defaults``) < the prompt suite's ``generation:``
+    < the model's card and ``<name>.settings.yaml`` sidecar. The one place this
+    order lives: the assets, the nightly schedule and ``bench status`` call it.
+    A broken entry's own files cannot be read; it gets the suite's settings.
+    """
+    settings = defaults.with_overrides(dict(suite_generation or {}), source="the prompt suite's generation settings")
+    if entry.error:
+        return settings
+    return settings.with_overrides(entry.settings_overrides(), source=str(entry.settings_sidecar))
 
 
 def set_fields(settings: GenerationSettings) -> dict[str, Any]:

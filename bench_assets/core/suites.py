@@ -41,14 +41,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
 
 from bench_assets.core.prompts import DIFFICULTIES, Prompt, PromptSuite, PromptSuiteError, load_jsonl_suite
-from bench_assets.core.settings import GenerationSettings, SettingsError
+from bench_assets.core.settings import GenerationSettings, SettingsError, checked_overrides
 
 SPEC_SUFFIX = ".suite.yaml"
 TAG_FIELDS = ("tag", "tags", "class", "challenge")
@@ -102,26 +102,11 @@ def _int(value: Any, where: str, minimum: int) -> int:
 
 
 def validate_generation(raw: Any, where: str) -> dict[str, Any]:
-    """The suite's settings, checked field by field against GenerationSettings.
-
-    ``with_overrides`` checks names and ranges; the types are checked here so
-    that ``steps: "20"`` or ``steps: 2.5`` fail instead of slipping through.
-    """
-    if not isinstance(raw, dict):
-        raise PromptSuiteError(f"{where} must be a mapping of settings, e.g. {{steps: 20}}")
-    defaults = GenerationSettings()
-    known = {f.name for f in fields(defaults)}
-    for key, value in raw.items():
-        expected = type(getattr(defaults, key)) if key in known else None
-        ok = expected is None or (isinstance(value, expected) and not isinstance(value, bool)) or (
-            expected is float and isinstance(value, int) and not isinstance(value, bool))
-        if not ok:
-            raise PromptSuiteError(f"{where}.{key} must be {expected.__name__}, got {value!r}")
+    """The suite's settings, checked field by field against GenerationSettings (``checked_overrides``)."""
     try:
-        defaults.with_overrides(raw, source=where)
+        return checked_overrides(raw, where)
     except SettingsError as exc:
         raise PromptSuiteError(str(exc)) from None
-    return dict(raw)
 
 
 def _include(raw: Any, spec: Path) -> tuple[Path, ...]:

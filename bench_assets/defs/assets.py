@@ -26,12 +26,12 @@ from bench_assets.generation.pipelines import ModelLoadError
 from bench_assets.generation.image_folder import ingest_image_folder
 from bench_assets.generation.image_set import check_manifest_files, describe_problems, manifest_rows, plan_images
 from bench_assets.metrics.base import ImageItem, Metric
-from bench_assets.metrics.registry import METRICS
 from bench_assets.report.build import build_data_dir_report
 from bench_assets.arena.results import human_column
 from bench_assets.storage.catalog import refresh_views
 from bench_assets.storage.comparisons import COMPARISONS_TABLE
-from bench_assets.storage.leaderboard import MetricColumn, gpu_costs, to_markdown
+from bench_assets.storage.leaderboard import gpu_costs, to_markdown
+from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.ranking import leaderboard_tables
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.locks import PartitionBusy, partition_lock
@@ -371,16 +371,12 @@ def prompts_frame(suite: PromptSuite) -> pl.DataFrame:
     )
 
 
-def metric_columns(metrics: Sequence[type[Metric]]) -> list[MetricColumn]:
-    return [MetricColumn(m.name, m.table, m.higher_is_better, m.summary_columns, m.combine) for m in metrics]
-
-
 def build_leaderboard_asset(
     metric_assets: Sequence[dg.AssetsDefinition], comparisons: dg.AssetsDefinition
 ) -> dg.AssetsDefinition:
     from bench_assets.defs.decisions import decision_for
 
-    columns = metric_columns(list(METRICS.values()))
+    columns = metric_columns()
 
     @dg.asset(
         name="leaderboard",

@@ -19,6 +19,7 @@ from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.resources import BenchResource
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.comparisons import COMPARISONS_TABLE, build_comparisons, describe, regressions, to_markdown
+from bench_assets.storage.metric_columns import metric_columns
 
 REGRESSION_CHECK = "no_version_regression"
 
@@ -28,9 +29,7 @@ def decision_for(bench: BenchResource) -> DecisionConfig:
 
 
 def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.AssetsDefinition:
-    from bench_assets.defs.assets import metric_columns
-
-    columns = metric_columns(list(METRICS.values()))
+    columns = metric_columns()
 
     @dg.asset(
         name="comparisons",

@@ -54,8 +54,9 @@ class HeadlessSummary:
     report_ok: bool = False
 
 
-def _sensor_tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], bool]:
-    """One tick; returns its run requests and whether some model is still settling."""
+def tick_model_sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], bool]:
+    """One tick of ``model_drop_sensor``, its cursor kept in the instance; its run requests and whether
+    some model is still settling."""
     sensor = defs.resolve_sensor_def("model_drop_sensor")
     cursor = instance.run_storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
     # An instance *ref* (as the daemon passes) lets Dagster validate partition keys
@@ -94,12 +95,12 @@ def _categories(defs: dg.Definitions) -> list[str]:
 
 def _partition_requests(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
     """Sensor ticks until no model is still being written, then one schedule tick; one run per model."""
-    sensor_requests, settling = _sensor_tick(defs, instance)
+    sensor_requests, settling = tick_model_sensor(defs, instance)
     for _ in range(SETTLE_TICKS):
         if not settling:
             break
         time.sleep(SETTLE_PAUSE_SECONDS)
-        more, settling = _sensor_tick(defs, instance)
+        more, settling = tick_model_sensor(defs, instance)
         sensor_requests += more
     categories = _categories(defs)
     wanted: dict[str, list[str]] = {}

@@ -1,18 +1,21 @@
-"""Resources: where data lives, generation settings, scorer options, compute backend."""
+"""Resources: where data lives, generation settings, scorer options, compute backend.
+
+Each resource holds configuration and hands it to the layer that owns the
+rule: settings precedence (``core.settings.model_settings``), metric options
+(``metrics.registry``), which backend and how to build it
+(``compute.backend.BACKENDS``). The CLI calls the same functions.
+"""
 
 from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
 from dataclasses import fields
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import dagster as dg
 
-from bench_assets.compute.interrupts import stop_between_batches
-from bench_assets.compute.local import LocalCompute
-from bench_assets.defs.modal_compute import ModalPipesCompute
+from bench_assets.compute.backend import ComputeBackend, ComputeSettings, backend_kind
 from bench_assets.defs.run_watch import watch_run
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.core.models import ModelEntry
@@ -20,7 +23,9 @@ from bench_assets.core.config import load_config
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.store import Store, images_store
 from bench_assets.core.prompts import PromptSuite, load_suite
-from bench_assets.core.settings import GenerationSettings
+from bench_assets.core.settings import GenerationSettings, model_settings
+from bench_assets.metrics.base import Metric
+from bench_assets.metrics.registry import configured_metrics, options_for
 from bench_assets.storage.versions import VersionStore, open_versions
 from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
@@ -60,7 +65,8 @@ _DEFAULTS = GenerationSettings()
 class GenerationResource(dg.ConfigurableResource):
     """Default generation settings (SDXL-friendly); a model's sidecar file overrides them.
 
-    The defaults are GenerationSettings' own, so the two never drift apart.
+    The defaults are GenerationSettings' own, so the two never drift apart;
+    ``definitions`` builds it from ``core.config.generation_defaults``.
     """
 
     sampler: str = _DEFAULTS.sampler
@@ -81,8 +87,7 @@ class GenerationResource(dg.ConfigurableResource):
 
     def settings_for(self, entry: ModelEntry, suite_overrides: dict[str, Any] | None = None) -> GenerationSettings:
         """Defaults < the prompt suite's ``generation:`` (a suite spec) < the model's card/sidecar."""
-        base = self.defaults().with_overrides(suite_overrides or {}, source="the prompt suite's generation settings")
-        return base.with_overrides(entry.settings_overrides(), source=str(entry.settings_sidecar))
+        return model_settings(self.defaults(), suite_overrides, entry)
 
 
 class ScorersResource(dg.ConfigurableResource):
@@ -91,24 +96,30 @@ class ScorersResource(dg.ConfigurableResource):
     options: dict[str, Any] = {}
 
     def for_metric(self, name: str) -> dict[str, Any]:
-        return dict(self.options.get(name, {}))
+        return options_for(self.options, name)
+
+    def metrics(self) -> list[Metric]:
+        """Every metric with these options (not loaded): what the schedule judges partitions by."""
+        return configured_metrics(self.options)
 
 
-BACKENDS = ("local", "modal")
 _RUNTIME = RuntimeOptions()
+_COMPUTE = ComputeSettings()
 
 
 class ComputeResource(dg.ConfigurableResource):
-    """Where GPU work runs: ``local`` (this machine's cuda, mps or cpu) or ``modal`` (H100s).
+    """Where GPU work runs: a name in ``compute.backend.BACKENDS`` (``local``, ``modal``).
 
     Chosen by ``data/config.yaml``'s ``compute: {backend: ...}`` or the
-    ``BENCH_COMPUTE`` environment variable (which wins). Assets call
-    ``runner(context).generate(...)`` / ``.score(...)`` and never branch on it.
+    ``BENCH_COMPUTE`` environment variable (which wins; see
+    ``compute.backend.configured_compute``). Assets call
+    ``runner(context).generate(...)`` / ``.score(...)``, the ``ComputeBackend``
+    protocol, and never branch on which backend it is.
     """
 
     backend: str = "local"
-    device: str = "auto"
-    precision: str = "auto"
+    device: str = _COMPUTE.device
+    precision: str = _COMPUTE.precision
     # RuntimeOptions' fields, so data/config.yaml's compute: section can set them.
     attention: str = _RUNTIME.attention
     compile: bool = _RUNTIME.compile
@@ -117,40 +128,37 @@ class ComputeResource(dg.ConfigurableResource):
     cpu_offload: str = _RUNTIME.cpu_offload
     channels_last: bool = _RUNTIME.channels_last
     # Scorers a worker process keeps loaded between partitions and runs (each load is paid once per model).
-    keep_scorers_loaded: int = 1
+    keep_scorers_loaded: int = _COMPUTE.keep_scorers_loaded
     data_dir: str = ""
     # Run the Modal entrypoint with ``.local()`` calls in a subprocess (tests, debugging).
-    modal_local_invocation: bool = False
+    modal_local_invocation: bool = _COMPUTE.modal_local_invocation
 
     def runtime(self) -> RuntimeOptions:
         return RuntimeOptions(**{f.name: getattr(self, f.name) for f in fields(RuntimeOptions)})
 
-    @cached_property
-    def _local(self) -> LocalCompute:
-        lock_dir = DataPaths(Path(self.data_dir)).cache / "gpu_leases" if self.data_dir else None
-        return LocalCompute(device=self.device, precision=self.precision, runtime=self.runtime(),
-                            lock_dir=lock_dir, keep_scorers_loaded=self.keep_scorers_loaded)
+    def settings(self) -> ComputeSettings:
+        values = {f.name: getattr(self, f.name) for f in fields(ComputeSettings) if f.name != "runtime"}
+        return ComputeSettings(runtime=self.runtime(), **values)
 
-    def runner(self, context: dg.AssetExecutionContext) -> "LocalCompute | ModalPipesCompute":
-        if self.backend == "local":
-            return self._local
-        if self.backend == "modal":
-            return ModalPipesCompute(context, self.data_dir, self.runtime(), self.modal_local_invocation)
-        raise dg.Failure(f"compute backend {self.backend!r} is not one of {BACKENDS}", allow_retries=False)
+    def runner(self, context: dg.AssetExecutionContext | None) -> ComputeBackend:
+        """This step's backend (a Pipes-based one talks to the step through ``context``)."""
+        try:
+            kind = backend_kind(self.backend)
+        except ValueError as exc:
+            raise dg.Failure(str(exc), allow_retries=False) from None
+        return kind.build(self.settings(), context)
 
     @contextmanager
     def cancellation(self, context: dg.AssetExecutionContext | None = None) -> Iterator[Callable[[], bool]]:
         """``should_stop`` for the step; a run terminated from the UI stops between batches.
 
         The run's status is watched too (``run_watch``): a force-terminated
-        run ends its process and frees its pool slot. On Modal the interrupt
-        goes straight to the ``modal run`` subprocess, which cancels the
-        remote calls; images already returned stay.
+        run ends its process and frees its pool slot. How the stop signal
+        itself reaches the work is the backend's (``stop_signals``).
         """
         with ExitStack() as stack:
             checks: list[Callable[[], bool]] = []
             if context is not None:
                 checks.append(stack.enter_context(watch_run(context.instance, context.run_id)))
-            if self.backend == "local":
-                checks.append(stack.enter_context(stop_between_batches()))
+            checks.append(stack.enter_context(self.runner(context).stop_signals()))
             yield lambda: any(check() for check in checks)

@@ -8,7 +8,6 @@ from typing import Any
 import dagster as dg
 
 from bench_assets.core.models import fingerprint, scan_models
-from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.status import partition_status
 from bench_assets.defs.active_runs import active_partitions, model_run_request
 from bench_assets.defs.partitions import MODEL_DIM
@@ -31,7 +30,7 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
     ):
         registered = set(context.instance.get_dynamic_partitions(MODEL_DIM))
         suite = bench.suite()
-        metrics = [cls(scorers.for_metric(name)) for name, cls in METRICS.items()]
+        metrics = scorers.metrics()
         busy = active_partitions(context.instance, suite.categories)
         requests = []
         tick_id = context.scheduled_execution_time.strftime("%Y%m%dT%H%M%S")
@@ -39,7 +38,7 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
             if entry.key not in registered:
                 continue  # the sensor registers new models
             model_fp = None if entry.error else fingerprint(entry, bench.paths.cache)
-            settings = generation.settings_for(entry, suite.generation) if not entry.error else generation.defaults()
+            settings = generation.settings_for(entry, suite.generation)
             todo, states = [], set()
             for category in suite.categories:
                 if (entry.key, category) in busy:

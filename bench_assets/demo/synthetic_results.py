@@ -82,7 +82,7 @@ def _extras(metric: str, prompt_text: str, i: int, value: float, rng: np.random.
 
 def write_synthetic_warehouse(data: Path, spec: SyntheticSpec) -> Warehouse:
     """Images under ``data/images``, tables under ``data/warehouse``; returns the warehouse."""
-    from bench_assets.defs.assets import metric_columns
+    from bench_assets.storage.metric_columns import metric_columns
 
     rng = np.random.default_rng(spec.seed)
     wh = Warehouse(data / "warehouse")
@@ -120,7 +120,7 @@ def write_synthetic_warehouse(data: Path, spec: SyntheticSpec) -> Warehouse:
             wh.write_partition(FAILURES_TABLE, model, category, [], schema=FAILURE_SCHEMA)
             for name, rows in scores.items():
                 wh.write_partition(METRICS[name].table, model, category, rows)
-    columns = metric_columns(list(METRICS.values()))
+    columns = metric_columns()
     long = compute_leaderboard(wh, columns)
     wh.write_table("leaderboard", widen(long, columns, gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns])))
     wh.write_table("leaderboard_long", long)

@@ -7,8 +7,9 @@ inside ``load``/``score``, so importing this registry is cheap.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Sequence
 
+from bench_assets.core.config import BenchConfig, ConfigError
 from bench_assets.metrics.aesthetic import AestheticScore
 from bench_assets.metrics.base import Metric
 from bench_assets.metrics.clip_score import ClipScore
@@ -44,3 +45,40 @@ def get_metric(name: str, options: dict[str, Any] | None = None) -> Metric:
     except KeyError:
         raise KeyError(f"unknown metric {name!r}; known metrics: {sorted(METRICS)}") from None
     return cls(options)
+
+
+def metric_options(config: BenchConfig) -> dict[str, dict[str, Any]]:
+    """``data/config.yaml``'s ``metrics:`` section, checked: known metrics, options each one takes.
+
+    Checked once where the Dagster resource is built and where the CLI reads
+    it, so a typo fails at load naming the file, not in the middle of a run.
+    """
+    section = {name: dict(options or {}) for name, options in config.metrics.items()}
+    for name, options in section.items():
+        try:
+            get_metric(name, options)
+        except (KeyError, ValueError) as exc:
+            raise ConfigError(f"{config.source}: section 'metrics': {exc.args[0]}") from None
+    return section
+
+
+def options_for(options_by_metric: Mapping[str, Mapping[str, Any]], name: str) -> dict[str, Any]:
+    """One metric's options out of ``metric_options``' table (empty: its defaults)."""
+    return dict(options_by_metric.get(name) or {})
+
+
+def configured_metrics(options_by_metric: Mapping[str, Mapping[str, Any]]) -> list[Metric]:
+    """Every registered metric with this install's options: what "scored" is checked against.
+
+    ``bench status`` and the nightly schedule both judge partitions with these
+    instances (their versions and scorer ids), so the two never disagree.
+    """
+    return [get_metric(name, options_for(options_by_metric, name)) for name in METRICS]
+
+
+def metrics_named(names: Sequence[str] | None) -> list[type[Metric]]:
+    """The metric classes ``names`` picks (None or empty: all), failing on an unknown name."""
+    unknown = sorted(set(names or ()) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
+    return [cls for name, cls in METRICS.items() if not names or name in names]

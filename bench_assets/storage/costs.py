@@ -9,11 +9,30 @@ asks for it explicitly, and the output says so either way.
 
 from __future__ import annotations
 
+import os
+
 import polars as pl
 
+from bench_assets.core.config import ConfigError
+from bench_assets.storage.leaderboard import H100_PRICE_PER_HOUR
 from bench_assets.storage.warehouse import Warehouse
 
 UNKNOWN_DEVICE = "unknown"
+PRICE_ENV = "BENCH_GPU_PRICE_PER_HOUR"
+
+
+def gpu_price_per_hour(explicit: float | None = None) -> float:
+    """The hourly GPU price to apply: ``explicit`` (``--price-per-hour``) > ``BENCH_GPU_PRICE_PER_HOUR`` >
+    Modal's H100 list price."""
+    if explicit is not None:
+        return explicit
+    raw = os.environ.get(PRICE_ENV, "").strip()
+    if not raw:
+        return H100_PRICE_PER_HOUR
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{PRICE_ENV} must be a price in dollars per hour, got {raw!r}") from None
 
 
 def is_gpu_device(device: str) -> bool:

@@ -15,6 +15,9 @@ from bench_assets.storage.warehouse import Warehouse
 from bench_assets_tests.arena.http_client import ArenaClient
 from bench_assets_tests.arena.small_run import MODELS
 
+# Tests sharing the session's `arena_run` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("arena_run")
+
 TOKEN = "correct horse battery staple"
 VOTE_BURST = 30
 

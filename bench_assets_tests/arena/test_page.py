@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from bench_assets.arena.app import open_arena
 from bench_assets.arena.png import pixels_only
@@ -16,6 +17,9 @@ from bench_assets.core.store import open_store
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets_tests.arena.small_run import MODELS
 from bench_assets_tests.browser import PageWatch
+
+# Tests sharing the session's `arena_run` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("arena_run")
 
 TOKEN = "lan-party"
 KEYS = {"left": "1", "right": "2", "tie": "3", "both_bad": "4"}

@@ -15,6 +15,9 @@ import pytest
 from bench_assets.arena.store import CHOICES, IssuedPair, VoteRejected, VoteStore, arena_db_path, read_votes
 from bench_assets_tests.arena.http_client import ArenaClient
 
+# Tests sharing the session's `arena_run` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("arena_run")
+
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bench_assets.compute.devices import DeviceError, acquire_devices, check_fits, estimate_generation_gb, gpu_count
-from bench_assets.defs.instance_config import render_instance_config, write_instance_config
+from bench_assets.defs.instance_config import gpu_pool_size, render_instance_config, write_instance_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -113,17 +113,25 @@ def test_gpu_count_honours_overrides(monkeypatch):
     assert gpu_count() == 0
 
 
-def test_instance_config_sizes_the_gpu_pool(tmp_path):
+def test_instance_config_sizes_the_gpu_pool(tmp_path, monkeypatch):
     import dagster as dg
 
+    from bench_assets.core.config import BenchConfig
+
     template = (REPO / "dagster.yaml").read_text()
-    assert "default_limit: 1" in render_instance_config(template, 0)
+    with pytest.raises(ValueError, match="at least one slot"):
+        render_instance_config(template, 0)
     rendered = render_instance_config(template, 4)
     assert "default_limit: 4" in rendered and "max_concurrent_runs: 4" in rendered
     assert "tag_concurrency_limits" in rendered, "the rest of the template is kept"
 
+    monkeypatch.delenv("BENCH_COMPUTE", raising=False)
+    monkeypatch.setenv("BENCH_GPUS", "0")
+    assert gpu_pool_size(BenchConfig()).slots == 1, "a CPU-only machine still runs one GPU-pool step"
+    monkeypatch.setenv("BENCH_GPUS", "4")
     home = tmp_path / "home"
-    write_instance_config(REPO / "dagster.yaml", home, 4)
+    _, pool = write_instance_config(REPO / "dagster.yaml", home, BenchConfig())
+    assert pool.slots == 4
     instance = dg.DagsterInstance.from_config(str(home))
     try:
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 4

@@ -10,6 +10,9 @@ from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
 from dagster_helpers import materialization_metadata, query
 
+# Tests sharing the session's `arena_run` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("arena_run")
+
 FAVOURITE = "tiny-a"
 
 

@@ -14,6 +14,9 @@ from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
 from dagster_helpers import materialization_metadata, materialize, query, refresh_leaderboard, register
 
+# Tests sharing the session's `report_run` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("report_run")
+
 MODELS = ("tiny-a", "tiny-b")
 SOME = [dg.AssetKey("images"), dg.AssetKey("clip_score"), dg.AssetKey("lpips_diversity")]  # enough to check rows
 CATEGORIES = ("object", "colour")

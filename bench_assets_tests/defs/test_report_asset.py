@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
+
+# Tests sharing the session's `report_run` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("report_run")
 
 
 def test_report_materializes_with_path_url_and_headline_figures(report_run):

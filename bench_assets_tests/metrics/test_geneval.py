@@ -336,7 +336,7 @@ def test_rows_skip_and_batch_invariance(tiny: dict, items: list[ImageItem]) -> N
 
 def test_leaderboard_figure_is_the_mean_of_task_accuracies(tmp_path) -> None:
     """GenEval overall = mean of per-task accuracies, not the mean over images."""
-    from bench_assets.defs.assets import metric_columns
+    from bench_assets.storage.metric_columns import metric_columns
     from bench_assets.storage.leaderboard import compute_leaderboard
     from bench_assets.storage.warehouse import Warehouse
 

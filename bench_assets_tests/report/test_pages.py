@@ -22,6 +22,9 @@ from bench_assets.metrics.registry import METRICS
 from bench_assets.report.server import make_server, serve_in_thread
 from bench_assets_tests.browser import PageWatch
 
+# Tests sharing the session's `report_run` fixture run on one xdist worker, so it is built once.
+pytestmark = pytest.mark.xdist_group("report_run")
+
 MODELS = ["tiny-a", "tiny-b"]
 
 

@@ -1,0 +1,136 @@
+"""`bench doctor`: one line per check, FAIL lines say what is wrong and what to set, secrets never shown.
+
+The PostgreSQL checks run against the real server the harness starts (``postgres_server``).
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bench_assets.cli import main
+from bench_assets_tests.conftest import REPO
+from bench_assets_tests.postgres_server import _free_port
+
+CREDENTIAL_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "CIVITAI_TOKEN", "CIVITAI_API_TOKEN", "MODAL_TOKEN_ID",
+                   "MODAL_TOKEN_SECRET", "BENCH_COMPUTE", "BENCH_INSTANCE", "BENCH_GPUS")
+
+
+@pytest.fixture
+def machine(data_dir, tmp_path, monkeypatch):
+    """A machine with nothing set beyond the data dir: no tokens, no HF login, no Modal config."""
+    for name in CREDENTIAL_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "modal.toml"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    return tmp_path
+
+
+def _doctor(capsys) -> tuple[int, dict[str, str]]:
+    """Exit status and each check's line, by check name; every line is `ok|FAIL  <check>  <detail>`."""
+    code = main(["doctor"])
+    lines = capsys.readouterr().out.splitlines()
+    assert all(re.match(r"(ok  |FAIL)  \w+ +\S", line) for line in lines), lines
+    return code, {line.split()[1]: line for line in lines}
+
+
+def _postgres_instance(capsys, monkeypatch, env: dict[str, str]) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["instance-config", "--template", str(REPO / "dagster.yaml"), "--instance", "postgres"]) == 0
+    assert "PostgreSQL" in capsys.readouterr().out
+
+
+def test_doctor_all_ok_on_a_real_postgres(machine, postgres_server, capsys, monkeypatch):
+    db = postgres_server.create_database("doctor_ok")
+    _postgres_instance(capsys, monkeypatch, postgres_server.env(db))
+    code, lines = _doctor(capsys)
+    assert code == 0 and list(lines) == ["instance", "storage", "compute", "credentials"]
+    assert all(line.startswith("ok  ") for line in lines.values()), lines
+    assert re.match(rf"ok +instance +PostgreSQL at 127\.0\.0\.1:{postgres_server.port}/doctor_ok \(no tables yet",
+                    lines["instance"])
+    assert "local: cpu" in lines["compute"] or "local: cuda" in lines["compute"]
+    assert "PostgreSQL password (DAGSTER_PG_PASSWORD)" in lines["credentials"]
+    assert "absent: Hugging Face token, CivitAI token, Modal token" in lines["credentials"]
+    assert postgres_server.password not in "".join(lines.values())
+
+
+def test_doctor_wrong_password_names_the_variable_never_the_password(machine, postgres_server, capsys, monkeypatch):
+    wrong = "not-the-password-7f3a"
+    _postgres_instance(capsys, monkeypatch, postgres_server.env("postgres", password=wrong))
+    code, lines = _doctor(capsys)
+    assert code == 1
+    assert lines["instance"] == (f"FAIL  instance     PostgreSQL at 127.0.0.1:{postgres_server.port}/postgres refused "
+                                 "the password of user 'bench': check DAGSTER_PG_PASSWORD")
+    assert wrong not in "".join(lines.values()) and postgres_server.password not in "".join(lines.values())
+    assert lines["storage"].startswith("ok  "), "one bad check does not hide the others"
+
+
+def test_doctor_missing_variable_and_unreachable_server(machine, capsys, monkeypatch):
+    env = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(_free_port()), "DAGSTER_PG_USERNAME": "bench",
+           "DAGSTER_PG_PASSWORD": "secret-9c1e", "DAGSTER_PG_DB": "dagster"}
+    _postgres_instance(capsys, monkeypatch, env)
+    monkeypatch.delenv("DAGSTER_PG_PASSWORD")
+    monkeypatch.setenv("DAGSTER_PG_HOST", "")
+    code, lines = _doctor(capsys)
+    assert code == 1
+    assert re.match(r"FAIL +instance +not set: DAGSTER_PG_HOST, DAGSTER_PG_PASSWORD \(\S+/dagster\.yaml reads them",
+                    lines["instance"])
+    assert "absent: " in lines["credentials"] and "PostgreSQL password" in lines["credentials"].split("absent: ")[1]
+
+    monkeypatch.setenv("DAGSTER_PG_HOST", "127.0.0.1")
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "secret-9c1e")
+    code, lines = _doctor(capsys)  # nothing listens on that port
+    assert code == 1
+    port = env["DAGSTER_PG_PORT"]
+    assert re.match(rf"FAIL +instance +cannot reach PostgreSQL at 127\.0\.0\.1:{port} \(.*refused.*\): "
+                    "is it running\\? check DAGSTER_PG_HOST and DAGSTER_PG_PORT$", lines["instance"])
+    assert "secret-9c1e" not in "".join(lines.values())
+
+
+def test_doctor_on_the_local_defaults_and_what_it_catches(machine, data_dir, capsys, monkeypatch):
+    code, lines = _doctor(capsys)
+    assert code == 1 and lines["instance"] == (f"FAIL  instance     no {machine / 'dagster_home' / 'dagster.yaml'}: "
+                                               "write it with `bench instance-config` (make install does)")
+
+    (machine / "dagster_home").mkdir()
+    (machine / "dagster_home" / "dagster.yaml").write_text("concurrency: [runs:\n  - {")
+    code, lines = _doctor(capsys)  # each line is one line, whatever the YAML parser says
+    config_file = machine / "dagster_home" / "dagster.yaml"
+    assert code == 1 and lines["instance"].startswith(f"FAIL  instance     {config_file}: invalid YAML (")
+
+    assert main(["instance-config", "--template", str(REPO / "dagster.yaml")]) == 0, "SQLite: the default"
+    capsys.readouterr()
+    code, lines = _doctor(capsys)
+    assert code == 0, lines
+    assert lines["instance"] == f"ok    instance     SQLite in {machine / 'dagster_home'} (runs, event log, schedules)"
+    assert lines["storage"] == f"ok    storage      data in {data_dir} (writable)"
+
+    monkeypatch.setenv("BENCH_INSTANCE", "postgres")  # asked for, but the file was rendered for SQLite
+    monkeypatch.setenv("BENCH_COMPUTE", "modal")  # and no Modal token anywhere
+    monkeypatch.setenv("HF_TOKEN", "hf_pasted-with-newline\n")
+    (data_dir / "prompts" / "default.jsonl").unlink()
+    code, lines = _doctor(capsys)
+    assert code == 1 and all(line.startswith("FAIL") for line in lines.values()), lines
+    assert "BENCH_INSTANCE=postgres but" in lines["instance"] and "bench instance-config" in lines["instance"]
+    assert f"no prompt suite at {data_dir / 'prompts' / 'default.jsonl'}" in lines["storage"]
+    assert "BENCH_COMPUTE=modal but no Modal token" in lines["compute"] and "modal setup" in lines["compute"]
+    assert lines["credentials"].endswith("HF_TOKEN has spaces or a line break around it: set it again without them")
+    assert "pasted" not in "".join(lines.values())
+
+
+def test_doctor_checks_the_object_store_root(machine, data_dir, s3_env, capsys, monkeypatch):
+    """With the results in a bucket (real moto server), the storage line is the bucket's own check."""
+    assert main(["instance-config", "--template", str(REPO / "dagster.yaml")]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("BENCH_STORAGE_ROOT", "s3://bench-test/doctor")
+    code, lines = _doctor(capsys)
+    assert code == 0 and lines["storage"] == "ok    storage      images and warehouse in s3://bench-test/doctor (writable)"
+
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-do-not-print")
+    monkeypatch.setenv("BENCH_STORAGE_ROOT", "s3://no-such-bucket/results")
+    code, lines = _doctor(capsys)
+    assert code == 1 and lines["storage"].startswith("FAIL  storage      s3://no-such-bucket/results: not writable (")
+    assert "AWS_ENDPOINT_URL" in lines["storage"] and "do-not-print" not in "".join(lines.values())
