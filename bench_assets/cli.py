@@ -381,8 +381,7 @@ def cmd_cost(args: argparse.Namespace) -> int:
     from bench_assets.storage.status import IMAGES_TABLE
     from bench_assets.storage.warehouse import open_warehouse
 
-    paths = DataPaths.from_env()
-    warehouse = open_warehouse(paths)
+    warehouse = open_warehouse(DataPaths.from_env())
     price = gpu_price_per_hour(args.price_per_hour)
     table = cost_per_thousand(warehouse, IMAGES_TABLE, [m.table for m in METRICS.values()], price)
     if table.is_empty():

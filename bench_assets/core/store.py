@@ -206,6 +206,9 @@ class FsspecStore:
                 client["region_name"] = options.pop("region")
             if client:
                 options["client_kwargs"] = client
+            # Other processes (runs, Modal containers) write here too: s3fs's listing cache would
+            # answer info/exists from a stale listing, so every call asks the server.
+            options.setdefault("use_listings_cache", False)
         try:
             self.fs, self.base = fsspec.core.url_to_fs(self.url, **options)
         except (ImportError, ValueError) as exc:

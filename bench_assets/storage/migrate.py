@@ -58,7 +58,7 @@ class MigrationResult:
     def lines(self) -> list[str]:
         lines = [f"{name}: {self.values[name]} image location(s) in {self.partitions[name]} partition(s) "
                  "rewritten as keys" for name in sorted(self.values)]
-        lines.append(f"{self.files} Parquet file(s) checked; "
+        lines.append(f"{self.files} partition file(s) checked; "
                      + ("nothing to rewrite" if not self.values else f"{sum(self.values.values())} value(s) rewritten"))
         lines += [f"busy (a run holds it; run `bench migrate` again after it): {p}" for p in self.busy]
         return lines

@@ -14,6 +14,7 @@ import sys
 
 import dagster as dg
 
+from bench_assets.core.config import BenchConfig
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
 from bench_assets.doctor import check_instance
@@ -47,7 +48,7 @@ def test_runs_cursor_and_two_partitions_are_in_postgres_for_a_second_process(
     for name, value in {**env, "BENCH_DATA_DIR": str(data)}.items():
         monkeypatch.setenv(name, value)
     home = tmp_path / "dagster_home"
-    config_file = write_instance_config(REPO / "dagster.yaml", home, gpus=1, kind="postgres")
+    config_file, _pool = write_instance_config(REPO / "dagster.yaml", home, BenchConfig(), kind="postgres")
     assert postgres_server.password not in config_file.read_text()
 
     instance = dg.DagsterInstance.from_config(str(home))

@@ -51,3 +51,26 @@ def test_nothing_outside_report_and_images_is_served(served, path):
     _, server = served
     status, _, body = _get(server, path)
     assert status == 404 and b"org/private" not in body
+
+
+def test_images_in_a_bucket_are_streamed_from_the_store(built_report, s3_env):
+    """With object storage the pages link ../images/<key>; the server answers it from the bucket."""
+    from bench_assets.core.store import open_store
+    from bench_assets.report.data import full_image_prefix
+    from bench_assets_tests.s3_server import BUCKET
+
+    bucket = open_store(f"s3://{BUCKET}/served/images")
+    png = next((built_report.data / "images").rglob("*.png"))
+    key = png.relative_to(built_report.data / "images").as_posix()
+    bucket.put_bytes(key, png.read_bytes())
+    assert full_image_prefix(built_report.data / "report", bucket) == "../images/"
+    server = make_server(built_report.data, "127.0.0.1", 0, images=bucket)
+    serve_in_thread(server)
+    try:
+        status, headers, body = _get(server, f"/images/{key}")
+        assert status == 200 and headers["Content-Type"] == "image/png" and body == png.read_bytes()
+        assert _get(server, "/images/no/such/image.png")[0] == 404
+        assert _get(server, "/images/%2e%2e/served/images/" + key)[0] == 404
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -58,3 +58,13 @@ def test_export_writes_every_table_and_reads_back_equal(synthetic_results, tmp_p
 def test_an_unknown_format_is_refused_with_the_known_ones(tmp_path):
     with pytest.raises(ValueError, match=r"unknown export format 'xlsx'.*csv.*json.*parquet"):
         export_results(Warehouse(tmp_path), TABLES, "xlsx", tmp_path / "out")
+
+
+def test_an_export_with_the_image_store_says_where_each_image_is(synthetic_results, tmp_path):
+    from bench_assets.core.store import open_store
+
+    images = open_store(synthetic_results / "images")
+    export_results(Warehouse(synthetic_results / "warehouse"), ["scores_clip"], "csv", tmp_path / "out", images=images)
+    clip = pl.read_csv(tmp_path / "out" / "scores_clip.csv")
+    assert clip["image_location"].to_list() == [images.location(k) for k in clip["image_path"]]
+    assert all((synthetic_results / "images" / k).is_file() for k in clip["image_path"])
