@@ -11,8 +11,10 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -34,11 +36,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _wait_listening(port: int, process: subprocess.Popen, limit_s: float = 60.0) -> None:
+def _wait_listening(port: int, process: subprocess.Popen, log: Path, limit_s: float = 60.0) -> None:
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"moto server exited with {process.returncode}: {process.stderr.read()[-2000:]}")
+            raise RuntimeError(f"moto server exited with {process.returncode}: {log.read_text()[-2000:]}")
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -49,10 +51,13 @@ def _wait_listening(port: int, process: subprocess.Popen, limit_s: float = 60.0)
 def start_s3_server() -> Iterator[S3Server]:
     pytest.importorskip("moto.server", reason="moto[server] (pip) is needed for the object-storage tests")
     port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Its request log goes to a file: a pipe nobody reads fills up (64 KiB) and the server blocks mid-request.
+    log = Path(tempfile.mkdtemp(prefix="moto-")) / "server.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                   stdout=sink, stderr=subprocess.STDOUT)
     try:
-        _wait_listening(port, process)
+        _wait_listening(port, process, log)
         server = S3Server(f"http://127.0.0.1:{port}", {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})
         yield server
     finally:
