@@ -15,10 +15,21 @@ from bench_assets.defs.instance_config import gpu_pool_size, render_instance_con
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _gpu_step(lock_dir: str, n_devices: int, need: int, hold_s: float, log_file: str) -> None:
-    """One simulated GPU step: lease, record the interval it held which devices, release."""
+def _gpu_step(lock_dir: str, n_devices: int, need: int, hold_s: float, log_file: str, holding, peak) -> None:
+    """One simulated GPU step: lease, record the interval it held which devices, release.
+
+    With ``peak`` (an event) a step holds its lease until ``peak`` is set, which
+    the step that makes ``holding`` reach the target sets: parallelism is then
+    shown by synchronisation, not by hoping process start-up is fast enough.
+    """
     lease = acquire_devices(Path(lock_dir), n_devices, need, poll_s=0.02)
     start = time.monotonic()
+    if peak is not None:
+        with holding.get_lock():
+            holding.value += 1
+            if holding.value >= holding.target:
+                peak.set()
+        peak.wait(timeout=30)  # a lease that serialised the steps would time out here, and fail the test
     time.sleep(hold_s)
     end = time.monotonic()
     lease.release()
@@ -26,10 +37,15 @@ def _gpu_step(lock_dir: str, n_devices: int, need: int, hold_s: float, log_file:
         handle.write(json.dumps({"devices": list(lease.indices), "start": start, "end": end}) + "\n")
 
 
-def _run_steps(tmp_path: Path, n_devices: int, needs: list[int], hold_s: float) -> list[dict]:
+def _run_steps(tmp_path: Path, n_devices: int, needs: list[int], hold_s: float,
+               hold_until: int | None = None) -> list[dict]:
+    """Run one process per step; with ``hold_until`` the first steps hold until that many hold at once."""
     ctx = mp.get_context("fork")
     log_file = tmp_path / "intervals.jsonl"
-    procs = [ctx.Process(target=_gpu_step, args=(str(tmp_path / "locks"), n_devices, need, hold_s, str(log_file)))
+    holding, peak = ctx.Value("i", 0), (ctx.Event() if hold_until else None)
+    holding.target = hold_until or 0
+    procs = [ctx.Process(target=_gpu_step, args=(str(tmp_path / "locks"), n_devices, need, hold_s, str(log_file),
+                                                 holding, peak))
              for need in needs]
     for p in procs:
         p.start()
@@ -44,7 +60,7 @@ def _overlaps(a: dict, b: dict) -> bool:
 
 
 def test_six_steps_on_four_gpus_never_share_a_device_and_all_finish(tmp_path):
-    intervals = _run_steps(tmp_path, n_devices=4, needs=[1] * 6, hold_s=0.4)
+    intervals = _run_steps(tmp_path, n_devices=4, needs=[1] * 6, hold_s=0.05, hold_until=4)
     assert len(intervals) == 6, "every step finished"
     for i, a in enumerate(intervals):
         for b in intervals[i + 1:]:
@@ -68,9 +84,10 @@ def test_two_gpu_steps_take_pairs_without_deadlock(tmp_path):
 
 def test_lease_is_released_when_its_process_dies(tmp_path):
     ctx = mp.get_context("fork")
-    proc = ctx.Process(target=_hold_forever, args=(str(tmp_path / "locks"),))
+    holding = ctx.Event()
+    proc = ctx.Process(target=_hold_forever, args=(str(tmp_path / "locks"), holding))
     proc.start()
-    time.sleep(0.5)
+    assert holding.wait(timeout=60), "the child took its lease"
     with pytest.raises(DeviceError, match="no 1 free GPU"):
         acquire_devices(tmp_path / "locks", 1, timeout_s=0.3, poll_s=0.05)
     proc.kill()
@@ -79,8 +96,9 @@ def test_lease_is_released_when_its_process_dies(tmp_path):
         assert lease.indices == (0,)
 
 
-def _hold_forever(lock_dir: str) -> None:
+def _hold_forever(lock_dir: str, holding) -> None:
     with acquire_devices(Path(lock_dir), 1):
+        holding.set()
         time.sleep(60)
 
 
