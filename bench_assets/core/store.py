@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from stat import S_ISREG
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Protocol, runtime_checkable
@@ -95,10 +96,6 @@ def clean_key(key: str) -> str:
     return "/".join(parts)
 
 
-def join_key(*parts: str) -> str:
-    return clean_key("/".join(str(p) for p in parts if str(p)))
-
-
 @dataclass
 class LocalStore:
     """A folder on this machine's disk."""
@@ -144,22 +141,23 @@ class LocalStore:
 
     def keys(self, prefix: str = "") -> list[str]:
         """Every file under ``prefix`` (recursive), as keys; temp files of unfinished writes left out."""
-        base = self.path(prefix)
-        if base.is_file():
-            return [clean_key(prefix)]
-        if not base.is_dir():
-            return []
-        found = (p for p in base.rglob("*") if p.is_file() and not p.name.endswith(".tmp"))
-        return sorted(p.relative_to(self.root).as_posix() for p in found)
+        return list(self.infos(prefix))
 
     def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
-        """:meth:`keys` with each file's size and mtime (a freshness check without a call per file)."""
+        """:meth:`keys` with each file's size and mtime: one ``stat`` per file, sorted by key."""
+        base = self.path(prefix)
+        candidates = [base] if base.is_file() else (base.rglob("*") if base.is_dir() else [])
         found = {}
-        for key in self.keys(prefix):
-            info = self.info(key)
-            if info is not None:
-                found[key] = info
-        return found
+        for path in candidates:
+            if path.name.endswith(".tmp"):
+                continue
+            try:
+                stat = path.stat()
+            except FileNotFoundError:  # deleted since the listing
+                continue
+            if S_ISREG(stat.st_mode):
+                found[path.relative_to(self.root).as_posix()] = ObjectInfo(stat.st_size, stat.st_mtime_ns)
+        return dict(sorted(found.items()))
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -246,13 +244,7 @@ class FsspecStore:
         return _object_info(meta)
 
     def keys(self, prefix: str = "") -> list[str]:
-        base = self._path(prefix)
-        try:
-            found = self.fs.find(base)
-        except FileNotFoundError:
-            return []
-        start = len(self.base) + 1 if self.base else 0
-        return sorted(p[start:] for p in found if not p.endswith(".tmp"))
+        return list(self.infos(prefix))
 
     def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
         """:meth:`keys` with sizes and Last-Modified, from the same listing (no request per object)."""
@@ -345,13 +337,6 @@ def store_spec(store: Store) -> dict[str, Any]:
     container brings its own credentials (a Modal Secret), never these.
     """
     return {"root": store.url, "options": dict(getattr(store, "options", {}) or {})}
-
-
-def relative_key(location: str | Path, store: Store) -> str | None:
-    """``location`` (an absolute path or URL an older row recorded) as a key of ``store``, if under it."""
-    root = store.url.rstrip("/")
-    text = str(location) if is_url(location) else str(Path(location).absolute())
-    return clean_key(text[len(root) + 1:]) if text.startswith(root + "/") else None
 
 
 def configured_root(paths: DataPaths, config: BenchConfig) -> tuple[str, dict[str, Any]]:
