@@ -29,6 +29,7 @@ demo:
 
 test: install
 	@$(BIN)/python -m compileall -q bench_assets bench_assets_tests >/dev/null
+	$(BIN)/lint-imports --no-cache  # the layer contract in pyproject.toml (docs/architecture.md)
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup bench_assets_tests
 
 dev: install
@@ -37,19 +38,19 @@ dev: install
 # Scoring throughput per metric, batched vs one at a time (tiny scorers, this machine);
 # then the report: build time, thumbnail cost, size, time to interactive (10 models × 1,000 prompts × 4 images).
 bench: install
-	$(BIN)/python -m bench_assets.benchmarks
-	$(BIN)/python -m bench_assets.benchmarks_stats
-	$(BIN)/python -m bench_assets.benchmarks_report
-	$(BIN)/python -m bench_assets.arena.benchmark
+	$(BIN)/python -m bench_assets.benchmarks.scoring
+	$(BIN)/python -m bench_assets.benchmarks.stats
+	$(BIN)/python -m bench_assets.benchmarks.report
+	$(BIN)/python -m bench_assets.benchmarks.arena
 
 # One new demo model through `dagster dev` (sensor, daemon, automation) vs in-process `bench run`.
 bench-ui: install
-	$(BIN)/python -m bench_assets.benchmarks_ui --out bench_ui.json
+	$(BIN)/python -m bench_assets.benchmarks.ui --out bench_ui.json
 
 # Real-size speed on a GPU: SDXL (random weights from its published configs) at 1024², 28 steps,
 # fp16, batch 1-8, and CLIP ViT-L/14 scoring. See docs/performance.md.
 bench-gpu: install
-	$(BIN)/python -m bench_assets.benchmarks_gpu --out bench_gpu.json
+	$(BIN)/python -m bench_assets.benchmarks.gpu --out bench_gpu.json
 
 status: install
 	$(BIN)/bench status

@@ -19,6 +19,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from bench_assets.core.errors import BenchError
 from bench_assets.core.library_logs import library_output_to
 from bench_assets.core.paths import DataPaths
 
@@ -176,10 +177,10 @@ def _sql_prompt(con, db_path: Path) -> int:
 
 def cmd_status(_: argparse.Namespace) -> int:
     from bench_assets.core.config import generation_defaults, load_config
-    from bench_assets.core.models import fingerprint, scan_models
-    from bench_assets.core.prompts import load_suite
-    from bench_assets.core.settings import model_settings
-    from bench_assets.core.store import images_store
+    from bench_assets.models.registry import fingerprint, scan_models
+    from bench_assets.prompts.suites import load_suite
+    from bench_assets.models.registry import model_settings
+    from bench_assets.storage.store import images_store
     from bench_assets.metrics.registry import configured_metrics, metric_options
     from bench_assets.storage.status import STATUS_HEADER, partition_status, status_lines
     from bench_assets.storage.warehouse import open_warehouse
@@ -206,8 +207,9 @@ def cmd_status(_: argparse.Namespace) -> int:
 
 
 def cmd_import_prompts(args: argparse.Namespace) -> int:
-    from bench_assets.core.importers import import_prompts
-    from bench_assets.core.prompts import PromptSuiteError, load_suite
+    from bench_assets.prompts.importers import import_prompts
+    from bench_assets.prompts.prompt import PromptSuiteError
+    from bench_assets.prompts.suites import load_suite
 
     paths = DataPaths.from_env()
     try:
@@ -225,8 +227,9 @@ def cmd_import_prompts(args: argparse.Namespace) -> int:
 
 
 def cmd_suite_official(args: argparse.Namespace) -> int:
-    from bench_assets.core.prompts import PromptSuiteError, load_suite
-    from bench_assets.core.suites import write_official_spec
+    from bench_assets.prompts.prompt import PromptSuiteError
+    from bench_assets.prompts.suites import load_suite
+    from bench_assets.prompts.suites import write_official_spec
 
     filters = [f"--{k.replace('_', '-')}" for k in ("category", "difficulty", "tag", "sample", "negative_prompt", "set")
                if getattr(args, k)] + (["--prefix-ids"] if args.prefix_ids else [])
@@ -249,8 +252,10 @@ def cmd_suite_official(args: argparse.Namespace) -> int:
 def cmd_suite(args: argparse.Namespace) -> int:
     import yaml
 
-    from bench_assets.core.prompts import PromptSuiteError, load_suite
-    from bench_assets.core.suites import write_spec
+    from bench_assets.prompts.prompt import PromptSuiteError
+
+    from bench_assets.prompts.suites import load_suite
+    from bench_assets.prompts.suites import write_spec
 
     if args.official:
         return cmd_suite_official(args)
@@ -276,7 +281,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from bench_assets.core.download import DownloadError, download
+    from bench_assets.models.download import DownloadError, download
 
     try:
         result = download(args.url, DataPaths.from_env().models, name=args.name, sha256=args.sha256,
@@ -449,7 +454,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from bench_assets.core.config import load_config
-    from bench_assets.core.store import images_store
+    from bench_assets.storage.store import images_store
     from bench_assets.metrics.registry import METRICS
     from bench_assets.storage.results import export_results
     from bench_assets.storage.warehouse import open_warehouse
@@ -498,31 +503,13 @@ def cmd_doctor(_: argparse.Namespace) -> int:
     return 0 if all(check.ok for check in checks) else 1
 
 
-def _known_errors() -> tuple[type[BaseException], ...]:
-    """Errors whose message already says what is wrong and in which file: one line, no traceback.
-
-    Anything else is a bug and keeps its traceback.
-    """
-    from bench_assets.compute.devices import DeviceError
-    from bench_assets.compute.modal_auth import ModalAuthError
-    from bench_assets.core.checkpoints import CheckpointError
-    from bench_assets.core.config import ConfigError
-    from bench_assets.core.download import DownloadError
-    from bench_assets.core.instance_settings import InstanceSettingsError
-    from bench_assets.core.model_cards import CardError
-    from bench_assets.core.prompts import PromptSuiteError
-    from bench_assets.core.settings import SettingsError
-    from bench_assets.core.store import StoreError
-    from bench_assets.generation.pipelines import ModelLoadError
-    from bench_assets.storage.query import QueryError
-
-    return (PromptSuiteError, CardError, ConfigError, SettingsError, CheckpointError, DownloadError,
-            ModelLoadError, DeviceError, ModalAuthError, QueryError, InstanceSettingsError, StoreError, OSError)
-
-
 def _user_error(exc: BaseException) -> BaseException | None:
-    """The first known error in ``exc``'s chain (Dagster wraps a sensor's or schedule's error)."""
-    known, queue, seen = _known_errors(), [exc], set()
+    """The first expected error in ``exc``'s chain (Dagster wraps a sensor's or schedule's error).
+
+    Expected: a ``BenchError`` (its message names the file or setting) or an ``OSError``
+    (a full disk, a missing folder). Anything else is a bug and keeps its traceback.
+    """
+    known, queue, seen = (BenchError, OSError), [exc], set()
     while queue:
         current = queue.pop(0)
         if current is None or id(current) in seen:

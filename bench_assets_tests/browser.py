@@ -8,26 +8,9 @@ say which package to install; ``.ci/run`` installs it, so CI always runs them.
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
-CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")
-MISSING = "needs Debian's `chromium` package (apt-get install -y chromium) and the `playwright` Python package"
-
-
-def chromium_path() -> str | None:
-    """The system browser: ``BENCH_CHROMIUM`` if set, else the first one on PATH."""
-    explicit = os.environ.get("BENCH_CHROMIUM")
-    if explicit:
-        return explicit if Path(explicit).exists() else None
-    for name in CHROMIUM_CANDIDATES:
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
+from bench_assets.benchmarks.browser import MISSING, chromium_path
 
 
 @pytest.fixture(scope="module")

@@ -86,7 +86,7 @@ def demo_prompts() -> list[dict]:
     Every score table then exists (a metric added later is covered without editing this), at the
     least generation and scoring cost.
     """
-    from bench_assets.core.prompts import load_suite
+    from bench_assets.prompts.suites import load_suite
     from bench_assets.metrics.registry import METRICS
 
     suite_file = REPO / "data" / "prompts" / "default.jsonl"

@@ -95,7 +95,7 @@ def s3_env(s3_server, monkeypatch) -> S3Server:
 def local_or_s3_store(request, local_root, prefix: str = ""):
     """The store of a test parametrized over ``["local", "s3"]``: a folder, or a prefix of the
     test bucket named after the test (so tests sharing the server never see each other's objects)."""
-    from bench_assets.core.store import open_store
+    from bench_assets.storage.store import open_store
 
     if request.param == "local":
         return open_store(local_root)

@@ -76,7 +76,7 @@ def test_malformed_suite_is_one_line_without_traceback(data_dir, home, capsys, c
 
 
 def test_verbose_shows_the_traceback(data_dir, home):
-    from bench_assets.core.prompts import PromptSuiteError
+    from bench_assets.prompts.prompt import PromptSuiteError
 
     (data_dir / "prompts" / "default.jsonl").write_bytes(b'{"id": "caf\xe9"}\n')
     with pytest.raises(PromptSuiteError, match="default.jsonl:1: invalid UTF-8"):

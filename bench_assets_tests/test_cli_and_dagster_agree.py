@@ -1,6 +1,6 @@
 """Each rule the CLI and the Dagster layer both apply lives in one place; these catch the two drifting.
 
-Settings precedence (``core.settings.model_settings``), metric construction
+Settings precedence (``models.registry.model_settings``), metric construction
 (``metrics.registry``) and the gpu pool's size (``compute.backend``): the CLI
 and the resources built by ``build_definitions`` must reach the same answer
 from the same data directory.
@@ -15,9 +15,9 @@ import yaml
 
 from bench_assets.cli import main
 from bench_assets.core.config import ConfigError, generation_defaults, load_config
-from bench_assets.core.models import scan_models
+from bench_assets.models.registry import scan_models
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.prompts import load_suite
+from bench_assets.prompts.suites import load_suite
 from bench_assets.definitions import build_definitions
 from bench_assets.metrics.registry import configured_metrics, get_metric, metric_options
 

@@ -21,7 +21,7 @@ from bench_assets import cli
 from bench_assets.core.config import load_config
 from bench_assets.core.naming import recorded_image_key
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.store import images_store
+from bench_assets.storage.store import images_store
 from bench_assets.definitions import build_definitions
 from bench_assets.storage.query import open_sql
 from bench_assets.storage.status import IMAGES_TABLE

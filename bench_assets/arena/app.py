@@ -39,7 +39,8 @@ from bench_assets.arena.tokens import Signer
 from bench_assets.core.config import load_config
 from bench_assets.core.naming import recorded_image_key
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.store import Store, StoreError, images_store
+from bench_assets.core.objects import Store, StoreError
+from bench_assets.storage.store import images_store
 from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
 STATIC = Path(__file__).parent / "static"

@@ -28,8 +28,10 @@ from typing import Sequence
 import numpy as np
 import polars as pl
 
-from bench_assets.core.prompts import load_suite, PromptSuiteError
-from bench_assets.core.store import Store
+from bench_assets.prompts.prompt import PromptSuiteError
+
+from bench_assets.prompts.suites import load_suite
+from bench_assets.core.objects import Store
 from bench_assets.storage.results import image_keys
 from bench_assets.storage.status import FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse

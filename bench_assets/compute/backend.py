@@ -1,4 +1,4 @@
-"""The compute-backend protocol: the calls the assets make, whichever machine does the work.
+"""The compute backends as a table: ``BACKENDS``, one row per backend (the protocol: ``compute/protocol.py``).
 
 A backend runs layer-2 work (``generation``, ``metrics``) somewhere:
 ``local`` in the step's own process (cuda, mps or cpu, one GPU lease per
@@ -22,42 +22,14 @@ the Dagster definitions never imports torch.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Mapping
 
+from bench_assets.compute.protocol import ComputeBackend
 from bench_assets.core.config import BenchConfig, compute_config
 from bench_assets.core.paths import DataPaths
-from bench_assets.generation.generate import GenerationReport, GenerationRequest
 from bench_assets.generation.runtime import RuntimeOptions
-from bench_assets.metrics.base import ImageItem
-from bench_assets.metrics.runner import ScoreOutcome
-
-Log = Callable[[str], None]
-StopCheck = Callable[[], bool]
-
-
-@runtime_checkable
-class ComputeBackend(Protocol):
-    """What an asset step asks of the machine that runs its work."""
-
-    def generate(self, request: GenerationRequest, log: Log = ..., should_stop: StopCheck = ...) -> GenerationReport:
-        """Fill the request's image set (only what is missing) and report what was made and what failed."""
-        ...
-
-    def score(self, metric_name: str, options: dict[str, Any], items: Sequence[ImageItem],
-              existing: list[dict[str, Any]], log: Log = ...) -> ScoreOutcome:
-        """Score ``items`` with the metric; rows in ``existing`` that still match are kept, not recomputed."""
-        ...
-
-    def stop_signals(self) -> AbstractContextManager[StopCheck]:
-        """For the step's duration: how a stop signal (a run terminated in the UI) reaches the work.
-
-        Yields ``should_stop()``, checked between batches.
-        """
-        ...
-
 
 @dataclass(frozen=True)
 class ComputeSettings:

@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from bench_assets.core.errors import BenchError
+
 Log = Callable[[str], None]
 _BYTES_PER_GB = 1024**3
 
 
-class DeviceError(RuntimeError):
+class DeviceError(BenchError, RuntimeError):
     """The request cannot be met on this machine; the message says what to change."""
 
 

@@ -26,8 +26,8 @@ from bench_assets.compute.devices import (
     estimate_generation_gb,
     gpu_count,
 )
-from bench_assets.core.checkpoints import read_safetensors_header
-from bench_assets.core.models import ModelEntry
+from bench_assets.models.checkpoints import read_safetensors_header
+from bench_assets.models.registry import ModelEntry
 from bench_assets.generation.generate import GenerationReport, GenerationRequest
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.metrics.base import ImageItem

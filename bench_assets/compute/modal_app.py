@@ -116,14 +116,14 @@ def _in_container() -> bool:
 
 def _container_store(spec: dict[str, Any] | None, fallback: Callable[[], Any]) -> Any:
     """The image store a container works in: the bucket itself, or ``fallback()`` for a local store."""
-    from bench_assets.core.store import open_store
+    from bench_assets.storage.store import open_store
 
     return open_store(**spec) if spec else fallback()
 
 
 def _results_store() -> Any:
     """Where a container writes the PNGs of a local image store: the results Volume (or a temp dir)."""
-    from bench_assets.core.store import LocalStore
+    from bench_assets.storage.store import LocalStore
 
     if _in_container():
         return LocalStore(Path(RESULTS_DIR) / "images")
@@ -139,7 +139,7 @@ def generate_chunk(payload: dict[str, Any]) -> dict[str, Any]:
     to the results Volume and their bytes come back in ``"png"`` (key -> bytes).
     """
     from bench_assets.compute.local import quiet_progress_bars
-    from bench_assets.core.models import find_model
+    from bench_assets.models.registry import find_model
     from bench_assets.generation.generate import GenerationRequest, generate_image_set
 
     quiet_progress_bars()
@@ -186,7 +186,7 @@ def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
     scratch folder under the same keys. Either way rows record the key.
     """
     from bench_assets.compute.local import LocalCompute
-    from bench_assets.core.store import LocalStore
+    from bench_assets.storage.store import LocalStore
 
     images = _container_store(payload["images"], lambda: LocalStore(Path(tempfile.mkdtemp(prefix="bench-score-"))))
     for key, data in payload["png"].items():
@@ -276,11 +276,11 @@ def _store_locally(images: Any, png: dict[str, bytes], rows: list[dict]) -> list
 
 def drive_generation(extras: dict[str, Any], call_map: Callable, remote: bool, log: Callable[[str], None]) -> dict:
     """Generate what the partition is missing, through ``call_map(generate_chunk, payloads)``."""
-    from bench_assets.core.models import find_model
+    from bench_assets.models.registry import find_model
     from bench_assets.core.paths import DataPaths
-    from bench_assets.core.prompts import Prompt
+    from bench_assets.prompts.prompt import Prompt
     from bench_assets.core.settings import GenerationSettings, set_fingerprint
-    from bench_assets.core.store import is_url, open_store
+    from bench_assets.storage.store import is_url, open_store
     from bench_assets.generation.generate import GenerationReport
     from bench_assets.generation.image_set import missing_jobs, plan_images
     from bench_assets.generation.pipelines import resolve_device, resolve_dtype
@@ -331,7 +331,7 @@ def drive_scoring(extras: dict[str, Any], call_map: Callable, log: Callable[[str
     Items travel as keys; with a local image store their bytes go along, with
     an object store the container reads them from the bucket.
     """
-    from bench_assets.core.store import is_url, open_store
+    from bench_assets.storage.store import is_url, open_store
     from bench_assets.metrics.base import ImageItem
     from bench_assets.metrics.registry import get_metric
     from bench_assets.metrics.runner import split_cached

@@ -28,9 +28,9 @@ from typing import Any, ContextManager, Mapping, Sequence
 import dagster as dg
 from dagster_modal import ModalClient
 
-from bench_assets.compute.backend import Log, StopCheck
+from bench_assets.compute.protocol import Log, StopCheck
 from bench_assets.compute.modal_auth import ModalAuthError, require_modal_token, secrets_env
-from bench_assets.core.store import store_spec
+from bench_assets.storage.store import store_spec
 from bench_assets.generation.generate import GenerationFailure, GenerationReport, GenerationRequest
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.metrics.base import ImageItem

@@ -11,7 +11,7 @@ Example::
     metrics:
       clip_score: {model: ViT-B-32, pretrained: laion2b_s34b_b79k}
     compute: {device: cuda}
-    storage: {root: s3://team-bench/results}   # images + warehouse in a bucket (core/store.py)
+    storage: {root: s3://team-bench/results}   # images + warehouse in a bucket (storage/store.py)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Collection
 
+from bench_assets.core.errors import BenchError
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.settings import GenerationSettings, checked_overrides
 from bench_assets.core.yaml_files import read_yaml_mapping
@@ -28,11 +29,11 @@ from bench_assets.core.yaml_files import read_yaml_mapping
 _SECTIONS = {"generation", "metrics", "compute", "leaderboard", "storage"}
 
 
-class ConfigError(ValueError):
+class ConfigError(BenchError, ValueError):
     """The config file is malformed; the message names the file."""
 
 
-class BackendNotReady(RuntimeError):
+class BackendNotReady(BenchError, RuntimeError):
     """The selected compute backend cannot start here (e.g. no Modal token); the message says the fix.
 
     What a backend's preflight (``compute.backend.BACKENDS``) raises; ``bench run``
@@ -46,7 +47,7 @@ class BenchConfig:
     metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
     compute: dict[str, Any] = field(default_factory=dict)
     leaderboard: dict[str, Any] = field(default_factory=dict)  # composite weights, gate margins (core/decision.py)
-    storage: dict[str, Any] = field(default_factory=dict)  # {root: s3://bucket/prefix, endpoint_url: ...} (core/store.py)
+    storage: dict[str, Any] = field(default_factory=dict)  # {root: s3://bucket/prefix, endpoint_url: ...} (storage/store.py)
     source: str = "<defaults>"
 
 
@@ -109,7 +110,7 @@ def generation_defaults(config: BenchConfig) -> GenerationSettings:
 
     The first two steps of the settings order (defaults < config file < the
     prompt suite's ``generation:`` < the model's card or sidecar; the rest is
-    ``core.settings.model_settings``), shared by the Dagster resource and the CLI.
+    ``models.registry.model_settings``), shared by the Dagster resource and the CLI.
     """
     where = f"{config.source}: generation"
     return GenerationSettings().with_overrides(checked_overrides(config.generation, where), source=where)

@@ -18,6 +18,8 @@ import os
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from bench_assets.core.errors import BenchError
+
 INSTANCE_ENV = "BENCH_INSTANCE"
 INSTANCE_KINDS = ("sqlite", "postgres")
 
@@ -45,7 +47,7 @@ POSTGRES_BLOCK = (
 )
 
 
-class InstanceSettingsError(ValueError):
+class InstanceSettingsError(BenchError, ValueError):
     """The instance configuration cannot be used; the message names the setting and the fix."""
 
 

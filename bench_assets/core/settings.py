@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-if TYPE_CHECKING:
-    from bench_assets.core.models import ModelEntry
+from bench_assets.core.errors import BenchError
 
 SAMPLERS = ("default", "euler", "euler_a", "ddim", "pndm", "dpmpp_2m", "dpmpp_2m_karras")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -24,7 +23,7 @@ PREDICTION_TYPES = (None, "epsilon", "v_prediction")
 _SET_FIELDS = ("sampler", "steps", "guidance_scale", "width", "height", "base_seed")
 
 
-class SettingsError(ValueError):
+class SettingsError(BenchError, ValueError):
     """Settings are invalid; the message names where they came from."""
 
 
@@ -109,22 +108,6 @@ def checked_overrides(raw: Any, where: str) -> dict[str, Any]:
             raise SettingsError(f"{where}.{key} must be {expected.__name__}, got {value!r}")
     defaults.with_overrides(raw, source=where)
     return dict(raw)
-
-
-def model_settings(defaults: GenerationSettings, suite_generation: Mapping[str, Any] | None,
-                   entry: "ModelEntry") -> GenerationSettings:
-    """The settings a model is generated with; later wins.
-
-    Defaults (the platform's, then ``data/config.yaml``'s ``generation:``, see
-    ``core.config.generation_defaults``) < the prompt suite's ``generation:``
-    < the model's card and ``<name>.settings.yaml`` sidecar. The one place this
-    order lives: the assets, the nightly schedule and ``bench status`` call it.
-    A broken entry's own files cannot be read; it gets the suite's settings.
-    """
-    settings = defaults.with_overrides(dict(suite_generation or {}), source="the prompt suite's generation settings")
-    if entry.error:
-        return settings
-    return settings.with_overrides(entry.settings_overrides(), source=str(entry.settings_sidecar))
 
 
 def set_fields(settings: GenerationSettings) -> dict[str, Any]:

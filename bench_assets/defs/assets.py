@@ -16,8 +16,8 @@ import warnings
 import dagster as dg
 import polars as pl
 
-from bench_assets.core.models import ModelEntry, ModelKind, find_model, fingerprint
-from bench_assets.core.prompts import PromptSuite
+from bench_assets.models.registry import ModelEntry, ModelKind, find_model, fingerprint
+from bench_assets.prompts.prompt import PromptSuite
 from bench_assets.core.settings import GenerationSettings, SettingsError
 from bench_assets.compute.devices import DeviceError
 from bench_assets.generation.generate import GenerationOutOfMemory, GenerationReport, GenerationRequest

@@ -28,7 +28,7 @@ from typing import Callable
 import dagster as dg
 import psutil
 
-from bench_assets.core.drop_folder import WatchState
+from bench_assets.models.drop_folder import WatchState
 from bench_assets.defs.active_runs import ACTIVE_STATUSES, active_partitions, finished_since, model_run_request
 from bench_assets.defs.partitions import MODEL_DIM, run_partition_keys
 from bench_assets.defs.run_watch import free_run_slots

@@ -14,15 +14,21 @@ from __future__ import annotations
 from typing import Sequence
 
 import dagster as dg
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
 
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.prompts import load_suite
+from bench_assets.prompts.suites import load_suite
 
 MODEL_DIM = "model"
 CATEGORY_DIM = "category"
 
+# Dagster's run tags for a partition range (a single-run backfill): documented tag names, no public constant.
+ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
+
 model_partitions = dg.DynamicPartitionsDefinition(name=MODEL_DIM)
+# Reads a key's string form by Dagster's own rule (dimension order), whatever the categories are.
+_KEY_READER = dg.MultiPartitionsDefinition({MODEL_DIM: model_partitions,
+                                            CATEGORY_DIM: dg.StaticPartitionsDefinition(["any"])})
 
 
 def build_partitions(paths: DataPaths) -> dg.MultiPartitionsDefinition:
@@ -45,8 +51,7 @@ def parse_key(key: str) -> tuple[str, str]:
     """(model, category) of a multi-partition key, as an object or as its "category|model" string."""
     by_dim = getattr(key, "keys_by_dimension", None)
     if by_dim is None:
-        category, model = str(key).split("|", 1)  # dimensions are ordered by name
-        return model, category
+        by_dim = _KEY_READER.get_partition_key_from_str(str(key)).keys_by_dimension
     return by_dim[MODEL_DIM], by_dim[CATEGORY_DIM]
 
 

@@ -1,7 +1,7 @@
 """Resources: where data lives, generation settings, scorer options, compute backend.
 
 Each resource holds configuration and hands it to the layer that owns the
-rule: settings precedence (``core.settings.model_settings``), metric options
+rule: settings precedence (``models.registry.model_settings``), metric options
 (``metrics.registry``), which backend and how to build it
 (``compute.backend.BACKENDS``). The CLI calls the same functions.
 """
@@ -15,15 +15,19 @@ from typing import Any, Callable, Iterator
 
 import dagster as dg
 
-from bench_assets.compute.backend import ComputeBackend, ComputeSettings, backend_kind
+from bench_assets.compute.backend import ComputeSettings, backend_kind
+from bench_assets.compute.protocol import ComputeBackend
 from bench_assets.defs.run_watch import watch_run
 from bench_assets.generation.runtime import RuntimeOptions
-from bench_assets.core.models import ModelEntry
+from bench_assets.models.registry import ModelEntry
 from bench_assets.core.config import load_config
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.store import Store, images_store
-from bench_assets.core.prompts import PromptSuite, load_suite
-from bench_assets.core.settings import GenerationSettings, model_settings
+from bench_assets.core.objects import Store
+from bench_assets.storage.store import images_store
+from bench_assets.prompts.prompt import PromptSuite
+from bench_assets.prompts.suites import load_suite
+from bench_assets.core.settings import GenerationSettings
+from bench_assets.models.registry import model_settings
 from bench_assets.metrics.base import Metric
 from bench_assets.metrics.registry import configured_metrics, options_for
 from bench_assets.storage.versions import VersionStore, open_versions

@@ -7,7 +7,7 @@ from typing import Any
 
 import dagster as dg
 
-from bench_assets.core.models import fingerprint, scan_models
+from bench_assets.models.registry import fingerprint, scan_models
 from bench_assets.storage.status import partition_status
 from bench_assets.defs.active_runs import active_partitions, model_run_request
 from bench_assets.defs.partitions import MODEL_DIM

@@ -1,7 +1,7 @@
 """The drop-folder sensor: a model copied into ``data/models/`` becomes a
 partition and gets its runs, with no code edited.
 
-The decision logic lives in :mod:`bench_assets.core.drop_folder`; this module
+The decision logic lives in :mod:`bench_assets.models.drop_folder`; this module
 only turns decisions into Dagster requests. A broken model is still launched:
 its own partition run fails with a message naming the file, and the sensor
 keeps ticking for everyone else.
@@ -17,8 +17,8 @@ from typing import Any
 
 import dagster as dg
 
-from bench_assets.core.drop_folder import WatchState, decide
-from bench_assets.core.models import scan_models
+from bench_assets.models.drop_folder import WatchState, decide
+from bench_assets.models.registry import scan_models
 from bench_assets.storage.status import disk_problems, images_made_from
 from bench_assets.defs.active_runs import active_partitions, model_run_request
 from bench_assets.defs.partitions import MODEL_DIM, model_partitions

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from bench_assets.core.checkpoints import SD1, SD2, SDXL
+from bench_assets.models.checkpoints import SD1, SD2, SDXL
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIX = "first_stage_model."

@@ -9,7 +9,7 @@ A failed generation (exception, non-finite pixels, an all-black frame) is
 reported as a failure and never written, so it is never scored.
 
 Images go to the image store the request names (a local folder or a bucket,
-see ``core/store.py``), one atomic write each; the report carries the
+see ``storage/store.py``), one atomic write each; the report carries the
 manifest row of every image written, so nobody reads an image back to
 record it.
 """
@@ -21,11 +21,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
-from bench_assets.core.models import ModelEntry
+from bench_assets.models.registry import ModelEntry
 from bench_assets.core.progress import Progress
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.core.settings import GenerationSettings, set_fingerprint
-from bench_assets.core.store import Store
+from bench_assets.core.objects import Store
 from bench_assets.generation.image_set import ImageJob, missing_jobs, plan_images, write_image
 from bench_assets.generation.runtime import RuntimeOptions
 

@@ -29,7 +29,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable
 
-from bench_assets.core.model_cards import IMAGE_EXTENSIONS, ImageFolderSource
+from bench_assets.core.errors import BenchError
+from bench_assets.models.cards import IMAGE_EXTENSIONS, ImageFolderSource
 from bench_assets.core.settings import set_fingerprint
 from bench_assets.generation.generate import (
     GenerationFailure, GenerationReport, GenerationRequest, image_provenance, todo_jobs,
@@ -42,7 +43,7 @@ SOURCE_DEVICE = "none"
 BLACK_MAX = 2  # a tile whose brightest pixel is <= this is padding, not an image (JPEG noise allowed)
 
 
-class SourceError(RuntimeError):
+class SourceError(BenchError, RuntimeError):
     """A prompt's source images are missing or unreadable; the message names the file or folder."""
 
 

@@ -7,7 +7,7 @@ resume, the manifest can always be rebuilt from the store, and an image made
 with other settings is recognised as belonging to another set and is
 replaced, never silently mixed in.
 
-Images are addressed by *key* in the image store (``core/store.py``):
+Images are addressed by *key* in the image store (``storage/store.py``):
 ``<model>/<category>/<prompt_id>_i<k>_s<seed>.png``, the same on a local
 folder and in a bucket. The manifest's ``path`` column holds that key, so a
 data directory or a bucket can move and every row still resolves.
@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from bench_assets.core.naming import ImageName, image_key, recorded_image_key
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.core.settings import GenerationSettings
-from bench_assets.core.store import ObjectInfo, Store
+from bench_assets.core.objects import ObjectInfo, Store
 
 PNG_META_KEY = "bench_assets"
 PngSource = bytes | Path  # an image's bytes in memory, or a local file

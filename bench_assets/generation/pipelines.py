@@ -16,8 +16,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bench_assets.core.checkpoints import PREDICTION_SPELLINGS, SD1, SD2, SDXL, CheckpointInfo, detect_checkpoint
-from bench_assets.core.model_cards import (
+from bench_assets.core.errors import BenchError
+from bench_assets.models.checkpoints import PREDICTION_SPELLINGS, SD1, SD2, SDXL, CheckpointInfo, detect_checkpoint
+from bench_assets.models.cards import (
     HfRepoSource,
     LoraSource,
     PickleSource,
@@ -25,7 +26,7 @@ from bench_assets.core.model_cards import (
     hf_hub_cache,
     hf_repo_folder,
 )
-from bench_assets.core.models import ModelEntry, ModelKind
+from bench_assets.models.registry import ModelEntry, ModelKind
 from bench_assets.core.settings import SAMPLERS
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ _DETAIL_MAX = 1000
 _SDXL_KEY_PREFIX = "conditioner.embedders.1."  # SDXL's second (OpenCLIP bigG) text encoder
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(BenchError, RuntimeError):
     """A model could not be loaded; the message starts with its file or folder path."""
 
 

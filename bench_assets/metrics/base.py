@@ -22,14 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Literal, Sequence
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from bench_assets.core.store import Store
-
-
+    from bench_assets.core.objects import Store
 @dataclass(frozen=True)
 class ImageItem:
     """One generated image as a metric sees it: its key in the image store it is read from.

@@ -9,7 +9,7 @@ as OneIG-Bench's alignment script applies it (github.com/OneIG-Bench/OneIG-Bench
   it depends on (its parents): metadata ``questions`` = ``[{"id", "question",
   "parents": [ids]}, ...]``, written by the OneIG importer from
   ``scripts/alignment/Q_D/*.json`` and by the DSG-1k importer from
-  ``dsg-1k-anns.csv`` (see :mod:`bench_assets.core.importers`).
+  ``dsg-1k-anns.csv`` (see :mod:`bench_assets.prompts.importers`).
 - The VLM answers every question of the image (``yes``).
 - The gate: a question with a parent answered "no" scores 0, whatever its own
   answer. As in OneIG's script, the gate reads the parents' *own* answers,

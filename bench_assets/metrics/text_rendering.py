@@ -96,7 +96,7 @@ import re
 from collections import Counter
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.metrics.base import ImageItem, Metric
 
 ENGINES = ("rapidocr",)

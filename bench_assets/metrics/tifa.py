@@ -49,7 +49,7 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.metrics.base import ImageItem, Metric, chunks
 
 COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]

@@ -6,9 +6,9 @@ import dataclasses
 from pathlib import Path
 
 from bench_assets.core.config import load_config
-from bench_assets.core.models import scan_models
+from bench_assets.models.registry import scan_models
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.store import images_store
+from bench_assets.storage.store import images_store
 from bench_assets.metrics.registry import METRICS
 from bench_assets.report.data import MetricInfo
 from bench_assets.report.site import ReportSummary, build_report

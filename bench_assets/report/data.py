@@ -18,7 +18,7 @@ from typing import Any, Iterable, Sequence
 
 import polars as pl
 
-from bench_assets.core.store import Store
+from bench_assets.core.objects import Store
 from bench_assets.storage.leaderboard import OVERALL
 from bench_assets.storage.results import image_keys, item_scores, metric_extras, prompts as read_prompts
 from bench_assets.storage.status import FAILURES_TABLE, IMAGES_TABLE

@@ -19,7 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 from bench_assets.core.config import load_config
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.store import Store, StoreError, clean_key, images_store
+from bench_assets.core.objects import Store, StoreError, clean_key
+from bench_assets.storage.store import images_store
 
 REPORT_FOLDER = "report"
 IMAGES_ROUTE = "images"

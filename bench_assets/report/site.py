@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bench_assets.core.naming import recorded_image_key
-from bench_assets.core.store import Store, open_store
+from bench_assets.core.objects import Store
+from bench_assets.storage.store import open_store
 from bench_assets.report import data as pages
 from bench_assets.report.plots import ModelPoint, cost_plot, means_plot
 from bench_assets.report.thumbnails import ThumbnailStats, ensure_thumbnail, prune_thumbnails, thumbnail_relpath

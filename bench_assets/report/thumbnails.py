@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from bench_assets.core.store import Store
+from bench_assets.core.objects import Store
 
 THUMB_SIZE = 256
 THUMB_QUALITY = 80

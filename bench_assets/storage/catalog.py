@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from bench_assets.core.store import FsspecStore
+from bench_assets.storage.store import FsspecStore
 from bench_assets.storage.warehouse import Warehouse
 
 

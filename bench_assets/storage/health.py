@@ -14,9 +14,8 @@ from pathlib import Path
 
 from bench_assets.core.config import ConfigError, load_config
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.store import STORAGE_ROOT_ENV, StoreError, configured_store, is_url
-
-
+from bench_assets.core.objects import StoreError
+from bench_assets.storage.store import STORAGE_ROOT_ENV, configured_store, is_url
 def not_writable(folder: Path) -> str | None:
     """Why a file cannot be created in ``folder`` (tried for real: permissions, a read-only mount, a full disk)."""
     try:

@@ -17,8 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from bench_assets.core.errors import BenchError
 
-class PartitionBusy(RuntimeError):
+
+class PartitionBusy(BenchError, RuntimeError):
     """Another live process holds the partition."""
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import duckdb
 
+from bench_assets.core.errors import BenchError
 from bench_assets.core.config import BenchConfig
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.redaction import redact_text, redact_url
@@ -29,7 +30,7 @@ from bench_assets.storage.catalog import bind_views
 from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
 
-class QueryError(RuntimeError):
+class QueryError(BenchError, RuntimeError):
     """The database cannot be opened or a statement failed; the message says which and why."""
 
 

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 import polars as pl
 
 from bench_assets.core.naming import recorded_image_key
-from bench_assets.core.store import Store
+from bench_assets.core.objects import Store
 from bench_assets.storage.warehouse import Warehouse
 
 LEADERBOARD_TABLES = ("leaderboard", "leaderboard_long")

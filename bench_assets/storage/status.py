@@ -22,9 +22,9 @@ from typing import Sequence
 
 import polars as pl
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.core.settings import GenerationSettings, set_fields
-from bench_assets.core.store import Store
+from bench_assets.core.objects import Store
 from bench_assets.generation.image_set import check_manifest_files, describe_problems
 from bench_assets.metrics.base import Metric
 from bench_assets.storage.warehouse import Warehouse

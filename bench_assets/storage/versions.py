@@ -28,10 +28,12 @@ from pathlib import Path
 
 import polars as pl
 
+from bench_assets.core.errors import BenchError
 from bench_assets.core.config import BenchConfig, load_config
 from bench_assets.core.naming import recorded_image_key
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.store import IMAGES_PREFIX, WAREHOUSE_PREFIX, Store, configured_store, open_store
+from bench_assets.core.objects import Store
+from bench_assets.storage.store import IMAGES_PREFIX, WAREHOUSE_PREFIX, configured_store, open_store
 from bench_assets.storage.status import IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse
 
@@ -51,7 +53,7 @@ def image_columns(table: str) -> tuple[str, ...]:
     return ("path", "image_path") if table == IMAGES_TABLE else ("image_path",)
 
 
-class VersionError(ValueError):
+class VersionError(BenchError, ValueError):
     """A version reference that names nothing; the message lists what exists."""
 
 

@@ -4,7 +4,7 @@ Layout (keys of the warehouse store, ``<storage root>/warehouse``):
 ``<table>/<model>/<category>.parquet`` for partitioned tables and
 ``<table>/<table>.parquet`` for whole tables (the leaderboard). The store is
 a local folder (the default, ``data/warehouse``) or an object-store prefix
-(``s3://bucket/prefix/warehouse``), see ``core/store.py``. Every write is
+(``s3://bucket/prefix/warehouse``), see ``storage/store.py``. Every write is
 one :meth:`Store.put_bytes` of the finished file (temp file + rename on disk,
 one PUT on an object store), so re-materializing a partition replaces
 exactly its rows, and a reader (a DuckDB session globbing ``*.parquet``)
@@ -33,8 +33,8 @@ import polars as pl
 
 from bench_assets.core.config import BenchConfig, load_config
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.store import Store, open_store, warehouse_store
-
+from bench_assets.core.objects import Store
+from bench_assets.storage.store import open_store, warehouse_store
 log = logging.getLogger(__name__)
 
 PARQUET = ".parquet"

@@ -13,7 +13,7 @@ from bench_assets.arena.png import pixels_only
 from bench_assets.arena.server import ServerThread
 from bench_assets.arena.store import arena_db_path, read_votes
 from bench_assets.core.naming import recorded_image_key
-from bench_assets.core.store import open_store
+from bench_assets.storage.store import open_store
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets_tests.arena.small_run import MODELS
 from bench_assets_tests.browser import PageWatch

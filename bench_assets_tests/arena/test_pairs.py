@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from bench_assets.arena.pairs import PairPool, candidate_pairs, usable_images
-from bench_assets.core.models import sha256_file
-from bench_assets.core.store import open_store
+from bench_assets.models.registry import sha256_file
+from bench_assets.storage.store import open_store
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse
 

@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 import yaml
 
-from bench_assets.compute.backend import BACKENDS, BackendKind, ComputeBackend, ComputeSettings, PoolSize
+from bench_assets.compute.backend import BACKENDS, BackendKind, ComputeSettings, PoolSize
+from bench_assets.compute.protocol import ComputeBackend
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
 from bench_assets.defs.partitions import partition_key

@@ -36,13 +36,13 @@ from bench_assets.compute.modal_pipes import (
     score_outcome,
     scoring_extras,
 )
-from bench_assets.core.models import find_model, fingerprint
+from bench_assets.models.registry import find_model, fingerprint
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.prompts import load_suite
+from bench_assets.prompts.suites import load_suite
 from bench_assets.definitions import build_definitions
 from bench_assets.defs.partitions import partition_key
 from bench_assets.generation.generate import GenerationRequest
-from bench_assets.core.store import open_store
+from bench_assets.storage.store import open_store
 from bench_assets.generation.image_set import read_png_meta
 from bench_assets.metrics.base import ImageItem
 from bench_assets_tests.defs.dagster_helpers import materialization_metadata, register

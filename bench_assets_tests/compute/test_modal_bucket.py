@@ -16,11 +16,11 @@ import uuid
 import pytest
 
 from bench_assets.compute import modal_app
-from bench_assets.core.models import find_model, fingerprint
+from bench_assets.models.registry import find_model, fingerprint
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.prompts import load_suite
+from bench_assets.prompts.suites import load_suite
 from bench_assets.core.settings import GenerationSettings
-from bench_assets.core.store import open_store, store_spec
+from bench_assets.storage.store import open_store, store_spec
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.metrics.base import ImageItem
 from bench_assets_tests.conftest import TEST_SETTINGS

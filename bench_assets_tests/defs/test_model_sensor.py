@@ -149,7 +149,7 @@ def _break_the_drop_folder(data_dir):
 
 def test_bad_entries_fail_alone_through_sensor_runs_schedule_and_status(setup, capsys, monkeypatch, tmp_path):
     from bench_assets.cli import main
-    from bench_assets.core.models import scan_models
+    from bench_assets.models.registry import scan_models
     from dagster_helpers import materialize
     from test_nightly_schedule import _evaluate
 

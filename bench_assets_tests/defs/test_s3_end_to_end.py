@@ -17,7 +17,7 @@ import yaml
 
 from bench_assets.cli import main
 from bench_assets.core.paths import DataPaths
-from bench_assets.core.store import open_store
+from bench_assets.storage.store import open_store
 from bench_assets.definitions import build_definitions
 from bench_assets.storage.warehouse import open_warehouse
 from bench_assets_tests.conftest import TEST_SETTINGS

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.core.settings import GenerationSettings
-from bench_assets.core.store import open_store
+from bench_assets.storage.store import open_store
 from bench_assets.generation.image_set import (
     check_manifest_files, encode_png, missing_jobs, plan_images, read_png_meta, stored_rows, write_image,
 )
@@ -108,8 +108,8 @@ def test_a_cut_short_or_missing_object_is_seen_by_the_manifest_check(images):
 WRITER = """
 import json, sys, threading
 import numpy as np
-from bench_assets.core.prompts import Prompt
-from bench_assets.core.store import open_store
+from bench_assets.prompts.prompt import Prompt
+from bench_assets.storage.store import open_store
 from bench_assets.generation.image_set import ImageJob, write_image
 
 root, keys = sys.argv[1], json.loads(sys.argv[2])

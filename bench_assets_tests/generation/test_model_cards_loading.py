@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import yaml
 
-from bench_assets.core.models import ModelKind, scan_models
-from bench_assets.core.prompts import Prompt
+from bench_assets.models.registry import ModelKind, scan_models
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.core.settings import GenerationSettings
 from bench_assets.generation.generate import GenerationRequest
 from bench_assets.generation.image_folder import ingest_image_folder, split_grid
-from bench_assets.core.store import LocalStore
+from bench_assets.storage.store import LocalStore
 from bench_assets.generation.image_set import read_png_meta
 from bench_assets.generation.pipelines import ModelLoadError, load_pipeline
 

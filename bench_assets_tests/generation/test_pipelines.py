@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
-from bench_assets.core.models import ModelKind, scan_models  # noqa: E402
+from bench_assets.models.registry import ModelKind, scan_models  # noqa: E402
 from bench_assets.core.settings import SAMPLERS  # noqa: E402
 from bench_assets.demo.tiny_models import build_tiny_sd_pipeline, save_diffusers_folder, save_single_file  # noqa: E402
 from bench_assets.generation.pipelines import (  # noqa: E402

@@ -20,7 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
-from bench_assets.core.models import ModelKind, scan_models  # noqa: E402
+from bench_assets.models.registry import ModelKind, scan_models  # noqa: E402
 from bench_assets.demo.tiny_models import (  # noqa: E402
     build_tiny_sd2_pipeline,
     build_tiny_sdxl_pipeline,

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.demo.tiny_judges import build_tiny_aesthetic
 from bench_assets.demo.tiny_scorers import TINY_CLIP_CONFIG
 from bench_assets.metrics.aesthetic import DEFAULT_HEAD, HEAD_SOURCE, AestheticScore

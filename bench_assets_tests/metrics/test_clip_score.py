@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.demo.tiny_scorers import (
     TINY_CLIP_CONFIG,
     TINY_CLIP_NAME,

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.demo.tiny_detector import build_tiny_geneval
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.geneval import (

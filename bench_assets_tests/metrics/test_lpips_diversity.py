@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.demo.tiny_scorers import tiny_lpips_options
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.lpips_diversity import RANDOM_BACKBONE_SEED, LpipsDiversity

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.demo.tiny_judges import build_tiny_preference
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.preference import PreferenceScore, _features

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from bench_assets.core.prompts import Prompt
+from bench_assets.prompts.prompt import Prompt
 from bench_assets.demo.tiny_judges import tiny_text_options
 from bench_assets.metrics import text_rendering as tr
 from bench_assets.metrics.base import ImageItem

@@ -55,7 +55,7 @@ def test_nothing_outside_report_and_images_is_served(served, path):
 
 def test_images_in_a_bucket_are_streamed_from_the_store(built_report, s3_env):
     """With object storage the pages link ../images/<key>; the server answers it from the bucket."""
-    from bench_assets.core.store import open_store
+    from bench_assets.storage.store import open_store
     from bench_assets.report.data import full_image_prefix
     from bench_assets_tests.s3_server import BUCKET
 

@@ -6,7 +6,7 @@ import hashlib
 
 from PIL import Image
 
-from bench_assets.core.store import open_store
+from bench_assets.storage.store import open_store
 from bench_assets.report.thumbnails import THUMB_SIZE, ThumbnailStats, ensure_thumbnail, prune_thumbnails
 
 

@@ -61,7 +61,7 @@ def test_an_unknown_format_is_refused_with_the_known_ones(tmp_path):
 
 
 def test_an_export_with_the_image_store_says_where_each_image_is(synthetic_results, tmp_path):
-    from bench_assets.core.store import open_store
+    from bench_assets.storage.store import open_store
 
     images = open_store(synthetic_results / "images")
     export_results(Warehouse(synthetic_results / "warehouse"), ["scores_clip"], "csv", tmp_path / "out", images=images)

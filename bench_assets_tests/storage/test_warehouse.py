@@ -4,7 +4,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from bench_assets.core.store import open_store
+from bench_assets.storage.store import open_store
 from bench_assets.storage.catalog import refresh_views
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets_tests.s3_server import BUCKET

@@ -1,0 +1,1 @@
+"""`make bench`: speed measured on this machine, written to docs/performance.md by hand."""

@@ -1,0 +1,1 @@
+"""Models in the drop folder: kinds, cards, checkpoint headers, downloads, the sensor's decisions."""

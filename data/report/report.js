@@ -1,0 +1,454 @@
+// The report's pages: Overview, Compare, prompt drill-down, model page.
+// Data files (data/*.js) assign into window.BENCH_REPORT and are loaded with
+// <script> tags only when a page needs them: file:// pages cannot fetch() JSON.
+// Nothing here contacts any host; every text goes in through textContent.
+"use strict";
+(function () {
+  const R = (window.BENCH_REPORT = window.BENCH_REPORT || {});
+  const app = document.getElementById("app");
+  const PAGE_ROWS = 50;
+  const pending = {};
+
+  function load(key) {
+    if (R[key]) return Promise.resolve(R[key]);
+    if (!pending[key]) {
+      pending[key] = new Promise(function (resolve, reject) {
+        const script = document.createElement("script");
+        script.src = "data/" + key + ".js";
+        script.onload = function () {
+          if (R[key]) resolve(R[key]);
+          else reject(new Error("data/" + key + ".js holds no data"));
+        };
+        script.onerror = function () {
+          delete pending[key];
+          reject(new Error("cannot load data/" + key + ".js"));
+        };
+        document.head.appendChild(script);
+      });
+    }
+    return pending[key];
+  }
+
+  // --- small DOM helpers ------------------------------------------------------------------
+  function el(tag, attrs) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "text") node.textContent = v;
+      else if (k === "class") node.className = v;
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (let i = 2; i < arguments.length; i++) append(node, arguments[i]);
+    return node;
+  }
+  function append(node, child) {
+    if (child === null || child === undefined || child === false) return;
+    if (Array.isArray(child)) child.forEach(function (c) { append(node, c); });
+    else node.appendChild(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  function fill(node) {
+    node.replaceChildren();
+    append(node, Array.prototype.slice.call(arguments, 1));
+  }
+  function fmt(v) {
+    if (v === null || v === undefined) return "–";
+    if (typeof v !== "number") return String(v);
+    if (Number.isInteger(v)) return String(v);
+    return Math.abs(v) >= 1000 ? v.toFixed(1) : v.toFixed(3);
+  }
+  function num(v, column) {
+    return el("span", { class: "num", "data-column": column, "data-value": v === null ? "" : String(v), text: fmt(v) });
+  }
+  function parseHash() {
+    const raw = location.hash.replace(/^#\/?/, "");
+    const [path, query] = raw.split("?");
+    const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+    return { page: parts[0] || "overview", args: parts.slice(1), query: new URLSearchParams(query || "") };
+  }
+  function setQuery(page, params) {
+    const query = new URLSearchParams(params).toString();
+    history.replaceState(null, "", "#/" + page + (query ? "?" + query : ""));
+  }
+  function promptHref(file, model, index) {
+    return "#/prompt/" + encodeURIComponent(file) + "?" + new URLSearchParams({ model: model, i: index });
+  }
+  function modelHref(model) { return "#/model/" + encodeURIComponent(model); }
+  function thumb(src, full, alt) {
+    if (!src) return el("div", { class: "missing", text: "no image" });
+    return el("img", { class: "thumb", src: src, "data-full": full, alt: alt, loading: "lazy" });
+  }
+  function overview() { return R.overview; }
+
+  // --- Overview ---------------------------------------------------------------------------
+  const sortState = { column: null, desc: false };
+
+  function leaderboardTable(category) {
+    const lb = overview().leaderboard;
+    const idx = {};
+    lb.columns.forEach(function (c, i) { idx[c] = i; });
+    let rows = lb.rows.filter(function (r) { return r[idx.category] === category; });
+    const metricGroups = lb.layout.metrics;
+    const extras = lb.layout.extra;
+    if (sortState.column && sortState.column in idx) {
+      const i = idx[sortState.column];
+      rows = rows.slice().sort(function (a, b) {
+        const x = a[i], y = b[i];
+        if (x === y) return 0;
+        if (x === null) return 1;
+        if (y === null) return -1;
+        const cmp = x < y ? -1 : 1;
+        return sortState.desc ? -cmp : cmp;
+      });
+    }
+    function header(label, column) {
+      const cls = "sortable" + (sortState.column === column ? (sortState.desc ? " sorted-desc" : " sorted-asc") : "");
+      return el("th", {
+        class: cls, "data-sort": column, text: label,
+        onclick: function () {
+          sortState.desc = sortState.column === column ? !sortState.desc : false;
+          sortState.column = column;
+          renderOverview();
+        },
+      });
+    }
+    const head = el("tr", null, header("model", "model"),
+      extras.map(function (c) { return header(c, c); }),
+      metricGroups.map(function (g) { return header(g.name, g.name + "_mean"); }));
+    const body = rows.map(function (r) {
+      return el("tr", { "data-model": r[idx.model], "data-category": r[idx.category] },
+        el("td", null, el("a", { href: modelHref(r[idx.model]), text: r[idx.model] })),
+        extras.map(function (c) { return el("td", null, num(r[idx[c]], c)); }),
+        metricGroups.map(function (g) {
+          const col = function (f) { return g.name + "_" + f; };
+          const others = g.fields.filter(function (f) { return ["mean", "ci_low", "ci_high", "n"].indexOf(f) < 0; });
+          return el("td", { "data-metric": g.name },
+            num(r[idx[col("mean")]], col("mean")),
+            g.fields.indexOf("ci_low") >= 0 ? el("span", { class: "ci" }, " [", num(r[idx[col("ci_low")]], col("ci_low")), ", ",
+              num(r[idx[col("ci_high")]], col("ci_high")), "]") : null,
+            g.fields.indexOf("n") >= 0 ? el("span", { class: "n" }, " n=", num(r[idx[col("n")]], col("n"))) : null,
+            others.map(function (f) { return el("div", { class: "muted" }, f + " ", num(r[idx[col(f)]], col(f))); }));
+        }));
+    });
+    return el("table", { class: "leaderboard", id: "leaderboard" }, el("thead", null, head), el("tbody", null, body));
+  }
+
+  function renderOverview() {
+    const o = overview();
+    const q = parseHash().query;
+    const category = q.get("category") || "all";
+    const select = el("select", { id: "category", onchange: function (e) { setQuery("overview", { category: e.target.value }); renderOverview(); } },
+      ["all"].concat(o.categories).map(function (c) { return el("option", { value: c, selected: c === category, text: c === "all" ? "all (overall)" : c }); }));
+    const withCost = o.metrics.filter(function (m) { return m.plots.cost; });
+    const costImg = el("img", { id: "cost-plot", alt: "quality against cost" });
+    function showCost(name) {
+      const m = withCost.find(function (x) { return x.name === name; });
+      if (m) { costImg.src = m.plots.cost; costImg.alt = m.name + " against GPU-seconds per image"; }
+    }
+    const costSelect = el("select", { id: "cost-metric", onchange: function (e) { showCost(e.target.value); } },
+      withCost.map(function (m) { return el("option", { value: m.name, text: m.name }); }));
+    if (withCost.length) showCost(withCost[0].name);
+    const health = el("table", { id: "health" },
+      el("thead", null, el("tr", null, ["model", "expected", "images", "failed", "missing", "errors"].map(function (h) { return el("th", { text: h }); }))),
+      el("tbody", null, o.health.map(function (h) {
+        return el("tr", { "data-model": h.model },
+          el("td", null, el("a", { href: modelHref(h.model), text: h.model })),
+          ["expected", "images", "failed", "missing"].map(function (k) { return el("td", { class: "num " + (k !== "images" && h[k] ? "fail" : ""), "data-column": k, text: h[k] }); }),
+          el("td", { class: "error" }, h.errors.map(function (e) { return e.category + ": " + e.error; }).join("\n")));
+      })));
+    fill(app, 
+      el("h2", { text: "Leaderboard" }),
+      el("p", { class: "muted", text: "Mean [95% bootstrap interval over prompts] and n per metric; click a header to sort." }),
+      el("div", { class: "controls" }, el("label", null, "category ", select)),
+      leaderboardTable(category),
+      Object.keys(o.leaders).length ? el("p", { class: "muted" }, "Leaders: " + Object.entries(o.leaders).map(function (e) { return e[0] + " → " + e[1]; }).join(" · ")) : null,
+      el("h2", { text: "Means with 95% intervals (overall)" }),
+      el("div", { class: "plots", id: "mean-plots" }, o.metrics.filter(function (m) { return m.plots.means; }).map(function (m) {
+        return el("figure", null, el("img", { src: m.plots.means, alt: m.name + " means" }), el("figcaption", { class: "muted", text: m.name + (m.higher_is_better ? " (higher is better)" : " (lower is better)") }));
+      })),
+      el("h2", { text: "Quality against cost" }),
+      withCost.length ? el("div", null, el("div", { class: "controls" }, el("label", null, "metric ", costSelect)), costImg,
+        el("p", { class: "muted", text: "Orange: the Pareto front (no other model is both cheaper and better)." })) : el("p", { class: "muted", text: "No GPU-seconds recorded." }),
+      el("h2", { text: "Failed and missing images" }),
+      health,
+      el("h2", { text: "Export" }),
+      el("ul", null, o.exports.map(function (f) { return el("li", null, el("a", { href: f, text: f })); })));
+  }
+
+  // --- Compare ------------------------------------------------------------------------------
+  const compare = { data: null, current: 0, shown: PAGE_ROWS };
+
+  function compareState() {
+    const q = parseHash().query;
+    const o = overview();
+    const category = q.get("category") || o.categories[0];
+    const models = (q.get("models") ? q.get("models").split(",") : o.models.slice(0, 3)).filter(function (m) { return o.models.indexOf(m) >= 0; });
+    return { category: category, models: models.slice(0, 6), seed: parseInt(q.get("seed") || "0", 10), filter: q.get("q") || "" };
+  }
+  function saveCompare(state) {
+    setQuery("compare", { category: state.category, models: state.models.join(","), seed: state.seed, q: state.filter });
+  }
+
+  function renderCompare() {
+    const o = overview();
+    const state = compareState();
+    if (!state.category) { fill(app, el("p", { text: "No categories yet." })); return; }
+    const file = o.files.category[state.category];
+    return load(file).then(function (data) {
+      compare.data = data;
+      compare.shown = PAGE_ROWS;
+      compare.current = 0;
+      drawCompare(state);
+    });
+  }
+
+  function drawCompare(state) {
+    const o = overview();
+    const data = compare.data;
+    const seeds = data.seeds.length ? data.seeds : [0];
+    if (seeds.indexOf(state.seed) < 0) state.seed = seeds[0];
+    const catSelect = el("select", { id: "category", onchange: function (e) { state.category = e.target.value; saveCompare(state); renderCompare(); } },
+      o.categories.map(function (c) { return el("option", { value: c, selected: c === state.category, text: c }); }));
+    const seedSelect = el("select", { id: "seed", onchange: function (e) { state.seed = parseInt(e.target.value, 10); saveCompare(state); drawCompare(state); } },
+      seeds.map(function (s) { return el("option", { value: s, selected: s === state.seed, text: "image " + s }); }));
+    const modelBoxes = o.models.map(function (m) {
+      const checked = state.models.indexOf(m) >= 0;
+      return el("label", null, el("input", {
+        type: "checkbox", name: "model", value: m, checked: checked,
+        disabled: !checked && state.models.length >= 6,
+        onchange: function (e) {
+          state.models = e.target.checked ? state.models.concat([m]) : state.models.filter(function (x) { return x !== m; });
+          state.models = o.models.filter(function (x) { return state.models.indexOf(x) >= 0; });
+          saveCompare(state); drawCompare(state);
+        },
+      }), m);
+    });
+    const filter = el("input", { id: "filter", type: "search", placeholder: "filter prompts ( / )", value: state.filter,
+      oninput: function (e) { state.filter = e.target.value; saveCompare(state); compare.current = 0; drawRows(state); } });
+    fill(app, 
+      el("h2", { text: "Compare: same prompt, same seed, different models" }),
+      el("div", { class: "controls" }, el("label", null, "category ", catSelect), el("label", null, "seed index ", seedSelect), filter),
+      el("div", { class: "controls", id: "models" }, "models (2–6): ", modelBoxes),
+      state.models.length < 2 ? el("p", { class: "fail", text: "Choose at least two models." }) : null,
+      el("p", { class: "muted", text: "Keys: ↓/j ↑/k move between prompts, ←/→ change the seed index, Enter opens the prompt, / filters." }),
+      el("div", { id: "grid" }));
+    drawRows(state);
+  }
+
+  function visiblePrompts(state) {
+    const needle = state.filter.trim().toLowerCase();
+    return compare.data.prompts.filter(function (p) { return !needle || (p.text + " " + p.id).toLowerCase().indexOf(needle) >= 0; });
+  }
+
+  function compareCell(state, prompt, model) {
+    const data = compare.data;
+    const images = ((data.cells[model] || {})[prompt.id]) || {};
+    const cell = images[String(state.seed)];
+    const sets = ((data.sets[model] || {})[prompt.id]) || {};
+    const figure = cell
+      ? el("a", { href: promptHref(prompt.file, model, state.seed), class: "open" }, thumb(cell[1], cell[2], model + ": " + prompt.text + " (seed " + cell[0] + ")"))
+      : el("div", { class: "missing", text: "no image" });
+    const values = cell ? el("dl", { class: "values" }, data.image_metrics.filter(function (m) { return m in cell[3]; }).map(function (m) {
+      return [el("dt", { text: m }), el("dd", { class: "num", "data-metric": m, "data-value": cell[3][m] === null ? "" : String(cell[3][m]), text: fmt(cell[3][m]) })];
+    })) : null;
+    const setList = Object.keys(sets).length ? el("dl", { class: "values sets" }, data.set_metrics.filter(function (m) { return m in sets; }).map(function (m) {
+      return [el("dt", { text: m }), el("dd", { class: "num", "data-set-metric": m, "data-value": sets[m] === null ? "" : String(sets[m]), text: fmt(sets[m]) })];
+    })) : null;
+    return el("td", { class: "cell", "data-model": model, "data-seed": cell ? cell[0] : "", "data-index": state.seed }, figure, values, setList);
+  }
+
+  function drawRows(state) {
+    const grid = document.getElementById("grid");
+    const prompts = visiblePrompts(state);
+    const shown = prompts.slice(0, compare.shown);
+    const rows = shown.map(function (p, i) {
+      return el("tr", { "data-prompt": p.id, class: i === compare.current ? "current" : null },
+        el("th", null, el("a", { href: promptHref(p.file, state.models[0] || "", state.seed), text: p.text }), el("div", { class: "muted", text: p.id })),
+        state.models.map(function (m) { return compareCell(state, p, m); }));
+    });
+    fill(grid, 
+      el("table", { class: "compare" },
+        el("thead", null, el("tr", null, el("th", { text: "prompt" }), state.models.map(function (m) { return el("th", null, el("a", { href: modelHref(m), text: m })); }))),
+        el("tbody", null, rows)),
+      prompts.length > shown.length ? el("button", { id: "more", text: "show " + Math.min(PAGE_ROWS, prompts.length - shown.length) + " more of " + (prompts.length - shown.length),
+        onclick: function () { compare.shown += PAGE_ROWS; drawRows(state); } }) : null,
+      prompts.length ? null : el("p", { class: "muted", text: "No prompt matches." }));
+  }
+
+  function compareKeys(event) {
+    if (parseHash().page !== "compare" || !compare.data) return;
+    const target = event.target;
+    if (target && (target.tagName === "INPUT" || target.tagName === "SELECT")) {
+      if (event.key === "Escape") target.blur();
+      return;
+    }
+    const state = compareState();
+    const rows = document.querySelectorAll("table.compare tbody tr");
+    const move = function (delta) {
+      if (!rows.length) return;
+      compare.current = Math.max(0, Math.min(rows.length - 1, compare.current + delta));
+      rows.forEach(function (r, i) { r.classList.toggle("current", i === compare.current); });
+      rows[compare.current].scrollIntoView({ block: "nearest" });
+    };
+    const seeds = compare.data.seeds;
+    if (event.key === "ArrowDown" || event.key === "j") { move(1); event.preventDefault(); }
+    else if (event.key === "ArrowUp" || event.key === "k") { move(-1); event.preventDefault(); }
+    else if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
+      const at = seeds.indexOf(state.seed) + (event.key === "ArrowRight" ? 1 : -1);
+      if (at >= 0 && at < seeds.length) { state.seed = seeds[at]; saveCompare(state); drawCompare(state); }  // keeps the current row
+      event.preventDefault();
+    } else if (event.key === "Enter" && rows.length) {
+      const link = rows[compare.current].querySelector("td.cell a.open");
+      if (link) location.hash = link.getAttribute("href");
+    } else if (event.key === "/") { document.getElementById("filter").focus(); event.preventDefault(); }
+  }
+
+  // --- Prompt drill-down ----------------------------------------------------------------------
+  function generic(details, skip) {
+    const keys = Object.keys(details).filter(function (k) { return (skip || []).indexOf(k) < 0; });
+    return keys.map(function (k) {
+      let v = details[k];
+      if (typeof v === "string" && v.length > 240) v = v.slice(0, 240) + "…";
+      return el("div", { class: "detail muted", "data-detail": k }, k + ": ", typeof v === "number" ? fmt(v) : String(v));
+    });
+  }
+  function parseJson(text, fallback) { try { return JSON.parse(text); } catch (e) { return fallback; } }
+
+  // How a metric's stored reasons read; metrics not listed show their extra columns as they are.
+  const REASONS = {
+    geneval: function (d) {
+      const lines = (d.reason || "").split("\n").filter(Boolean);
+      return [el("div", { class: "detail" }, "task: " + (d.task || "?")),
+        el("div", { class: "reason " + (lines.length ? "fail" : "ok"), "data-detail": "reason", text: lines.length ? lines.join("\n") : "all requirements met" }),
+        generic(d, ["task", "reason", "boxes"])];
+    },
+    tifa: function (d) {
+      const answers = parseJson(d.answers || "[]", []);
+      return [el("table", { class: "answers", "data-detail": "answers" },
+        el("tr", null, ["question", "answered", "expected", ""].map(function (h) { return el("th", { text: h }); })),
+        answers.map(function (a) {
+          return el("tr", null, el("td", { text: a.question }), el("td", { text: a.predicted }), el("td", { text: a.answer }),
+            el("td", { class: a.correct ? "ok" : "fail", text: a.correct ? "✓" : "✗" }));
+        })), generic(d, ["answers"])];
+    },
+    text_rendering: function (d) {
+      return [el("div", { class: "detail", "data-detail": "ocr_text" }, "OCR read: “" + (d.ocr_text || "") + "”"),
+        el("div", { class: "detail", "data-detail": "target_text" }, "target: “" + (d.target_text || "") + "”"),
+        generic(d, ["ocr_text", "target_text"])];
+    },
+    vqascore: function (d, value) {
+      return [el("div", { class: "detail" }, "P(yes) = " + fmt(value)), generic(d)];
+    },
+  };
+
+  function scoreRows(scores) {
+    return Object.keys(scores).sort().map(function (name) {
+      const s = scores[name];
+      const reasons = (REASONS[name] || function (d) { return generic(d); })(s.details || {}, s.value);
+      return el("tr", { "data-metric": name }, el("th", { text: name }),
+        el("td", null, el("span", { class: "num value", "data-metric": name, "data-value": s.value === null ? "" : String(s.value), text: fmt(s.value) }), reasons));
+    });
+  }
+
+  function renderPrompt(args, query) {
+    return load("prompt/" + args[0]).then(function (data) {
+      const p = data.prompt;
+      const byModel = {};
+      data.images.forEach(function (img) { (byModel[img.model] = byModel[img.model] || []).push(img); });
+      const wantModel = query.get("model"), wantIndex = query.get("i");
+      fill(app, 
+        el("h2", { text: "“" + p.text + "”" }),
+        el("p", { class: "muted" }, p.id + " · " + p.category + (p.negative_prompt ? " · negative: " + p.negative_prompt : "") + (p.difficulty ? " · " + p.difficulty : "")),
+        Object.keys(p.metadata || {}).length ? el("pre", { text: JSON.stringify(p.metadata, null, 1) }) : null,
+        Object.keys(byModel).sort().map(function (model) {
+          const sets = data.sets.filter(function (s) { return s.model === model; });
+          return el("section", { "data-model": model },
+            el("h3", null, el("a", { href: modelHref(model), text: model })),
+            el("div", { class: "cards" }, byModel[model].map(function (img) {
+              const selected = model === wantModel && String(img.index) === wantIndex;
+              return el("div", { class: "image-card" + (selected ? " selected" : ""), "data-model": model, "data-index": img.index, "data-seed": img.seed },
+                el("a", { href: img.full, target: "_blank", title: "open the full image" }, thumb(img.thumb, img.full, model + " seed " + img.seed)),
+                el("div", { class: "muted", text: "image " + img.index + " · seed " + img.seed }),
+                el("table", null, scoreRows(img.scores)));
+            })),
+            sets.length ? el("table", { class: "set-scores" }, sets.map(function (s) {
+              return el("tr", { "data-metric": s.metric }, el("th", { text: s.metric + " (all images)" }),
+                el("td", null, el("span", { class: "num value", "data-set-metric": s.metric, "data-value": s.value === null ? "" : String(s.value), text: fmt(s.value) }), generic(s.details || {})));
+            })) : null);
+        }));
+      const chosen = app.querySelector(".image-card.selected");
+      if (chosen) chosen.scrollIntoView({ block: "center" });
+    });
+  }
+
+  // --- Models ---------------------------------------------------------------------------------
+  function renderModels() {
+    const o = overview();
+    fill(app, el("h2", { text: "Models" }), el("ul", null, o.models.map(function (m) { return el("li", null, el("a", { href: modelHref(m), text: m })); })));
+  }
+
+  function renderModel(args) {
+    const name = args[0];
+    return load(overview().files.model[name]).then(function (m) {
+      const info = [["kind", m.kind], ["source", m.source], ["fingerprint", m.fingerprints.join(", ")], ["images", m.images],
+        ["devices", m.devices.join(", ")], ["GPU-seconds", m.gpu_seconds.gpu_seconds], ["generation GPU-seconds", m.gpu_seconds.generation_gpu_seconds],
+        ["scoring GPU-seconds", m.gpu_seconds.scoring_gpu_seconds], ["GPU-seconds per image", m.gpu_seconds_per_image]];
+      fill(app, 
+        el("h2", { text: m.model }),
+        el("table", { id: "model-info" }, info.filter(function (r) { return r[1] !== undefined; }).map(function (r) {
+          return el("tr", null, el("th", { text: r[0] }), el("td", { class: typeof r[1] === "number" ? "num" : "", text: fmt(r[1]) }));
+        })),
+        el("h3", { text: "Settings" }),
+        el("table", { id: "settings" }, Object.keys(m.settings).sort().map(function (k) { return el("tr", null, el("th", { text: k }), el("td", { text: fmt(m.settings[k]) })); })),
+        el("h3", { text: "Failures (" + m.failures.length + ")" }),
+        m.failures.length ? el("table", { id: "failures" }, m.failures.map(function (f) {
+          return el("tr", null, el("td", { text: f.category }), el("td", { text: f.stage }), el("td", { text: (f.prompt_id || "") + (f.image_index !== null && f.image_index !== undefined ? " #" + f.image_index : "") }),
+            el("td", { class: "error", text: f.error }));
+        })) : el("p", { class: "muted", text: "None." }),
+        el("h3", { text: "Worst prompts per metric" }),
+        Object.keys(m.worst).map(function (metric) {
+          return el("section", { class: "worst", "data-metric": metric }, el("h3", { text: metric }),
+            el("div", { class: "cards" }, m.worst[metric].map(function (w) {
+              return el("div", { class: "image-card" },
+                el("a", { href: "#/prompt-of/" + encodeURIComponent(w.category) + "/" + encodeURIComponent(w.prompt_id) + "?" + new URLSearchParams({ model: m.model, i: w.index === null ? 0 : w.index }) }, thumb(w.thumb, w.full, w.text)),
+                el("div", { text: w.text }), el("div", { class: "num", text: metric + " " + fmt(w.value) }));
+            })));
+        }));
+    });
+  }
+
+  // A worst-prompt link knows the category and prompt id; the category file knows the prompt's file.
+  function renderPromptOf(args, query) {
+    return load(overview().files.category[args[0]]).then(function (data) {
+      const p = data.prompts.find(function (x) { return x.id === args[1]; });
+      if (!p) throw new Error("prompt " + args[1] + " is not in category " + args[0]);
+      history.replaceState(null, "", promptHref(p.file, query.get("model"), query.get("i")));
+      return renderPrompt([p.file], query);
+    });
+  }
+
+  // --- Router ---------------------------------------------------------------------------------
+  const PAGES = {
+    overview: renderOverview, compare: renderCompare, prompt: renderPrompt,
+    "prompt-of": renderPromptOf, models: renderModels, model: renderModel,
+  };
+
+  function route() {
+    const where = parseHash();
+    document.querySelectorAll("nav a").forEach(function (a) {
+      a.classList.toggle("active", a.dataset.nav === where.page || (a.dataset.nav === "models" && where.page === "model"));
+    });
+    if (!overview()) { fill(app, el("p", { class: "error", text: "data/overview.js is missing: rebuild the report (bench report)." })); return; }
+    const page = PAGES[where.page] || renderOverview;
+    app.setAttribute("data-page", where.page);
+    app.removeAttribute("data-ready");
+    Promise.resolve()
+      .then(function () { return page(where.args, where.query); })
+      .then(function () { app.setAttribute("data-ready", parseHash().page); })
+      .catch(function (err) { fill(app, el("p", { class: "error", text: String(err && err.message || err) })); app.setAttribute("data-ready", "error"); });
+  }
+
+  window.addEventListener("hashchange", route);
+  document.addEventListener("keydown", compareKeys);
+  route();
+})();
