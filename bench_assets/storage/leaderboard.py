@@ -194,8 +194,10 @@ def widen(
     interval, the overall rank, rank interval and tier; ``costs`` (from
     ``gpu_costs``) adds what each row cost in GPU seconds.
     """
-    if long.is_empty():
-        return pl.DataFrame(schema={"model": pl.Utf8, "category": pl.Utf8})
+    if long.is_empty():  # no model scored yet: the same key columns, so every reader's query still binds
+        return pl.DataFrame(schema={"model": pl.Utf8, "category": pl.Utf8,
+                                    **{c: pl.Int64 if c in ("rank", "rank_low", "rank_high", "tier") else pl.Float64
+                                       for c in OVERALL_COLUMNS}})
     wide = long.select("model", "category").unique()
     for metric in metrics:
         part = long.filter(pl.col("metric") == metric.name)
