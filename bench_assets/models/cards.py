@@ -91,12 +91,9 @@ class ModelCard:
     path: Path
     source: Any  # the kind's own dataclass (HfRepoSource, LoraSource, ...)
     settings: dict[str, Any]  # overrides from settings/dtype/scheduler/grid, already validated
-    kind: str = ""  # its key in MODEL_KINDS
-    references: tuple[Path, ...] = ()  # local files or folders it points at (part of its entry)
-
-    def referenced_paths(self) -> list[Path]:
-        """Local files or folders the card points at (the registry does not list them on their own)."""
-        return list(self.references)
+    kind: str  # its key in MODEL_KINDS
+    # Local files or folders it points at: part of its entry, never listed on their own.
+    references: tuple[Path, ...] = ()
 
 
 def is_card_path(path: Path) -> bool:
