@@ -252,5 +252,3 @@ def load_lora(entry: ModelEntry, torch_dtype: Any, load_base: Loader) -> Any:
     except Exception as exc:
         raise RuntimeError(f"LoRA {src.lora} does not fit base {entry.base.path}: {type(exc).__name__}: {exc}") from exc
     return pipe
-
-
