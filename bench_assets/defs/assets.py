@@ -16,7 +16,8 @@ import warnings
 import dagster as dg
 import polars as pl
 
-from bench_assets.models.registry import ModelEntry, ModelKind, find_model, fingerprint
+from bench_assets.models.kinds import model_kind
+from bench_assets.models.registry import ModelEntry, find_model, fingerprint
 from bench_assets.prompts.prompt import PromptSuite
 from bench_assets.core.settings import GenerationSettings, SettingsError
 from bench_assets.compute.devices import DeviceError
@@ -128,7 +129,7 @@ def _generate_partition(
         prompts=prompts, settings=plan.settings, images=images, known=known,
     )
     try:
-        if plan.entry.kind == ModelKind.IMAGE_FOLDER:  # an API model's images: ingest, load nothing
+        if not model_kind(plan.entry.kind).loads_pipeline:  # an API model's images: ingest, load nothing
             report = ingest_image_folder(request, log=context.log.info, should_stop=should_stop)
         else:
             report = compute.runner(context).generate(request, log=context.log.info, should_stop=should_stop)
