@@ -28,9 +28,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Union
 
+import yaml
+
 from bench_assets.core.errors import BenchError
 from bench_assets.core.settings import SAMPLERS, GenerationSettings, SettingsError
-from bench_assets.core.yaml_files import read_yaml
 
 CARD_SUFFIXES = (".yaml", ".yml")
 SETTINGS_SIDECAR = ".settings.yaml"
@@ -299,7 +300,9 @@ def load_card(path: Path) -> ModelCard:
     """Read and validate ``path``."""
     path = Path(path)
     try:
-        data = read_yaml(path, CardError)
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise CardError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise CardError(f"{path}: cannot read the card ({exc})") from None
     return parse_card(path, data)

@@ -36,6 +36,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+
 from bench_assets.models.checkpoints import CheckpointError, read_safetensors_header
 from bench_assets.core.settings import GenerationSettings
 from bench_assets.models.cards import (
@@ -52,7 +54,7 @@ from bench_assets.models.cards import (
     load_card,
     looks_like_repo_id,
 )
-from bench_assets.core.yaml_files import read_yaml, read_yaml_mapping
+from bench_assets.core.yaml_files import read_yaml_mapping
 
 CONFIG_SIDECAR = ".config"
 _KEY_MAX = 48
@@ -437,8 +439,8 @@ def _claimed_by(path: Path, card: ModelCard | CardError) -> list[Path]:
     if getattr(card, "unread", False):
         return []
     try:
-        data = read_yaml(path, CardError)
-    except (CardError, OSError, UnicodeDecodeError):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
         return []
     if not isinstance(data, dict):
         return []
