@@ -17,8 +17,9 @@ from typing import Callable
 
 import yaml
 
-from bench_assets.core.config import config_path
+from bench_assets.core.config import ConfigError, config_path
 from bench_assets.core.paths import DataPaths
+from bench_assets.core.yaml_files import read_yaml_mapping
 
 DEMO_SETTINGS = {
     "width": 32,
@@ -157,7 +158,7 @@ def _write_demo_config(paths: DataPaths) -> None:
         if not text.startswith(CONFIG_HEADER):
             print(f"keeping your {target}")
             return
-        existing = yaml.safe_load(text) or {}
+        existing = read_yaml_mapping(target, ConfigError, "a mapping of config sections")
     metrics = existing.setdefault("metrics", {})
     missing = [name for name in TINY_SCORERS if name not in metrics]
     if not missing:

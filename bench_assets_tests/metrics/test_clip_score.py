@@ -37,12 +37,6 @@ IMAGES_PER_PROMPT = 4
 SIZE = 64  # the tiny models' input size: resizing is the identity in both pipelines
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-
 def _png(path: Path, rng: np.random.Generator, kind: int) -> Path:
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / (SIZE - 1)
     colour = rng.uniform(0, 255, size=3)

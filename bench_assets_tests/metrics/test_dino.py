@@ -35,12 +35,6 @@ SAME = Prompt(id="same-001", category="object", prompt="a blue cube")
 SINGLE = Prompt(id="one-001", category="object", prompt="a lone tree")
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-
 def _pixels(rng: np.random.Generator, kind: int) -> np.ndarray:
     yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / (SIZE - 1)
     colour = rng.uniform(0, 255, size=3)

@@ -40,12 +40,6 @@ from bench_assets.metrics.geneval import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-
-
 # --------------------------------------------------------------------------- GenEval's code, verbatim
 # From djghosh13/geneval@af4902f, evaluation/evaluate_images.py (POSITION_THRESHOLD = 0.1).
 POSITION_THRESHOLD = 0.1
