@@ -30,10 +30,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench_assets.core.errors import BenchError
 from bench_assets.core.settings import SAMPLERS, GenerationSettings, SettingsError
+from bench_assets.core.yaml_files import read_yaml
 
 CARD_SUFFIXES = (".yaml", ".yml")
 SETTINGS_SIDECAR = ".settings.yaml"
@@ -291,9 +290,7 @@ def read_card_data(path: Path) -> Any:
     """The card's YAML, or CardError naming the file."""
     path = Path(path)
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CardError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
+        return read_yaml(path, CardError)
     except (OSError, UnicodeDecodeError) as exc:
         raise CardError(f"{path}: cannot read the card ({exc})") from None
 
