@@ -192,15 +192,21 @@ def cmd_status(_: argparse.Namespace) -> int:
     return 0
 
 
+def _wrote_suite(summary: str, details: list[str], use_with: str) -> int:
+    """What a suite command wrote: a summary line, indented details, and how to run it."""
+    print(summary)
+    for line in details:
+        print(f"  {line}")
+    print(f"use it with: BENCH_PROMPT_SUITE={use_with}")
+    return 0
+
+
 def cmd_import_prompts(args: argparse.Namespace) -> int:
     target, result = import_prompts(args.format, Path(args.path), args.suite, DataPaths.from_env().prompts,
                                     text_content=args.text_content, questions=args.questions)
     suite = load_suite(target)
-    print(f"wrote {len(suite.prompts)} prompts in {len(suite.categories)} categories to {target}")
-    for note in result.notes:
-        print(f"  note: {note}")
-    print(f"use it with: BENCH_PROMPT_SUITE={args.suite}")
-    return 0
+    return _wrote_suite(f"wrote {len(suite.prompts)} prompts in {len(suite.categories)} categories to {target}",
+                        [f"note: {note}" for note in result.notes], args.suite)
 
 
 def cmd_suite_official(args: argparse.Namespace) -> int:
@@ -211,11 +217,9 @@ def cmd_suite_official(args: argparse.Namespace) -> int:
         return 2
     target, protocol = write_official_spec(DataPaths.from_env().prompts, args.name, args.include)
     suite = load_suite(target)
-    print(f"wrote {target}: {len(suite.prompts)} prompts in {len(suite.categories)} categories, "
-          f"{dict(protocol.generation)['images_per_prompt']} images per prompt (seeds base_seed + 0..3)")
-    print(f"  compare: {', '.join(protocol.metrics)} with {protocol.reference}")
-    print(f"use it with: BENCH_PROMPT_SUITE={suite.name} bench run")
-    return 0
+    return _wrote_suite(f"wrote {target}: {len(suite.prompts)} prompts in {len(suite.categories)} categories, "
+                        f"{dict(protocol.generation)['images_per_prompt']} images per prompt (seeds base_seed + 0..3)",
+                        [f"compare: {', '.join(protocol.metrics)} with {protocol.reference}"], f"{suite.name} bench run")
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
@@ -230,11 +234,9 @@ def cmd_suite(args: argparse.Namespace) -> int:
                         seed=args.seed if args.sample else None, negative_prompt=args.negative_prompt,
                         prefix_ids=args.prefix_ids or None, generation=generation)
     suite = load_suite(target)
-    print(f"wrote {target}: {len(suite.prompts)} prompts in {len(suite.categories)} categories")
-    for category in suite.categories:
-        print(f"  {category:<24} {len(suite.in_category(category)):>5}")
-    print(f"use it with: BENCH_PROMPT_SUITE={args.name} bench run")
-    return 0
+    return _wrote_suite(f"wrote {target}: {len(suite.prompts)} prompts in {len(suite.categories)} categories",
+                        [f"{category:<24} {len(suite.in_category(category)):>5}" for category in suite.categories],
+                        f"{args.name} bench run")
 
 
 def cmd_download(args: argparse.Namespace) -> int:
