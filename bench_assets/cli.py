@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import duckdb
 import yaml
 
 # Everything is imported here but Dagster: the function-level imports below (``dagster``, ``definitions``,
@@ -153,8 +154,6 @@ def _run_sql(con, text: str) -> int:
 
 def _sql_prompt(con, db_path: Path) -> int:
     """A small interactive prompt: statements end with ';', Ctrl-D or .quit leaves."""
-    import duckdb
-
     try:
         import readline  # noqa: F401  (line editing and history for input(): only this prompt wants it)
     except ImportError:

@@ -18,6 +18,7 @@ States:
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Collection, Iterable, Iterator, Sequence
@@ -210,8 +211,6 @@ def status_lines(status: PartitionStatus, width: int = 120) -> list[str]:
     Metrics that are done are counted, not listed, so a healthy row stays
     short; an error wraps onto indented lines rather than being cut.
     """
-    import textwrap
-
     not_done = [f"{name}:{state}" for name, state in status.metrics.items() if state != "done"]
     if status.error:
         detail = status.error
