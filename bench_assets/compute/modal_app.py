@@ -51,10 +51,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 import modal
 
-from bench_assets.compute.modal_limits import MAX_CONTAINERS_ENV, max_containers
+from bench_assets.compute.modal_limits import GPU_ENV, MAX_CONTAINERS_ENV, max_containers, modal_gpu
 
 APP_NAME = "bench-assets"
-GPU = os.environ.get("BENCH_MODAL_GPU", "H100")
+GPU = modal_gpu()
 MAX_CONTAINERS = max_containers()
 TIMEOUT_S = int(os.environ.get("BENCH_MODAL_TIMEOUT_S", str(2 * 3600)))
 IMAGES_PER_CALL = int(os.environ.get("BENCH_MODAL_IMAGES_PER_CALL", "32"))
@@ -65,7 +65,7 @@ MODELS_DIR = "/models"
 RESULTS_DIR = "/results"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _CONFIG_ENV = {
-    "BENCH_MODAL_GPU": GPU,
+    GPU_ENV: GPU,
     MAX_CONTAINERS_ENV: str(MAX_CONTAINERS),
     "BENCH_MODAL_TIMEOUT_S": str(TIMEOUT_S),
     "BENCH_MODAL_SECRETS": ",".join(SECRET_NAMES),

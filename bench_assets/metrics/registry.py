@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from bench_assets.core.config import BenchConfig, ConfigError
+from bench_assets.core.errors import BenchError
 from bench_assets.metrics.aesthetic import AestheticScore
 from bench_assets.metrics.base import Metric
 from bench_assets.metrics.clip_score import ClipScore
@@ -36,6 +37,10 @@ METRICS: dict[str, type[Metric]] = {
     "dino": DinoFeatures,
     "dsg": DsgScore,
 }
+
+
+class UnknownMetric(BenchError, ValueError):
+    """A metric name the registry does not have (``bench compare --metric``, ``bench gate --metrics``)."""
 
 
 def get_metric(name: str, options: dict[str, Any] | None = None) -> Metric:
@@ -80,5 +85,5 @@ def metrics_named(names: Sequence[str] | None) -> list[type[Metric]]:
     """The metric classes ``names`` picks (None or empty: all), failing on an unknown name."""
     unknown = sorted(set(names or ()) - set(METRICS))
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
+        raise UnknownMetric(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
     return [cls for name, cls in METRICS.items() if not names or name in names]
