@@ -40,8 +40,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, _file_stamp
+from bench_assets.metrics.base import ImageItem, Metric, TinyScorer, _file_stamp
 from bench_assets.metrics.clip_score import ClipScore
+from bench_assets.metrics.tiny.judges import build_tiny_aesthetic
 
 HEAD_SOURCE = "https://github.com/christophschuhmann/improved-aesthetic-predictor"
 DEFAULT_HEAD = "sac+logos+ava1-l14-linearMSE.pth"
@@ -113,6 +114,7 @@ class AestheticScore(Metric):
     name: ClassVar[str] = "aesthetic"
     table: ClassVar[str] = "scores_aesthetic"
     version: ClassVar[str] = "1"
+    tiny_scorer = TinyScorer(build_tiny_aesthetic, "tiny-aesthetic")
     unit = "image"
     higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 10.0)

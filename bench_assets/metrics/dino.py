@@ -62,7 +62,9 @@ from bench_assets.metrics.base import (
     mean_over_pairs,
     scoring_precision,
     snap_to_range,
+    TinyScorer,
 )
+from bench_assets.metrics.tiny.dino import build_tiny_dino
 
 REFERENCE_KEY = "reference_image"
 COSINE_RANGE = (-1.0, 1.0)
@@ -80,6 +82,7 @@ class DinoFeatures(Metric):
     name: ClassVar[str] = "dino"
     table: ClassVar[str] = "scores_dino"
     version: ClassVar[str] = "1"
+    tiny_scorer = TinyScorer(build_tiny_dino, "tiny-dino")
     unit = "prompt"
     higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 2.0)

@@ -81,7 +81,8 @@ import json
 from typing import Any, Callable, ClassVar, Sequence
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.metrics.base import ImageItem, Metric, chunks
+from bench_assets.metrics.base import ExtraColumn, ImageItem, Metric, TinyScorer, chunks
+from bench_assets.metrics.tiny.detector import build_tiny_geneval
 
 COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]
 COLOR_TEMPLATES = ["a photo of a {c} {classname}", "a photo of a {c}-colored {classname}", "a photo of a {c} object"]
@@ -308,6 +309,12 @@ class GenEval(Metric):
     name: ClassVar[str] = "geneval"
     table: ClassVar[str] = "scores_geneval"
     version: ClassVar[str] = "2"
+    tiny_scorer = TinyScorer(build_tiny_geneval, "tiny-geneval")
+    extra_columns = (
+        ExtraColumn("task"),
+        ExtraColumn("reason", format="reason", empty="all requirements met"),
+        ExtraColumn("boxes", format="hidden"),
+    )
     unit = "image"
     higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)

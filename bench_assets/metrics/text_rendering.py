@@ -97,7 +97,8 @@ from collections import Counter
 from typing import Any, ClassVar, Sequence
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.metrics.base import ImageItem, Metric
+from bench_assets.metrics.base import ExtraColumn, ImageItem, Metric, TinyScorer
+from bench_assets.metrics.tiny.judges import tiny_text_options
 
 ENGINES = ("rapidocr",)
 # OneIG's MAX_EDIT_DISTANCE: 100 for the English benchmark, 50 for the Chinese one.
@@ -239,6 +240,12 @@ class TextRendering(Metric):
     name: ClassVar[str] = "text_rendering"
     table: ClassVar[str] = "scores_text"
     version: ClassVar[str] = "2"
+    tiny_scorer = TinyScorer(tiny_text_options)  # the real OCR models: they ship in the wheel
+    extra_columns = (
+        ExtraColumn("ocr_text", "OCR read", "quote"),
+        ExtraColumn("target_text", "target", "quote"),
+        ExtraColumn("edit_distance", "edit distance"),
+    )
     unit = "image"
     higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)

@@ -55,6 +55,7 @@ import math
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from bench_assets.metrics.base import ImageItem, Metric, chunks
+from bench_assets.metrics.vlm import TINY_VLM
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -98,6 +99,8 @@ class VqaScore(Metric):
     name: ClassVar[str] = "vqascore"
     table: ClassVar[str] = "scores_vqascore"
     version: ClassVar[str] = "2"
+    tiny_scorer = TINY_VLM
+    value_label = "P(yes)"
     unit = "image"
     higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)

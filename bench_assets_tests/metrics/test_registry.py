@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-from bench_assets.demo.setup import TINY_SCORERS
+from bench_assets.demo.setup import tiny_scorer_options
+from bench_assets.metrics.base import TinyScorer
 from bench_assets.metrics.registry import METRICS, get_metric
 
 import pytest
@@ -19,8 +20,36 @@ def test_entries_are_consistent_and_tables_unique():
     assert len({cls.table for cls in METRICS.values()}) == len(METRICS)
 
 
-def test_every_metric_has_a_tiny_scorer_for_demo_and_tests():
-    assert set(TINY_SCORERS) == set(METRICS)
+def test_every_metric_names_a_tiny_scorer_and_the_vlm_metrics_share_one():
+    for name, cls in METRICS.items():
+        assert isinstance(cls.tiny_scorer, TinyScorer), f"{name} names no tiny scorer"
+    assert METRICS["vqascore"].tiny_scorer == METRICS["tifa"].tiny_scorer == METRICS["dsg"].tiny_scorer
+    folders = [cls.tiny_scorer.folder for cls in METRICS.values() if cls.tiny_scorer.folder]
+    assert len(set(folders)) == len({cls.tiny_scorer for cls in METRICS.values() if cls.tiny_scorer.folder})
+
+
+def test_metrics_sharing_a_tiny_scorer_build_it_once(monkeypatch, tmp_path):
+    """The demo reads each row's scorer: equal scorers are built once, each metric gets its own copy."""
+    calls = []
+
+    def build(folder):
+        calls.append(folder)
+        return {"model": str(folder)}
+
+    shared = TinyScorer(build, "shared")
+    for name in ("vqascore", "tifa"):
+        monkeypatch.setattr(METRICS[name], "tiny_scorer", shared)
+    options = tiny_scorer_options(tmp_path, ["vqascore", "tifa", "msssim_diversity"])
+    assert calls == [tmp_path / "shared"]
+    assert options["vqascore"] == options["tifa"] == {"model": str(tmp_path / "shared")}
+    assert options["vqascore"] is not options["tifa"]
+    assert options["msssim_diversity"] == METRICS["msssim_diversity"].tiny_scorer.options(tmp_path)
+
+
+def test_a_metric_without_a_tiny_scorer_is_named(monkeypatch, tmp_path):
+    monkeypatch.setattr(METRICS["tifa"], "tiny_scorer", None)
+    with pytest.raises(ValueError, match="tifa"):
+        tiny_scorer_options(tmp_path, ["clip_score", "tifa"])
 
 
 def test_unknown_metric_and_option_are_named():
