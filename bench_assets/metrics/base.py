@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +76,15 @@ class ExtraColumn:
 
     def as_json(self) -> dict[str, str]:
         return {"name": self.name, "label": self.label or self.name, "format": self.format, "empty": self.empty}
+
+    def example(self, index: int, passed: bool) -> Any:
+        """A made-up value shaped as this column's format (None for a hidden column): see ``Metric.example_row``."""
+        if self.format == "reason":
+            return "" if passed else f"{self.name}: requirement {index % 3 + 1} not met"
+        if self.format == "answers":
+            return json.dumps([{"question": f"Is there a thing {index}?", "choices": ["yes", "no"], "answer": "yes",
+                                "predicted": "yes" if passed else "no", "correct": passed}])
+        return None if self.format == "hidden" else f"{self.name} {index}"
 
 
 @dataclass(frozen=True)
@@ -290,6 +300,19 @@ class Metric(ABC):
     def combine(cls, totals: dict[str, Any]) -> Any:
         """The aggregate from summed columns (numpy arrays: one entry per resample)."""
         return totals["value"] / totals["n"]
+
+    @classmethod
+    def example_row(cls, index: int, draw: float) -> dict[str, Any]:
+        """A made-up row (``value`` and extras) for a random ``draw`` in [0, 1], shaped as ``score`` returns it.
+
+        The synthetic warehouse (report benchmark and tests) writes these, so
+        every column that the report and the aggregate read is there; the default
+        fills the declared ``extra_columns``. Override when the aggregate reads
+        more (GenEval's task, the text metric's language).
+        """
+        passed = bool(draw >= 0.5)
+        extras = {c.name: c.example(index, passed) for c in cls.extra_columns if c.format != "hidden"}
+        return {"value": float(draw), **extras}
 
     @property
     def scorer_id(self) -> str:

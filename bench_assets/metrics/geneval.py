@@ -352,6 +352,13 @@ class GenEval(Metric):
         self._colour_classifiers: dict[str, Any] = {}
 
     @classmethod
+    def example_row(cls, index: int, draw: float) -> dict[str, Any]:
+        """Pass or fail (value 1 or 0) on one of the six tasks, with a reason when it fails."""
+        passed = bool(draw > 0.5)
+        reason = "" if passed else f"expected {index % 3 + 2} objects, found {index % 2}"
+        return {"value": float(passed), "task": TASKS[index % len(TASKS)], "reason": reason}
+
+    @classmethod
     def summary_columns(cls) -> dict[str, Any]:
         """Passes and attempts per task, so the leaderboard can average task accuracies."""
         import polars as pl

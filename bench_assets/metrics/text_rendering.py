@@ -268,6 +268,12 @@ class TextRendering(Metric):
 
     # ------------------------------------------------------------ leaderboard
     @classmethod
+    def example_row(cls, index: int, draw: float) -> dict[str, Any]:
+        """Every column of a real row (the aggregate reads the language and the counts): read right or not."""
+        target = f"SIGN {index}"
+        return compare_text(target if draw >= 0.5 else "SIGM", target)
+
+    @classmethod
     def summary_columns(cls) -> dict[str, Any]:
         """Per-language sums behind OneIG's model-level text score (see :meth:`combine`)."""
         import polars as pl

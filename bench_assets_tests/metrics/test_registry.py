@@ -70,3 +70,22 @@ def test_registry_import_is_cheap():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) == len(METRICS)
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+def test_example_rows_hold_every_column_the_aggregate_reads(name):
+    """The synthetic warehouse writes ``example_row``s: the metric's leaderboard aggregate must work on them."""
+    import math
+
+    import numpy as np
+    import polars as pl
+
+    cls = METRICS[name]
+    rows = [{"model": "m", "category": "c", "prompt_id": f"p{i // 2}", "image_index": i % 2,
+             **cls.example_row(i // 2, draw)} for i, draw in enumerate(np.linspace(0.05, 0.95, 12))]
+    frame = pl.DataFrame(rows).select(**cls.summary_columns())
+    totals = {column: np.array([frame[column].sum()]) for column in frame.columns}
+    aggregate = float(np.asarray(cls.combine(totals)).ravel()[0])
+    assert math.isfinite(aggregate), name
+    declared = {c.name for c in cls.extra_columns if c.format != "hidden"}
+    assert declared <= set(rows[0]), f"{name}: example rows lack declared columns {declared - set(rows[0])}"
