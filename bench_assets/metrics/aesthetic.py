@@ -114,9 +114,6 @@ class AestheticScore(Metric):
     name: ClassVar[str] = "aesthetic"
     table: ClassVar[str] = "scores_aesthetic"
     version: ClassVar[str] = "1"
-    tiny_scorer = TinyScorer(build_tiny_aesthetic, "tiny-aesthetic")
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 10.0)
     default_options: ClassVar[dict[str, Any]] = {
         "clip_model": "ViT-L-14",
@@ -130,6 +127,7 @@ class AestheticScore(Metric):
         "LAION aesthetic predictor v2 (improved-aesthetic-predictor): an MLP on the normalised "
         "CLIP ViT-L/14 image embedding, roughly 0-10."
     )
+    tiny_scorer = TinyScorer(build_tiny_aesthetic, "tiny-aesthetic")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

@@ -36,9 +36,6 @@ class ClipScore(Metric):
     name: ClassVar[str] = "clip_score"
     table: ClassVar[str] = "scores_clip"
     version: ClassVar[str] = "1"
-    tiny_scorer = TinyScorer(build_tiny_open_clip, "tiny-clip")
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 100.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "ViT-L-14",
@@ -50,6 +47,7 @@ class ClipScore(Metric):
         "CLIPScore (Hessel et al. 2021): 100 * max(cosine(image, prompt), 0) per image, "
         "with an open_clip model."
     )
+    tiny_scorer = TinyScorer(build_tiny_open_clip, "tiny-clip")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

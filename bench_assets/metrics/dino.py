@@ -82,9 +82,7 @@ class DinoFeatures(Metric):
     name: ClassVar[str] = "dino"
     table: ClassVar[str] = "scores_dino"
     version: ClassVar[str] = "1"
-    tiny_scorer = TinyScorer(build_tiny_dino, "tiny-dino")
     unit = "prompt"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 2.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "facebook/dinov2-base",
@@ -98,6 +96,7 @@ class DinoFeatures(Metric):
         "1 - mean pairwise cosine of DINOv2 CLS embeddings of a prompt's images (semantic diversity); "
         "with a reference image also DINO-I and CLIP-I (DreamBooth)."
     )
+    tiny_scorer = TinyScorer(build_tiny_dino, "tiny-dino")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

@@ -309,14 +309,6 @@ class GenEval(Metric):
     name: ClassVar[str] = "geneval"
     table: ClassVar[str] = "scores_geneval"
     version: ClassVar[str] = "2"
-    tiny_scorer = TinyScorer(build_tiny_geneval, "tiny-geneval")
-    extra_columns = (
-        ExtraColumn("task"),
-        ExtraColumn("reason", format="reason", empty="all requirements met"),
-        ExtraColumn("boxes", format="hidden"),
-    )
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "google/owlv2-base-patch16-ensemble",
@@ -336,6 +328,12 @@ class GenEval(Metric):
         "classification) finds the prompt's objects, counts, colours and positions, else 0; task per prompt."
     )
     uses_metadata: ClassVar[tuple[str, ...]] = ("objects",)
+    tiny_scorer = TinyScorer(build_tiny_geneval, "tiny-geneval")
+    extra_columns = (
+        ExtraColumn("task"),
+        ExtraColumn("reason", format="reason", empty="all requirements met"),
+        ExtraColumn("boxes", format="hidden"),
+    )
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

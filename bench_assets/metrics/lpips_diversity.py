@@ -45,7 +45,6 @@ class LpipsDiversity(PairwiseDiversity):
     name: ClassVar[str] = "lpips_diversity"
     table: ClassVar[str] = "scores_lpips"
     version: ClassVar[str] = "1"
-    tiny_scorer = TinyScorer(partial(tiny_lpips_options, size=64))  # 64 px: no upscaling of tiny images
     # LPIPS distances are not bounded by 1; they can slightly exceed it.
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.5)
     default_options: ClassVar[dict[str, Any]] = {
@@ -57,6 +56,7 @@ class LpipsDiversity(PairwiseDiversity):
     description: ClassVar[str] = (
         "Mean pairwise LPIPS distance between the images of a prompt (higher = more diverse)."
     )
+    tiny_scorer = TinyScorer(partial(tiny_lpips_options, size=64))  # 64 px: no upscaling of tiny images
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

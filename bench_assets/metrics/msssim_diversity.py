@@ -63,7 +63,6 @@ class MsssimDiversity(PairwiseDiversity):
     name: ClassVar[str] = "msssim_diversity"
     table: ClassVar[str] = "scores_msssim"
     version: ClassVar[str] = "1"
-    tiny_scorer = TinyScorer(tiny_msssim_options)
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     default_options: ClassVar[dict[str, Any]] = {
         "size": 256,
@@ -75,6 +74,7 @@ class MsssimDiversity(PairwiseDiversity):
     description: ClassVar[str] = (
         "1 - mean pairwise MS-SSIM between the images of a prompt (torchmetrics; higher = more diverse)."
     )
+    tiny_scorer = TinyScorer(tiny_msssim_options)
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

@@ -54,9 +54,6 @@ class PreferenceScore(Metric):
     name: ClassVar[str] = "preference"
     table: ClassVar[str] = "scores_preference"
     version: ClassVar[str] = "1"
-    tiny_scorer = TinyScorer(build_tiny_preference, "tiny-pickscore")
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (-100.0, 100.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "yuvalkirstain/PickScore_v1",
@@ -67,6 +64,7 @@ class PreferenceScore(Metric):
         "PickScore v1 (Pick-a-Pic human preference): exp(logit_scale) * cosine(image, prompt) "
         "with a CLIP-H fine-tuned on human choices."
     )
+    tiny_scorer = TinyScorer(build_tiny_preference, "tiny-pickscore")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

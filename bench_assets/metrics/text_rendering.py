@@ -240,14 +240,6 @@ class TextRendering(Metric):
     name: ClassVar[str] = "text_rendering"
     table: ClassVar[str] = "scores_text"
     version: ClassVar[str] = "2"
-    tiny_scorer = TinyScorer(tiny_text_options)  # the real OCR models: they ship in the wheel
-    extra_columns = (
-        ExtraColumn("ocr_text", "OCR read", "quote"),
-        ExtraColumn("target_text", "target", "quote"),
-        ExtraColumn("edit_distance", "edit distance"),
-    )
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     default_options: ClassVar[dict[str, Any]] = {"engine": "rapidocr", "batch_size": 16}
     description: ClassVar[str] = (
@@ -256,6 +248,12 @@ class TextRendering(Metric):
         "1 - min(M, ED)(1 - CR)(1 - WAC)/M."
     )
     uses_metadata: ClassVar[tuple[str, ...]] = ("text",)
+    tiny_scorer = TinyScorer(tiny_text_options)  # the real OCR models: they ship in the wheel
+    extra_columns = (
+        ExtraColumn("ocr_text", "OCR read", "quote"),
+        ExtraColumn("target_text", "target", "quote"),
+        ExtraColumn("edit_distance", "edit distance"),
+    )
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

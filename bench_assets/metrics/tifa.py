@@ -47,7 +47,7 @@ and e.g. accuracy per question type:
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Sequence
 
 from bench_assets.prompts.prompt import Prompt
 from bench_assets.metrics.base import ExtraColumn, ImageItem, Metric, chunks
@@ -112,8 +112,6 @@ class VlmQuestionMetric(Metric):
     one image's answers come to (:meth:`summarize`: its value and extras).
     """
 
-    unit: ClassVar[Literal["image", "prompt"]] = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "llava-hf/llava-1.5-7b-hf",
