@@ -99,7 +99,10 @@ class DsgScore(VlmQuestionMetric):
     name: ClassVar[str] = "dsg"
     table: ClassVar[str] = "scores_dsg"
     version: ClassVar[str] = "1"
-    default_options: ClassVar[dict[str, Any]] = {**VlmQuestionMetric.default_options, "question_template": ONEIG_TEMPLATE}
+    default_options: ClassVar[dict[str, Any]] = {
+        **VlmQuestionMetric.default_options,
+        "question_template": ONEIG_TEMPLATE,
+    }
     description: ClassVar[str] = (
         "Dependency-gated yes/no questions (DSG; OneIG-Bench alignment): fraction of a prompt's questions "
         "answered yes whose parent questions were also answered yes; mean over images, then prompts."

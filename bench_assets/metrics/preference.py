@@ -34,7 +34,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import TORCH_DTYPE_NAMES, ImageItem, Metric, TinyScorer, image_text_rows, scoring_precision
+from bench_assets.metrics.base import (
+    TORCH_DTYPE_NAMES, ImageItem, Metric, TinyScorer, image_text_rows, scoring_precision,
+)
 from bench_assets.metrics.tiny.judges import build_tiny_preference
 
 
