@@ -5,7 +5,8 @@ Adding a metric is one module and one row here:
 - the module in ``bench_assets/metrics/`` holds a :class:`~bench_assets.metrics.base.Metric`
   subclass: ``name``, ``table`` (``scores_<name>``), ``version``, ``unit``,
   ``load`` and ``score``; its ``extra_columns`` say how the report shows what
-  it stores beside ``value``, and its ``tiny_scorer`` builds random stand-in
+  it stores beside ``value`` (``example_row`` too, when its aggregate reads
+  columns it does not declare), and its ``tiny_scorer`` builds random stand-in
   weights in code (``bench_assets/metrics/tiny/``) for ``bench demo`` and the tests;
 - the row ``"<name>": <Class>`` in ``METRICS``.
 

@@ -3,7 +3,8 @@
 ``build_tiny_open_clip`` writes a real open_clip model config (JSON) and
 random weights (``.safetensors``) and returns the ``ClipScore`` options that
 load them through exactly the path a real checkpoint file takes
-(``tiny_clip_options``: the same as ``clip_*`` options, for GenEval, DINO and the aesthetic head).
+(``tiny_clip_options``: the same as ``clip_*`` options, for GenEval, DINO and
+the aesthetic head).
 ``tiny_lpips_options`` returns ``LpipsDiversity`` options that need no
 torchvision download (random backbone; the LPIPS calibration layers ship in
 the lpips wheel).
