@@ -1,8 +1,20 @@
-"""Every metric the platform knows, by name.
+"""Every metric the platform knows, by name: one row per metric.
 
-Adding a metric is one module in ``bench_assets/metrics/`` plus one line in
-``METRICS``. Metric modules import torch and their scorer libraries only
-inside ``load``/``score``, so importing this registry is cheap.
+Adding a metric is one module and one row here:
+
+- the module in ``bench_assets/metrics/`` holds a :class:`~bench_assets.metrics.base.Metric`
+  subclass: ``name``, ``table`` (``scores_<name>``), ``version``, ``unit``,
+  ``load`` and ``score``; its ``extra_columns`` say how the report shows what
+  it stores beside ``value`` (``example_row`` too, when its aggregate reads
+  columns it does not declare), and its ``tiny_scorer`` builds random stand-in
+  weights in code (``bench_assets/metrics/tiny/``) for ``bench demo`` and the tests;
+- the row ``"<name>": <Class>`` in ``METRICS``.
+
+From the row alone come its Dagster asset, its warehouse table and DuckDB
+view, its leaderboard and comparison columns, its report pages, its demo
+scorer, and its rows in the synthetic warehouse. Metric modules import torch
+and their scorer libraries only inside ``load``/``score`` (and the tiny
+builders when called), so importing this registry is cheap.
 """
 
 from __future__ import annotations

@@ -55,6 +55,7 @@ import math
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from bench_assets.metrics.base import ImageItem, Metric, chunks
+from bench_assets.metrics.vlm import TINY_VLM
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -98,8 +99,6 @@ class VqaScore(Metric):
     name: ClassVar[str] = "vqascore"
     table: ClassVar[str] = "scores_vqascore"
     version: ClassVar[str] = "2"
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "llava-hf/llava-1.5-7b-hf",
@@ -113,6 +112,8 @@ class VqaScore(Metric):
         "+ end token to 'Does this figure show \"{prompt}\"? Please answer yes or no.' (system message, "
         "square padding); or P(\"Yes\") of the first token (mode first_token)."
     )
+    tiny_scorer = TINY_VLM
+    value_label = "P(yes)"
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

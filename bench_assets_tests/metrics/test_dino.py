@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_dino import TINY_DINO_IMAGE_SIZE, build_tiny_dino
+from bench_assets.metrics.tiny.dino import TINY_DINO_IMAGE_SIZE, build_tiny_dino
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.dino import DinoFeatures
 

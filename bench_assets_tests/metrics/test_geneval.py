@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_detector import build_tiny_geneval
+from bench_assets.metrics.tiny.detector import build_tiny_geneval
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.geneval import (
     COLORS,

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_judges import build_tiny_preference
+from bench_assets.metrics.tiny.judges import build_tiny_preference
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.preference import PreferenceScore, _features
 

@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_vlm import build_tiny_vlm
+from bench_assets.metrics.tiny.vlm import build_tiny_vlm
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.vqascore import VqaScore
 

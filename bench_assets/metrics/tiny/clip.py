@@ -1,8 +1,10 @@
-"""Tiny scorer models for the metrics, built in code: no download, a few MB.
+"""Tiny open_clip scorers and LPIPS options, built in code: no download, a few MB.
 
 ``build_tiny_open_clip`` writes a real open_clip model config (JSON) and
 random weights (``.safetensors``) and returns the ``ClipScore`` options that
-load them through exactly the path a real checkpoint file takes.
+load them through exactly the path a real checkpoint file takes
+(``tiny_clip_options``: the same as ``clip_*`` options, for GenEval, DINO and
+the aesthetic head).
 ``tiny_lpips_options`` returns ``LpipsDiversity`` options that need no
 torchvision download (random backbone; the LPIPS calibration layers ship in
 the lpips wheel).
@@ -70,6 +72,11 @@ def build_tiny_open_clip(out_dir: Path, seed: int = 0) -> dict[str, Any]:
     save_file(state_dict, str(tmp_path))
     tmp_path.replace(weights_path)
     return {"model": TINY_CLIP_NAME, "pretrained": str(weights_path), "config_file": str(config_path)}
+
+
+def tiny_clip_options(out_dir: Path, seed: int = 0) -> dict[str, Any]:
+    """The tiny open_clip (built in ``out_dir``) as ``clip_*`` options, for a metric pairing it with another model."""
+    return {f"clip_{key}": value for key, value in build_tiny_open_clip(out_dir, seed=seed).items()}
 
 
 def tiny_lpips_options(size: int | None = None) -> dict[str, Any]:

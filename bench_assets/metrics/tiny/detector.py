@@ -12,6 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench_assets.metrics.tiny.clip import tiny_clip_options
+from bench_assets.metrics.tiny.tokenizer import clip_tokenizer_files
+
 OWL_IMAGE_SIZE = 64
 OWL_QUERY_LENGTH = 16  # OWL-ViT/OWLv2 text queries are padded to 16 tokens
 
@@ -20,8 +23,6 @@ def build_tiny_owlv2(out_dir: Path, seed: int = 0) -> Path:
     """Write a tiny random-weight OWLv2 + processor to ``out_dir`` (global torch RNG untouched)."""
     import torch
     from transformers import CLIPTokenizer, Owlv2Config, Owlv2ForObjectDetection, Owlv2ImageProcessor, Owlv2Processor
-
-    from bench_assets.demo.tiny_models import clip_tokenizer_files
 
     out_dir = Path(out_dir)
     tok_dir = clip_tokenizer_files(out_dir / "_tokenizer")
@@ -60,14 +61,6 @@ def build_tiny_owlv2(out_dir: Path, seed: int = 0) -> Path:
 
 def build_tiny_geneval(out_dir: Path, seed: int = 0) -> dict[str, Any]:
     """Tiny OWLv2 (``<out_dir>/owlv2``) + tiny open_clip (``<out_dir>/clip``); return GenEval options."""
-    from bench_assets.demo.tiny_scorers import build_tiny_open_clip
-
     out_dir = Path(out_dir)
     detector = build_tiny_owlv2(out_dir / "owlv2", seed=seed)
-    clip = build_tiny_open_clip(out_dir / "clip", seed=seed)
-    return {
-        "model": str(detector),
-        "clip_model": clip["model"],
-        "clip_pretrained": clip["pretrained"],
-        "clip_config_file": clip["config_file"],
-    }
+    return {"model": str(detector), **tiny_clip_options(out_dir / "clip", seed=seed)}

@@ -5,7 +5,7 @@ with ``save_pretrained`` next to the DINOv2 image processor config
 (``BitImageProcessor``, the class ``facebook/dinov2-*`` use), so that
 ``AutoModel.from_pretrained(folder)`` and ``AutoImageProcessor.from_pretrained(folder)``
 load it offline through exactly the path a hub id takes. It also writes the
-tiny open_clip model of ``tiny_scorers`` for the ``clip_i`` column.
+tiny open_clip model of ``tiny.clip`` for the ``clip_i`` column.
 
 ``tiny_msssim_options`` returns ``MsssimDiversity`` options for small images
 (MS-SSIM itself has no weights).
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from bench_assets.metrics.tiny.clip import tiny_clip_options
 
 # A 2-layer ViT with 8-px patches on 32-px crops (16 patches + CLS).
 TINY_DINO_IMAGE_SIZE = 32
@@ -69,17 +71,9 @@ def build_tiny_dinov2(out_dir: Path, seed: int = 0) -> Path:
 
 def build_tiny_dino(out_dir: Path, seed: int = 0) -> dict[str, Any]:
     """Build the tiny DINOv2 (``out_dir/dinov2``) and tiny open_clip (``out_dir/clip``); return DinoFeatures options."""
-    from bench_assets.demo.tiny_scorers import build_tiny_open_clip
-
     out_dir = Path(out_dir)
     dino = build_tiny_dinov2(out_dir / "dinov2", seed=seed)
-    clip = build_tiny_open_clip(out_dir / "clip", seed=seed)
-    return {
-        "model": str(dino),
-        "clip_model": clip["model"],
-        "clip_pretrained": clip["pretrained"],
-        "clip_config_file": clip["config_file"],
-    }
+    return {"model": str(dino), **tiny_clip_options(out_dir / "clip", seed=seed)}
 
 
 def tiny_msssim_options() -> dict[str, Any]:

@@ -60,28 +60,10 @@ def _tokenizer(special: list[str]) -> Any:
     )
 
 
-def build_tiny_vlm(out_dir: Path, seed: int = 0) -> dict[str, Any]:
-    """Write a tiny random-weight LLaVA + processor to ``out_dir``; return VqaScore/TifaScore options.
+def _llava_config(tokenizer: Any, image_size: int, patch_size: int) -> Any:
+    """LLaVA-1.5's layout at tiny widths: a 2-layer CLIP vision tower and a 2-layer Llama."""
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig
 
-    The global torch RNG is left untouched. The folder holds ``config.json``,
-    ``model.safetensors`` and the processor files (tokenizer, image processor,
-    chat template).
-    """
-    import torch
-    from transformers import (
-        CLIPImageProcessor,
-        CLIPVisionConfig,
-        LlamaConfig,
-        LlavaConfig,
-        LlavaForConditionalGeneration,
-        LlavaProcessor,
-    )
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(["<pad>", "<s>", "</s>", IMAGE_TOKEN])
-    tokenizer.add_bos_token = True
-    image_size, patch_size = 32, 8
     vision = CLIPVisionConfig(
         hidden_size=32,
         intermediate_size=64,
@@ -103,7 +85,7 @@ def build_tiny_vlm(out_dir: Path, seed: int = 0) -> dict[str, Any]:
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
-    config = LlavaConfig(
+    return LlavaConfig(
         vision_config=vision,
         text_config=text,
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_TOKEN),
@@ -111,6 +93,42 @@ def build_tiny_vlm(out_dir: Path, seed: int = 0) -> dict[str, Any]:
         vision_feature_layer=-2,
         projector_hidden_act="gelu",
     )
+
+
+def _llava_processor(tokenizer: Any, image_size: int, patch_size: int) -> Any:
+    from transformers import CLIPImageProcessor, LlavaProcessor
+
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        do_center_crop=True,
+    )
+    return LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy="default",
+        num_additional_image_tokens=1,
+        chat_template=LLAVA_15_CHAT_TEMPLATE,
+    )
+
+
+def build_tiny_vlm(out_dir: Path, seed: int = 0) -> dict[str, Any]:
+    """Write a tiny random-weight LLaVA + processor to ``out_dir``; return VqaScore/TifaScore/DsgScore options.
+
+    The global torch RNG is left untouched. The folder holds ``config.json``,
+    ``model.safetensors`` and the processor files (tokenizer, image processor,
+    chat template).
+    """
+    import torch
+    from transformers import LlavaForConditionalGeneration
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = _tokenizer(["<pad>", "<s>", "</s>", IMAGE_TOKEN])
+    tokenizer.add_bos_token = True
+    image_size, patch_size = 32, 8
+    config = _llava_config(tokenizer, image_size, patch_size)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlavaForConditionalGeneration(config)
@@ -119,18 +137,5 @@ def build_tiny_vlm(out_dir: Path, seed: int = 0) -> dict[str, Any]:
             model.lm_head.weight.mul_(20.0)
     model.eval()
     model.save_pretrained(out_dir, safe_serialization=True)
-    image_processor = CLIPImageProcessor(
-        size={"shortest_edge": image_size},
-        crop_size={"height": image_size, "width": image_size},
-        do_center_crop=True,
-    )
-    processor = LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=patch_size,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=LLAVA_15_CHAT_TEMPLATE,
-    )
-    processor.save_pretrained(out_dir)
+    _llava_processor(tokenizer, image_size, patch_size).save_pretrained(out_dir)
     return {"model": str(out_dir)}

@@ -3,7 +3,7 @@
 - ``tiny_text_options``: the text metric's OCR models ship inside the
   rapidocr wheel (a few MB), so the real ones are used; nothing to build.
 - ``build_tiny_aesthetic``: the tiny open_clip model of
-  ``tiny_scorers.build_tiny_open_clip`` plus a random LAION-style MLP head
+  ``tiny.clip.build_tiny_open_clip`` plus a random LAION-style MLP head
   whose input width follows that CLIP's embedding width, saved as
   ``.safetensors``.
 - ``build_tiny_preference``: a tiny Hugging Face ``CLIPModel`` and a
@@ -19,6 +19,9 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from bench_assets.metrics.tiny.clip import TINY_CLIP_CONFIG, tiny_clip_options
+from bench_assets.metrics.tiny.tokenizer import clip_tokenizer_files
 
 TINY_IMAGE_SIZE = 64
 # The LAION head's hidden widths (input width comes from the CLIP model).
@@ -42,10 +45,8 @@ def build_tiny_aesthetic(out_dir: Path, seed: int = 0) -> dict[str, Any]:
     import torch
     from safetensors.torch import save_file
 
-    from bench_assets.demo.tiny_scorers import TINY_CLIP_CONFIG, build_tiny_open_clip
-
     out_dir = Path(out_dir)
-    clip = build_tiny_open_clip(out_dir / "clip", seed=seed)
+    clip = tiny_clip_options(out_dir / "clip", seed=seed)
     widths = (int(TINY_CLIP_CONFIG["embed_dim"]), *AESTHETIC_HIDDEN)
     state: dict[str, torch.Tensor] = {}
     with torch.random.fork_rng(devices=[]):
@@ -60,27 +61,19 @@ def build_tiny_aesthetic(out_dir: Path, seed: int = 0) -> dict[str, Any]:
     tmp = head.with_name(head.name + ".tmp")
     save_file(state, str(tmp))
     tmp.replace(head)
-    return {
-        "clip_model": clip["model"],
-        "clip_pretrained": clip["pretrained"],
-        "clip_config_file": clip["config_file"],
-        "head": str(head),
-    }
+    return {**clip, "head": str(head)}
 
 
 def save_tiny_hf_clip(out_dir: Path, seed: int = 0, hidden_act: str = "gelu") -> Path:
     """A tiny random HF ``CLIPModel`` + ``CLIPProcessor`` saved to ``out_dir``.
 
-    Architecture as ``tiny_scorers.TINY_CLIP_CONFIG`` (64 px ViT-16, 2-layer
+    Architecture as ``tiny.clip.TINY_CLIP_CONFIG`` (64 px ViT-16, 2-layer
     towers, CLIP's real tokenizer). Every parameter is perturbed from HF's
     initial values (unit norms, zero biases) so that none is trivially 0 or 1.
     The global torch RNG is left untouched.
     """
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
-
-    from bench_assets.demo.tiny_models import clip_tokenizer_files
-    from bench_assets.demo.tiny_scorers import TINY_CLIP_CONFIG
 
     out_dir = Path(out_dir)
     vision, text = TINY_CLIP_CONFIG["vision_cfg"], TINY_CLIP_CONFIG["text_cfg"]
