@@ -119,10 +119,10 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         board = read_leaderboard(con, paths, args.category)
     finally:
         con.close()
-    print(f"leaderboard ({board.category or 'every category'}), from {paths.duckdb}: mean [95% CI] (n)")
-    legend = ("#rank interval; tier = models the paired tests cannot separate; composite = weighted z-scores "
+    legend = (f"leaderboard ({board.category or 'every category'}), from {paths.duckdb}: mean [95% CI] (n) "
+              "#rank interval; tier = models the paired tests cannot separate; composite = weighted z-scores "
               "(data/config.yaml leaderboard.weights). " + board.freshness.describe())
-    print(textwrap.fill(legend, width=min(_terminal_width(), 120)))
+    print(textwrap.fill(legend, width=min(_terminal_width(), 120), break_on_hyphens=False))
     table = to_markdown(board.rows, board.columns, category=board.category)
     print(table if getattr(args, "wide", False) else fit_markdown(table, _terminal_width()))
     return 0
