@@ -24,7 +24,10 @@ Where the images go depends on the image store (``storage: {root: ...}``):
   the same keys; scoring ships the bytes to the container.
 
 The container functions import ``bench_assets`` itself (``add_local_python_source``):
-there is no second copy of the generation or metric code.
+there is no second copy of the generation or metric code. They import it inside
+each function, when it runs in its container: ``modal run`` imports this file
+on the launching machine only to define the app, which must not pull in the
+generation and metric stack (torch, diffusers) there.
 
 Run as ``python -m bench_assets.compute.modal_app`` (what the tests do), the
 same entrypoint calls the functions with Modal's ``.local()`` instead of

@@ -39,6 +39,7 @@ from bench_assets.storage.warehouse import Warehouse
 from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.partitions import run_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
+from bench_assets.defs.decisions import decision_for
 
 # Single-run backfill policies are "beta" in Dagster 1.13; they are what lets one run cover a model's categories.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
@@ -390,8 +391,6 @@ def prompts_frame(suite: PromptSuite) -> pl.DataFrame:
 def build_leaderboard_asset(
     metric_assets: Sequence[dg.AssetsDefinition], comparisons: dg.AssetsDefinition
 ) -> dg.AssetsDefinition:
-    from bench_assets.defs.decisions import decision_for
-
     columns = metric_columns()
 
     @dg.asset(

@@ -24,7 +24,9 @@ from bench_assets.core.naming import ImageName, image_key
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.leaderboard import compute_leaderboard, gpu_costs, widen
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
+from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.warehouse import Warehouse
+
 
 @dataclass(frozen=True)
 class SyntheticSpec:
@@ -63,8 +65,6 @@ def _write_png(path: Path, rng: np.random.Generator, size: int) -> str:
 
 def write_synthetic_warehouse(data: Path, spec: SyntheticSpec) -> Warehouse:
     """Images under ``data/images``, tables under ``data/warehouse``; returns the warehouse."""
-    from bench_assets.storage.metric_columns import metric_columns
-
     rng = np.random.default_rng(spec.seed)
     wh = Warehouse(data / "warehouse")
     prompts = _prompts(spec)

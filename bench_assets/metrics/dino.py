@@ -54,6 +54,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
+from bench_assets.core.paths import DataPaths
 from bench_assets.metrics.base import (
     ImageItem,
     Metric,
@@ -64,6 +65,7 @@ from bench_assets.metrics.base import (
     snap_to_range,
     TinyScorer,
 )
+from bench_assets.metrics.clip_score import ClipScore
 from bench_assets.metrics.tiny.dino import build_tiny_dino
 
 REFERENCE_KEY = "reference_image"
@@ -134,8 +136,6 @@ class DinoFeatures(Metric):
     def _clip_scorer(self) -> Any:
         """The open_clip image encoder, loaded at first need (through ClipScore's loading code)."""
         if self._clip is None:
-            from bench_assets.metrics.clip_score import ClipScore
-
             clip = ClipScore(
                 {
                     "model": self.options["clip_model"],
@@ -186,8 +186,6 @@ class DinoFeatures(Metric):
         else:
             root = self.options["reference_root"]
             if root is None:
-                from bench_assets.core.paths import DataPaths
-
                 base = DataPaths.from_env().root.parent
             else:
                 base = Path(root).expanduser()

@@ -83,6 +83,7 @@ from typing import Any, Callable, ClassVar, Sequence
 from bench_assets.prompts.prompt import Prompt
 from bench_assets.metrics.base import ExtraColumn, ImageItem, Metric, TinyScorer, chunks
 from bench_assets.metrics.tiny.detector import build_tiny_geneval
+from bench_assets.metrics.clip_score import ClipScore
 
 COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]
 COLOR_TEMPLATES = ["a photo of a {c} {classname}", "a photo of a {c}-colored {classname}", "a photo of a {c} object"]
@@ -390,7 +391,6 @@ class GenEval(Metric):
             return
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
-        from bench_assets.metrics.clip_score import ClipScore
 
         # The detector runs in fp32: scores are compared with fixed thresholds.
         detector = AutoModelForZeroShotObjectDetection.from_pretrained(self.options["model"], use_safetensors=True)

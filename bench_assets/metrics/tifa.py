@@ -52,6 +52,7 @@ from typing import Any, ClassVar, Sequence
 from bench_assets.prompts.prompt import Prompt
 from bench_assets.metrics.base import ExtraColumn, ImageItem, Metric, chunks
 from bench_assets.metrics.vlm import TINY_VLM
+from bench_assets.metrics.vlm import choice_log_likelihoods, load_vlm
 
 COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]
 YES_NO = ["Yes", "No"]
@@ -133,8 +134,6 @@ class VlmQuestionMetric(Metric):
         return bool(self.questions(prompt.metadata))
 
     def load(self, device: str, dtype: str = "fp32") -> None:
-        from bench_assets.metrics.vlm import load_vlm
-
         if self._vlm is not None and self._vlm.device == str(device):
             return
         self._vlm = load_vlm(self.options["model"], device, dtype, metric_name=self.name)
@@ -190,7 +189,6 @@ def answer_questions(
     """
     import torch
 
-    from bench_assets.metrics.vlm import choice_log_likelihoods
 
     triples = [(n, qi, c) for n, (_, qs) in enumerate(scored) for qi, q in enumerate(qs) for c in q["choices"]]
     logliks: list[float] = []

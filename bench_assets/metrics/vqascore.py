@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from bench_assets.metrics.base import ImageItem, Metric, chunks
 from bench_assets.metrics.vlm import TINY_VLM
+from bench_assets.metrics.vlm import answer_log_probs, load_vlm, pad_to_square, yes_probabilities
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -73,7 +74,6 @@ T2V_SYSTEM_MESSAGE = (
 def t2v_metrics_scores(vlm: "Vlm", images: Sequence["Image.Image"], questions: Sequence[str], answer: str) -> list[float]:
     """exp(-mean CE) of ``answer`` + end token after the system + user turn, images padded to squares."""
     fill = vlm.padding_colour()
-    from bench_assets.metrics.vlm import answer_log_probs, pad_to_square
 
     padded = [pad_to_square(image, fill) for image in images]
     prompts = [vlm.prompt(q, system=T2V_SYSTEM_MESSAGE) for q in questions]
@@ -84,8 +84,6 @@ def t2v_metrics_scores(vlm: "Vlm", images: Sequence["Image.Image"], questions: S
 
 def first_token_scores(vlm: "Vlm", images: Sequence["Image.Image"], questions: Sequence[str], answer: str) -> list[float]:
     """P(answer token | image, question) from the next-token logits (one token)."""
-    from bench_assets.metrics.vlm import yes_probabilities
-
     return yes_probabilities(vlm, images, questions, answer)
 
 
@@ -124,8 +122,6 @@ class VqaScore(Metric):
         self._vlm: Any = None
 
     def load(self, device: str, dtype: str = "fp32") -> None:
-        from bench_assets.metrics.vlm import load_vlm
-
         if self._vlm is not None and self._vlm.device == str(device):
             return
         self._vlm = load_vlm(self.options["model"], device, dtype, metric_name=self.name)
