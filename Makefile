@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 export BENCH_DATA_DIR := $(CURDIR)/data
 
-.PHONY: install demo test dev bench bench-ui bench-gpu status leaderboard clean-demo arena
+.PHONY: install demo test dev bench bench-scale bench-ui bench-gpu status leaderboard clean-demo arena
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: install
 	$(BIN)/python -m bench_assets.benchmarks.stats
 	$(BIN)/python -m bench_assets.benchmarks.report
 	$(BIN)/python -m bench_assets.benchmarks.arena
+
+# Every step's cost at a team's size (issue 21): a synthetic data directory per size, each step timed in its
+# own process with its peak memory. SCALE_ARGS="--sizes 10x1000,30x1000 --step-timeout 600" (docs/performance.md).
+bench-scale: install
+	$(BIN)/python -m bench_assets.benchmarks.scale --out bench_scale.json $(SCALE_ARGS)
 
 # One new demo model through `dagster dev` (sensor, daemon, automation) vs in-process `bench run`.
 bench-ui: install

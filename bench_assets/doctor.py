@@ -17,9 +17,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench_assets.compute.devices import DeviceError, describe_local_device
-from bench_assets.compute.modal_auth import ModalAuthError, modal_token_source, require_modal_token
-from bench_assets.core.config import ConfigError, compute_config, load_config
+from bench_assets.compute.backend import backend_kind, configured_compute
+from bench_assets.compute.modal_auth import modal_token_source
+from bench_assets.core.config import load_config
+from bench_assets.core.errors import BenchError
 from bench_assets.core.instance_settings import (
     POSTGRES_ENV,
     InstanceSettingsError,
@@ -132,15 +133,12 @@ def _storage(paths: DataPaths) -> Check:
 
 
 def check_compute(paths: DataPaths) -> Check:
-    """The backend ``BENCH_COMPUTE`` / ``data/config.yaml`` selects, and whether it can run here."""
+    """The backend ``BENCH_COMPUTE`` / ``data/config.yaml`` selects (one of ``compute.backend.BACKENDS``, or a
+    failure naming them), described by its own row, which also says when it cannot run here."""
     try:
-        section = compute_config(load_config(paths))
-        if section.get("backend") == "modal":
-            source = require_modal_token()
-            gpu = os.environ.get("BENCH_MODAL_GPU", "H100")
-            return Check("compute", True, f"modal: {gpu} containers, token from {source}")
-        return Check("compute", True, f"local: {describe_local_device(str(section.get('device', 'auto')))}")
-    except (ConfigError, ModalAuthError, DeviceError) as exc:
+        section = configured_compute(load_config(paths))
+        return Check("compute", True, backend_kind(section["backend"]).describe(section))
+    except BenchError as exc:
         return Check("compute", False, str(exc))
 
 

@@ -8,8 +8,11 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 
 from bench_assets.cli import main
+from bench_assets.compute.backend import BACKENDS, BackendKind, PoolSize
+from bench_assets.core.config import BackendNotReady
 from bench_assets_tests.conftest import REPO
 from bench_assets_tests.postgres_server import _free_port
 
@@ -134,3 +137,39 @@ def test_doctor_checks_the_object_store_root(machine, data_dir, s3_env, capsys, 
     code, lines = _doctor(capsys)
     assert code == 1 and lines["storage"].startswith("FAIL  storage      s3://no-such-bucket/results: not writable (")
     assert "AWS_ENDPOINT_URL" in lines["storage"] and "do-not-print" not in "".join(lines.values())
+
+
+def test_doctor_fails_a_misspelt_backend_naming_the_known_ones(machine, data_dir, capsys, monkeypatch):
+    """The compute line reads the backend through ``BACKENDS``: a typo is a FAIL, never "local ... ok"."""
+    config_file = data_dir / "config.yaml"
+    config = yaml.safe_load(config_file.read_text()) or {}
+    config_file.write_text(yaml.safe_dump({**config, "compute": {**config.get("compute", {}), "backend": "modall"}}))
+    code, lines = _doctor(capsys)
+    assert code == 1 and lines["compute"].startswith("FAIL  compute      "), lines["compute"]
+    assert f"compute backend 'modall' is not one of {tuple(BACKENDS)}" in lines["compute"]
+    assert str(config_file) in lines["compute"], "names the file the typo is in"
+
+    monkeypatch.setenv("BENCH_COMPUTE", "lokal")
+    code, lines = _doctor(capsys)
+    assert code == 1 and lines["compute"].startswith("FAIL  compute      BENCH_COMPUTE: compute backend 'lokal'")
+
+
+def test_doctor_describes_a_new_backend_from_its_row(machine, data_dir, capsys, monkeypatch):
+    """A backend added as one ``BACKENDS`` row is reported by its own ``describe``, its failure as a FAIL line."""
+    def describe(section):
+        if section.get("queue") != "gpu":
+            raise BackendNotReady("slurm: no queue named in compute.queue")
+        return "slurm: queue gpu"
+
+    row = BackendKind(build=lambda settings, context: None, gpu_pool=lambda: PoolSize(1, "queue"),
+                      preflight=lambda section: None, describe=describe)
+    monkeypatch.setitem(BACKENDS, "slurm", row)
+    monkeypatch.setenv("BENCH_COMPUTE", "slurm")
+    code, lines = _doctor(capsys)
+    assert lines["compute"] == "FAIL  compute      slurm: no queue named in compute.queue"
+
+    config_file = data_dir / "config.yaml"
+    config = yaml.safe_load(config_file.read_text()) or {}
+    config_file.write_text(yaml.safe_dump({**config, "compute": {"queue": "gpu"}}))
+    code, lines = _doctor(capsys)
+    assert lines["compute"] == "ok    compute      slurm: queue gpu"

@@ -16,9 +16,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
 
 SIDES = ("left", "right")
+SHARED_TOKEN_ENV = "BENCH_ARENA_TOKEN"  # read from the environment, the token stays out of `ps`
+
+
+def shared_token(given: str | None = None) -> str | None:
+    """The token voters must enter: ``given`` (``bench arena --token``), else ``BENCH_ARENA_TOKEN``; None: none."""
+    return given or os.environ.get(SHARED_TOKEN_ENV) or None
 
 
 def _mac(secret: bytes, purpose: str, *parts: str, length: int = 32) -> str:

@@ -65,7 +65,7 @@ def build_sdxl(device: str, dtype: Any, scale: str) -> Any:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
-    from bench_assets.demo.tiny_models import clip_tokenizer_files
+    from bench_assets.metrics.tiny.tokenizer import clip_tokenizer_files
 
     pick = _tiny if scale == "tiny" else dict
     text_1, text_2 = pick(SDXL_TEXT_1), pick(SDXL_TEXT_2)

@@ -12,7 +12,7 @@ package with a class that has these three methods, plus one row in
 ``BACKENDS``: how to build it from ``ComputeSettings`` (and the step's
 context, for a Pipes-based one), how many GPU steps may run at once (the
 size of Dagster's ``gpu`` pool) and what to check before any work starts
-(credentials). ``compute: {backend: <name>}`` in ``data/config.yaml`` or
+(credentials); optionally how ``bench doctor`` describes it. ``compute: {backend: <name>}`` in ``data/config.yaml`` or
 ``BENCH_COMPUTE=<name>`` then selects it; no asset changes.
 
 Imports stay light (no torch, no Dagster, no Modal): each builder imports its
@@ -52,6 +52,10 @@ class PoolSize:
     reason: str
 
 
+def _backend_name(section: Mapping[str, Any]) -> str:
+    return str(section["backend"])
+
+
 @dataclass(frozen=True)
 class BackendKind:
     """One row of ``BACKENDS``."""
@@ -59,6 +63,9 @@ class BackendKind:
     build: Callable[[ComputeSettings, Any], ComputeBackend]  # (settings, the step's context)
     gpu_pool: Callable[[], PoolSize]
     preflight: Callable[[Mapping[str, Any]], None]  # given the compute section; raises core.config.BackendNotReady
+    # Given the compute section, where work runs, in one line (``bench doctor``); raises a BenchError when it
+    # cannot run here. The default names the backend.
+    describe: Callable[[Mapping[str, Any]], str] = _backend_name
 
 
 def _build_local(settings: ComputeSettings, _context: Any) -> ComputeBackend:
@@ -79,6 +86,12 @@ def _local_pool() -> PoolSize:
 
 def _nothing_to_check(_section: Mapping[str, Any]) -> None:
     return None
+
+
+def _describe_local(section: Mapping[str, Any]) -> str:
+    from bench_assets.compute.devices import describe_local_device
+
+    return f"local: {describe_local_device(str(section.get('device', 'auto')))}"
 
 
 def _build_modal(settings: ComputeSettings, context: Any) -> ComputeBackend:
@@ -102,9 +115,19 @@ def _modal_token(section: Mapping[str, Any]) -> None:
         require_modal_token()
 
 
+def _describe_modal(_section: Mapping[str, Any]) -> str:
+    from bench_assets.compute.modal_auth import require_modal_token
+    from bench_assets.compute.modal_limits import modal_gpu
+
+    source = require_modal_token()
+    return f"modal: {modal_gpu()} containers, token from {source}"
+
+
 BACKENDS: dict[str, BackendKind] = {
-    "local": BackendKind(build=_build_local, gpu_pool=_local_pool, preflight=_nothing_to_check),
-    "modal": BackendKind(build=_build_modal, gpu_pool=_modal_pool, preflight=_modal_token),
+    "local": BackendKind(build=_build_local, gpu_pool=_local_pool, preflight=_nothing_to_check,
+                         describe=_describe_local),
+    "modal": BackendKind(build=_build_modal, gpu_pool=_modal_pool, preflight=_modal_token,
+                         describe=_describe_modal),
 }
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from bench_assets.core.errors import BenchError
+from bench_assets.generation.pipelines import resolve_device
 
 Log = Callable[[str], None]
 _BYTES_PER_GB = 1024**3
@@ -195,8 +196,6 @@ def describe_local_device(preference: str = "auto") -> str:
     or the pinned device is missing.
     """
     import torch
-
-    from bench_assets.generation.pipelines import resolve_device
 
     try:
         device = resolve_device(preference)

@@ -28,10 +28,11 @@ from bench_assets.compute.devices import (
 )
 from bench_assets.models.checkpoints import read_safetensors_header
 from bench_assets.models.registry import ModelEntry
-from bench_assets.generation.generate import GenerationReport, GenerationRequest
+from bench_assets.generation.generate import GenerationReport, GenerationRequest, generate_image_set
+from bench_assets.generation.pipelines import resolve_device, resolve_dtype
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.metrics.base import ImageItem
-from bench_assets.metrics.runner import ScoreOutcome
+from bench_assets.metrics.runner import ScoreOutcome, score_items
 
 Log = Callable[[str], None]
 
@@ -90,8 +91,6 @@ class LocalCompute:
         self, need: int, log: Log, should_stop: Callable[[], bool]
     ) -> Iterator[DeviceLease | None]:
         """Hold this step's GPU(s) when running on "auto"/"cuda" with leasing on; else no lease."""
-        from bench_assets.generation.pipelines import resolve_device
-
         n_gpus = gpu_count() if self.lock_dir is not None and resolve_device(self.device) == "cuda" else 0
         if n_gpus == 0:
             yield None
@@ -107,8 +106,6 @@ class LocalCompute:
         log: Log = lambda _: None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> GenerationReport:
-        from bench_assets.generation.generate import generate_image_set
-
         quiet_progress_bars()
         request = replace(request, runtime=self.runtime)
         cache = worker_cache(self.keep_scorers_loaded)
@@ -125,8 +122,6 @@ class LocalCompute:
 
     def _check_fits(self, request: GenerationRequest, lease: DeviceLease) -> None:
         """Refuse before loading when the model cannot fit the leased GPUs."""
-        from bench_assets.generation.pipelines import resolve_dtype
-
         settings = request.settings
         dtype = resolve_dtype(settings.precision, lease.device)
         size, bits = weights_on_disk(request.entry) if request.entry.path.exists() else (0, 16)
@@ -143,9 +138,6 @@ class LocalCompute:
         existing: list[dict[str, Any]],
         log: Log = lambda _: None,
     ) -> ScoreOutcome:
-        from bench_assets.generation.pipelines import resolve_device, resolve_dtype
-        from bench_assets.metrics.runner import score_items
-
         quiet_progress_bars()
         metric = worker_cache(self.keep_scorers_loaded).scorer(metric_name, options)
         batch_size = int(metric.options.get("batch_size", 32))

@@ -24,7 +24,10 @@ Where the images go depends on the image store (``storage: {root: ...}``):
   the same keys; scoring ships the bytes to the container.
 
 The container functions import ``bench_assets`` itself (``add_local_python_source``):
-there is no second copy of the generation or metric code.
+there is no second copy of the generation or metric code. They import it inside
+each function, when it runs in its container: ``modal run`` imports this file
+on the launching machine only to define the app, which must not pull in the
+generation and metric stack (torch, diffusers) there.
 
 Run as ``python -m bench_assets.compute.modal_app`` (what the tests do), the
 same entrypoint calls the functions with Modal's ``.local()`` instead of
@@ -51,10 +54,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 import modal
 
-from bench_assets.compute.modal_limits import MAX_CONTAINERS_ENV, max_containers
+from bench_assets.compute.modal_limits import GPU_ENV, MAX_CONTAINERS_ENV, max_containers, modal_gpu
 
 APP_NAME = "bench-assets"
-GPU = os.environ.get("BENCH_MODAL_GPU", "H100")
+GPU = modal_gpu()
 MAX_CONTAINERS = max_containers()
 TIMEOUT_S = int(os.environ.get("BENCH_MODAL_TIMEOUT_S", str(2 * 3600)))
 IMAGES_PER_CALL = int(os.environ.get("BENCH_MODAL_IMAGES_PER_CALL", "32"))
@@ -65,7 +68,7 @@ MODELS_DIR = "/models"
 RESULTS_DIR = "/results"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _CONFIG_ENV = {
-    "BENCH_MODAL_GPU": GPU,
+    GPU_ENV: GPU,
     MAX_CONTAINERS_ENV: str(MAX_CONTAINERS),
     "BENCH_MODAL_TIMEOUT_S": str(TIMEOUT_S),
     "BENCH_MODAL_SECRETS": ",".join(SECRET_NAMES),
@@ -123,11 +126,11 @@ def _container_store(spec: dict[str, Any] | None, fallback: Callable[[], Any]) -
 
 def _results_store() -> Any:
     """Where a container writes the PNGs of a local image store: the results Volume (or a temp dir)."""
-    from bench_assets.storage.store import LocalStore
+    from bench_assets.storage.store import open_store
 
     if _in_container():
-        return LocalStore(Path(RESULTS_DIR) / "images")
-    return LocalStore(Path(tempfile.mkdtemp(prefix="bench-modal-")))
+        return open_store(Path(RESULTS_DIR) / "images")
+    return open_store(Path(tempfile.mkdtemp(prefix="bench-modal-")))
 
 
 @app.function(**_GPU_FUNCTION)
@@ -186,9 +189,9 @@ def score_chunk(payload: dict[str, Any]) -> dict[str, Any]:
     scratch folder under the same keys. Either way rows record the key.
     """
     from bench_assets.compute.local import LocalCompute
-    from bench_assets.storage.store import LocalStore
+    from bench_assets.storage.store import open_store
 
-    images = _container_store(payload["images"], lambda: LocalStore(Path(tempfile.mkdtemp(prefix="bench-score-"))))
+    images = _container_store(payload["images"], lambda: open_store(Path(tempfile.mkdtemp(prefix="bench-score-"))))
     for key, data in payload["png"].items():
         images.put_bytes(key, data)
     items = [dataclasses.replace(item, store=images) for item in payload["items"]]
@@ -280,7 +283,7 @@ def drive_generation(extras: dict[str, Any], call_map: Callable, remote: bool, l
     from bench_assets.core.paths import DataPaths
     from bench_assets.prompts.prompt import Prompt
     from bench_assets.core.settings import GenerationSettings, set_fingerprint
-    from bench_assets.storage.store import is_url, open_store
+    from bench_assets.storage.store import open_store, store_kind
     from bench_assets.generation.generate import GenerationReport
     from bench_assets.generation.image_set import missing_jobs, plan_images
     from bench_assets.generation.pipelines import resolve_device, resolve_dtype
@@ -288,7 +291,7 @@ def drive_generation(extras: dict[str, Any], call_map: Callable, remote: bool, l
 
     paths = DataPaths(Path(extras["data_dir"]))
     images = open_store(**extras["images"])
-    direct = is_url(images.url)  # an object store: containers write into it themselves
+    direct = store_kind(images.url).remote  # an object store: containers write into it themselves
     entry = find_model(paths.models, extras["model"])
     settings = GenerationSettings(**extras["settings"])
     prompts = tuple(Prompt(**p) for p in extras["prompts"])
@@ -331,13 +334,13 @@ def drive_scoring(extras: dict[str, Any], call_map: Callable, log: Callable[[str
     Items travel as keys; with a local image store their bytes go along, with
     an object store the container reads them from the bucket.
     """
-    from bench_assets.storage.store import is_url, open_store
+    from bench_assets.storage.store import open_store, store_kind
     from bench_assets.metrics.base import ImageItem
     from bench_assets.metrics.registry import get_metric
     from bench_assets.metrics.runner import split_cached
 
     images = open_store(**extras["images"]) if extras["images"] else None
-    direct = images is not None and is_url(images.url)
+    direct = images is not None and store_kind(images.url).remote
     items = [ImageItem.from_json(i, images) for i in extras["items"]]
     metric = get_metric(extras["metric"], extras["options"])
     cached, todo, skipped = split_cached(metric, items, extras["existing"])

@@ -1,4 +1,5 @@
-"""Modal limits read from the environment, shared by the Modal app and the ``gpu`` pool's size.
+"""Modal limits and GPU type read from the environment, shared by the Modal app, the ``gpu`` pool's size
+and ``bench doctor``.
 
 Standard library only: ``modal_app`` (also inside the containers) and
 ``compute.backend`` (when ``bench instance-config`` sizes the pool) read the
@@ -13,6 +14,13 @@ from bench_assets.core.config import ConfigError
 
 MAX_CONTAINERS_ENV = "BENCH_MODAL_MAX_CONTAINERS"
 DEFAULT_MAX_CONTAINERS = 8
+GPU_ENV = "BENCH_MODAL_GPU"
+DEFAULT_GPU = "H100"
+
+
+def modal_gpu() -> str:
+    """The GPU type each Modal container asks for (``BENCH_MODAL_GPU``, default H100)."""
+    return os.environ.get(GPU_ENV, DEFAULT_GPU)
 
 
 def max_containers() -> int:

@@ -32,6 +32,7 @@ from bench_assets.compute.protocol import Log, StopCheck
 from bench_assets.compute.modal_auth import ModalAuthError, require_modal_token, secrets_env
 from bench_assets.storage.store import store_spec
 from bench_assets.generation.generate import GenerationFailure, GenerationReport, GenerationRequest
+from bench_assets.generation.pipelines import ModelLoadError
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.runner import ScoreOutcome
@@ -104,8 +105,6 @@ def result_message(messages: Sequence[Any], kind: str) -> dict[str, Any]:
     messages = [m for m in messages if isinstance(m, dict)]
     for message in messages:
         if message.get("kind") == "model_load_error":
-            from bench_assets.generation.pipelines import ModelLoadError
-
             raise ModelLoadError(message["message"])
         if message.get("kind") == kind:
             return message

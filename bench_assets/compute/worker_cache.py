@@ -22,6 +22,7 @@ from collections import Counter, OrderedDict
 from typing import Any
 
 from bench_assets.metrics.base import Metric
+from bench_assets.metrics.registry import get_metric
 
 load_counts: Counter[str] = Counter()
 
@@ -44,8 +45,6 @@ class WorkerCache:
 
     def scorer(self, name: str, options: dict[str, Any]) -> Metric:
         """The metric instance for these options: the same (loaded) one while it is cached."""
-        from bench_assets.metrics.registry import get_metric
-
         key = f"{name}:{json.dumps(options, sort_keys=True, default=str)}"
         metric = self._scorers.pop(key, None) or get_metric(name, options)
         self._scorers[key] = metric

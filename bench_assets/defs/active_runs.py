@@ -11,7 +11,7 @@ from typing import Sequence
 
 import dagster as dg
 
-from bench_assets.defs.partitions import run_partition_keys
+from bench_assets.defs.partitions import model_range_tags, partition_key, run_partition_keys
 
 ACTIVE_STATUSES = [
     dg.DagsterRunStatus.QUEUED,
@@ -55,8 +55,6 @@ def model_run_request(
     model: str, categories: Sequence[str], suite_categories: Sequence[str], run_key: str | None, reason: str
 ) -> dg.RunRequest:
     """One run for ``model``'s ``categories`` (a partition range), tagged for the run queue's per-model limit."""
-    from bench_assets.defs.partitions import model_range_tags, partition_key
-
     tags = {"bench/model": model, "bench/reason": reason}
     if len(categories) == 1:
         return dg.RunRequest(run_key=run_key, partition_key=partition_key(model, categories[0]), tags=tags)

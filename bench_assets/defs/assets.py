@@ -16,7 +16,8 @@ import warnings
 import dagster as dg
 import polars as pl
 
-from bench_assets.models.registry import ModelEntry, ModelKind, find_model, fingerprint
+from bench_assets.models.kinds import model_kind
+from bench_assets.models.registry import ModelEntry, find_model, fingerprint
 from bench_assets.prompts.prompt import PromptSuite
 from bench_assets.core.settings import GenerationSettings, SettingsError
 from bench_assets.compute.devices import DeviceError
@@ -38,6 +39,7 @@ from bench_assets.storage.warehouse import Warehouse
 from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.partitions import run_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
+from bench_assets.defs.decisions import decision_for
 
 # Single-run backfill policies are "beta" in Dagster 1.13; they are what lets one run cover a model's categories.
 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_policy.*")
@@ -128,7 +130,7 @@ def _generate_partition(
         prompts=prompts, settings=plan.settings, images=images, known=known,
     )
     try:
-        if plan.entry.kind == ModelKind.IMAGE_FOLDER:  # an API model's images: ingest, load nothing
+        if not model_kind(plan.entry.kind).loads_pipeline:  # an API model's images: ingest, load nothing
             report = ingest_image_folder(request, log=context.log.info, should_stop=should_stop)
         else:
             report = compute.runner(context).generate(request, log=context.log.info, should_stop=should_stop)
@@ -295,6 +297,55 @@ def _score_partition(
             "gpu_seconds": outcome.gpu_seconds}
 
 
+def _score_run(context: dg.AssetExecutionContext, bench: BenchResource, scorers: ScorersResource,
+               compute: ComputeResource, metric_cls: type[Metric]) -> list[dict]:
+    """Score every partition of the run; a failed one fails the step at the end, the others are kept."""
+    prompts = bench.suite().by_id()
+    parts: list[dict] = []
+    failed: dict[str, str] = {}
+    for model, category in run_partitions(context):
+        try:
+            with _lock(bench, model, category, context, lambda: False):
+                parts.append(_score_partition(context, bench, scorers, compute, metric_cls, model, category, prompts))
+        except (PartitionFailed, PartitionBusy) as exc:
+            failed[f"{model}/{category}"] = str(exc)
+            context.log.error(f"{model}/{category}: {exc}")
+    _end_of_run(context, failed, len(parts))
+    return parts
+
+
+def _metric_result(metric_cls: type[Metric], parts: list[dict], compute: ComputeResource) -> dg.MaterializeResult:
+    """The run's metadata (totals, mean, one row per partition) and the values-in-range check."""
+    low, high = metric_cls.value_range
+    values = [r["value"] for p in parts for r in p["rows"] if r["value"] is not None]
+    bad = [v for v in values if not (low <= v <= high)]
+    computed = int(_sum(parts, "computed"))
+    for part in parts:
+        part["n_rows"] = len(part["rows"])
+    return dg.MaterializeResult(
+        metadata={
+            "status": "cached" if computed == 0 else "computed",
+            "partitions": len(parts),
+            "rows": sum(len(p["rows"]) for p in parts),
+            "computed": computed,
+            "cached": int(_sum(parts, "cached")),
+            "skipped_prompts": int(_sum(parts, "skipped_prompts")),
+            "gpu_seconds": round(_sum(parts, "gpu_seconds"), 3),
+            "backend": compute.backend,
+            "mean": float(sum(values) / len(values)) if values else float("nan"),
+            "table": metric_cls.table,
+            "by_partition": _partition_table(parts, ("partition", "n_rows", "computed", "cached")),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=RANGE_CHECK,
+                passed=not bad,
+                metadata={"out_of_range": len(bad), "range": f"[{low}, {high}]"},
+            )
+        ],
+    )
+
+
 def build_metric_asset(
     metric_cls: type[Metric], partitions_def: dg.PartitionsDefinition, upstream: dg.AssetsDefinition
 ) -> dg.AssetsDefinition:
@@ -318,45 +369,7 @@ def build_metric_asset(
         scorers: ScorersResource,
         compute: ComputeResource,
     ) -> dg.MaterializeResult:
-        prompts = bench.suite().by_id()
-        parts: list[dict] = []
-        failed: dict[str, str] = {}
-        for model, category in run_partitions(context):
-            try:
-                with _lock(bench, model, category, context, lambda: False):
-                    parts.append(_score_partition(context, bench, scorers, compute, metric_cls, model, category, prompts))
-            except (PartitionFailed, PartitionBusy) as exc:
-                failed[f"{model}/{category}"] = str(exc)
-                context.log.error(f"{model}/{category}: {exc}")
-        _end_of_run(context, failed, len(parts))
-        low, high = metric_cls.value_range
-        values = [r["value"] for p in parts for r in p["rows"] if r["value"] is not None]
-        bad = [v for v in values if not (low <= v <= high)]
-        computed = int(_sum(parts, "computed"))
-        for part in parts:
-            part["n_rows"] = len(part["rows"])
-        return dg.MaterializeResult(
-            metadata={
-                "status": "cached" if computed == 0 else "computed",
-                "partitions": len(parts),
-                "rows": sum(len(p["rows"]) for p in parts),
-                "computed": computed,
-                "cached": int(_sum(parts, "cached")),
-                "skipped_prompts": int(_sum(parts, "skipped_prompts")),
-                "gpu_seconds": round(_sum(parts, "gpu_seconds"), 3),
-                "backend": compute.backend,
-                "mean": float(sum(values) / len(values)) if values else float("nan"),
-                "table": table,
-                "by_partition": _partition_table(parts, ("partition", "n_rows", "computed", "cached")),
-            },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=RANGE_CHECK,
-                    passed=not bad,
-                    metadata={"out_of_range": len(bad), "range": f"[{low}, {high}]"},
-                )
-            ],
-        )
+        return _metric_result(metric_cls, _score_run(context, bench, scorers, compute, metric_cls), compute)
 
     return _metric
 
@@ -378,8 +391,6 @@ def prompts_frame(suite: PromptSuite) -> pl.DataFrame:
 def build_leaderboard_asset(
     metric_assets: Sequence[dg.AssetsDefinition], comparisons: dg.AssetsDefinition
 ) -> dg.AssetsDefinition:
-    from bench_assets.defs.decisions import decision_for
-
     columns = metric_columns()
 
     @dg.asset(

@@ -9,21 +9,20 @@ rule: settings precedence (``models.registry.model_settings``), metric options
 from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, get_type_hints
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from bench_assets.compute.backend import ComputeSettings, backend_kind
 from bench_assets.compute.protocol import ComputeBackend
 from bench_assets.defs.run_watch import watch_run
 from bench_assets.generation.runtime import RuntimeOptions
 from bench_assets.models.registry import ModelEntry
-from bench_assets.core.config import load_config
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.objects import Store
-from bench_assets.storage.store import images_store
 from bench_assets.prompts.prompt import PromptSuite
 from bench_assets.prompts.suites import load_suite
 from bench_assets.core.settings import GenerationSettings
@@ -31,63 +30,78 @@ from bench_assets.models.registry import model_settings
 from bench_assets.metrics.base import Metric
 from bench_assets.metrics.registry import configured_metrics, options_for
 from bench_assets.storage.versions import VersionStore, open_versions
-from bench_assets.storage.warehouse import Warehouse, open_warehouse
+from bench_assets.storage.warehouse import Warehouse
 
 
 class BenchResource(dg.ConfigurableResource):
-    """The data directory (models, prompts, images, warehouse) and its prompt suite."""
+    """The data directory (models, prompts, images, warehouse) and its prompt suite.
+
+    The stores under the configured root are built on first use and kept for
+    this resource instance: Dagster makes a fresh instance for each sensor
+    tick, schedule tick and step, so ``config.yaml`` is read once per tick or
+    step (not once per model × category), and an edit shows at the next one.
+    """
 
     data_dir: str
     suite_path: str
+    _versions: VersionStore | None = PrivateAttr(default=None)
 
     @property
     def paths(self) -> DataPaths:
         return DataPaths(Path(self.data_dir))
 
     @property
-    def warehouse(self) -> Warehouse:
-        """The warehouse (the data directory's ``warehouse/`` or ``<storage root>/warehouse``)."""
-        return open_warehouse(self.paths)
+    def versions(self) -> VersionStore:
+        """Model versions and their archive, under the configured store root; holds the two below."""
+        if self._versions is None:
+            self._versions = open_versions(self.paths)
+        return self._versions
 
     @property
-    def versions(self) -> VersionStore:
-        """Model versions and their archive, under the same store root."""
-        return open_versions(self.paths)
+    def warehouse(self) -> Warehouse:
+        """The warehouse (the data directory's ``warehouse/`` or ``<storage root>/warehouse``)."""
+        return self.versions.warehouse
 
     @property
     def images(self) -> Store:
         """The image store (the data directory's ``images/`` or ``<storage root>/images``)."""
-        return images_store(self.paths, load_config(self.paths))
+        return self.versions.images
 
     def suite(self) -> PromptSuite:
         return load_suite(Path(self.suite_path))
 
 
-_DEFAULTS = GenerationSettings()
+def _mirror(name: str, *sources: type, skip: frozenset[str] = frozenset()) -> type[dg.ConfigurableResource]:
+    """A resource base whose config fields are the dataclasses' own fields and defaults.
+
+    So each field is declared once (in its dataclass) and the resource's
+    defaults can never drift from the dataclass's.
+    """
+    annotations: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    for source in sources:
+        hints = get_type_hints(source)
+        for spec in fields(source):
+            if spec.name not in skip:
+                default = spec.default if spec.default is not MISSING else spec.default_factory()  # type: ignore[misc]
+                annotations[spec.name], defaults[spec.name] = hints[spec.name], default
+    return type(name, (dg.ConfigurableResource,), {"__module__": __name__, "__annotations__": annotations, **defaults})
 
 
-class GenerationResource(dg.ConfigurableResource):
+def _values(resource: dg.ConfigurableResource, source: type, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The resource's values of ``source``'s fields (what ``_mirror`` gave it), to build a ``source``."""
+    return {spec.name: getattr(resource, spec.name) for spec in fields(source) if spec.name not in skip}
+
+
+class GenerationResource(_mirror("GenerationFields", GenerationSettings)):
     """Default generation settings (SDXL-friendly); a model's sidecar file overrides them.
 
-    The defaults are GenerationSettings' own, so the two never drift apart;
-    ``definitions`` builds it from ``core.config.generation_defaults``.
+    Its fields are GenerationSettings' own (``_mirror``), so the two never
+    drift apart; ``definitions`` builds it from ``core.config.generation_defaults``.
     """
 
-    sampler: str = _DEFAULTS.sampler
-    steps: int = _DEFAULTS.steps
-    guidance_scale: float = _DEFAULTS.guidance_scale
-    width: int = _DEFAULTS.width
-    height: int = _DEFAULTS.height
-    images_per_prompt: int = _DEFAULTS.images_per_prompt
-    base_seed: int = _DEFAULTS.base_seed
-    batch_size: int = _DEFAULTS.batch_size
-    precision: str = _DEFAULTS.precision
-    prediction_type: str | None = _DEFAULTS.prediction_type
-    gpus: int = _DEFAULTS.gpus
-    min_gpu_memory_gb: float = _DEFAULTS.min_gpu_memory_gb
-
     def defaults(self) -> GenerationSettings:
-        return GenerationSettings(**{f.name: getattr(self, f.name) for f in fields(GenerationSettings)})
+        return GenerationSettings(**_values(self, GenerationSettings))
 
     def settings_for(self, entry: ModelEntry, suite_overrides: dict[str, Any] | None = None) -> GenerationSettings:
         """Defaults < the prompt suite's ``generation:`` (a suite spec) < the model's card/sidecar."""
@@ -107,44 +121,29 @@ class ScorersResource(dg.ConfigurableResource):
         return configured_metrics(self.options)
 
 
-_RUNTIME = RuntimeOptions()
-_COMPUTE = ComputeSettings()
+# ComputeSettings' fields with RuntimeOptions' in place of its ``runtime``, so config.yaml's
+# compute: section sets them all flat (device, attention, keep_scorers_loaded, modal_secret ...).
+_NESTED = frozenset({"runtime"})
 
 
-class ComputeResource(dg.ConfigurableResource):
+class ComputeResource(_mirror("ComputeFields", ComputeSettings, RuntimeOptions, skip=_NESTED)):
     """Where GPU work runs: a name in ``compute.backend.BACKENDS`` (``local``, ``modal``).
 
     Chosen by ``data/config.yaml``'s ``compute: {backend: ...}`` or the
     ``BENCH_COMPUTE`` environment variable (which wins; see
     ``compute.backend.configured_compute``). Assets call
     ``runner(context).generate(...)`` / ``.score(...)``, the ``ComputeBackend``
-    protocol, and never branch on which backend it is.
+    protocol, and never branch on which backend it is. Its other fields are
+    ComputeSettings' and RuntimeOptions' own (``_mirror``).
     """
 
     backend: str = "local"
-    device: str = _COMPUTE.device
-    precision: str = _COMPUTE.precision
-    # RuntimeOptions' fields, so data/config.yaml's compute: section can set them.
-    attention: str = _RUNTIME.attention
-    compile: bool = _RUNTIME.compile
-    vae_tiling: bool = _RUNTIME.vae_tiling
-    vae_slicing: bool = _RUNTIME.vae_slicing
-    cpu_offload: str = _RUNTIME.cpu_offload
-    channels_last: bool = _RUNTIME.channels_last
-    # Scorers a worker process keeps loaded between partitions and runs (each load is paid once per model).
-    keep_scorers_loaded: int = _COMPUTE.keep_scorers_loaded
-    data_dir: str = ""
-    # Run the Modal entrypoint with ``.local()`` calls in a subprocess (tests, debugging).
-    modal_local_invocation: bool = _COMPUTE.modal_local_invocation
-    # The Modal Secret (by name) with the object store's credentials, for containers that use the bucket.
-    modal_secret: str = _COMPUTE.modal_secret
 
     def runtime(self) -> RuntimeOptions:
-        return RuntimeOptions(**{f.name: getattr(self, f.name) for f in fields(RuntimeOptions)})
+        return RuntimeOptions(**_values(self, RuntimeOptions))
 
     def settings(self) -> ComputeSettings:
-        values = {f.name: getattr(self, f.name) for f in fields(ComputeSettings) if f.name != "runtime"}
-        return ComputeSettings(runtime=self.runtime(), **values)
+        return ComputeSettings(runtime=self.runtime(), **_values(self, ComputeSettings, skip=_NESTED))
 
     def runner(self, context: dg.AssetExecutionContext | None) -> ComputeBackend:
         """This step's backend (a Pipes-based one talks to the step through ``context``)."""

@@ -7,11 +7,17 @@ from typing import Any
 
 import dagster as dg
 
-from bench_assets.models.registry import fingerprint, scan_models
-from bench_assets.storage.status import partition_status
+from bench_assets.models.registry import ModelEntry, scan_models
+from bench_assets.storage.status import PartitionStatus, StatusInputs, suite_statuses
 from bench_assets.defs.active_runs import active_partitions, model_run_request
 from bench_assets.defs.partitions import MODEL_DIM
 from bench_assets.defs.resources import BenchResource, GenerationResource, ScorersResource
+
+
+def _needs_a_run(status: PartitionStatus, entry: ModelEntry) -> bool:
+    """Not done, and not an invalid entry's failed partition: a run would fail with the same error; the
+    sensor launches it again once the file (and so its fingerprint) changes."""
+    return not (status.state == "done" or (entry.error and status.state == "failed"))
 
 
 def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
@@ -30,31 +36,19 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
     ):
         registered = set(context.instance.get_dynamic_partitions(MODEL_DIM))
         suite = bench.suite()
-        metrics = scorers.metrics()
-        busy = active_partitions(context.instance, suite.categories)
-        requests, images = [], bench.images
+        inputs = StatusInputs(bench.warehouse, bench.images, suite, scorers.metrics(), generation.defaults(),
+                              bench.paths.cache)
+        busy = active_partitions(context.instance, suite.categories)  # queued or running: never requested twice
+        # Registered models only: the sensor registers new ones.
+        entries = [entry for entry in scan_models(bench.paths.models) if entry.key in registered]
         tick_id = context.scheduled_execution_time.strftime("%Y%m%dT%H%M%S")
-        for entry in scan_models(bench.paths.models):
-            if entry.key not in registered:
-                continue  # the sensor registers new models
-            model_fp = None if entry.error else fingerprint(entry, bench.paths.cache)
-            settings = generation.settings_for(entry, suite.generation)
-            todo, states = [], set()
-            for category in suite.categories:
-                if (entry.key, category) in busy:
-                    continue  # queued or running already: never requested twice
-                status = partition_status(
-                    bench.warehouse, entry.key, category, suite.in_category(category),
-                    settings, metrics, model_fp, images=images,
-                )
-                if status.state == "done" or (entry.error and status.state == "failed"):
-                    continue
-                todo.append(category)
-                states.add(status.state)
+        requests = []
+        for entry, statuses in suite_statuses(inputs, entries, skip=busy):
+            todo = [status for status in statuses if _needs_a_run(status, entry)]
             if todo:
                 requests.append(model_run_request(
-                    entry.key, todo, suite.categories, run_key=f"{entry.key}:{tick_id}",
-                    reason="nightly:" + ",".join(sorted(states)),
+                    entry.key, [status.category for status in todo], suite.categories,
+                    run_key=f"{entry.key}:{tick_id}", reason="nightly:" + ",".join(sorted({s.state for s in todo})),
                 ))
         if not requests:
             return dg.SkipReason("every registered partition is up to date or already queued")

@@ -2,9 +2,10 @@
 
 Three tiny Stable Diffusion pipelines (two diffusers folders, one single-file
 checkpoint with the original tensor naming, so both loading paths run), each
-with a sidecar asking for small images; a tiny open_clip model and LPIPS on a
-random backbone as scorers. Their *numbers* mean nothing (random weights);
-the pipeline that produces them is the real one.
+with a sidecar asking for small images; every metric scores with the tiny
+random-weight scorer its registry row names (``Metric.tiny_scorer``). Their
+*numbers* mean nothing (random weights); the pipeline that produces them is
+the real one.
 
 Everything is built once: re-running skips what exists.
 """
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
-from bench_assets.core.config import config_path
+from bench_assets.core.config import ConfigError, config_path
 from bench_assets.core.paths import DataPaths
+from bench_assets.core.yaml_files import read_yaml_mapping
+from bench_assets.metrics.base import TinyScorer
+from bench_assets.metrics.registry import METRICS
 
 DEMO_SETTINGS = {
     "width": 32,
@@ -38,6 +41,7 @@ CONFIG_HEADER = (
 
 
 def _build_model(models_dir: Path, name: str, layout: str, seed: int) -> None:
+    # tiny_models imports torch (through ldm_checkpoint): only when a model is really built.
     from bench_assets.demo.tiny_models import build_tiny_sd_pipeline, save_diffusers_folder, save_single_file
 
     final = models_dir / (f"{name}.safetensors" if layout == "single_file" else name)
@@ -63,88 +67,23 @@ def _write_sidecar(models_dir: Path, name: str) -> None:
         sidecar.write_text("# demo model: tiny images, few steps\n" + yaml.safe_dump(DEMO_SETTINGS))
 
 
-def _tiny_clip(root: Path) -> dict:
-    from bench_assets.demo.tiny_scorers import build_tiny_open_clip
-
-    return build_tiny_open_clip(root / "tiny-clip")
-
-
-def _tiny_lpips(root: Path) -> dict:
-    from bench_assets.demo.tiny_scorers import tiny_lpips_options
-
-    return tiny_lpips_options(size=64)
-
-
-def _tiny_vlm(root: Path) -> dict:
-    from bench_assets.demo.tiny_vlm import build_tiny_vlm
-
-    return build_tiny_vlm(root / "tiny-vlm")
-
-
-def _tiny_geneval(root: Path) -> dict:
-    from bench_assets.demo.tiny_detector import build_tiny_geneval
-
-    return build_tiny_geneval(root / "tiny-geneval")
-
-
-def _tiny_msssim(root: Path) -> dict:
-    from bench_assets.demo.tiny_dino import tiny_msssim_options
-
-    return tiny_msssim_options()
-
-
-def _tiny_dino(root: Path) -> dict:
-    from bench_assets.demo.tiny_dino import build_tiny_dino
-
-    return build_tiny_dino(root / "tiny-dino")
-
-
-def _tiny_text(root: Path) -> dict:
-    from bench_assets.demo.tiny_judges import tiny_text_options
-
-    return tiny_text_options()
-
-
-def _tiny_aesthetic(root: Path) -> dict:
-    from bench_assets.demo.tiny_judges import build_tiny_aesthetic
-
-    return build_tiny_aesthetic(root / "tiny-aesthetic")
-
-
-def _tiny_preference(root: Path) -> dict:
-    from bench_assets.demo.tiny_judges import build_tiny_preference
-
-    return build_tiny_preference(root / "tiny-pickscore")
-
-
-# metric name -> builder of its tiny scorer (weights under ``root``), returning the metric's options.
-TINY_SCORERS: dict[str, Callable[[Path], dict]] = {
-    "clip_score": _tiny_clip,
-    "lpips_diversity": _tiny_lpips,
-    "vqascore": _tiny_vlm,
-    "tifa": _tiny_vlm,
-    "geneval": _tiny_geneval,
-    "msssim_diversity": _tiny_msssim,
-    "text_rendering": _tiny_text,
-    "aesthetic": _tiny_aesthetic,
-    "preference": _tiny_preference,
-    "dino": _tiny_dino,
-    "dsg": _tiny_vlm,
-}
-
-
 def tiny_scorer_options(root: Path, names: list[str] | None = None) -> dict[str, dict]:
-    """Build the tiny scorers of ``names`` (default: all) and return their options.
+    """Build the tiny scorers of ``names`` (default: every registered metric) under ``root``; their options.
 
-    Metrics sharing a scorer (VQAScore, TIFA and DSG share one VLM) build it once.
+    Each metric's registry row names its scorer (``Metric.tiny_scorer``);
+    metrics naming the same one (VQAScore, TIFA and DSG share one VLM) build it once.
     """
-    built: dict[Callable[[Path], dict], dict] = {}
+    chosen = names or list(METRICS)
+    lacking = [name for name in chosen if METRICS[name].tiny_scorer is None]
+    if lacking:
+        raise ValueError(f"metric(s) {lacking} name no tiny_scorer: the demo would need their real weights")
+    built: dict[TinyScorer, dict] = {}
     options = {}
-    for name in names or list(TINY_SCORERS):
-        builder = TINY_SCORERS[name]
-        if builder not in built:
-            built[builder] = builder(root)
-        options[name] = dict(built[builder])
+    for name in chosen:
+        scorer = METRICS[name].tiny_scorer
+        if scorer not in built:
+            built[scorer] = scorer.options(root)
+        options[name] = dict(built[scorer])
     return options
 
 
@@ -157,9 +96,9 @@ def _write_demo_config(paths: DataPaths) -> None:
         if not text.startswith(CONFIG_HEADER):
             print(f"keeping your {target}")
             return
-        existing = yaml.safe_load(text) or {}
+        existing = read_yaml_mapping(target, ConfigError, "a mapping of config sections")
     metrics = existing.setdefault("metrics", {})
-    missing = [name for name in TINY_SCORERS if name not in metrics]
+    missing = [name for name in METRICS if name not in metrics]
     if not missing:
         return
     metrics.update(tiny_scorer_options(paths.metric_models, missing))

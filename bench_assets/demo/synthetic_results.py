@@ -3,9 +3,11 @@
 For the report's benchmark (10 models × 1,000 prompts × 4 images) and for
 fast report tests that need no generation: real PNG files (small smooth
 colour fields, distinct per image), manifest rows, score rows for every
-registered metric (with GenEval reasons, TIFA answers and OCR text), the
-prompts table and the leaderboard computed by ``storage.leaderboard``.
-Values are random with a per-model offset, so models differ.
+registered metric (each metric's ``example_row``: its value and the extra
+columns the report and its aggregate read), the prompts table and the
+leaderboard computed by ``storage.leaderboard``. Values are random with a
+per-model offset, so models differ. Everything per metric comes from its
+registry row: a new metric gets rows here with no change.
 """
 
 from __future__ import annotations
@@ -20,12 +22,10 @@ import polars as pl
 
 from bench_assets.core.naming import ImageName, image_key
 from bench_assets.metrics.registry import METRICS
-from bench_assets.metrics.text_rendering import compare_text
 from bench_assets.storage.leaderboard import compute_leaderboard, gpu_costs, widen
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
+from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.warehouse import Warehouse
-
-GENEVAL_TASKS = ("single_object", "two_object", "counting", "colors", "position", "color_attr")
 
 
 @dataclass(frozen=True)
@@ -63,27 +63,8 @@ def _write_png(path: Path, rng: np.random.Generator, size: int) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _extras(metric: str, prompt_text: str, i: int, value: float, rng: np.random.Generator) -> dict:
-    """What each metric stores beside its value, shaped as the real metrics store it."""
-    if metric == "geneval":
-        task = GENEVAL_TASKS[i % len(GENEVAL_TASKS)]
-        return {"task": task, "reason": "" if value else f"expected 2 dog, found {i % 2}"}
-    if metric == "tifa":
-        answers = [{"question": "Is there a dog?", "choices": ["yes", "no"], "answer": "yes",
-                    "predicted": "yes" if value >= 0.5 else "no", "correct": value >= 0.5}]
-        return {"n_questions": 1, "answers": json.dumps(answers)}
-    if metric == "text_rendering":
-        target = f"SIGN {i}"
-        return compare_text(target if rng.random() < 0.5 else "SIGM", target)
-    if metric == "vqascore":
-        return {"question": f'Does this figure show "{prompt_text}"?'}
-    return {}
-
-
 def write_synthetic_warehouse(data: Path, spec: SyntheticSpec) -> Warehouse:
     """Images under ``data/images``, tables under ``data/warehouse``; returns the warehouse."""
-    from bench_assets.storage.metric_columns import metric_columns
-
     rng = np.random.default_rng(spec.seed)
     wh = Warehouse(data / "warehouse")
     prompts = _prompts(spec)
@@ -104,18 +85,15 @@ def write_synthetic_warehouse(data: Path, spec: SyntheticSpec) -> Warehouse:
                                      "settings": settings, "seconds": 0.1, "gpu_seconds": 0.1 * (m + 1),
                                      "device": "cpu", "dtype": "fp32"})
                     for name, cls in METRICS.items():
-                        if cls.unit != "image":
-                            continue
-                        value = float(np.clip(rng.normal(0.5 + 0.05 * m, 0.2), 0, 1))
-                        if name == "geneval":
-                            value = float(value > 0.5)
-                        scores[name].append(_score_row(model, category, row["prompt_id"], k, key, sha, name,
-                                                       value, _extras(name, row["prompt"], p, value, rng)))
+                        if cls.unit == "image":
+                            draw = float(np.clip(rng.normal(0.5 + 0.05 * m, 0.2), 0, 1))
+                            scores[name].append(_score_row(model, category, row["prompt_id"], k, key, sha, name,
+                                                           cls.example_row(p, draw)))
                 for name, cls in METRICS.items():
                     if cls.unit == "prompt":
-                        value = float(rng.uniform(0, 1))
+                        example = {**cls.example_row(p, float(rng.uniform(0, 1))), "n_images": spec.images_per_prompt}
                         scores[name].append(_score_row(model, category, row["prompt_id"], None, None, None, name,
-                                                       value, {"n_images": spec.images_per_prompt}))
+                                                       example))
             wh.write_partition(IMAGES_TABLE, model, category, manifest)
             wh.write_partition(FAILURES_TABLE, model, category, [], schema=FAILURE_SCHEMA)
             for name, rows in scores.items():
@@ -127,8 +105,8 @@ def write_synthetic_warehouse(data: Path, spec: SyntheticSpec) -> Warehouse:
     return wh
 
 
-def _score_row(model, category, prompt_id, index, path, sha, metric, value, extras) -> dict:
+def _score_row(model, category, prompt_id, index, path, sha, metric, example) -> dict:
     return {"model": model, "category": category, "prompt_id": prompt_id, "image_index": index,
             "seed": index, "image_path": path, "image_sha256": sha, "input_hash": sha or prompt_id,
             "metric": metric, "metric_version": "1", "scorer": "synthetic", "scored_at": "2026-12-02T00:00:00+00:00",
-            "gpu_seconds": 0.01, "value": value, **extras}
+            "gpu_seconds": 0.01, **example}

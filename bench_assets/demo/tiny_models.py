@@ -9,84 +9,25 @@ file with a config sidecar (how most fine-tunes are shared).
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
-import json
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench_assets.demo.ldm_checkpoint import diffusers_to_ldm_state_dict
+from bench_assets.metrics.tiny.tokenizer import EOS, MAX_LENGTH, clip_tokenizer_files, write_bpe_files
 
 if TYPE_CHECKING:
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-BOS, EOS = "<|startoftext|>", "<|endoftext|>"
-MAX_LENGTH = 77
-_MERGES_END = 49152 - 256 - 2 + 1  # OpenAI CLIP keeps this many lines of the BPE file
 _SD_BETAS = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "num_train_timesteps": 1000}
 OPEN_CLIP_PAD = "!"  # OpenCLIP pads with token 0, which is "!" (SD 2.x's and SDXL's second tokenizer)
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    # GPT-2/CLIP byte-level alphabet: printable bytes map to themselves, the rest above 255.
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    codes = printable[:]
-    extra = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codes.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, map(chr, codes)))
-
-
-def _open_clip_bpe_file() -> Path:
-    # Found without importing open_clip (which pulls in torch, timm, ...).
-    spec = importlib.util.find_spec("open_clip")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("open_clip is not installed; it ships the CLIP BPE vocabulary")
-    return Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
-
-
-def _write_bpe_files(out_dir: Path) -> None:
-    lines = gzip.open(_open_clip_bpe_file()).read().decode("utf-8").split("\n")
-    merges = [tuple(line.split()) for line in lines[1:_MERGES_END]]
-    alphabet = list(_bytes_to_unicode().values())
-    tokens = alphabet + [t + "</w>" for t in alphabet] + ["".join(m) for m in merges] + [BOS, EOS]
-    vocab = {token: index for index, token in enumerate(tokens)}
-    (out_dir / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    (out_dir / "merges.txt").write_text(
-        "#version: 0.2\n" + "".join(f"{a} {b}\n" for a, b in merges), encoding="utf-8"
-    )
-
-
-def clip_tokenizer_files(out_dir: Path) -> Path:
-    """Write a real CLIP tokenizer (``vocab.json``, ``merges.txt``, configs) to ``out_dir``.
-
-    Rebuilt offline from the BPE list that open_clip ships, in the same order
-    as OpenAI CLIP builds it, so token ids match the real SD 1.x tokenizer
-    while nothing is downloaded.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_bpe_files(out_dir)
-    specials = {"bos_token": BOS, "eos_token": EOS, "unk_token": EOS, "pad_token": EOS}
-    (out_dir / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
-    config = {"tokenizer_class": "CLIPTokenizer", "model_max_length": MAX_LENGTH, "do_lower_case": True, **specials}
-    (out_dir / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
-    return out_dir
 
 
 def _add_bpe_files(tokenizer_dir: Path) -> None:
     # transformers 5 saves only tokenizer.json; vocab.json + merges.txt keep the
     # folder loadable by transformers 4.x's CLIPTokenizer too.
     if not (tokenizer_dir / "vocab.json").exists():
-        _write_bpe_files(tokenizer_dir)
+        write_bpe_files(tokenizer_dir)
 
 
 def _tiny_vae(sample_size: int, **options: Any) -> Any:
@@ -132,6 +73,32 @@ def _tiny_tokenizer(pad_token: str = EOS) -> Any:
         return CLIPTokenizer(vocab, merges, model_max_length=MAX_LENGTH, pad_token=pad_token)
 
 
+def _tiny_unet(sample_size: int, **options: Any) -> Any:
+    # Attention only at the lower resolution: on a CPU, 32x32 self-attention costs more
+    # than the rest of the model together.
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        sample_size=sample_size,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=16,
+        **options,
+    )
+
+
+def _sd_pipeline(**components: Any) -> "StableDiffusionPipeline":
+    """An SD 1.x/2.x pipeline of ``components`` without a safety checker, its progress bar off."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(**components, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def build_tiny_sd_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDiffusionPipeline":
     """An SD 1.x-shaped pipeline with random weights drawn from ``seed``.
 
@@ -140,38 +107,17 @@ def build_tiny_sd_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDiffu
     ``sample_size``. The global torch RNG is left untouched.
     """
     import torch
-    from diffusers import PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import PNDMScheduler
     from transformers import CLIPTextModel
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            sample_size=sample_size,
-            block_out_channels=(32, 64),
-            layers_per_block=1,
-            # Attention only at the lower resolution: on a CPU, 32x32 self-attention costs more
-            # than the rest of the model together.
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=32,
-            attention_head_dim=4,
-            norm_num_groups=16,
-        )
+        unet = _tiny_unet(sample_size, cross_attention_dim=32, attention_head_dim=4)
         vae = _tiny_vae(sample_size)
         text_encoder = CLIPTextModel(_tiny_clip_config(32))
     scheduler = PNDMScheduler(**_SD_BETAS, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=_tiny_tokenizer(),
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return _sd_pipeline(vae=vae, text_encoder=text_encoder, tokenizer=_tiny_tokenizer(), unet=unet,
+                        scheduler=scheduler)
 
 
 def build_tiny_sd2_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDiffusionPipeline":
@@ -183,37 +129,17 @@ def build_tiny_sd2_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDiff
     tokenizer that pads with "!", and a DDIM scheduler as SD 2.1 ships.
     """
     import torch
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import DDIMScheduler
     from transformers import CLIPTextModel
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            sample_size=sample_size,
-            block_out_channels=(32, 64),
-            layers_per_block=1,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=32,
-            attention_head_dim=(2, 4),
-            use_linear_projection=True,
-            norm_num_groups=16,
-        )
+        unet = _tiny_unet(sample_size, cross_attention_dim=32, attention_head_dim=(2, 4), use_linear_projection=True)
         vae = _tiny_vae(sample_size)
         text_encoder = CLIPTextModel(_tiny_clip_config(32, hidden_act="gelu"))
     scheduler = DDIMScheduler(**_SD_BETAS, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
-    pipe = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        tokenizer=_tiny_tokenizer(OPEN_CLIP_PAD),
-        unet=unet,
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return _sd_pipeline(vae=vae, text_encoder=text_encoder, tokenizer=_tiny_tokenizer(OPEN_CLIP_PAD), unet=unet,
+                        scheduler=scheduler)
 
 
 SDXL_TIME_EMBED_DIM = 8  # SDXL: 256; six size/crop numbers, each embedded to this width
@@ -230,18 +156,14 @@ def build_tiny_sdxl_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDif
     Two transformer layers in the lower level, as SDXL stacks several.
     """
     import torch
-    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
+    from diffusers import EulerDiscreteScheduler, StableDiffusionXLPipeline
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     projection = 32
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        unet = UNet2DConditionModel(
-            sample_size=sample_size,
-            block_out_channels=(32, 64),
-            layers_per_block=1,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        unet = _tiny_unet(
+            sample_size,
             transformer_layers_per_block=(1, 2),
             cross_attention_dim=32 + 48,
             attention_head_dim=(2, 4),
@@ -249,7 +171,6 @@ def build_tiny_sdxl_pipeline(seed: int = 0, sample_size: int = 32) -> "StableDif
             addition_embed_type="text_time",
             addition_time_embed_dim=SDXL_TIME_EMBED_DIM,
             projection_class_embeddings_input_dim=projection + 6 * SDXL_TIME_EMBED_DIM,
-            norm_num_groups=16,
         )
         vae = _tiny_vae(sample_size, scaling_factor=0.13025)
         text_encoder = CLIPTextModel(_tiny_clip_config(32))

@@ -26,8 +26,9 @@ from bench_assets.core.progress import Progress
 from bench_assets.prompts.prompt import Prompt
 from bench_assets.core.settings import GenerationSettings, set_fingerprint
 from bench_assets.core.objects import Store
+from bench_assets.generation import pipelines
 from bench_assets.generation.image_set import ImageJob, missing_jobs, plan_images, write_image
-from bench_assets.generation.runtime import RuntimeOptions
+from bench_assets.generation.runtime import RuntimeOptions, apply_runtime
 
 Log = Callable[[str], None]
 
@@ -152,15 +153,12 @@ def todo_jobs(request: GenerationRequest, jobs: list[ImageJob], set_fp: str) -> 
 
 def _load(request: GenerationRequest, device: str, dtype: str, pipe_cache: dict | None) -> tuple[Any, bool]:
     """(pipeline, whether it was really loaded): a worker's cached pipeline is reused."""
-    from bench_assets.generation.pipelines import apply_sampler, load_pipeline
-    from bench_assets.generation.runtime import apply_runtime
-
     key = (request.model_fingerprint, device, dtype, request.settings.sampler, request.runtime)
     if pipe_cache is not None and key in pipe_cache:
         return pipe_cache[key], False
     # With offloading the weights stay in CPU memory and move to the GPU per component.
-    pipe = load_pipeline(request.entry, "cpu" if request.runtime.offloaded else device, dtype)
-    apply_sampler(pipe, request.settings.sampler)
+    pipe = pipelines.load_pipeline(request.entry, "cpu" if request.runtime.offloaded else device, dtype)
+    pipelines.apply_sampler(pipe, request.settings.sampler)
     pipe = apply_runtime(pipe, request.runtime, device)
     if pipe_cache is not None:
         pipe_cache.clear()  # one pipeline per worker: a second would double the memory
@@ -178,6 +176,67 @@ def _out_of_memory(request: GenerationRequest, device: str) -> GenerationOutOfMe
     )
 
 
+@dataclass(frozen=True)
+class _SetRun:
+    """What every batch of one call shares: where it runs, which set it fills, what a PNG records."""
+
+    request: GenerationRequest
+    device: str
+    dtype: str
+    set_fingerprint: str
+    load_share: float  # the pipeline's load time, spread over the images this call makes
+    versions: dict[str, str]
+
+
+def _write_batch(run: _SetRun, batch: Sequence[ImageJob], images: Any, seconds: float,
+                 report: GenerationReport) -> None:
+    """Write each finished image of a batch; one with bad pixels is a failure, never written."""
+    import numpy as np  # heavy, like torch: only where images are really made
+
+    request, settings = run.request, run.request.settings
+    for job, image in zip(batch, images):
+        problem = pixel_problem(image)
+        if problem:
+            report.failures.append(GenerationFailure(job.prompt.id, job.index, job.seed, problem))
+            continue
+        meta = image_provenance(
+            request, job, run.set_fingerprint,
+            seconds=seconds, gpu_seconds=(seconds + run.load_share) * request.gpus, device=run.device,
+            dtype=run.dtype, width=settings.width, height=settings.height, **run.versions,
+        )
+        pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype("uint8")
+        report.written.append(write_image(request.images, job, pixels, meta))
+        report.generated += 1
+
+
+def _generate_batches(pipe: Any, todo: list[ImageJob], run: _SetRun, report: GenerationReport,
+                      log: Log, should_stop: Callable[[], bool]) -> None:
+    """Run the batches in order, stopping between two when asked; a failed batch loses only itself."""
+    import torch  # heavy: only where images are really made
+
+    request = run.request
+    progress = Progress(f"{request.category}: images written", len(todo))
+    for batch in _batches(todo, request.settings.batch_size):
+        if should_stop():
+            report.cancelled = True
+            log("stop requested: finishing between batches; images written so far stay valid")
+            break
+        started = time.perf_counter()
+        try:
+            images = _run_batch(pipe, batch, request.settings)
+        except torch.cuda.OutOfMemoryError:
+            raise _out_of_memory(request, run.device) from None
+        except Exception as exc:  # one bad batch must not lose the others
+            message = f"{type(exc).__name__}: {exc}"
+            report.failures += [GenerationFailure(j.prompt.id, j.index, j.seed, message) for j in batch]
+            log(f"batch failed: {message}")
+            continue
+        seconds = (time.perf_counter() - started) / len(batch)
+        report.seconds += seconds * len(batch)
+        _write_batch(run, batch, images, seconds, report)
+        log(progress.advance(len(batch), seconds * len(batch)))
+
+
 def generate_image_set(
     request: GenerationRequest,
     log: Log = lambda _: None,
@@ -189,14 +248,9 @@ def generate_image_set(
     ``pipe_cache`` (a dict the caller keeps) lets a long-lived worker, such as
     a Modal container, reuse the loaded pipeline across calls.
     """
-    import numpy as np
-    import torch
-
-    from bench_assets.generation.pipelines import resolve_device, resolve_dtype
-
     settings = request.settings
-    device = resolve_device(request.device)
-    dtype = resolve_dtype(settings.precision, device)
+    device = pipelines.resolve_device(request.device)
+    dtype = pipelines.resolve_dtype(settings.precision, device)
     fp = set_fingerprint(request.model_fingerprint, settings, dtype)
     jobs = plan_images(request.entry.key, request.category, request.prompts, settings)
     todo = todo_jobs(request, jobs, fp)
@@ -208,41 +262,9 @@ def generate_image_set(
     started_load = time.perf_counter()
     pipe, report.pipeline_loaded = _load(request, device, dtype, pipe_cache)
     report.load_seconds = time.perf_counter() - started_load
-    load_share = report.load_seconds / len(todo)
-    versions = _library_versions()
+    run = _SetRun(request, device, dtype, fp, report.load_seconds / len(todo), _library_versions())
     how = f"loaded in {report.load_seconds:.1f} s" if report.pipeline_loaded else "pipeline already loaded"
     log(f"{request.category}: generating {len(todo)} of {len(jobs)} images on {device}/{dtype} (set {fp}); {how}")
-    progress = Progress(f"{request.category}: images written", len(todo))
-    for batch in _batches(todo, settings.batch_size):
-        if should_stop():
-            report.cancelled = True
-            log("stop requested: finishing between batches; images written so far stay valid")
-            break
-        started = time.perf_counter()
-        try:
-            images = _run_batch(pipe, batch, settings)
-        except torch.cuda.OutOfMemoryError:
-            raise _out_of_memory(request, device) from None
-        except Exception as exc:  # one bad batch must not lose the others
-            message = f"{type(exc).__name__}: {exc}"
-            report.failures += [GenerationFailure(j.prompt.id, j.index, j.seed, message) for j in batch]
-            log(f"batch failed: {message}")
-            continue
-        seconds = (time.perf_counter() - started) / len(batch)
-        report.seconds += seconds * len(batch)
-        for job, image in zip(batch, images):
-            problem = pixel_problem(image)
-            if problem:
-                report.failures.append(GenerationFailure(job.prompt.id, job.index, job.seed, problem))
-                continue
-            meta = image_provenance(
-                request, job, fp,
-                seconds=seconds, gpu_seconds=(seconds + load_share) * request.gpus, device=device, dtype=dtype,
-                width=settings.width, height=settings.height, **versions,
-            )
-            pixels = (np.clip(image, 0.0, 1.0) * 255).round().astype("uint8")
-            report.written.append(write_image(request.images, job, pixels, meta))
-            report.generated += 1
-        log(progress.advance(len(batch), seconds * len(batch)))
+    _generate_batches(pipe, todo, run, report, log, should_stop)
     report.gpu_seconds = (report.load_seconds + report.seconds) * request.gpus
     return report

@@ -40,8 +40,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, _file_stamp
+from bench_assets.metrics.base import ImageItem, Metric, TinyScorer, _file_stamp
 from bench_assets.metrics.clip_score import ClipScore
+from bench_assets.metrics.tiny.judges import build_tiny_aesthetic
 
 HEAD_SOURCE = "https://github.com/christophschuhmann/improved-aesthetic-predictor"
 DEFAULT_HEAD = "sac+logos+ava1-l14-linearMSE.pth"
@@ -113,8 +114,6 @@ class AestheticScore(Metric):
     name: ClassVar[str] = "aesthetic"
     table: ClassVar[str] = "scores_aesthetic"
     version: ClassVar[str] = "1"
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 10.0)
     default_options: ClassVar[dict[str, Any]] = {
         "clip_model": "ViT-L-14",
@@ -128,6 +127,7 @@ class AestheticScore(Metric):
         "LAION aesthetic predictor v2 (improved-aesthetic-predictor): an MLP on the normalised "
         "CLIP ViT-L/14 image embedding, roughly 0-10."
     )
+    tiny_scorer = TinyScorer(build_tiny_aesthetic, "tiny-aesthetic")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)

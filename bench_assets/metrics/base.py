@@ -10,13 +10,20 @@ store is a local folder or a bucket.
 
 The runner (``bench_assets.metrics.runner``) adds the bookkeeping columns
 (model, category, metric, version, image hash, ...); a metric returns only
-what it measured.
+what it measured, and describes the columns beyond ``value`` that a reader
+should see (``extra_columns``: the report's "why" in its drill-down).
+
+A metric also names its ``tiny_scorer``: random weights built in code, with
+which ``bench demo`` and the tests run the metric's real code with no
+download. With those, a metric class and one row in
+``bench_assets.metrics.registry.METRICS`` is all a new metric is.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
+import json
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +35,58 @@ if TYPE_CHECKING:
     from PIL import Image
 
     from bench_assets.core.objects import Store
+
+
+@dataclass(frozen=True)
+class TinyScorer:
+    """A random-weight stand-in for a metric's scorer, built in code: how the demo and the tests score.
+
+    ``build(root / folder)`` writes the weights and returns the metric's
+    options that load them; with no ``folder`` the stand-in is options alone
+    (``build()``, nothing written: LPIPS on a random backbone, MS-SSIM). Metrics
+    whose ``TinyScorer`` are equal share one build (VQAScore, TIFA and DSG: one
+    tiny VLM). Builders import torch and the like when called, never on import.
+    """
+
+    build: Callable[..., dict[str, Any]]
+    folder: str | None = None
+
+    def options(self, root: Path) -> dict[str, Any]:
+        return self.build(Path(root) / self.folder) if self.folder else self.build()
+
+
+ColumnFormat = Literal["text", "quote", "reason", "answers", "hidden"]
+
+
+@dataclass(frozen=True)
+class ExtraColumn:
+    """A column a metric stores beside ``value``, and how the report's drill-down shows it.
+
+    ``format``: ``text`` ("label: value"), ``quote`` ("label: “value”"),
+    ``reason`` (one line per failed requirement, ``empty`` when none failed),
+    ``answers`` (a JSON list of ``{question, predicted, answer, correct}``, as
+    a table) or ``hidden`` (kept in the table, not shown). Columns a metric
+    does not declare are shown as they are, after these.
+    """
+
+    name: str
+    label: str = ""
+    format: ColumnFormat = "text"
+    empty: str = ""
+
+    def as_json(self) -> dict[str, str]:
+        return {"name": self.name, "label": self.label or self.name, "format": self.format, "empty": self.empty}
+
+    def example(self, index: int, passed: bool) -> Any:
+        """A made-up value shaped as this column's format (None for a hidden column): see ``Metric.example_row``."""
+        if self.format == "reason":
+            return "" if passed else f"{self.name}: requirement {index % 3 + 1} not met"
+        if self.format == "answers":
+            return json.dumps([{"question": f"Is there a thing {index}?", "choices": ["yes", "no"], "answer": "yes",
+                                "predicted": "yes" if passed else "no", "correct": passed}])
+        return None if self.format == "hidden" else f"{self.name} {index}"
+
+
 @dataclass(frozen=True)
 class ImageItem:
     """One generated image as a metric sees it: its key in the image store it is read from.
@@ -117,6 +176,25 @@ def image_text_cosines(
     return (image_features * text_features[which]).sum(dim=-1).cpu().tolist()
 
 
+def image_text_rows(
+    items: Sequence[ImageItem],
+    batch_size: int,
+    encode_images: Callable[[Sequence[ImageItem]], Any],
+    encode_texts: Callable[[list[str]], Any],
+    value: Callable[[float], float],
+) -> list[dict[str, Any]]:
+    """One row per image of a dual-encoder metric: ``value(cosine)`` and the cosine itself."""
+    import torch
+
+    rows: list[dict[str, Any]] = []
+    with torch.inference_mode():
+        for chunk in chunks(list(items), batch_size):
+            for item, cosine in zip(chunk, image_text_cosines(chunk, encode_images, encode_texts)):
+                rows.append({"prompt_id": item.prompt.id, "image_index": item.index, "value": value(cosine),
+                             "cosine": cosine})
+    return rows
+
+
 def image_pairs(items: Sequence[ImageItem]) -> Iterator[tuple[str, list[ImageItem]]]:
     """(prompt id, its images in index order) for every prompt with at least one pair to compare."""
     for prompt_id, members in group_by_prompt(items).items():
@@ -188,6 +266,11 @@ class Metric(ABC):
     # Prompt metadata keys the metric reads (e.g. ("objects",) or ("text",));
     # prompts without them are skipped and counted, never scored as zero.
     uses_metadata: ClassVar[tuple[str, ...]] = ()
+    # What the report shows beside each value: the value's own name (e.g. "P(yes)") and the extra columns.
+    value_label: ClassVar[str] = ""
+    extra_columns: ClassVar[tuple[ExtraColumn, ...]] = ()
+    # The random-weight scorer of the demo and the tests (every registered metric names one).
+    tiny_scorer: ClassVar[TinyScorer | None] = None
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         unknown = set(options or {}) - set(self.default_options)
@@ -217,6 +300,19 @@ class Metric(ABC):
     def combine(cls, totals: dict[str, Any]) -> Any:
         """The aggregate from summed columns (numpy arrays: one entry per resample)."""
         return totals["value"] / totals["n"]
+
+    @classmethod
+    def example_row(cls, index: int, draw: float) -> dict[str, Any]:
+        """A made-up row (``value`` and extras) for a random ``draw`` in [0, 1], shaped as ``score`` returns it.
+
+        The synthetic warehouse (report benchmark and tests) writes these, so
+        every column that the report and the aggregate read is there; the default
+        fills the declared ``extra_columns``. Override when the aggregate reads
+        more (GenEval's task, the text metric's language).
+        """
+        passed = bool(draw >= 0.5)
+        extras = {c.name: c.example(index, passed) for c in cls.extra_columns if c.format != "hidden"}
+        return {"value": float(draw), **extras}
 
     @property
     def scorer_id(self) -> str:
@@ -272,3 +368,60 @@ class Metric(ABC):
         "value", ...extras}``. Prompt metrics receive every image of each prompt
         in the batch and return one row per prompt with ``image_index`` None.
         """
+
+
+class PairwiseDiversity(Metric):
+    """A set metric: the mean of a distance over every pair of a prompt's images (LPIPS, MS-SSIM).
+
+    Subclasses have a ``size`` option, load into ``_device``, turn one image into a tensor
+    (``_to_tensor``), the prompt's stacked images into what the distance reads
+    (``_prepare``: features, or the images themselves), and the mean into the
+    row's value and extras (``_summary``). One row per prompt with two or more images.
+    """
+
+    unit: ClassVar[Literal["image", "prompt"]] = "prompt"
+    _device: str | None = None
+
+    def _pixels(self, item: ImageItem) -> Any:
+        """The image resized to ``size`` x ``size`` (bicubic) as a (3, H, W) float32 tensor in [0, 255]."""
+        import numpy as np
+        import torch
+        from PIL import Image
+
+        size = self.options["size"]
+        image = item.load()
+        if image.size != (size, size):
+            image = image.resize((size, size), Image.Resampling.BICUBIC)
+        return torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)
+
+    @abstractmethod
+    def _to_tensor(self, item: ImageItem) -> Any:
+        """One image as a (3, size, size) float tensor (``_pixels``, scaled as the distance wants)."""
+
+    def _prepare(self, images: Any) -> Any:
+        return images
+
+    @abstractmethod
+    def _distance(self, prepared: Any, first: Any, second: Any) -> Any:
+        """The distance of each (first[i], second[i]) pair of image indices."""
+
+    def _summary(self, mean: float) -> dict[str, Any]:
+        """The row's ``value`` (and any extras) from the mean distance."""
+        return {"value": mean}
+
+    def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
+        if self._device is None:
+            raise RuntimeError(f"metric {self.name}: call load() before score()")
+        import torch
+
+        rows: list[dict[str, Any]] = []
+        with torch.inference_mode():
+            for prompt_id, members in image_pairs(items):
+                images = torch.stack([self._to_tensor(item) for item in members]).to(self._device)
+                prepared = self._prepare(images)
+                mean, n_pairs = mean_over_pairs(len(members), self.options["batch_size"], self._device,
+                                                lambda a, b: self._distance(prepared, a, b))
+                summary = self._summary(mean)
+                rows.append({"prompt_id": prompt_id, "image_index": None, "value": summary.pop("value"),
+                             "n_images": len(members), "n_pairs": n_pairs, **summary})
+        return rows

@@ -28,17 +28,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem, Metric, chunks, image_text_cosines, scoring_precision, snap_to_range
-
-
+from bench_assets.metrics.base import ImageItem, Metric, TinyScorer, image_text_rows, scoring_precision, snap_to_range
+from bench_assets.metrics.tiny.clip import build_tiny_open_clip
 
 
 class ClipScore(Metric):
     name: ClassVar[str] = "clip_score"
     table: ClassVar[str] = "scores_clip"
     version: ClassVar[str] = "1"
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 100.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "ViT-L-14",
@@ -50,6 +47,7 @@ class ClipScore(Metric):
         "CLIPScore (Hessel et al. 2021): 100 * max(cosine(image, prompt), 0) per image, "
         "with an open_clip model."
     )
+    tiny_scorer = TinyScorer(build_tiny_open_clip, "tiny-clip")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -131,19 +129,5 @@ class ClipScore(Metric):
     def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
         if self._model is None:
             raise RuntimeError(f"metric {self.name}: call load() before score()")
-        import torch
-
-        rows: list[dict[str, Any]] = []
-        with torch.inference_mode():
-            for chunk in chunks(list(items), self.options["batch_size"]):
-                cosines = image_text_cosines(chunk, self._encode_images, self._encode_texts)
-                for item, cosine in zip(chunk, cosines):
-                    rows.append(
-                        {
-                            "prompt_id": item.prompt.id,
-                            "image_index": item.index,
-                            "value": snap_to_range(100.0 * max(cosine, 0.0), self.value_range),
-                            "cosine": cosine,
-                        }
-                    )
-        return rows
+        return image_text_rows(items, self.options["batch_size"], self._encode_images, self._encode_texts,
+                               lambda cosine: snap_to_range(100.0 * max(cosine, 0.0), self.value_range))

@@ -54,6 +54,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
 
+from bench_assets.core.paths import DataPaths
 from bench_assets.metrics.base import (
     ImageItem,
     Metric,
@@ -62,7 +63,10 @@ from bench_assets.metrics.base import (
     mean_over_pairs,
     scoring_precision,
     snap_to_range,
+    TinyScorer,
 )
+from bench_assets.metrics.clip_score import ClipScore
+from bench_assets.metrics.tiny.dino import build_tiny_dino
 
 REFERENCE_KEY = "reference_image"
 COSINE_RANGE = (-1.0, 1.0)
@@ -81,7 +85,6 @@ class DinoFeatures(Metric):
     table: ClassVar[str] = "scores_dino"
     version: ClassVar[str] = "1"
     unit = "prompt"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 2.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "facebook/dinov2-base",
@@ -95,6 +98,7 @@ class DinoFeatures(Metric):
         "1 - mean pairwise cosine of DINOv2 CLS embeddings of a prompt's images (semantic diversity); "
         "with a reference image also DINO-I and CLIP-I (DreamBooth)."
     )
+    tiny_scorer = TinyScorer(build_tiny_dino, "tiny-dino")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -132,8 +136,6 @@ class DinoFeatures(Metric):
     def _clip_scorer(self) -> Any:
         """The open_clip image encoder, loaded at first need (through ClipScore's loading code)."""
         if self._clip is None:
-            from bench_assets.metrics.clip_score import ClipScore
-
             clip = ClipScore(
                 {
                     "model": self.options["clip_model"],
@@ -184,8 +186,6 @@ class DinoFeatures(Metric):
         else:
             root = self.options["reference_root"]
             if root is None:
-                from bench_assets.core.paths import DataPaths
-
                 base = DataPaths.from_env().root.parent
             else:
                 base = Path(root).expanduser()

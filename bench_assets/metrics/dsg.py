@@ -57,7 +57,6 @@ from __future__ import annotations
 import json
 from typing import Any, ClassVar, Sequence
 
-from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.tifa import VlmQuestionMetric
 
 ONEIG_TEMPLATE = "{question}. Please answer 'Yes' or 'No' only."
@@ -100,13 +99,9 @@ class DsgScore(VlmQuestionMetric):
     name: ClassVar[str] = "dsg"
     table: ClassVar[str] = "scores_dsg"
     version: ClassVar[str] = "1"
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
-    value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     default_options: ClassVar[dict[str, Any]] = {
-        "model": "llava-hf/llava-1.5-7b-hf",
+        **VlmQuestionMetric.default_options,
         "question_template": ONEIG_TEMPLATE,
-        "batch_size": 16,
     }
     description: ClassVar[str] = (
         "Dependency-gated yes/no questions (DSG; OneIG-Bench alignment): fraction of a prompt's questions "
@@ -125,21 +120,11 @@ class DsgScore(VlmQuestionMetric):
         share = 1.0 / pl.len().over(*_PROMPT_KEYS).cast(pl.Float64)
         return {"value": pl.col("value") * share, "n": share}
 
-    def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
-        scored, answered = self.answer(items)
-        rows = []
-        for (item, questions), answers in zip(scored, answered):
-            yes = {q["id"]: a["predicted"] == "Yes" for q, a in zip(questions, answers)}
-            gated = apply_gate(questions, yes)
-            for entry, answer in zip(gated, answers):
-                entry["loglik"] = answer["loglik"]
-            passed = sum(entry["passed"] for entry in gated)
-            rows.append({
-                "prompt_id": item.prompt.id,
-                "image_index": item.index,
-                "value": passed / len(gated),
-                "n_questions": len(gated),
-                "n_passed": passed,
-                "answers": json.dumps(gated),
-            })
-        return rows
+    def summarize(self, questions: list[dict[str, Any]], answers: list[dict[str, Any]]) -> dict[str, Any]:
+        yes = {q["id"]: a["predicted"] == "Yes" for q, a in zip(questions, answers)}
+        gated = apply_gate(questions, yes)
+        for entry, answer in zip(gated, answers):
+            entry["loglik"] = answer["loglik"]
+        passed = sum(entry["passed"] for entry in gated)
+        return {"value": passed / len(gated), "n_questions": len(gated), "n_passed": passed,
+                "answers": json.dumps(gated)}

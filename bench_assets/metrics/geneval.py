@@ -81,7 +81,9 @@ import json
 from typing import Any, Callable, ClassVar, Sequence
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.metrics.base import ImageItem, Metric, chunks
+from bench_assets.metrics.base import ExtraColumn, ImageItem, Metric, TinyScorer, chunks
+from bench_assets.metrics.tiny.detector import build_tiny_geneval
+from bench_assets.metrics.clip_score import ClipScore
 
 COLORS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]
 COLOR_TEMPLATES = ["a photo of a {c} {classname}", "a photo of a {c}-colored {classname}", "a photo of a {c} object"]
@@ -308,8 +310,6 @@ class GenEval(Metric):
     name: ClassVar[str] = "geneval"
     table: ClassVar[str] = "scores_geneval"
     version: ClassVar[str] = "2"
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "google/owlv2-base-patch16-ensemble",
@@ -329,6 +329,12 @@ class GenEval(Metric):
         "classification) finds the prompt's objects, counts, colours and positions, else 0; task per prompt."
     )
     uses_metadata: ClassVar[tuple[str, ...]] = ("objects",)
+    tiny_scorer = TinyScorer(build_tiny_geneval, "tiny-geneval")
+    extra_columns = (
+        ExtraColumn("task"),
+        ExtraColumn("reason", format="reason", empty="all requirements met"),
+        ExtraColumn("boxes", format="hidden"),
+    )
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -343,6 +349,13 @@ class GenEval(Metric):
         self._clip: Any = None
         self._device: str | None = None
         self._colour_classifiers: dict[str, Any] = {}
+
+    @classmethod
+    def example_row(cls, index: int, draw: float) -> dict[str, Any]:
+        """Pass or fail (value 1 or 0) on one of the six tasks, with a reason when it fails."""
+        passed = bool(draw > 0.5)
+        reason = "" if passed else f"expected {index % 3 + 2} objects, found {index % 2}"
+        return {"value": float(passed), "task": TASKS[index % len(TASKS)], "reason": reason}
 
     @classmethod
     def summary_columns(cls) -> dict[str, Any]:
@@ -378,7 +391,6 @@ class GenEval(Metric):
             return
         from transformers import AutoModelForZeroShotObjectDetection, AutoProcessor
 
-        from bench_assets.metrics.clip_score import ClipScore
 
         # The detector runs in fp32: scores are compared with fixed thresholds.
         detector = AutoModelForZeroShotObjectDetection.from_pretrained(self.options["model"], use_safetensors=True)

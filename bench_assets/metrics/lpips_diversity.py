@@ -29,9 +29,11 @@ torch and lpips are imported inside ``load``/``score`` only.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from functools import partial
+from typing import Any, ClassVar
 
-from bench_assets.metrics.base import ImageItem, Metric, image_pairs, mean_over_pairs
+from bench_assets.metrics.base import ImageItem, PairwiseDiversity, TinyScorer
+from bench_assets.metrics.tiny.clip import tiny_lpips_options
 
 _NETS = ("alex", "vgg", "squeeze")
 _BACKBONES = ("pretrained", "random")
@@ -39,12 +41,10 @@ _BACKBONES = ("pretrained", "random")
 RANDOM_BACKBONE_SEED = 0
 
 
-class LpipsDiversity(Metric):
+class LpipsDiversity(PairwiseDiversity):
     name: ClassVar[str] = "lpips_diversity"
     table: ClassVar[str] = "scores_lpips"
     version: ClassVar[str] = "1"
-    unit = "prompt"
-    higher_is_better: ClassVar[bool] = True
     # LPIPS distances are not bounded by 1; they can slightly exceed it.
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.5)
     default_options: ClassVar[dict[str, Any]] = {
@@ -56,6 +56,7 @@ class LpipsDiversity(Metric):
     description: ClassVar[str] = (
         "Mean pairwise LPIPS distance between the images of a prompt (higher = more diverse)."
     )
+    tiny_scorer = TinyScorer(partial(tiny_lpips_options, size=64))  # 64 px: no upscaling of tiny images
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -98,19 +99,9 @@ class LpipsDiversity(Metric):
         self._device = str(device)
 
     def _to_tensor(self, item: ImageItem) -> Any:
-        import numpy as np
-        import torch
-        from PIL import Image
+        return self._pixels(item) / 127.5 - 1.0  # as lpips.im2tensor: [0, 255] -> [-1, 1]
 
-        size = self.options["size"]
-        image = item.load()
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.Resampling.BICUBIC)
-        array = np.asarray(image, dtype=np.float32)  # H, W, 3 in [0, 255]
-        # Same scaling as lpips.im2tensor: [0, 255] -> [-1, 1].
-        return torch.from_numpy(array).permute(2, 0, 1) / 127.5 - 1.0
-
-    def _features(self, images: Any) -> list[Any]:
+    def _prepare(self, images: Any) -> list[Any]:
         """Unit-normalised backbone activations per LPIPS layer, one forward per image.
 
         Exactly the first half of ``lpips.LPIPS.forward`` (v0.1: scaling layer,
@@ -130,7 +121,7 @@ class LpipsDiversity(Metric):
             per_chunk.append([lpips.normalize_tensor(out) for out in net.net.forward(chunk)])
         return [torch.cat(layer) for layer in zip(*per_chunk)]
 
-    def _pair_distances(self, features: list[Any], first: Any, second: Any) -> Any:
+    def _distance(self, features: list[Any], first: Any, second: Any) -> Any:
         """LPIPS distance of each (first[i], second[i]) pair: the second half of ``LPIPS.forward``."""
         net = self._net
         total = 0
@@ -138,31 +129,3 @@ class LpipsDiversity(Metric):
             diff = (layer[first] - layer[second]) ** 2
             total = total + lin(diff).mean(dim=(2, 3))
         return total.flatten()
-
-    def _mean_pairwise(self, members: Sequence[ImageItem]) -> tuple[float, int]:
-        import torch
-
-        images = torch.stack([self._to_tensor(item) for item in members]).to(self._device)
-        features = self._features(images)
-        return mean_over_pairs(len(members), self.options["batch_size"], self._device,
-                               lambda a, b: self._pair_distances(features, a, b))
-
-    def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
-        if self._net is None:
-            raise RuntimeError(f"metric {self.name}: call load() before score()")
-        import torch
-
-        rows: list[dict[str, Any]] = []
-        with torch.inference_mode():
-            for prompt_id, members in image_pairs(items):
-                value, n_pairs = self._mean_pairwise(members)
-                rows.append(
-                    {
-                        "prompt_id": prompt_id,
-                        "image_index": None,
-                        "value": value,
-                        "n_images": len(members),
-                        "n_pairs": n_pairs,
-                    }
-                )
-        return rows

@@ -40,9 +40,10 @@ channels). torch and torchmetrics are imported inside ``load``/``score`` only.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
-from bench_assets.metrics.base import ImageItem, Metric, image_pairs, mean_over_pairs, snap_to_range
+from bench_assets.metrics.base import ImageItem, PairwiseDiversity, TinyScorer, snap_to_range
+from bench_assets.metrics.tiny.dino import tiny_msssim_options
 
 # MS-SSIM scale weights (Wang et al. 2003), as in torchmetrics.
 PAPER_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -58,12 +59,10 @@ def _positive_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-class MsssimDiversity(Metric):
+class MsssimDiversity(PairwiseDiversity):
     name: ClassVar[str] = "msssim_diversity"
     table: ClassVar[str] = "scores_msssim"
     version: ClassVar[str] = "1"
-    unit = "prompt"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     default_options: ClassVar[dict[str, Any]] = {
         "size": 256,
@@ -75,6 +74,7 @@ class MsssimDiversity(Metric):
     description: ClassVar[str] = (
         "1 - mean pairwise MS-SSIM between the images of a prompt (torchmetrics; higher = more diverse)."
     )
+    tiny_scorer = TinyScorer(tiny_msssim_options)
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -111,23 +111,15 @@ class MsssimDiversity(Metric):
         self._device = str(device)
 
     def _to_tensor(self, item: ImageItem) -> Any:
-        import numpy as np
-        import torch
-        from PIL import Image
+        return self._pixels(item) / 255.0  # [0, 1], the data_range given to torchmetrics
 
-        size = self.options["size"]
-        image = item.load()
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.Resampling.BICUBIC)
-        array = np.asarray(image, dtype=np.float32) / 255.0  # H, W, 3 in [0, 1]
-        return torch.from_numpy(array).permute(2, 0, 1)
-
-    def _msssim(self, preds: Any, target: Any) -> Any:
+    def _distance(self, images: Any, first: Any, second: Any) -> Any:
+        """MS-SSIM of each (first[i], second[i]) pair of images (a similarity; ``_summary`` turns it round)."""
         from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
         return multiscale_structural_similarity_index_measure(
-            preds,
-            target,
+            images[first],
+            images[second],
             gaussian_kernel=True,
             sigma=self.options["sigma"],
             kernel_size=self.options["kernel_size"],
@@ -139,30 +131,5 @@ class MsssimDiversity(Metric):
             normalize="relu",
         )
 
-    def _mean_pairwise(self, members: Sequence[ImageItem]) -> tuple[float, int]:
-        import torch
-
-        images = torch.stack([self._to_tensor(item) for item in members]).to(self._device)
-        return mean_over_pairs(len(members), self.options["batch_size"], self._device,
-                               lambda a, b: self._msssim(images[a], images[b]))
-
-    def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
-        if self._device is None:
-            raise RuntimeError(f"metric {self.name}: call load() before score()")
-        import torch
-
-        rows: list[dict[str, Any]] = []
-        with torch.inference_mode():
-            for prompt_id, members in image_pairs(items):
-                mean_msssim, n_pairs = self._mean_pairwise(members)
-                rows.append(
-                    {
-                        "prompt_id": prompt_id,
-                        "image_index": None,
-                        "value": snap_to_range(1.0 - mean_msssim, self.value_range),
-                        "n_images": len(members),
-                        "n_pairs": n_pairs,
-                        "mean_msssim": mean_msssim,
-                    }
-                )
-        return rows
+    def _summary(self, mean_msssim: float) -> dict[str, Any]:
+        return {"value": snap_to_range(1.0 - mean_msssim, self.value_range), "mean_msssim": mean_msssim}

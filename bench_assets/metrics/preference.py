@@ -35,9 +35,9 @@ from __future__ import annotations
 from typing import Any, ClassVar, Sequence
 
 from bench_assets.metrics.base import (
-    TORCH_DTYPE_NAMES, ImageItem, Metric, chunks, image_text_cosines, scoring_precision,
+    TORCH_DTYPE_NAMES, ImageItem, Metric, TinyScorer, image_text_rows, scoring_precision,
 )
-
+from bench_assets.metrics.tiny.judges import build_tiny_preference
 
 
 def _features(output: Any) -> Any:
@@ -56,8 +56,6 @@ class PreferenceScore(Metric):
     name: ClassVar[str] = "preference"
     table: ClassVar[str] = "scores_preference"
     version: ClassVar[str] = "1"
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (-100.0, 100.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "yuvalkirstain/PickScore_v1",
@@ -68,6 +66,7 @@ class PreferenceScore(Metric):
         "PickScore v1 (Pick-a-Pic human preference): exp(logit_scale) * cosine(image, prompt) "
         "with a CLIP-H fine-tuned on human choices."
     )
+    tiny_scorer = TinyScorer(build_tiny_preference, "tiny-pickscore")
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -114,20 +113,6 @@ class PreferenceScore(Metric):
     def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
         if self._model is None:
             raise RuntimeError(f"metric {self.name}: call load() before score()")
-        import torch
-
-        rows: list[dict[str, Any]] = []
-        with torch.inference_mode():
-            scale = float(self._model.logit_scale.float().exp())
-            for chunk in chunks(list(items), self.options["batch_size"]):
-                cosines = image_text_cosines(chunk, self._encode_images, self._encode_texts)
-                for item, cosine in zip(chunk, cosines):
-                    rows.append(
-                        {
-                            "prompt_id": item.prompt.id,
-                            "image_index": item.index,
-                            "value": scale * cosine,
-                            "cosine": cosine,
-                        }
-                    )
-        return rows
+        scale = float(self._model.logit_scale.detach().float().exp())
+        return image_text_rows(items, self.options["batch_size"], self._encode_images, self._encode_texts,
+                               lambda cosine: scale * cosine)

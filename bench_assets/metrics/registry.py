@@ -1,8 +1,20 @@
-"""Every metric the platform knows, by name.
+"""Every metric the platform knows, by name: one row per metric.
 
-Adding a metric is one module in ``bench_assets/metrics/`` plus one line in
-``METRICS``. Metric modules import torch and their scorer libraries only
-inside ``load``/``score``, so importing this registry is cheap.
+Adding a metric is one module and one row here:
+
+- the module in ``bench_assets/metrics/`` holds a :class:`~bench_assets.metrics.base.Metric`
+  subclass: ``name``, ``table`` (``scores_<name>``), ``version``, ``unit``,
+  ``load`` and ``score``; its ``extra_columns`` say how the report shows what
+  it stores beside ``value`` (``example_row`` too, when its aggregate reads
+  columns it does not declare), and its ``tiny_scorer`` builds random stand-in
+  weights in code (``bench_assets/metrics/tiny/``) for ``bench demo`` and the tests;
+- the row ``"<name>": <Class>`` in ``METRICS``.
+
+From the row alone come its Dagster asset, its warehouse table and DuckDB
+view, its leaderboard and comparison columns, its report pages, its demo
+scorer, and its rows in the synthetic warehouse. Metric modules import torch
+and their scorer libraries only inside ``load``/``score`` (and the tiny
+builders when called), so importing this registry is cheap.
 """
 
 from __future__ import annotations
@@ -10,6 +22,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from bench_assets.core.config import BenchConfig, ConfigError
+from bench_assets.core.errors import BenchError
 from bench_assets.metrics.aesthetic import AestheticScore
 from bench_assets.metrics.base import Metric
 from bench_assets.metrics.clip_score import ClipScore
@@ -36,6 +49,10 @@ METRICS: dict[str, type[Metric]] = {
     "dino": DinoFeatures,
     "dsg": DsgScore,
 }
+
+
+class UnknownMetric(BenchError, ValueError):
+    """A metric name the registry does not have (``bench compare --metric``, ``bench gate --metrics``)."""
 
 
 def get_metric(name: str, options: dict[str, Any] | None = None) -> Metric:
@@ -80,5 +97,5 @@ def metrics_named(names: Sequence[str] | None) -> list[type[Metric]]:
     """The metric classes ``names`` picks (None or empty: all), failing on an unknown name."""
     unknown = sorted(set(names or ()) - set(METRICS))
     if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
+        raise UnknownMetric(f"unknown metric(s) {unknown}; known: {sorted(METRICS)}")
     return [cls for name, cls in METRICS.items() if not names or name in names]

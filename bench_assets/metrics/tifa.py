@@ -50,7 +50,9 @@ import json
 from typing import Any, ClassVar, Sequence
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.metrics.base import ImageItem, Metric, chunks
+from bench_assets.metrics.base import ExtraColumn, ImageItem, Metric, chunks
+from bench_assets.metrics.vlm import TINY_VLM
+from bench_assets.metrics.vlm import choice_log_likelihoods, load_vlm
 
 COLOURS = ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white"]
 YES_NO = ["Yes", "No"]
@@ -107,9 +109,17 @@ def tifa_questions(metadata: dict[str, Any]) -> list[dict[str, Any]]:
 class VlmQuestionMetric(Metric):
     """A metric that asks a VLM each image's questions (TIFA, DSG): one loader, one answering loop.
 
-    Subclasses say which questions a prompt has (:meth:`questions`) and turn
-    the answers into rows.
+    Subclasses say which questions a prompt has (:meth:`questions`) and what
+    one image's answers come to (:meth:`summarize`: its value and extras).
     """
+
+    value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
+    default_options: ClassVar[dict[str, Any]] = {
+        "model": "llava-hf/llava-1.5-7b-hf",
+        "question_template": DEFAULT_TEMPLATE,
+        "batch_size": 16,
+    }
+    tiny_scorer = TINY_VLM
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -124,8 +134,6 @@ class VlmQuestionMetric(Metric):
         return bool(self.questions(prompt.metadata))
 
     def load(self, device: str, dtype: str = "fp32") -> None:
-        from bench_assets.metrics.vlm import load_vlm
-
         if self._vlm is not None and self._vlm.device == str(device):
             return
         self._vlm = load_vlm(self.options["model"], device, dtype, metric_name=self.name)
@@ -139,42 +147,33 @@ class VlmQuestionMetric(Metric):
         template = str(self.options["question_template"])
         return scored, answer_questions(self._vlm, scored, template, self.options["batch_size"])
 
+    def summarize(self, questions: list[dict[str, Any]], answers: list[dict[str, Any]]) -> dict[str, Any]:
+        """One image's row beyond its keys: ``value`` and what explains it."""
+        raise NotImplementedError
+
+    def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
+        scored, answered = self.answer(items)
+        return [{"prompt_id": item.prompt.id, "image_index": item.index, **self.summarize(questions, answers)}
+                for (item, questions), answers in zip(scored, answered)]
+
 
 class TifaScore(VlmQuestionMetric):
     name: ClassVar[str] = "tifa"
     table: ClassVar[str] = "scores_tifa"
     version: ClassVar[str] = "1"
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
-    value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
-    default_options: ClassVar[dict[str, Any]] = {
-        "model": "llava-hf/llava-1.5-7b-hf",
-        "question_template": DEFAULT_TEMPLATE,
-        "batch_size": 16,
-    }
     description: ClassVar[str] = (
         "TIFA-style QA (Hu et al. 2023): fraction of metadata-derived multiple-choice questions a VLM "
         "answers correctly, choosing the most likely choice."
     )
     uses_metadata: ClassVar[tuple[str, ...]] = ("objects",)
+    extra_columns = (ExtraColumn("answers", format="answers"),)
 
     def questions(self, metadata: dict[str, Any]) -> list[dict[str, Any]]:
         return tifa_questions(metadata)
 
-    def score(self, items: Sequence[ImageItem]) -> list[dict[str, Any]]:
-        scored, answered = self.answer(items)
-        rows: list[dict[str, Any]] = []
-        for (item, _), answers in zip(scored, answered):
-            rows.append(
-                {
-                    "prompt_id": item.prompt.id,
-                    "image_index": item.index,
-                    "value": sum(a["correct"] for a in answers) / len(answers),
-                    "n_questions": len(answers),
-                    "answers": json.dumps(answers),
-                }
-            )
-        return rows
+    def summarize(self, questions: list[dict[str, Any]], answers: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"value": sum(a["correct"] for a in answers) / len(answers), "n_questions": len(answers),
+                "answers": json.dumps(answers)}
 
 
 def answer_questions(
@@ -190,7 +189,6 @@ def answer_questions(
     """
     import torch
 
-    from bench_assets.metrics.vlm import choice_log_likelihoods
 
     triples = [(n, qi, c) for n, (_, qs) in enumerate(scored) for qi, q in enumerate(qs) for c in q["choices"]]
     logliks: list[float] = []

@@ -30,11 +30,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from bench_assets.metrics.base import scoring_precision
+from bench_assets.metrics.base import TinyScorer, scoring_precision
+from bench_assets.metrics.tiny.vlm import build_tiny_vlm
 
 if TYPE_CHECKING:
     from PIL import Image
 
+
+# The demo's and the tests' VLM: one tiny LLaVA that VQAScore, TIFA and DSG share (built once).
+TINY_VLM = TinyScorer(build_tiny_vlm, "tiny-vlm")
 
 # Used when a processor ships no chat template: LLaVA-1.5's conversation format.
 FALLBACK_TEMPLATE = "USER: <image>\n{question} ASSISTANT:"

@@ -55,6 +55,8 @@ import math
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from bench_assets.metrics.base import ImageItem, Metric, chunks
+from bench_assets.metrics.vlm import TINY_VLM
+from bench_assets.metrics.vlm import answer_log_probs, load_vlm, pad_to_square, yes_probabilities
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -72,7 +74,6 @@ T2V_SYSTEM_MESSAGE = (
 def t2v_metrics_scores(vlm: "Vlm", images: Sequence["Image.Image"], questions: Sequence[str], answer: str) -> list[float]:
     """exp(-mean CE) of ``answer`` + end token after the system + user turn, images padded to squares."""
     fill = vlm.padding_colour()
-    from bench_assets.metrics.vlm import answer_log_probs, pad_to_square
 
     padded = [pad_to_square(image, fill) for image in images]
     prompts = [vlm.prompt(q, system=T2V_SYSTEM_MESSAGE) for q in questions]
@@ -83,8 +84,6 @@ def t2v_metrics_scores(vlm: "Vlm", images: Sequence["Image.Image"], questions: S
 
 def first_token_scores(vlm: "Vlm", images: Sequence["Image.Image"], questions: Sequence[str], answer: str) -> list[float]:
     """P(answer token | image, question) from the next-token logits (one token)."""
-    from bench_assets.metrics.vlm import yes_probabilities
-
     return yes_probabilities(vlm, images, questions, answer)
 
 
@@ -98,8 +97,6 @@ class VqaScore(Metric):
     name: ClassVar[str] = "vqascore"
     table: ClassVar[str] = "scores_vqascore"
     version: ClassVar[str] = "2"
-    unit = "image"
-    higher_is_better: ClassVar[bool] = True
     value_range: ClassVar[tuple[float, float]] = (0.0, 1.0)
     default_options: ClassVar[dict[str, Any]] = {
         "model": "llava-hf/llava-1.5-7b-hf",
@@ -113,6 +110,8 @@ class VqaScore(Metric):
         "+ end token to 'Does this figure show \"{prompt}\"? Please answer yes or no.' (system message, "
         "square padding); or P(\"Yes\") of the first token (mode first_token)."
     )
+    tiny_scorer = TINY_VLM
+    value_label = "P(yes)"
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
         super().__init__(options)
@@ -123,8 +122,6 @@ class VqaScore(Metric):
         self._vlm: Any = None
 
     def load(self, device: str, dtype: str = "fp32") -> None:
-        from bench_assets.metrics.vlm import load_vlm
-
         if self._vlm is not None and self._vlm.device == str(device):
             return
         self._vlm = load_vlm(self.options["model"], device, dtype, metric_name=self.name)

@@ -1,7 +1,9 @@
 """Model cards: small YAML files in ``data/models/`` for models that are not one weights file.
 
 A card ``<name>.yaml`` (never ``<name>.settings.yaml``, which stays a settings
-sidecar) describes one of four kinds, told apart by its keys:
+sidecar) describes one card kind of ``MODEL_KINDS`` (``models/kinds.py``),
+told apart by the one key that marks it; this module holds the built-in
+kinds' parsers:
 
 - a Hugging Face repo: ``repo: org/name`` (+ ``revision``, ``variant``);
 - a LoRA on a base model: ``base: <model in data/models or repo id>``,
@@ -26,12 +28,11 @@ import os
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Union
-
-import yaml
+from typing import Any
 
 from bench_assets.core.errors import BenchError
 from bench_assets.core.settings import SAMPLERS, GenerationSettings, SettingsError
+from bench_assets.core.yaml_files import read_yaml
 
 CARD_SUFFIXES = (".yaml", ".yml")
 SETTINGS_SIDECAR = ".settings.yaml"
@@ -82,27 +83,16 @@ class PickleSource:
     checkpoint: Path
 
 
-CardSource = Union[HfRepoSource, LoraSource, ImageFolderSource, PickleSource]
-
-
 @dataclass(frozen=True)
 class ModelCard:
-    """A parsed, validated card."""
+    """A parsed, validated card: which kind of ``MODEL_KINDS`` it is and what it says."""
 
     path: Path
-    source: CardSource
+    source: Any  # the kind's own dataclass (HfRepoSource, LoraSource, ...)
     settings: dict[str, Any]  # overrides from settings/dtype/scheduler/grid, already validated
-
-    def referenced_paths(self) -> list[Path]:
-        """Local files or folders the card points at (the registry does not list them on their own)."""
-        src = self.source
-        if isinstance(src, LoraSource):
-            return [src.lora]
-        if isinstance(src, ImageFolderSource):
-            return [src.images]
-        if isinstance(src, PickleSource):
-            return [src.checkpoint]
-        return []
+    kind: str  # its key in MODEL_KINDS
+    # Local files or folders it points at: part of its entry, never listed on their own.
+    references: tuple[Path, ...] = ()
 
 
 def is_card_path(path: Path) -> bool:
@@ -184,7 +174,7 @@ def _check_keys(path: Path, data: dict[str, Any], allowed: set[str], kind: str) 
 # --------------------------------------------------------------------------- settings
 
 
-def _settings(path: Path, data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+def card_settings(path: Path, data: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     """The card's settings overrides, validated now so that a bad card fails at scan time."""
     block = data.get("settings") or {}
     if not isinstance(block, dict):
@@ -212,16 +202,16 @@ def _settings(path: Path, data: dict[str, Any], defaults: dict[str, Any]) -> dic
     return merged
 
 
-# --------------------------------------------------------------------------- the four kinds
+# --------------------------------------------------------------------------- the card kinds' parsers
 
 
-def _hf_repo(path: Path, data: dict[str, Any]) -> HfRepoSource:
+def parse_hf_repo(path: Path, data: dict[str, Any]) -> HfRepoSource:
     _check_keys(path, data, _GENERATING_KEYS | {"repo", "revision", "variant"}, "Hugging Face repo")
     repo = _repo_id(path, "repo", _required_str(path, data, "repo"))
     return HfRepoSource(repo, _optional_str(path, data, "revision"), _optional_str(path, data, "variant"))
 
 
-def _lora(path: Path, data: dict[str, Any]) -> LoraSource:
+def parse_lora(path: Path, data: dict[str, Any]) -> LoraSource:
     _check_keys(path, data, _GENERATING_KEYS | {"base", "lora", "scale", "revision", "variant"}, "LoRA")
     base = _required_str(path, data, "base")
     lora = _resolve(path, "lora", _required_str(path, data, "lora"))
@@ -238,7 +228,7 @@ def _lora(path: Path, data: dict[str, Any]) -> LoraSource:
     return LoraSource(base, lora, scale, revision, variant)
 
 
-def _image_folder(path: Path, data: dict[str, Any]) -> ImageFolderSource:
+def parse_image_folder(path: Path, data: dict[str, Any]) -> ImageFolderSource:
     _check_keys(path, data, _COMMON_KEYS | {"images", "grid", "extension"}, "image folder")
     folder = _resolve(path, "images", _required_str(path, data, "images"))
     if not folder.is_dir():
@@ -251,7 +241,7 @@ def _image_folder(path: Path, data: dict[str, Any]) -> ImageFolderSource:
     return ImageFolderSource(folder, _grid(path, data.get("grid")), extension)
 
 
-def _pickle(path: Path, data: dict[str, Any]) -> PickleSource:
+def parse_pickle(path: Path, data: dict[str, Any]) -> PickleSource:
     _check_keys(path, data, _GENERATING_KEYS | {"checkpoint", "allow_pickle"}, "checkpoint")
     checkpoint = _resolve(path, "checkpoint", _required_str(path, data, "checkpoint"))
     suffix = checkpoint.suffix.lower()
@@ -268,44 +258,41 @@ def _pickle(path: Path, data: dict[str, Any]) -> PickleSource:
     return PickleSource(checkpoint)
 
 
-def _grid_defaults(source: CardSource) -> dict[str, Any]:
-    # A grid of rows x cols is that many images per prompt, unless settings say otherwise.
-    if isinstance(source, ImageFolderSource) and source.grid:
-        return {"images_per_prompt": source.tiles_per_file}
-    return {}
+def image_folder_defaults(source: ImageFolderSource) -> dict[str, Any]:
+    """A grid of rows x cols is that many images per prompt, unless settings say otherwise."""
+    return {"images_per_prompt": source.tiles_per_file} if source.grid else {}
 
 
-def parse_card(path: Path, data: Any) -> ModelCard:
-    """Validate a loaded card; raise CardError naming the file and the field."""
-    path = Path(path)
-    if not isinstance(data, dict):
-        raise CardError(f"{path}: a model card must be a mapping (e.g. `repo: org/name`), got {type(data).__name__}")
-    markers = [k for k in ("repo", "lora", "images", "checkpoint") if k in data]
+def lora_markers_problem(path: Path, data: dict[str, Any]) -> None:
+    """The two ways a LoRA card goes wrong before its kind is even clear, said plainly."""
     if "base" in data and "lora" not in data:
         raise _fail(path, "lora", "a card with 'base' needs 'lora: <file>.safetensors'")
-    if "lora" in markers and "repo" in markers:
+    if "lora" in data and "repo" in data:
         raise _fail(path, "repo", "a LoRA card names its base model with 'base', not 'repo'")
-    if len(markers) != 1:
-        found = f"found {markers}" if markers else "found none"
-        raise CardError(
-            f"{path}: a model card needs exactly one of 'repo' (Hugging Face), 'base' + 'lora' (LoRA), "
-            f"'images' (image folder) or 'checkpoint' (pickle opt-in); {found}"
-        )
-    parser = {"repo": _hf_repo, "lora": _lora, "images": _image_folder, "checkpoint": _pickle}[markers[0]]
-    source = parser(path, data)
-    return ModelCard(path, source, _settings(path, data, _grid_defaults(source)))
 
 
-def load_card(path: Path) -> ModelCard:
-    """Read and validate ``path``."""
+def named_path(card: Path, data: dict[str, Any], field: str, folder: bool = False) -> list[Path]:
+    """The local path a card's ``field`` names, read from its raw YAML: ``[]`` when it names none.
+
+    Best effort, so that a broken card still claims its files (a broken LoRA card
+    must not also make its LoRA file show up as "write a card"); with ``folder``,
+    only an existing folder counts (``images: model.safetensors`` is a mistake in
+    the card, not a claim on a model file).
+    """
+    value = data.get(field)
+    if not isinstance(value, str) or not value.strip():
+        return []
+    target = _resolve(card, field, value.strip())
+    return [target] if not folder or target.is_dir() else []
+
+
+def read_card_data(path: Path) -> Any:
+    """The card's YAML, or CardError naming the file."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise CardError(f"{path}: invalid YAML ({' '.join(str(exc).split())})") from None
+        return read_yaml(path, CardError)
     except (OSError, UnicodeDecodeError) as exc:
         raise CardError(f"{path}: cannot read the card ({exc})") from None
-    return parse_card(path, data)
 
 
 # --------------------------------------------------------------------------- Hugging Face cache

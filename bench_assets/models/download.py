@@ -37,7 +37,8 @@ from typing import Callable, Mapping
 
 from bench_assets.core.errors import BenchError
 from bench_assets.models.cards import PICKLE_SUFFIXES
-from bench_assets.models.registry import safetensors_problem, sha256_file
+from bench_assets.models.detect import safetensors_problem
+from bench_assets.models.files import sha256_file
 from bench_assets.core.redaction import redact_text, redact_url, secret_values
 
 PARTIAL_DIR = ".downloads"

@@ -65,6 +65,7 @@ from bench_assets.prompts.prompt import (
     load_jsonl_suite,
 )
 from bench_assets.core.settings import GenerationSettings, SettingsError, checked_overrides
+from bench_assets.core.yaml_files import read_yaml
 
 SPEC_SUFFIX = ".suite.yaml"
 TAG_FIELDS = ("tag", "tags", "class", "challenge")
@@ -148,11 +149,8 @@ def read_spec(path: Path) -> SuiteSpec:
     path = Path(path)
     if not path.is_file():
         raise PromptSuiteError(f"{path}: suite spec not found")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise PromptSuiteError(f"{path}: invalid YAML ({exc})") from None
-    if not isinstance(raw, dict):
+    raw = read_yaml(path, PromptSuiteError)
+    if not isinstance(raw, dict):  # an empty spec too (read_yaml_mapping would take it for {})
         raise PromptSuiteError(f"{path}: expected a mapping with keys {list(_KEYS)}")
     unknown = sorted(set(raw) - set(_KEYS))
     if unknown:

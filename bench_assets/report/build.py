@@ -38,7 +38,7 @@ def model_sources(models_dir: Path) -> dict[str, dict[str, str]]:
         if entry.card is not None:
             fields = dataclasses.asdict(entry.card.source)
             source += " (" + ", ".join(f"{k}: {_shown(v, models_dir)}" for k, v in fields.items() if v is not None) + ")"
-        sources[entry.key] = {"kind": entry.kind.value, "source": source}
+        sources[entry.key] = {"kind": entry.kind, "source": source}
     return sources
 
 

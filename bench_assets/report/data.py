@@ -40,10 +40,15 @@ class MetricInfo:
     unit: str = "image"  # "image" or "prompt" (a set metric such as diversity)
     higher_is_better: bool = True
     description: str = ""
+    # How the drill-down shows a value and its reasons: the metric's own ``value_label`` and
+    # ``extra_columns`` (as ``ExtraColumn.as_json`` dicts), so the page needs no table per metric.
+    value_label: str = ""
+    columns: tuple[dict[str, str], ...] = ()
 
     @classmethod
     def of(cls, metric: Any) -> "MetricInfo":
-        return cls(metric.name, metric.table, metric.unit, metric.higher_is_better, metric.description)
+        return cls(metric.name, metric.table, metric.unit, metric.higher_is_better, metric.description,
+                   metric.value_label, tuple(column.as_json() for column in metric.extra_columns))
 
 
 @dataclass
@@ -186,7 +191,8 @@ def overview_payload(inputs: ReportInputs, plots: dict[str, dict[str, str]], exp
         "models": inputs.model_names,
         "categories": inputs.categories,
         "metrics": [{"name": m.name, "unit": m.unit, "higher_is_better": m.higher_is_better,
-                     "description": m.description, "plots": plots.get(m.name, {})} for m in inputs.metrics],
+                     "description": m.description, "plots": plots.get(m.name, {}),
+                     "value_label": m.value_label, "columns": list(m.columns)} for m in inputs.metrics],
         "leaderboard": {
             "layout": leaderboard_layout(board.columns, [m.name for m in inputs.metrics]),
             "columns": board.columns,

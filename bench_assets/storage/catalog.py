@@ -24,7 +24,6 @@ from pathlib import Path
 
 import duckdb
 
-from bench_assets.storage.store import FsspecStore
 from bench_assets.storage.warehouse import Warehouse
 
 
@@ -44,8 +43,9 @@ def _view_sql(warehouse: Warehouse, table: str, temporary: bool = False) -> str:
 
 def register_store(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> None:
     """Let this connection read the warehouse's URLs (an object store) through its fsspec filesystem."""
-    if isinstance(warehouse.store, FsspecStore):
-        con.register_filesystem(warehouse.store.fs)
+    filesystem = warehouse.store.fsspec_filesystem()
+    if filesystem is not None:
+        con.register_filesystem(filesystem)
 
 
 def _saved_views(con: duckdb.DuckDBPyConnection) -> dict[str, str]:

@@ -19,11 +19,15 @@ from typing import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from bench_assets.core.decision import DecisionConfig
+from bench_assets.core.config import load_config
+from bench_assets.core.decision import DecisionConfig, decision_config
+from bench_assets.core.paths import DataPaths
+from bench_assets.metrics.registry import METRICS, metrics_named
 from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
 from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test
 from bench_assets.storage.leaderboard import OVERALL, MetricColumn, compute_leaderboard, finite_scores, prompt_sums
-from bench_assets.storage.versions import VersionRef, VersionStore
+from bench_assets.storage.metric_columns import metric_columns
+from bench_assets.storage.versions import VersionRef, VersionStore, open_versions
 from bench_assets.storage.warehouse import Warehouse
 
 COMPARISONS_TABLE = "comparisons"
@@ -269,6 +273,15 @@ def compare_references(store: VersionStore, a: str, b: str, metrics: Sequence[Me
     sides = [version_side(store, store.resolve(ref), metrics) for ref in (a, b)]
     norms = norms_from(compute_leaderboard(store.warehouse, metrics))
     return compare_one(*sides, metrics, decision, norms, kind="pair", categories=categories)
+
+
+def compare_in_data_dir(paths: DataPaths, a: str, b: str, metric_names: Sequence[str] | None = None,
+                        categories: Sequence[str] | None = None) -> tuple[pl.DataFrame, DecisionConfig]:
+    """``compare_references`` over the data directory's versions, with the metrics named (None: all) and the
+    decision settings of ``data/config.yaml``, which the gate's verdict also needs."""
+    store, columns = open_versions(paths), metric_columns(metrics_named(metric_names))
+    decision = decision_config(load_config(paths), METRICS)
+    return compare_references(store, a, b, columns, decision, categories), decision
 
 
 def version_pairs(store: VersionStore) -> list[tuple[VersionRef, VersionRef]]:

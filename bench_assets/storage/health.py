@@ -15,7 +15,9 @@ from pathlib import Path
 from bench_assets.core.config import ConfigError, load_config
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.objects import StoreError
-from bench_assets.storage.store import STORAGE_ROOT_ENV, configured_store, is_url
+from bench_assets.storage.store import configured_store, store_kind
+
+
 def not_writable(folder: Path) -> str | None:
     """Why a file cannot be created in ``folder`` (tried for real: permissions, a read-only mount, a full disk)."""
     try:
@@ -56,6 +58,5 @@ def check_result_store(paths: DataPaths) -> str | None:
     except (ConfigError, StoreError) as exc:
         return str(exc)
     problem = store.check()
-    if problem and is_url(store.url):
-        return f"{problem}: check {STORAGE_ROOT_ENV} / storage: root, AWS_* credentials and AWS_ENDPOINT_URL"
-    return problem
+    hint = store_kind(store.url).check_hint
+    return f"{problem}: {hint}" if problem and hint else problem

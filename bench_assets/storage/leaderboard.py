@@ -15,12 +15,30 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import polars as pl
 
+from bench_assets.core.errors import BenchError
 from bench_assets.stats.resampling import bootstrap_counts, figure, percentile_interval
 from bench_assets.storage.warehouse import Warehouse
 
 OVERALL = "all"
+EVERY_CATEGORY = "*"  # not a category: every row of the leaderboard, each category's and the overall ones
 N_BOOT = 1000
 CONFIDENCE = 0.95
+
+
+class UnknownCategory(BenchError, ValueError):
+    """A category the leaderboard has no row for; the message names the ones it has."""
+
+
+def check_category(category: str, known: Sequence[str]) -> None:
+    """Fail on a category that is not among ``known`` (the leaderboard's), naming them.
+
+    ``EVERY_CATEGORY`` always passes, and so does ``OVERALL`` before anything
+    was scored (``bench run`` prints the empty board then).
+    """
+    if category == EVERY_CATEGORY or category in known or (not known and category == OVERALL):
+        return
+    raise UnknownCategory(f"no category {category!r} in the leaderboard; known: "
+                          f"{', '.join(known) or 'none yet (run `bench run`)'}, or {EVERY_CATEGORY!r} for every row")
 
 
 def _mean_summary() -> dict[str, pl.Expr]:

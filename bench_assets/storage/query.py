@@ -1,7 +1,7 @@
 """Reading ``data/bench.duckdb`` with SQL: the one read-only connection the CLI uses.
 
-``bench sql``, ``bench leaderboard`` and the README's own examples (run by a
-test) all open the file here, with the duckdb library this project installs.
+``bench sql``, ``bench leaderboard`` (``read_leaderboard``) and the README's
+own examples (run by a test) all open the file here, with the duckdb library this project installs.
 A separate ``duckdb`` CLI may be another version that cannot open the file
 (pip's duckdb-cli 1.5 says "database file with version number 69" for a
 file written by duckdb 2.0), so users need none.
@@ -21,12 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from bench_assets.core.errors import BenchError
 from bench_assets.core.config import BenchConfig
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.redaction import redact_text, redact_url
 from bench_assets.storage.catalog import bind_views
+from bench_assets.storage.freshness import LEADERBOARD_TABLE, Freshness, leaderboard_freshness
+from bench_assets.storage.leaderboard import EVERY_CATEGORY, MetricColumn, check_category
+from bench_assets.storage.metric_columns import metric_columns
+from bench_assets.storage.status import IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
 
@@ -88,3 +93,34 @@ def column_values(con: duckdb.DuckDBPyConnection, table: str, column: str) -> li
         return [row[0] for row in con.execute(f'SELECT DISTINCT "{column}" FROM "{table}" ORDER BY 1').fetchall()]
     except duckdb.CatalogException:
         return []
+
+
+def leaderboard_rows(con: duckdb.DuckDBPyConnection, category: str) -> pl.DataFrame:
+    """The leaderboard's rows of ``category`` (``EVERY_CATEGORY``: all of them), best rank first;
+    ``UnknownCategory`` naming the known ones for a category it has no row for."""
+    check_category(category, column_values(con, LEADERBOARD_TABLE, "category"))
+    if category == EVERY_CATEGORY:
+        relation = con.sql(f"SELECT * FROM {LEADERBOARD_TABLE} ORDER BY category, rank, model")
+    else:
+        relation = con.sql(f"SELECT * FROM {LEADERBOARD_TABLE} WHERE category = ? ORDER BY rank, model",
+                           params=[category])
+    return pl.from_arrow(relation.to_arrow_table())
+
+
+@dataclass(frozen=True)
+class LeaderboardView:
+    """What ``bench leaderboard`` prints: the rows, the metrics' columns, and whether newer scores exist."""
+
+    category: str | None  # None: every category (``EVERY_CATEGORY``)
+    rows: pl.DataFrame
+    columns: list[MetricColumn]
+    freshness: Freshness
+
+
+def read_leaderboard(con: duckdb.DuckDBPyConnection, paths: DataPaths, category: str) -> LeaderboardView:
+    """The leaderboard of ``category`` through ``con`` (``open_sql``), and how fresh it is against the
+    configured warehouse's score partitions."""
+    rows = leaderboard_rows(con, category)
+    columns = metric_columns()
+    freshness = leaderboard_freshness(open_warehouse(paths), [IMAGES_TABLE, *(c.table for c in columns)])
+    return LeaderboardView(None if category == EVERY_CATEGORY else category, rows, columns, freshness)

@@ -1,7 +1,8 @@
 """What the warehouse says about each (model, category) partition.
 
 Shared by ``bench status`` and the nightly schedule, so that "missing" and
-"stale" mean the same thing in the terminal and in the orchestrator.
+"stale" mean the same thing in the terminal and in the orchestrator: both
+walk the models with ``suite_statuses``, over the same ``StatusInputs``.
 
 States:
 - ``done``: every expected image exists for the current model and settings,
@@ -17,17 +18,25 @@ States:
 from __future__ import annotations
 
 import json
+import textwrap
 from dataclasses import dataclass, field
-from typing import Sequence
+from pathlib import Path
+from typing import Collection, Iterable, Iterator, Sequence
 
 import polars as pl
 
-from bench_assets.prompts.prompt import Prompt
-from bench_assets.core.settings import GenerationSettings, set_fields
+from bench_assets.core.config import generation_defaults, load_config
 from bench_assets.core.objects import Store
+from bench_assets.core.paths import DataPaths
+from bench_assets.core.settings import GenerationSettings, set_fields
 from bench_assets.generation.image_set import check_manifest_files, describe_problems
 from bench_assets.metrics.base import Metric
-from bench_assets.storage.warehouse import Warehouse
+from bench_assets.metrics.registry import configured_metrics, metric_options
+from bench_assets.models.registry import ModelEntry, fingerprint, model_settings
+from bench_assets.prompts.prompt import Prompt, PromptSuite
+from bench_assets.prompts.suites import load_suite
+from bench_assets.storage.store import images_store
+from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
 IMAGES_TABLE = "images"
 FAILURES_TABLE = "generation_failures"
@@ -153,6 +162,46 @@ def partition_status(
     return status
 
 
+@dataclass(frozen=True)
+class StatusInputs:
+    """What every partition's status is judged against: the results, the suite, the metrics and the settings.
+
+    ``bench status`` reads them from the data directory (``from_data_dir``);
+    the nightly schedule builds them from its Dagster resources, which were
+    built from the same files.
+    """
+
+    warehouse: Warehouse
+    images: Store
+    suite: PromptSuite
+    metrics: Sequence[Metric]
+    defaults: GenerationSettings  # before the suite's and the model's own settings (``model_settings``)
+    cache: Path  # where model fingerprints are cached
+
+    @classmethod
+    def from_data_dir(cls, paths: DataPaths) -> "StatusInputs":
+        config = load_config(paths)
+        return cls(open_warehouse(paths, config), images_store(paths, config), load_suite(paths.default_suite()),
+                   configured_metrics(metric_options(config)), generation_defaults(config), paths.cache)
+
+
+def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
+                   skip: Collection[tuple[str, str]] = ()) -> Iterator[tuple[ModelEntry, list[PartitionStatus]]]:
+    """Each model with its status in every category of the suite, model by model (a generator: ``bench status``
+    prints each model as soon as it is judged).
+
+    ``skip`` holds (model, category) pairs not to judge: the schedule's
+    partitions already queued or running.
+    """
+    suite = inputs.suite
+    for entry in entries:
+        model_fp = None if entry.error else fingerprint(entry, inputs.cache)
+        settings = model_settings(inputs.defaults, suite.generation, entry)
+        yield entry, [partition_status(inputs.warehouse, entry.key, category, suite.in_category(category), settings,
+                                       inputs.metrics, model_fp, images=inputs.images)
+                      for category in suite.categories if (entry.key, category) not in skip]
+
+
 STATUS_HEADER = f"{'model':<28} {'category':<12} {'state':<8} {'images':>9} {'failed':>6}  metrics / error"
 
 
@@ -162,8 +211,6 @@ def status_lines(status: PartitionStatus, width: int = 120) -> list[str]:
     Metrics that are done are counted, not listed, so a healthy row stays
     short; an error wraps onto indented lines rather than being cut.
     """
-    import textwrap
-
     not_done = [f"{name}:{state}" for name, state in status.metrics.items() if state != "done"]
     if status.error:
         detail = status.error

@@ -9,7 +9,9 @@ path relative to a store (``flux-dev/human/p001_i0_s0.png``), so a data
 directory or a bucket can move and every row that records a key still
 resolves.
 
-Two implementations, one per kind of root (one table, :data:`STORE_KINDS`):
+Two implementations, one per kind of root (one table, :data:`STORE_KINDS`: a
+row per kind says which roots it serves, how it opens, and what the rest of
+the code asks about it, so a new backend is one class and one row):
 
 - :class:`LocalStore`: a folder; writes go to a temp file in the same folder
   and are renamed over the key, so a reader sees the old file or the new one.
@@ -35,7 +37,7 @@ import uuid
 from stat import S_ISREG
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from bench_assets.core.config import BenchConfig
 from bench_assets.core.paths import DataPaths
@@ -70,6 +72,10 @@ class LocalStore:
 
     def local_path(self, key: str) -> Path | None:
         return self.path(key)
+
+    def fsspec_filesystem(self) -> None:
+        """None: DuckDB reads a folder's locations (plain paths) by itself."""
+        return None
 
     def put_bytes(self, key: str, data: bytes) -> None:
         target = self.path(key)
@@ -121,7 +127,7 @@ class LocalStore:
         os.replace(self.path(key), target)
 
     def child(self, prefix: str) -> "LocalStore":
-        return LocalStore(self.path(prefix))
+        return type(self)(self.path(prefix))
 
     def check(self) -> str | None:
         """None when the folder can be created and written; else one line saying why not."""
@@ -180,6 +186,10 @@ class FsspecStore:
     def local_path(self, key: str) -> Path | None:
         return None
 
+    def fsspec_filesystem(self) -> Any:
+        """The filesystem a DuckDB connection registers to read this store's URLs."""
+        return self.fs
+
     def put_bytes(self, key: str, data: bytes) -> None:
         self.fs.pipe_file(self._path(key), data)
 
@@ -223,7 +233,7 @@ class FsspecStore:
         self.fs.rm_file(source)
 
     def child(self, prefix: str) -> "FsspecStore":
-        store = FsspecStore.__new__(FsspecStore)
+        store = type(self).__new__(type(self))  # a subclass's child is of that subclass (its own row)
         store.url, store.options, store.fs = self.location(prefix), self.options, self.fs
         store.base = self._path(prefix)
         return store
@@ -260,26 +270,65 @@ def _mtime_ns(meta: Mapping[str, Any]) -> int:
     return int(float(stamp) * 1_000_000_000)
 
 
-def is_url(root: str | Path) -> bool:
-    return "://" in str(root) and not str(root).startswith("file://")
+@dataclass(frozen=True)
+class StoreKind:
+    """One row of :data:`STORE_KINDS`: the roots one store class serves, and what others ask of it.
+
+    A root goes to the row that lists its URL scheme in ``schemes``; a root
+    no row lists goes to the first row whose ``serves`` says yes (a folder
+    path, or any other URL fsspec may know).
+    """
+
+    open: Callable[[str, Mapping[str, Any]], Store]  # (root, the config file's options) -> the store
+    schemes: frozenset[str] = frozenset()  # URL schemes it serves ("s3", "gs", ...)
+    serves: Callable[[str], bool] | None = None  # or: does it serve this root (asked after every scheme)
+    # Not on this machine's disk: a Modal container opens it itself from ``store_spec`` (credentials
+    # from a Modal Secret), where a local store's image bytes travel in the call instead.
+    remote: bool = False
+    check_hint: str = ""  # appended to a failed ``check()``: what to look at (``bench doctor``)
 
 
-# One table per decision: what kind of root gets which store.
-STORE_KINDS = {"local": LocalStore, "url": FsspecStore}
+def _open_local(root: str, _options: Mapping[str, Any]) -> Store:
+    return LocalStore(Path(root.split("://", 1)[1] if "://" in root else root))
+
+
+def _open_fsspec(root: str, options: Mapping[str, Any]) -> Store:
+    unknown = set(options) - ALLOWED_OPTIONS
+    if unknown:
+        raise StoreError(f"storage options {sorted(unknown)} are not allowed in a config file "
+                         f"(allowed: {sorted(ALLOWED_OPTIONS)}; credentials come from the environment)")
+    return FsspecStore(root, dict(options))
+
+
+# One table per decision: which kind of root gets which store, and what the rest of the code asks
+# about it (the catalog: Store.fsspec_filesystem(); Modal: remote; bench doctor: check() + check_hint).
+STORE_KINDS: dict[str, StoreKind] = {
+    "local": StoreKind(_open_local, schemes=frozenset({"file"}), serves=lambda root: "://" not in root),
+    "fsspec": StoreKind(  # s3://, gs://, memory://: any URL no other row claims
+        _open_fsspec, serves=lambda root: "://" in root, remote=True,
+        check_hint=f"check {STORAGE_ROOT_ENV} / storage: root, AWS_* credentials and AWS_ENDPOINT_URL",
+    ),
+}
+
+
+def store_kind(root: str | Path) -> StoreKind:
+    """The row of :data:`STORE_KINDS` that serves ``root``; a store's ``url`` finds its own row."""
+    text = str(root)
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    rows = list(STORE_KINDS.values())
+    found = next((k for k in rows if scheme in k.schemes), None) or next(
+        (k for k in rows if k.serves is not None and k.serves(text)), None)
+    if found is None:
+        raise StoreError(f"storage root {redact_url(text)}: no store kind serves it (known: {sorted(STORE_KINDS)})")
+    return found
 
 
 def open_store(root: str | Path, options: Mapping[str, Any] | None = None) -> Store:
-    """The store for ``root``: a folder (a path or ``file://``) or an fsspec URL."""
+    """The store for ``root``: a folder (a path or ``file://``) or an fsspec URL (see :data:`STORE_KINDS`)."""
     text = str(root)
     if not text:
         raise StoreError("storage root is empty")
-    if is_url(text):
-        unknown = set(options or {}) - ALLOWED_OPTIONS
-        if unknown:
-            raise StoreError(f"storage options {sorted(unknown)} are not allowed in a config file "
-                             f"(allowed: {sorted(ALLOWED_OPTIONS)}; credentials come from the environment)")
-        return STORE_KINDS["url"](text, dict(options or {}))
-    return STORE_KINDS["local"](Path(text.removeprefix("file://")))
+    return store_kind(text).open(text, dict(options or {}))
 
 
 def store_spec(store: Store) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def image_columns(table: str) -> tuple[str, ...]:
 
 
 class VersionError(BenchError, ValueError):
-    """A version reference that names nothing; the message lists what exists."""
+    """A version reference that names nothing (the message lists what exists), or a prune that would keep none."""
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ class VersionStore:
         A version that current partitions still hold is never pruned.
         """
         if keep < 1:
-            raise ValueError(f"--keep must be at least 1 (the latest version), got {keep}")
+            raise VersionError(f"--keep must be at least 1 (the latest version), got {keep}")
         pruned = []
         for model in self.table()["model"].unique().sort():
             versions = self.of(model)

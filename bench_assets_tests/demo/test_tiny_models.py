@@ -13,7 +13,8 @@ torch = pytest.importorskip("torch")
 diffusers = pytest.importorskip("diffusers")
 
 from bench_assets.demo.ldm_checkpoint import diffusers_to_ldm_state_dict  # noqa: E402
-from bench_assets.demo.tiny_models import build_tiny_sd_pipeline, clip_tokenizer_files  # noqa: E402
+from bench_assets.demo.tiny_models import build_tiny_sd_pipeline  # noqa: E402
+from bench_assets.metrics.tiny.tokenizer import clip_tokenizer_files  # noqa: E402
 
 PROMPTS = [
     "a photo of a cat",

@@ -61,7 +61,7 @@ def test_hf_repo_card_loads_from_the_user_cache_offline(tmp_path, hub, monkeypat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     _card(tmp_path / "tiny-hub.yaml", {"repo": "tiny-org/tiny-sd", "dtype": "fp32"})
     entry = _entry(tmp_path, "tiny-hub")
-    assert entry.kind is ModelKind.HF_REPO and COMMIT in entry.signature
+    assert entry.kind == ModelKind.HF_REPO and COMMIT in entry.signature
     pipe = load_pipeline(entry, "cpu", "fp32")
     assert pipe.safety_checker is None
     np.testing.assert_allclose(_image(pipe), expected, atol=1e-5)  # the cached weights, not others
@@ -121,7 +121,7 @@ def test_lora_changes_the_output_and_scale_controls_how_much(lora_models):
         name = f"styled-{str(scale).replace('.', '_')}"
         _card(lora_models / f"{name}.yaml", {"base": "tiny-base", "lora": "my-style.safetensors", "scale": scale})
         entry = _entry(lora_models, name)
-        assert entry.kind is ModelKind.LORA and entry.base.key == "tiny-base"
+        assert entry.kind == ModelKind.LORA and entry.base.key == "tiny-base"
         distance[scale] = float(np.abs(_image(load_pipeline(entry, "cpu", "fp32")) - base).mean())
     assert distance[1.0] > 1e-3, "the LoRA must measurably change the image"
     assert distance[0.0] < distance[0.25] < distance[1.0]
@@ -157,10 +157,10 @@ def test_allowed_pickle_checkpoint_loads_the_same_weights(tmp_path):
     single = save_single_file(pipe, tmp_path / "old.safetensors")
     torch.save({"state_dict": load_file(str(single))}, tmp_path / "old.ckpt")
     single.unlink()
-    assert _entry(tmp_path, "old").kind is ModelKind.INVALID  # refused without the card
+    assert _entry(tmp_path, "old").kind == ModelKind.INVALID  # refused without the card
     _card(tmp_path / "old-trusted.yaml", {"checkpoint": "old.ckpt", "allow_pickle": True})
     entry = _entry(tmp_path, "old-trusted")
-    assert entry.kind is ModelKind.PICKLE_CHECKPOINT
+    assert entry.kind == ModelKind.PICKLE_CHECKPOINT
     loaded = load_pipeline(entry, "cpu", "fp32")  # configs from the old.config/ sidecar, next to the file
     for name, tensor in pipe.unet.state_dict().items():
         torch.testing.assert_close(loaded.unet.state_dict()[name], tensor, msg=name)

@@ -18,8 +18,8 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_judges import build_tiny_aesthetic
-from bench_assets.demo.tiny_scorers import TINY_CLIP_CONFIG
+from bench_assets.metrics.tiny.judges import build_tiny_aesthetic
+from bench_assets.metrics.tiny.clip import TINY_CLIP_CONFIG
 from bench_assets.metrics.aesthetic import DEFAULT_HEAD, HEAD_SOURCE, AestheticScore
 from bench_assets.metrics.base import ImageItem
 

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_scorers import (
+from bench_assets.metrics.tiny.clip import (
     TINY_CLIP_CONFIG,
     TINY_CLIP_NAME,
     build_tiny_open_clip,
@@ -35,12 +35,6 @@ PROMPTS = [
 ]
 IMAGES_PER_PROMPT = 4
 SIZE = 64  # the tiny models' input size: resizing is the identity in both pipelines
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
 def _png(path: Path, rng: np.random.Generator, kind: int) -> Path:
@@ -155,7 +149,7 @@ def _helper(name: str):
 
 def _hf_clip_folder(folder: Path, seed: int = 3) -> Path:
     """A tiny HF CLIPModel + CLIPProcessor with TINY_CLIP_CONFIG's architecture (QuickGELU, as open_clip's)."""
-    from bench_assets.demo.tiny_judges import save_tiny_hf_clip
+    from bench_assets.metrics.tiny.judges import save_tiny_hf_clip
 
     return save_tiny_hf_clip(folder, seed, hidden_act="quick_gelu")
 

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_dino import TINY_DINO_IMAGE_SIZE, build_tiny_dino
+from bench_assets.metrics.tiny.dino import TINY_DINO_IMAGE_SIZE, build_tiny_dino
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.dino import DinoFeatures
 
@@ -33,12 +33,6 @@ SUBJECT = Prompt(id="dog-001", category="object", prompt="a photo of sks dog", m
 ONE_REF = Prompt(id="dog-002", category="object", prompt="sks dog on a beach", metadata={"reference_image": REF_NAME})
 SAME = Prompt(id="same-001", category="object", prompt="a blue cube")
 SINGLE = Prompt(id="one-001", category="object", prompt="a lone tree")
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
 def _pixels(rng: np.random.Generator, kind: int) -> np.ndarray:

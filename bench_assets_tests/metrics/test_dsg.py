@@ -1,6 +1,6 @@
 """DsgScore: the Davidsonian gate as OneIG's alignment script applies it, on hand answers and on a tiny LLaVA.
 
-Offline: the tiny random-weight LLaVA of ``bench_assets.demo.tiny_vlm`` saved
+Offline: the tiny random-weight LLaVA of ``bench_assets.metrics.tiny.vlm`` saved
 to tmp_path and loaded through the metric's real loading code; real PNG files.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_vlm import build_tiny_vlm
+from bench_assets.metrics.tiny.vlm import build_tiny_vlm
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.dsg import ANSWERS_DUCKDB_TYPE, DsgScore, apply_gate, gated_questions
 

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_detector import build_tiny_geneval
+from bench_assets.metrics.tiny.detector import build_tiny_geneval
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.geneval import (
     COLORS,
@@ -38,12 +38,6 @@ from bench_assets.metrics.geneval import (
     keep_detections,
     relative_position,
 )
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
 # --------------------------------------------------------------------------- GenEval's code, verbatim

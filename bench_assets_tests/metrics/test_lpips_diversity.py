@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_scorers import tiny_lpips_options
+from bench_assets.metrics.tiny.clip import tiny_lpips_options
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.lpips_diversity import RANDOM_BACKBONE_SEED, LpipsDiversity
 from bench_assets.metrics.registry import get_metric

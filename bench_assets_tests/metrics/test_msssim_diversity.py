@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_dino import tiny_msssim_options
+from bench_assets.metrics.tiny.dino import tiny_msssim_options
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.msssim_diversity import PAPER_BETAS, MsssimDiversity, min_msssim_size
 

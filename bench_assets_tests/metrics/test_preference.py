@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_judges import build_tiny_preference
+from bench_assets.metrics.tiny.judges import build_tiny_preference
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.preference import PreferenceScore, _features
 
@@ -30,12 +30,6 @@ PROMPTS = [
     # Longer than CLIP's 77 tokens: truncated, as in the model card.
     Prompt(id="hum-001", category="human", prompt="a portrait of an old fisherman, " * 20),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")

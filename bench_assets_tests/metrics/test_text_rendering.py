@@ -21,7 +21,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_judges import tiny_text_options
+from bench_assets.metrics.tiny.judges import tiny_text_options
 from bench_assets.metrics import text_rendering as tr
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.text_rendering import TextRendering
@@ -326,7 +326,7 @@ def test_one_image_per_call_gives_the_same_rows(metric: TextRendering, items: li
 def test_module_import_is_cheap() -> None:
     code = (
         "import sys, bench_assets.metrics.text_rendering, bench_assets.metrics.aesthetic, "
-        "bench_assets.metrics.preference, bench_assets.demo.tiny_judges; "
+        "bench_assets.metrics.preference, bench_assets.metrics.tiny.judges; "
         "heavy = sorted(m for m in ('torch', 'open_clip', 'transformers', 'rapidocr_onnxruntime', 'onnxruntime', "
         "'cv2') if m in sys.modules); assert not heavy, heavy"
     )

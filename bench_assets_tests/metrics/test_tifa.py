@@ -1,6 +1,6 @@
 """TifaScore: questions from metadata, choice log-likelihoods recomputed by hand on a tiny LLaVA.
 
-Offline: the tiny random-weight LLaVA of ``bench_assets.demo.tiny_vlm`` saved
+Offline: the tiny random-weight LLaVA of ``bench_assets.metrics.tiny.vlm`` saved
 to tmp_path and loaded through the metric's real loading code; real PNG files.
 """
 
@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_vlm import build_tiny_vlm
+from bench_assets.metrics.tiny.vlm import build_tiny_vlm
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.tifa import ANSWERS_DUCKDB_TYPE, COLOURS, TifaScore, tifa_questions
 
@@ -41,12 +41,6 @@ PROMPTS = [
     ),
     Prompt(id="none-1", category="anime", prompt="an anime girl"),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")

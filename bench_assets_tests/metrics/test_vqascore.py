@@ -26,7 +26,7 @@ import pytest
 from PIL import Image
 
 from bench_assets.prompts.prompt import Prompt
-from bench_assets.demo.tiny_vlm import build_tiny_vlm
+from bench_assets.metrics.tiny.vlm import build_tiny_vlm
 from bench_assets.metrics.base import ImageItem
 from bench_assets.metrics.vqascore import VqaScore
 
@@ -35,12 +35,6 @@ PROMPTS = [
     Prompt(id="obj-002", category="object", prompt="Two cats, sleeping on a long green sofa by the window."),
     Prompt(id="txt-001", category="text", prompt='a sign that says "OPEN"'),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,8 @@ import struct
 import pytest
 import yaml
 
-from bench_assets.models.cards import CardError, cached_commit, load_card
+from bench_assets.models.cards import CardError, cached_commit
+from bench_assets.models.kinds import load_card
 from bench_assets.models.registry import ModelKind, fingerprint, scan_models
 from bench_assets.core.naming import ImageName, image_path
 
@@ -98,16 +99,16 @@ def test_unparseable_or_ambiguous_cards_are_invalid_entries_that_fail_alone(tmp_
     (tmp_path / "bad.yaml").write_text(text)
     _safetensors(tmp_path / "good.safetensors")
     entries = _entries(tmp_path)
-    assert entries["bad"].kind is ModelKind.INVALID
+    assert entries["bad"].kind == ModelKind.INVALID
     assert entries["bad"].error.startswith(f"{tmp_path / 'bad.yaml'}: ")
-    assert entries["good"].kind is ModelKind.SINGLE_FILE and entries["good"].error is None
+    assert entries["good"].kind == ModelKind.SINGLE_FILE and entries["good"].error is None
 
 
 def test_hf_card_settings_merge_and_the_sidecar_wins(tmp_path, hf_cache):
     _card(tmp_path / "sdxl.yaml", {"repo": "org/model", "dtype": "fp16", "scheduler": "euler_a",
                                    "settings": {"steps": 25, "width": 768}})
     (entry,) = scan_models(tmp_path)
-    assert entry.kind is ModelKind.HF_REPO and entry.card.source.repo == "org/model"
+    assert entry.kind == ModelKind.HF_REPO and entry.card.source.repo == "org/model"
     assert entry.settings_overrides() == {"precision": "fp16", "sampler": "euler_a", "steps": 25, "width": 768}
     (tmp_path / "sdxl.settings.yaml").write_text("steps: 4\n")
     (entry,) = scan_models(tmp_path)
@@ -138,7 +139,7 @@ def test_uncached_repo_is_still_an_entry(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     _card(tmp_path / "m.yaml", {"repo": "org/never-downloaded"})
     (entry,) = scan_models(tmp_path)
-    assert entry.kind is ModelKind.HF_REPO and entry.error is None
+    assert entry.kind == ModelKind.HF_REPO and entry.error is None
     assert "not-cached" in entry.signature
 
 
@@ -147,7 +148,7 @@ def test_lora_file_without_card_is_invalid_with_a_card_example(tmp_path):
     peft_lora = _safetensors(tmp_path / "peft-style.safetensors", ("unet.mid_block.attn.to_q.lora_A.weight",))
     entries = _entries(tmp_path)
     for key, path in (("my-style", lora), ("peft-style", peft_lora)):
-        assert entries[key].kind is ModelKind.INVALID
+        assert entries[key].kind == ModelKind.INVALID
         message = entries[key].error
         assert message.startswith(str(path)) and "LoRA" in message
         assert f"lora: {path.name}" in message and "base:" in message and "scale:" in message
@@ -164,8 +165,8 @@ def test_lora_card_claims_its_file_and_resolves_a_local_base(tmp_path):
     entries = _entries(tmp_path)
     assert set(entries) == {"sd15", "sd15-style"}  # the LoRA file is part of the card's entry
     lora = entries["sd15-style"]
-    assert lora.kind is ModelKind.LORA and lora.error is None
-    assert lora.base.key == "sd15" and lora.base.kind is ModelKind.DIFFUSERS
+    assert lora.kind == ModelKind.LORA and lora.error is None
+    assert lora.base.key == "sd15" and lora.base.kind == ModelKind.DIFFUSERS
     assert lora.card.source.scale == 0.8
     assert lora.settings_overrides() == {"width": 512, "height": 512, "steps": 12}  # base's, then the card's
     assert tmp_path / "my-style.safetensors" in lora.dependencies()
@@ -178,10 +179,10 @@ def test_lora_base_can_be_a_repo_id_but_not_an_unknown_name(tmp_path, hf_cache):
     _card(tmp_path / "lost-style.yaml", {"base": "nowhere", "lora": "style.safetensors"})
     entries = _entries(tmp_path)
     hub = entries["hub-style"]
-    assert hub.kind is ModelKind.LORA and hub.base.kind is ModelKind.HF_REPO
+    assert hub.kind == ModelKind.LORA and hub.base.kind == ModelKind.HF_REPO
     assert hub.base.card.source.repo == "org/model" and hub.base.card.source.revision == "main"
     lost = entries["lost-style"]
-    assert lost.kind is ModelKind.INVALID
+    assert lost.kind == ModelKind.INVALID
     assert lost.error.startswith(str(tmp_path / "lost-style.yaml")) and "'base'" in lost.error
 
 
@@ -218,7 +219,7 @@ def test_image_folder_card_grid_sets_images_per_prompt_and_folder_is_claimed(tmp
     entries = _entries(tmp_path)
     assert set(entries) == {"api"}  # the image folder is not a broken diffusers folder
     entry = entries["api"]
-    assert entry.kind is ModelKind.IMAGE_FOLDER and entry.card.source.grid == (2, 3)
+    assert entry.kind == ModelKind.IMAGE_FOLDER and entry.card.source.grid == (2, 3)
     assert entry.settings_overrides() == {"images_per_prompt": 6}
     _card(tmp_path / "api.yaml", {"images": "api-shots", "grid": [2, 3], "settings": {"images_per_prompt": 2}})
     assert _entries(tmp_path)["api"].settings_overrides() == {"images_per_prompt": 2}
@@ -251,17 +252,17 @@ def test_pickle_is_refused_by_default_and_allowed_by_a_card(tmp_path):
     ckpt = tmp_path / "old.ckpt"
     ckpt.write_bytes(b"pickle bytes")
     (entry,) = scan_models(tmp_path)
-    assert entry.kind is ModelKind.INVALID
+    assert entry.kind == ModelKind.INVALID
     assert entry.error.startswith(str(ckpt)) and "arbitrary code" in entry.error
     assert "allow_pickle: true" in entry.error and "checkpoint: old.ckpt" in entry.error
 
     _card(tmp_path / "old-trusted.yaml", {"checkpoint": "old.ckpt", "allow_pickle": False})
     (refused,) = scan_models(tmp_path)  # a broken card still claims its file: one error, not two
-    assert refused.kind is ModelKind.INVALID and "'allow_pickle'" in refused.error
+    assert refused.kind == ModelKind.INVALID and "'allow_pickle'" in refused.error
 
     _card(tmp_path / "old-trusted.yaml", {"checkpoint": "old.ckpt", "allow_pickle": True})
     (allowed,) = scan_models(tmp_path)
-    assert allowed.key == "old-trusted" and allowed.kind is ModelKind.PICKLE_CHECKPOINT
+    assert allowed.key == "old-trusted" and allowed.kind == ModelKind.PICKLE_CHECKPOINT
     assert allowed.card.source.checkpoint == ckpt
     fp = fingerprint(allowed)
     ckpt.write_bytes(b"other bytes!")
@@ -276,7 +277,7 @@ def test_card_names_with_path_or_shell_characters_get_safe_keys(tmp_path, hf_cac
     models.mkdir()
     _card(models / f"{name}.yaml", {"repo": "org/model"})
     (entry,) = scan_models(models)
-    assert entry.kind is ModelKind.HF_REPO and entry.name == name
+    assert entry.kind == ModelKind.HF_REPO and entry.name == name
     assert not set(entry.key) & set("|,[]/\\ ;~$()`&%"), entry.key
     assert not entry.key.startswith(".") and ".." not in entry.key
     images = tmp_path / "images"

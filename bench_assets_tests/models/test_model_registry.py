@@ -40,7 +40,7 @@ def test_scan_identifies_each_kind(tmp_path):
     kinds = {e.key: (e.kind, e.error) for e in scan_models(tmp_path)}
     assert kinds["pipe"] == (ModelKind.DIFFUSERS, None)
     assert kinds["good"] == (ModelKind.SINGLE_FILE, None)
-    assert kinds["garbage"][0] is ModelKind.INVALID
+    assert kinds["garbage"][0] == ModelKind.INVALID
     assert str(tmp_path / "garbage.safetensors") in kinds["garbage"][1]
     assert "pickle" in kinds["old"][1]
     assert "model_index.json" in kinds["notes"][1]
@@ -151,10 +151,10 @@ def test_each_bad_entry_fails_alone_and_nothing_outside_data_is_read(tmp_path):
         entries = scan_models(models)
         decision = decide(entries, WatchState(), now=time.time() + 3600, cache_dir=data / ".cache")
     by_key = {e.key: e for e in entries}
-    assert by_key["good"].error is None and by_key["good"].kind is ModelKind.SINGLE_FILE
+    assert by_key["good"].error is None and by_key["good"].kind == ModelKind.SINGLE_FILE
     for key, (file, words) in expected.items():
         entry = by_key[key]
-        assert entry.kind is ModelKind.INVALID, key
+        assert entry.kind == ModelKind.INVALID, key
         assert str(models / file) in entry.error and words in entry.error, (key, entry.error)
     assert {launch.entry.key for launch in decision.launches} == set(by_key), "every entry gets its partitions"
     root = str(data.resolve())

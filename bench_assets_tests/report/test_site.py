@@ -89,3 +89,19 @@ def test_thumbnails_of_images_no_longer_in_the_warehouse_are_removed(built_repor
     assert (summary.thumbnails.created, summary.thumbnails.removed) == (0, gone.height)
     left = {p.stem for p in (data / "report" / "thumbs").rglob("*.webp")}
     assert left == set(wh.read_table(IMAGES_TABLE)["sha256"]) and not left & set(gone["sha256"])
+
+
+def test_overview_tells_the_page_how_each_metric_shows_its_reasons(built_report):
+    """The drill-down's reasons come from each metric's own declaration, not from a table in report.js."""
+    overview = read_data_file(built_report.data / "report", "overview")
+    shown = {m["name"]: m for m in overview["metrics"]}
+    assert set(shown) == set(METRICS)
+    for name, cls in METRICS.items():
+        assert shown[name]["columns"] == [c.as_json() for c in cls.extra_columns], name
+        assert shown[name]["value_label"] == cls.value_label, name
+    geneval = {c["name"]: c for c in shown["geneval"]["columns"]}
+    assert geneval["reason"] == {"name": "reason", "label": "reason", "format": "reason", "empty": "all requirements met"}
+    assert geneval["boxes"]["format"] == "hidden"
+    assert shown["vqascore"]["value_label"] == "P(yes)"
+    script = (built_report.data / "report" / "report.js").read_text()
+    assert not [name for name in METRICS if name in script], "the page knows no metric by name"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from bench_assets.core.config import BenchConfig
@@ -78,3 +79,61 @@ def test_root_comes_from_env_then_config_then_data_dir(tmp_path, monkeypatch):
 def test_credentials_are_refused_in_config(tmp_path):
     with pytest.raises(StoreError, match="credentials come from the environment"):
         open_store("s3://bucket/prefix", {"secret": "abc"})
+
+
+class TracedStore:
+    """A new backend for the test, a class of its own (neither store's subclass): objects in an fsspec
+    filesystem it wraps, and a record of every object it was asked to write."""
+
+    written: list[str] = []
+
+    def __init__(self, url: str, inner: FsspecStore | None = None) -> None:
+        self.inner = inner if inner is not None else FsspecStore(url)
+        self.url = self.inner.url
+
+    def __getattr__(self, name: str):
+        if name == "inner":
+            raise AttributeError(name)
+        return getattr(self.inner, name)
+
+    def put_bytes(self, key: str, data: bytes) -> None:
+        TracedStore.written.append(self.location(key))
+        self.inner.put_bytes(key, data)
+
+    def child(self, prefix: str) -> "TracedStore":
+        return TracedStore(self.url, self.inner.child(prefix))
+
+    def check(self) -> str | None:
+        return f"{self.url}: the traced backend says no"
+
+
+def test_a_new_store_kind_is_one_row(tmp_path, monkeypatch):
+    """One STORE_KINDS row (here: memory:// served by TracedStore) is all open_store, the warehouse,
+    DuckDB's views and bench doctor's storage check need."""
+    from bench_assets.storage.catalog import bind_views
+    from bench_assets.storage.health import check_result_store
+    from bench_assets.storage.store import STORE_KINDS, StoreKind, store_kind
+    from bench_assets.storage.warehouse import Warehouse, open_warehouse
+
+    root = f"memory://seam-{tmp_path.name}/team"
+    assert type(open_store(root)) is FsspecStore  # before: the catch-all fsspec row
+    row = StoreKind(lambda url, _options: TracedStore(url), schemes=frozenset({"memory"}),
+                    check_hint="ask the traced backend")
+    monkeypatch.setitem(STORE_KINDS, "traced", row)
+    monkeypatch.setattr(TracedStore, "written", [])
+    monkeypatch.setenv("BENCH_STORAGE_ROOT", root)
+    paths = DataPaths(tmp_path / "data")
+
+    wh = open_warehouse(paths, BenchConfig())
+    assert isinstance(wh.store, TracedStore) and store_kind(wh.store.url) is row
+    wh.write_partition("scores_x", "m1", "a", [{"model": "m1", "prompt_id": "p1", "value": 0.25}])
+    wh.write_partition("scores_x", "m2", "a", [{"model": "m2", "prompt_id": "p1", "value": 0.75}])
+    assert TracedStore.written == [f"{root}/warehouse/scores_x/m1/a.parquet", f"{root}/warehouse/scores_x/m2/a.parquet"]
+    assert wh.read_table("scores_x").sort("model")["value"].to_list() == [0.25, 0.75]
+    assert Warehouse(open_store(f"{root}/warehouse")).categories("scores_x", "m2") == ["a"]
+
+    con = duckdb.connect()
+    assert bind_views(con, wh) == ["scores_x"]
+    assert con.execute('SELECT model, value FROM "scores_x" ORDER BY model').fetchall() == [("m1", 0.25), ("m2", 0.75)]
+
+    assert check_result_store(paths) == f"{root}: the traced backend says no: ask the traced backend"

@@ -314,39 +314,46 @@
   }
   function parseJson(text, fallback) { try { return JSON.parse(text); } catch (e) { return fallback; } }
 
-  // How a metric's stored reasons read; metrics not listed show their extra columns as they are.
-  const REASONS = {
-    geneval: function (d) {
-      const lines = (d.reason || "").split("\n").filter(Boolean);
-      return [el("div", { class: "detail" }, "task: " + (d.task || "?")),
-        el("div", { class: "reason " + (lines.length ? "fail" : "ok"), "data-detail": "reason", text: lines.length ? lines.join("\n") : "all requirements met" }),
-        generic(d, ["task", "reason", "boxes"])];
+  // How a stored reason reads, by the format a metric gives each of its extra columns
+  // (Metric.extra_columns, in overview().metrics[].columns); undeclared columns show as they are.
+  const FORMATS = {
+    text: function (c, v) {
+      return el("div", { class: "detail", "data-detail": c.name }, c.label + ": " + (v === null || v === undefined || v === "" ? "?" : fmt(v)));
     },
-    tifa: function (d) {
-      const answers = parseJson(d.answers || "[]", []);
-      return [el("table", { class: "answers", "data-detail": "answers" },
+    quote: function (c, v) {
+      return el("div", { class: "detail", "data-detail": c.name }, c.label + ": “" + (v || "") + "”");
+    },
+    reason: function (c, v) {
+      const lines = String(v || "").split("\n").filter(Boolean);
+      return el("div", { class: "reason " + (lines.length ? "fail" : "ok"), "data-detail": c.name, text: lines.length ? lines.join("\n") : c.empty });
+    },
+    answers: function (c, v) {
+      const answers = parseJson(v || "[]", []);
+      return el("table", { class: "answers", "data-detail": c.name },
         el("tr", null, ["question", "answered", "expected", ""].map(function (h) { return el("th", { text: h }); })),
         answers.map(function (a) {
           return el("tr", null, el("td", { text: a.question }), el("td", { text: a.predicted }), el("td", { text: a.answer }),
             el("td", { class: a.correct ? "ok" : "fail", text: a.correct ? "✓" : "✗" }));
-        })), generic(d, ["answers"])];
+        }));
     },
-    text_rendering: function (d) {
-      return [el("div", { class: "detail", "data-detail": "ocr_text" }, "OCR read: “" + (d.ocr_text || "") + "”"),
-        el("div", { class: "detail", "data-detail": "target_text" }, "target: “" + (d.target_text || "") + "”"),
-        generic(d, ["ocr_text", "target_text"])];
-    },
-    vqascore: function (d, value) {
-      return [el("div", { class: "detail" }, "P(yes) = " + fmt(value)), generic(d)];
-    },
+    hidden: function () { return null; },
   };
+  function metricInfo(name) {
+    return overview().metrics.find(function (m) { return m.name === name; }) || {};
+  }
+  function reasons(name, details, value) {
+    const info = metricInfo(name);
+    const columns = info.columns || [];
+    return [info.value_label ? el("div", { class: "detail" }, info.value_label + " = " + fmt(value)) : null,
+      columns.map(function (c) { return (FORMATS[c.format] || FORMATS.text)(c, details[c.name]); }),
+      generic(details, columns.map(function (c) { return c.name; }))];
+  }
 
   function scoreRows(scores) {
     return Object.keys(scores).sort().map(function (name) {
       const s = scores[name];
-      const reasons = (REASONS[name] || function (d) { return generic(d); })(s.details || {}, s.value);
       return el("tr", { "data-metric": name }, el("th", { text: name }),
-        el("td", null, el("span", { class: "num value", "data-metric": name, "data-value": s.value === null ? "" : String(s.value), text: fmt(s.value) }), reasons));
+        el("td", null, el("span", { class: "num value", "data-metric": name, "data-value": s.value === null ? "" : String(s.value), text: fmt(s.value) }), reasons(name, s.details || {}, s.value)));
     });
   }
 
@@ -373,7 +380,7 @@
             })),
             sets.length ? el("table", { class: "set-scores" }, sets.map(function (s) {
               return el("tr", { "data-metric": s.metric }, el("th", { text: s.metric + " (all images)" }),
-                el("td", null, el("span", { class: "num value", "data-set-metric": s.metric, "data-value": s.value === null ? "" : String(s.value), text: fmt(s.value) }), generic(s.details || {})));
+                el("td", null, el("span", { class: "num value", "data-set-metric": s.metric, "data-value": s.value === null ? "" : String(s.value), text: fmt(s.value) }), reasons(s.metric, s.details || {}, s.value)));
             })) : null);
         }));
       const chosen = app.querySelector(".image-card.selected");
