@@ -40,9 +40,9 @@ from bench_assets.core.library_logs import library_output_to
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.redaction import redact_text
 from bench_assets.core.tables import fit_markdown
-from bench_assets.defs.instance_config import write_instance_config
+from bench_assets.defs.instance_config import ensure_instance_config, write_instance_config
 from bench_assets.demo.setup import prepare_demo
-from bench_assets.doctor import run_checks
+from bench_assets.doctor import ServiceUnreachable, require_instance, run_checks, unreachable_service
 from bench_assets.metrics.registry import METRICS
 from bench_assets.models.download import download
 from bench_assets.models.registry import scan_models
@@ -58,21 +58,29 @@ from bench_assets.storage.leaderboard import H100_PRICE_DATE, OVERALL, cost_per_
 from bench_assets.storage.migrate import migrate_data_dir
 from bench_assets.storage.query import QueryError, open_sql, read_leaderboard, run_statements
 from bench_assets.storage.results import EXPORT_WRITERS, export_results
+from bench_assets.storage.health import lost_store_check
 from bench_assets.storage.status import IMAGES_TABLE, STATUS_HEADER, StatusInputs, status_lines, suite_statuses
 from bench_assets.storage.store import images_store
 from bench_assets.storage.versions import open_versions
 from bench_assets.storage.warehouse import open_warehouse
 
 
-def _defs_and_instance():
+def _instance():
+    """The Dagster instance of ``DAGSTER_HOME`` (default ``data/dagster_home``), checked before it is opened."""
     import dagster as dg
 
+    home = DataPaths.from_env().dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    ensure_instance_config(home)
+    require_instance(home)
+    return dg.DagsterInstance.get()
+
+
+def _defs_and_instance():
     from bench_assets.definitions import build_definitions
 
-    home = DataPaths.from_env().dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return build_definitions(), dg.DagsterInstance.get()
+    instance = _instance()
+    return build_definitions(), instance
 
 
 def _backend_preflight() -> int:
@@ -86,26 +94,37 @@ def _backend_preflight() -> int:
     return 0
 
 
-def cmd_run(_: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from bench_assets.defs.headless import run_headless
 
     if code := _backend_preflight():
         return code
+    paths = DataPaths.from_env()
     defs, instance = _defs_and_instance()
-    with library_output_to(DataPaths.from_env().cache / "bench.log") as log_file:
-        summary = run_headless(defs, instance)
-    print(f"\n{len(summary.succeeded)} model run(s) succeeded, {len(summary.failed)} failed"
-          + (f", {len(summary.skipped)} skipped (running elsewhere)" if summary.skipped else ""))
-    for key, message in summary.failed.items():
-        print(f"  {key}: {message}")
+    with library_output_to(paths.cache / "bench.log") as log_file:
+        summary = run_headless(defs, instance, verbose=getattr(args, "traceback", False),
+                               storage_problem=lost_store_check(paths))
+    _print_run_summary(summary, log_file)
+    if summary.storage_lost:
+        return 1
     cmd_leaderboard(argparse.Namespace(category=OVERALL))
-    print(f"\nlibrary warnings and progress bars went to {log_file}")
-    index = DataPaths.from_env().report / "index.html"
+    index = paths.report / "index.html"
     if summary.report_ok:
         print(f"\nreport: {index.resolve().as_uri()}  (or serve it: bench report --serve)")
     else:
         print(f"\nreport: not rebuilt (see the refresh_report run in the Dagster UI); last one: {index}")
-    return 0 if summary.leaderboard_ok and summary.report_ok else 1
+    return 0 if summary.leaderboard_ok and summary.report_ok and not summary.failed else 1
+
+
+def _print_run_summary(summary, log_file: Path) -> None:
+    print(f"\n{len(summary.succeeded)} model run(s) succeeded, {len(summary.failed)} failed"
+          + (f", {len(summary.skipped)} skipped (running elsewhere)" if summary.skipped else ""))
+    for key, message in summary.failed.items():
+        print(f"  {key}: {message}")
+    if summary.storage_lost:
+        print(f"stopped: {summary.storage_lost}; the leaderboard and the report were not refreshed")
+    where = "errors with their stack traces (also in the Dagster UI)," if summary.failed else ""
+    print(f"{where} library warnings and progress bars: {log_file}".strip())
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:

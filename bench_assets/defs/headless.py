@@ -58,6 +58,7 @@ class HeadlessSummary:
     reaped: list[str] = field(default_factory=list)
     leaderboard_ok: bool = False
     report_ok: bool = False
+    storage_lost: str | None = None  # the result store stopped answering: why (nothing after it was run)
 
 
 def tick_model_sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], bool]:
@@ -262,11 +263,15 @@ def _run_model(job: dg.JobDefinition, instance: dg.DagsterInstance, request: dg.
 
 
 def run_headless(
-    defs: dg.Definitions, instance: dg.DagsterInstance, log: Log = print, verbose: bool = False
+    defs: dg.Definitions, instance: dg.DagsterInstance, log: Log = print, verbose: bool = False,
+    storage_problem: Callable[[], str | None] = lambda: None,
 ) -> HeadlessSummary:
     """Every model run the sensor and the schedule ask for, then the leaderboard and the report.
 
     ``verbose``: Dagster's own log lines (warnings, errors with their stack traces) on the terminal too.
+    ``storage_problem``: asked after a failed run; when the result store has
+    gone (a stopped object store), the remaining runs and the refreshes are
+    not attempted: each would fail the same way.
     """
     summary = HeadlessSummary()
     started = time.time()
@@ -276,7 +281,11 @@ def run_headless(
     requests = _partition_requests(defs, instance)
     log(f"{len(requests)} model run(s) to execute")
     for request in requests:
+        failed_before = len(summary.failed)
         _run_model(job, instance, request, categories, started, summary, log, verbose)
+        if len(summary.failed) > failed_before and (problem := storage_problem()):
+            summary.storage_lost = f"the result store stopped answering: {problem}"
+            return summary
     result = _execute(defs.resolve_job_def("refresh_leaderboard"), instance, verbose)
     summary.leaderboard_ok = result.success
     if not result.success:
