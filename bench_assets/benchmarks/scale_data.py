@@ -41,7 +41,7 @@ from bench_assets.core.config import generation_defaults, load_config
 from bench_assets.core.naming import ImageName, image_key
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.settings import GenerationSettings, set_fingerprint
-from bench_assets.demo.synthetic_results import GENEVAL_TASKS
+from bench_assets.metrics.geneval import TASKS as GENEVAL_TASKS
 from bench_assets.generation.image_set import MANIFEST_COLUMNS, encode_png
 from bench_assets.metrics.base import Metric
 from bench_assets.metrics.registry import METRICS, configured_metrics, metric_options
