@@ -54,7 +54,9 @@ from bench_assets.report.server import make_server, report_url
 from bench_assets.stats.paired import TEST_NAME
 from bench_assets.storage import comparisons
 from bench_assets.storage.costs import generation_devices, gpu_price_per_hour, priced_at_gpu_rate
-from bench_assets.storage.leaderboard import H100_PRICE_DATE, OVERALL, cost_per_thousand, to_markdown
+from bench_assets.storage.leaderboard import (
+    H100_PRICE_DATE, NO_SCORES_YET, OVERALL, cost_per_thousand, has_scores, to_markdown,
+)
 from bench_assets.storage.migrate import migrate_data_dir
 from bench_assets.storage.query import QueryError, open_sql, read_leaderboard, run_statements
 from bench_assets.storage.results import EXPORT_WRITERS, export_results
@@ -138,6 +140,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         board = read_leaderboard(con, paths, args.category)
     finally:
         con.close()
+    if board.rows.is_empty() and not has_scores(open_warehouse(paths)):
+        print(NO_SCORES_YET)
+        return 0
     legend = (f"leaderboard ({board.category or 'every category'}), from {paths.duckdb}: mean [95% CI] (n) "
               "#rank interval; tier = models the paired tests cannot separate; composite = weighted z-scores "
               "(data/config.yaml leaderboard.weights). " + board.freshness.describe())
@@ -199,6 +204,7 @@ def _sql_prompt(con, db_path: Path) -> int:
 
 def cmd_status(_: argparse.Namespace) -> int:
     paths = DataPaths.from_env()
+    _repair_dead_runs()
     inputs = StatusInputs.from_data_dir(paths)
     print(STATUS_HEADER)
     print("-" * len(STATUS_HEADER))
@@ -208,6 +214,17 @@ def cmd_status(_: argparse.Namespace) -> int:
     for line in inputs.warehouse.quarantined:
         print(f"warning: {line}")
     return 0
+
+
+def _repair_dead_runs() -> None:
+    """What `bench run` does first, for the command a user runs first: a killed `bench run`'s runs are
+    marked failed and their pool slots freed. Without the instance, say so: run state is unknown."""
+    from bench_assets.defs.headless import reap_dead_runs
+
+    try:
+        reap_dead_runs(_instance())
+    except ServiceUnreachable as exc:
+        print(f"warning: could not read run state ({exc}); queued or running runs are not shown")
 
 
 def _wrote_suite(summary: str, details: list[str], use_with: str) -> int:
@@ -346,6 +363,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             return 1
         per_prompt = generation_defaults(load_config(paths)).images_per_prompt  # as the report asset's
         summary = build_data_dir_report(paths, images_per_prompt=per_prompt)
+        if not has_scores(warehouse):
+            print(f"wrote {summary.url}: {NO_SCORES_YET}")
+            return 0
         print(f"wrote {summary.index}: {summary.models} model(s), {summary.images} image(s), "
               f"{summary.thumbnails.created} new thumbnail(s), {summary.thumbnails.cached} cached, "
               f"{summary.seconds:.1f} s")
@@ -377,6 +397,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not written:
         print(f"nothing to export: {warehouse.store.url} has no results yet (run `bench run` first)", file=sys.stderr)
         return 1
+    if not has_scores(warehouse):
+        print(f"wrote {', '.join(p.name for p in written)} to {args.out}; {NO_SCORES_YET}")
+        return 0
     print(f"wrote {len(written)} file(s) to {args.out}:")
     for path in written:
         print(f"  {path.name}")
@@ -590,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - only known errors are shortened; the rest re-raise
-        known = _user_error(exc)
+        known = _user_error(exc) or unreachable_service(DataPaths.from_env())
         if known is None or args.traceback:
             raise
         print(f"error: {redact_text(' '.join(str(known).split()))}", file=sys.stderr)  # one line; --verbose: all

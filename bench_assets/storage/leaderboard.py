@@ -20,6 +20,9 @@ from bench_assets.stats.resampling import bootstrap_counts, figure, percentile_i
 from bench_assets.storage.warehouse import Warehouse
 
 OVERALL = "all"
+# What every reader says of a warehouse where no model has a score (none run yet, or every one failed).
+NO_SCORES_YET = ("no model has scores yet: run `bench run` (or `make demo`); "
+                 "`bench status` names any model that failed")
 EVERY_CATEGORY = "*"  # not a category: every row of the leaderboard, each category's and the overall ones
 N_BOOT = 1000
 CONFIDENCE = 0.95
@@ -316,3 +319,8 @@ def cost_per_thousand(warehouse: Warehouse, images_table: str, score_tables: Seq
         .select("model", "images", "generation_s_per_image", "gpu_s_per_image", "usd_per_1000_images")
         .sort("model")
     )
+
+
+def has_scores(warehouse: Warehouse) -> bool:
+    """Whether any model has a leaderboard row: the empty state every reader checks first."""
+    return not warehouse.read_table("leaderboard").is_empty()
