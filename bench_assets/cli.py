@@ -206,11 +206,11 @@ def cmd_status(_: argparse.Namespace) -> int:
     paths = DataPaths.from_env()
     _repair_dead_runs()
     inputs = StatusInputs.from_data_dir(paths)
+    rows = [status for _entry, statuses in suite_statuses(inputs, scan_models(paths.models)) for status in statuses]
     print(STATUS_HEADER)
     print("-" * len(STATUS_HEADER))
-    for _entry, statuses in suite_statuses(inputs, scan_models(paths.models)):
-        for status in statuses:
-            print("\n".join(status_lines(status)))
+    for status in rows:
+        print("\n".join(status_lines(status)))
     for line in inputs.warehouse.quarantined:
         print(f"warning: {line}")
     return 0
@@ -452,13 +452,15 @@ def cmd_arena(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_error(exc: BaseException) -> BaseException | None:
-    """The first expected error in ``exc``'s chain (Dagster wraps a sensor's or schedule's error).
+def _user_error(exc: BaseException, known: type[BaseException]) -> BaseException | None:
+    """The first ``known`` error in ``exc``'s chain (Dagster wraps a sensor's or schedule's error).
 
-    Expected: a ``BenchError`` (its message names the file or setting) or an ``OSError``
-    (a full disk, a missing folder). Anything else is a bug and keeps its traceback.
+    Expected: a ``BenchError`` (its message names the file or setting), a
+    service that stopped answering (``doctor.unreachable_service`` names it and
+    the setting), or an ``OSError`` (a full disk, a missing folder). Anything
+    else is a bug and keeps its traceback.
     """
-    known, queue, seen = (BenchError, OSError), [exc], set()
+    queue, seen = [exc], set()
     while queue:
         current = queue.pop(0)
         if current is None or id(current) in seen:
@@ -613,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - only known errors are shortened; the rest re-raise
-        known = _user_error(exc) or unreachable_service(DataPaths.from_env())
+        known = _user_error(exc, BenchError) or unreachable_service(DataPaths.from_env()) or _user_error(exc, OSError)
         if known is None or args.traceback:
             raise
         print(f"error: {redact_text(' '.join(str(known).split()))}", file=sys.stderr)  # one line; --verbose: all

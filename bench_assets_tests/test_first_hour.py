@@ -71,7 +71,7 @@ def test_one_zero_byte_model_fails_in_one_line_and_nothing_reads_a_traceback(fre
         if argv[0] in ("leaderboard", "report", "export"):
             assert code == 0 and "no model has scores yet" in lines[0], (argv, lines)
         else:
-            assert code != 0 and "first" in lines[0]
+            assert code != 0 and "no results for model" in lines[0], lines
     page = browser.new_context().new_page()
     watch = PageWatch(page)
     page.goto((fresh / "report" / "index.html").resolve().as_uri())
