@@ -60,9 +60,9 @@ from bench_assets.storage.leaderboard import (
 from bench_assets.storage.migrate import migrate_data_dir
 from bench_assets.storage.query import QueryError, open_sql, read_leaderboard, run_statements
 from bench_assets.storage.results import EXPORT_WRITERS, export_results
-from bench_assets.storage.health import lost_store_check
+from bench_assets.storage.health import lost_store_check, result_store_url
 from bench_assets.storage.status import IMAGES_TABLE, STATUS_HEADER, StatusInputs, status_lines, suite_statuses
-from bench_assets.storage.store import images_store
+from bench_assets.storage.store import images_store, store_kind
 from bench_assets.storage.versions import open_versions
 from bench_assets.storage.warehouse import open_warehouse
 
@@ -370,6 +370,8 @@ def cmd_report(args: argparse.Namespace) -> int:
               f"{summary.thumbnails.created} new thumbnail(s), {summary.thumbnails.cached} cached, "
               f"{summary.seconds:.1f} s")
         print(f"open {summary.url}")
+        if store_kind(result_store_url(paths)).remote and not args.serve:
+            print("the images are in the bucket: full-size images open through `bench report --serve`")
     if not args.serve:
         return 0
     if not (paths.report / "index.html").is_file():
