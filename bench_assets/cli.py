@@ -40,9 +40,9 @@ from bench_assets.core.library_logs import library_output_to
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.redaction import redact_text
 from bench_assets.core.tables import fit_markdown
-from bench_assets.defs.instance_config import write_instance_config
+from bench_assets.defs.instance_config import ensure_instance_config, write_instance_config
 from bench_assets.demo.setup import prepare_demo
-from bench_assets.doctor import run_checks
+from bench_assets.doctor import ServiceUnreachable, require_instance, run_checks, unreachable_service
 from bench_assets.metrics.registry import METRICS
 from bench_assets.models.download import download
 from bench_assets.models.registry import scan_models
@@ -54,25 +54,35 @@ from bench_assets.report.server import make_server, report_url
 from bench_assets.stats.paired import TEST_NAME
 from bench_assets.storage import comparisons
 from bench_assets.storage.costs import generation_devices, gpu_price_per_hour, priced_at_gpu_rate
-from bench_assets.storage.leaderboard import H100_PRICE_DATE, OVERALL, cost_per_thousand, to_markdown
+from bench_assets.storage.leaderboard import (
+    H100_PRICE_DATE, NO_SCORES_YET, OVERALL, cost_per_thousand, has_scores, to_markdown,
+)
 from bench_assets.storage.migrate import migrate_data_dir
 from bench_assets.storage.query import QueryError, open_sql, read_leaderboard, run_statements
 from bench_assets.storage.results import EXPORT_WRITERS, export_results
+from bench_assets.storage.health import lost_store_check, result_store_url
 from bench_assets.storage.status import IMAGES_TABLE, STATUS_HEADER, StatusInputs, status_lines, suite_statuses
-from bench_assets.storage.store import images_store
+from bench_assets.storage.store import images_store, store_kind
 from bench_assets.storage.versions import open_versions
 from bench_assets.storage.warehouse import open_warehouse
 
 
-def _defs_and_instance():
+def _instance():
+    """The Dagster instance of ``DAGSTER_HOME`` (default ``data/dagster_home``), checked before it is opened."""
     import dagster as dg
 
+    home = DataPaths.from_env().dagster_home()
+    os.environ["DAGSTER_HOME"] = str(home)
+    ensure_instance_config(home)
+    require_instance(home)
+    return dg.DagsterInstance.get()
+
+
+def _defs_and_instance():
     from bench_assets.definitions import build_definitions
 
-    home = DataPaths.from_env().dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    return build_definitions(), dg.DagsterInstance.get()
+    instance = _instance()
+    return build_definitions(), instance
 
 
 def _backend_preflight() -> int:
@@ -86,26 +96,37 @@ def _backend_preflight() -> int:
     return 0
 
 
-def cmd_run(_: argparse.Namespace) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     from bench_assets.defs.headless import run_headless
 
     if code := _backend_preflight():
         return code
+    paths = DataPaths.from_env()
     defs, instance = _defs_and_instance()
-    with library_output_to(DataPaths.from_env().cache / "bench.log") as log_file:
-        summary = run_headless(defs, instance)
-    print(f"\n{len(summary.succeeded)} model run(s) succeeded, {len(summary.failed)} failed"
-          + (f", {len(summary.skipped)} skipped (running elsewhere)" if summary.skipped else ""))
-    for key, message in summary.failed.items():
-        print(f"  {key}: {message}")
+    with library_output_to(paths.cache / "bench.log") as log_file:
+        summary = run_headless(defs, instance, verbose=getattr(args, "traceback", False),
+                               storage_problem=lost_store_check(paths))
+    _print_run_summary(summary, log_file)
+    if summary.storage_lost:
+        return 1
     cmd_leaderboard(argparse.Namespace(category=OVERALL))
-    print(f"\nlibrary warnings and progress bars went to {log_file}")
-    index = DataPaths.from_env().report / "index.html"
+    index = paths.report / "index.html"
     if summary.report_ok:
         print(f"\nreport: {index.resolve().as_uri()}  (or serve it: bench report --serve)")
     else:
         print(f"\nreport: not rebuilt (see the refresh_report run in the Dagster UI); last one: {index}")
-    return 0 if summary.leaderboard_ok and summary.report_ok else 1
+    return 0 if summary.leaderboard_ok and summary.report_ok and not summary.failed else 1
+
+
+def _print_run_summary(summary, log_file: Path) -> None:
+    print(f"\n{len(summary.succeeded)} model run(s) succeeded, {len(summary.failed)} failed"
+          + (f", {len(summary.skipped)} skipped (running elsewhere)" if summary.skipped else ""))
+    for key, message in summary.failed.items():
+        print(f"  {key}: {message}")
+    if summary.storage_lost:
+        print(f"stopped: {summary.storage_lost}; the leaderboard and the report were not refreshed")
+    where = "errors with their stack traces (also in the Dagster UI)," if summary.failed else ""
+    print(f"{where} library warnings and progress bars: {log_file}".strip())
 
 
 def cmd_leaderboard(args: argparse.Namespace) -> int:
@@ -119,6 +140,9 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         board = read_leaderboard(con, paths, args.category)
     finally:
         con.close()
+    if board.rows.is_empty() and not has_scores(open_warehouse(paths)):
+        print(NO_SCORES_YET)
+        return 0
     legend = (f"leaderboard ({board.category or 'every category'}), from {paths.duckdb}: mean [95% CI] (n) "
               "#rank interval; tier = models the paired tests cannot separate; composite = weighted z-scores "
               "(data/config.yaml leaderboard.weights). " + board.freshness.describe())
@@ -180,15 +204,27 @@ def _sql_prompt(con, db_path: Path) -> int:
 
 def cmd_status(_: argparse.Namespace) -> int:
     paths = DataPaths.from_env()
+    _repair_dead_runs()
     inputs = StatusInputs.from_data_dir(paths)
+    rows = [status for _entry, statuses in suite_statuses(inputs, scan_models(paths.models)) for status in statuses]
     print(STATUS_HEADER)
     print("-" * len(STATUS_HEADER))
-    for _entry, statuses in suite_statuses(inputs, scan_models(paths.models)):
-        for status in statuses:
-            print("\n".join(status_lines(status)))
+    for status in rows:
+        print("\n".join(status_lines(status)))
     for line in inputs.warehouse.quarantined:
         print(f"warning: {line}")
     return 0
+
+
+def _repair_dead_runs() -> None:
+    """What `bench run` does first, for the command a user runs first: a killed `bench run`'s runs are
+    marked failed and their pool slots freed. Without the instance, say so: run state is unknown."""
+    from bench_assets.defs.headless import reap_dead_runs
+
+    try:
+        reap_dead_runs(_instance())
+    except ServiceUnreachable as exc:
+        print(f"warning: could not read run state ({exc}); queued or running runs are not shown")
 
 
 def _wrote_suite(summary: str, details: list[str], use_with: str) -> int:
@@ -327,10 +363,15 @@ def cmd_report(args: argparse.Namespace) -> int:
             return 1
         per_prompt = generation_defaults(load_config(paths)).images_per_prompt  # as the report asset's
         summary = build_data_dir_report(paths, images_per_prompt=per_prompt)
+        if not has_scores(warehouse):
+            print(f"wrote {summary.url}: {NO_SCORES_YET}")
+            return 0
         print(f"wrote {summary.index}: {summary.models} model(s), {summary.images} image(s), "
               f"{summary.thumbnails.created} new thumbnail(s), {summary.thumbnails.cached} cached, "
               f"{summary.seconds:.1f} s")
         print(f"open {summary.url}")
+        if store_kind(result_store_url(paths)).remote and not args.serve:
+            print("the images are in the bucket: full-size images open through `bench report --serve`")
     if not args.serve:
         return 0
     if not (paths.report / "index.html").is_file():
@@ -358,6 +399,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not written:
         print(f"nothing to export: {warehouse.store.url} has no results yet (run `bench run` first)", file=sys.stderr)
         return 1
+    if not has_scores(warehouse):
+        print(f"wrote {', '.join(p.name for p in written)} to {args.out}; {NO_SCORES_YET}")
+        return 0
     print(f"wrote {len(written)} file(s) to {args.out}:")
     for path in written:
         print(f"  {path.name}")
@@ -410,13 +454,15 @@ def cmd_arena(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_error(exc: BaseException) -> BaseException | None:
-    """The first expected error in ``exc``'s chain (Dagster wraps a sensor's or schedule's error).
+def _user_error(exc: BaseException, known: type[BaseException]) -> BaseException | None:
+    """The first ``known`` error in ``exc``'s chain (Dagster wraps a sensor's or schedule's error).
 
-    Expected: a ``BenchError`` (its message names the file or setting) or an ``OSError``
-    (a full disk, a missing folder). Anything else is a bug and keeps its traceback.
+    Expected: a ``BenchError`` (its message names the file or setting), a
+    service that stopped answering (``doctor.unreachable_service`` names it and
+    the setting), or an ``OSError`` (a full disk, a missing folder). Anything
+    else is a bug and keeps its traceback.
     """
-    known, queue, seen = (BenchError, OSError), [exc], set()
+    queue, seen = [exc], set()
     while queue:
         current = queue.pop(0)
         if current is None or id(current) in seen:
@@ -571,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - only known errors are shortened; the rest re-raise
-        known = _user_error(exc)
+        known = _user_error(exc, BenchError) or unreachable_service(DataPaths.from_env()) or _user_error(exc, OSError)
         if known is None or args.traceback:
             raise
         print(f"error: {redact_text(' '.join(str(known).split()))}", file=sys.stderr)  # one line; --verbose: all

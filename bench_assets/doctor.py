@@ -6,9 +6,11 @@ data volume mounted read-only. Learning it from a failed run costs a run;
 each check here says ``ok`` with what it found, or ``FAIL`` with what is
 wrong and what to set. Secrets are reported present or absent, never shown.
 
-It sits beside ``storage`` (below ``defs``) and imports no Dagster: it reads
-the rendered ``dagster.yaml`` itself and talks to PostgreSQL with the driver
-dagster-postgres uses.
+It sits above ``storage`` and ``compute``, beside ``definitions``, and imports
+no Dagster: it reads the rendered ``dagster.yaml`` itself and talks to
+PostgreSQL with the driver dagster-postgres uses. The CLI asks the same checks
+before opening the instance (``require_instance``) and after an unexpected
+error (``unreachable_service``), so a stopped service is one line everywhere.
 """
 
 from __future__ import annotations
@@ -59,8 +61,36 @@ class Check:
         return f"{'ok' if self.ok else 'FAIL':<4}  {self.name:<11}  {self.detail}"
 
 
+class ServiceUnreachable(BenchError):
+    """The Dagster instance or the result store cannot be used: the one line ``bench doctor`` would print."""
+
+
 def run_checks(paths: DataPaths) -> list[Check]:
     return [check_instance(paths.dagster_home()), _storage(paths), check_compute(paths), check_credentials()]
+
+
+def require_instance(home: Path) -> None:
+    """Before a command opens the instance: its folder is writable, or its PostgreSQL answers (5 s at most).
+
+    dagster-postgres retries a refused connection for a minute, logging each
+    try; asking once here turns that into doctor's one line.
+    """
+    check = check_instance(home)
+    if not check.ok:
+        raise ServiceUnreachable(f"the Dagster instance: {check.detail} (`bench doctor` checks everything)")
+
+
+def unreachable_service(paths: DataPaths) -> str | None:
+    """After an unexpected error: is a service down (the result store, the instance)? Its one line, else None.
+
+    A stopped object store or database makes the libraries raise a dozen
+    different exceptions with long tracebacks; the checks name the service
+    and the setting to fix instead. None: every service answers, the error is a bug.
+    """
+    for check in (_storage(paths), check_instance(paths.dagster_home())):
+        if not check.ok:
+            return f"{check.name}: {check.detail} (`bench doctor` checks everything)"
+    return None
 
 
 def check_instance(home: Path) -> Check:

@@ -55,7 +55,7 @@ def test_status_tells_missing_and_failed_apart(data_dir, home, capsys):
     for name in ("tiny-b.safetensors", "tiny-b.settings.yaml"):  # tiny-a alone is enough to be "done"
         (data_dir / "models" / name).unlink()
     (data_dir / "models" / "broken.safetensors").write_bytes(b"\x00" * 64)
-    assert main(["run"]) == 0
+    assert main(["run"]) == 1, "a failed model run is the command's status"
     capsys.readouterr()
     (data_dir / "models" / "tiny-c.safetensors").write_bytes(tiny_b)
     assert main(["status"]) == 0

@@ -19,6 +19,7 @@ finds them, marks them failed and frees their slots before it starts
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import socket
 import time
@@ -38,7 +39,12 @@ SETTLE_TICKS = 5
 SETTLE_PAUSE_SECONDS = 2.0
 POOL = "gpu"
 POOL_POLL_SECONDS = 1.0
-QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# Dagster's console logger during a `bench run`: silent (CRITICAL is never used for a step's error), so the
+# terminal shows the platform's own lines; a failed run's errors and stack traces go to the log file through
+# `log_run_errors` and stay in the event log (the UI). `--verbose` brings them back to the terminal.
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+VERBOSE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+RUN_ERRORS = logging.getLogger("bench_assets.runs")  # the CLI routes it to data/.cache/bench.log
 PID_TAG, PID_START_TAG, HOST_TAG = "bench/pid", "bench/pid_start", "bench/host"
 
 Log = Callable[[str], None]
@@ -52,6 +58,7 @@ class HeadlessSummary:
     reaped: list[str] = field(default_factory=list)
     leaderboard_ok: bool = False
     report_ok: bool = False
+    storage_lost: str | None = None  # the result store stopped answering: why (nothing after it was run)
 
 
 def tick_model_sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], bool]:
@@ -187,13 +194,85 @@ def root_cause(result: dg.ExecuteInProcessResult) -> str:
     return "run failed"
 
 
+def log_run_errors(result: dg.ExecuteInProcessResult) -> None:
+    """Every error event of a finished run, stack traces included, to ``RUN_ERRORS`` (the log file)."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
+            RUN_ERRORS.error("run %s, step %s failed:\n%s", result.run_id, event.step_key,
+                             event.step_failure_data.error.to_string())
+        elif event.is_failure and event.event_specific_data is not None:
+            error = getattr(event.event_specific_data, "error", None)
+            RUN_ERRORS.error("run %s failed: %s%s", result.run_id, event.message or "",
+                             f"\n{error.to_string()}" if error is not None else "")
+
+
+def one_line(cause: str) -> str:
+    """A run's cause in one line: a failed step lists one ``model/category: reason`` line per partition.
+
+    The same reason for every partition (a model that does not load) is said
+    once; different reasons give the first and how many more (all of them are
+    in the log file and the UI).
+    """
+    lines = [line for line in cause.splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else cause
+    reasons = [line.split(": ", 1)[1] if "/" in line.split(": ", 1)[0] and ": " in line else line for line in lines]
+    if len(set(reasons)) == 1:
+        return reasons[0]
+    return f"{lines[0]} (and {len(lines) - 1} more line(s): see the log file)"
+
+
 def _label(model: str, categories: list[str]) -> str:
     return f"{model} [{', '.join(categories)}]"
 
 
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, verbose: bool,
+             **kwargs) -> dg.ExecuteInProcessResult:
+    """One in-process run; a failed one's errors and stack traces go to the log file (``log_run_errors``)."""
+    result = job.execute_in_process(instance=instance, run_config=VERBOSE if verbose else QUIET,
+                                    raise_on_error=False, **kwargs)
+    if not result.success:
+        log_run_errors(result)
+    return result
+
+
+def _run_model(job: dg.JobDefinition, instance: dg.DagsterInstance, request: dg.RunRequest,
+               categories: list[str], started: float, summary: HeadlessSummary, log: Log, verbose: bool) -> None:
+    """One model's run over the categories still to do; its outcome recorded in ``summary``."""
+    pairs = run_partition_keys(dict(request.tags), request.partition_key, categories)
+    model = pairs[0][0]
+    # Another process (a second `bench run`, the daemon) may be on these partitions, or done them meanwhile.
+    busy = active_partitions(instance, categories)
+    done = finished_since(instance, categories, started)
+    todo = [c for m, c in pairs if (m, c) not in busy and (m, c) not in done]
+    if not todo:
+        why = "being run by another process" if any(p in busy for p in pairs) else "done by another run meanwhile"
+        summary.skipped[model] = why
+        log(f"  skip    {_label(model, [c for _, c in pairs])}: {why}")
+        return
+    request = model_run_request(model, todo, categories, run_key=None, reason=request.tags.get("bench/reason", ""))
+    wait_for_pool(instance, log)
+    result = _execute(job, instance, verbose, partition_key=request.partition_key, tags={**request.tags, **_own_tags()})
+    label = _label(model, todo)
+    if result.success:
+        summary.succeeded.append(label)
+        log(f"  ok      {label}")
+    else:
+        summary.failed[label] = one_line(root_cause(result))
+        log(f"  FAILED  {label}: {summary.failed[label]}")
+
+
 def run_headless(
-    defs: dg.Definitions, instance: dg.DagsterInstance, log: Log = print
+    defs: dg.Definitions, instance: dg.DagsterInstance, log: Log = print, verbose: bool = False,
+    storage_problem: Callable[[], str | None] = lambda: None,
 ) -> HeadlessSummary:
+    """Every model run the sensor and the schedule ask for, then the leaderboard and the report.
+
+    ``verbose``: Dagster's own log lines (warnings, errors with their stack traces) on the terminal too.
+    ``storage_problem``: asked after a failed run; when the result store has
+    gone (a stopped object store), the remaining runs and the refreshes are
+    not attempted: each would fail the same way.
+    """
     summary = HeadlessSummary()
     started = time.time()
     summary.reaped = reap_dead_runs(instance, log)
@@ -202,43 +281,18 @@ def run_headless(
     requests = _partition_requests(defs, instance)
     log(f"{len(requests)} model run(s) to execute")
     for request in requests:
-        pairs = run_partition_keys(dict(request.tags), request.partition_key, categories)
-        model = pairs[0][0]
-        # Another process (a second `bench run`, the daemon) may be on these partitions, or done them meanwhile.
-        busy = active_partitions(instance, categories)
-        done = finished_since(instance, categories, started)
-        todo = [c for m, c in pairs if (m, c) not in busy and (m, c) not in done]
-        if not todo:
-            why = "being run by another process" if any(p in busy for p in pairs) else "done by another run meanwhile"
-            summary.skipped[model] = why
-            log(f"  skip    {_label(model, [c for _, c in pairs])}: {why}")
-            continue
-        request = model_run_request(model, todo, categories, run_key=None, reason=request.tags.get("bench/reason", ""))
-        wait_for_pool(instance, log)
-        result = job.execute_in_process(
-            partition_key=request.partition_key,
-            instance=instance,
-            tags={**request.tags, **_own_tags()},
-            run_config=QUIET,
-            raise_on_error=False,
-        )
-        label = _label(model, todo)
-        if result.success:
-            summary.succeeded.append(label)
-            log(f"  ok      {label}")
-        else:
-            summary.failed[label] = root_cause(result)
-            log(f"  FAILED  {label}: {summary.failed[label]}")
-    result = defs.resolve_job_def("refresh_leaderboard").execute_in_process(
-        instance=instance, run_config=QUIET, raise_on_error=False
-    )
+        failed_before = len(summary.failed)
+        _run_model(job, instance, request, categories, started, summary, log, verbose)
+        if len(summary.failed) > failed_before and (problem := storage_problem()):
+            summary.storage_lost = f"the result store stopped answering: {problem}"
+            return summary
+    result = _execute(defs.resolve_job_def("refresh_leaderboard"), instance, verbose)
     summary.leaderboard_ok = result.success
     if not result.success:
-        log(f"leaderboard refresh failed: {root_cause(result)}")
+        log(f"leaderboard refresh failed: {one_line(root_cause(result))}")
     # The report reads the leaderboard: rebuilt after it, as the daemon's automation would.
-    result = defs.resolve_job_def("refresh_report").execute_in_process(
-        instance=instance, run_config=QUIET, raise_on_error=False)
+    result = _execute(defs.resolve_job_def("refresh_report"), instance, verbose)
     summary.report_ok = result.success
     if not result.success:
-        log(f"report refresh failed: {root_cause(result)}")
+        log(f"report refresh failed: {one_line(root_cause(result))}")
     return summary

@@ -65,3 +65,21 @@ def write_instance_config(template_path: Path, dagster_home: Path, config: Bench
               f"({pool.reason}), {database}; edit the template.\n")
     target.write_text(header + render_instance_config(template_path.read_text(), pool.slots, kind))
     return target, pool
+
+
+# What `bench run` writes into a DAGSTER_HOME that has no dagster.yaml yet (a data folder made by hand, not
+# by `make install`): Dagster's defaults, minus its first-run telemetry banner on the user's terminal.
+MINIMAL_INSTANCE_CONFIG = (
+    "# Written by `bench` for a new DAGSTER_HOME: Dagster's defaults (no run queue, no gpu pool limit).\n"
+    "# `bench instance-config` renders the full template (pools sized to the GPUs, run monitoring).\n"
+    "telemetry:\n  enabled: false\n"
+)
+
+
+def ensure_instance_config(dagster_home: Path) -> Path:
+    """``dagster_home/dagster.yaml``, written (minimal) when missing; an existing one is never touched."""
+    target = dagster_home / "dagster.yaml"
+    if not target.exists():
+        dagster_home.mkdir(parents=True, exist_ok=True)
+        target.write_text(MINIMAL_INSTANCE_CONFIG)
+    return target

@@ -56,9 +56,9 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from bench_assets.prompts.prompt import Prompt, PromptSuiteError, jsonl_records
+from bench_assets.prompts.prompt import PUBLISHED_TEXT_KEY, Prompt, PromptSuiteError, jsonl_records
 from bench_assets.prompts.suites import load_suite
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -142,6 +142,20 @@ def _column(row: dict[str, str], names: tuple[str, ...], where: str) -> str:
         if row.get(name):
             return row[name]
     raise PromptSuiteError(f"{where}: missing column {' or '.join(names)}")
+
+
+def readable(rows: Iterable[tuple[str, Any]], convert: Callable[[str, Any], Prompt], notes: list[str]) -> list[Prompt]:
+    """``convert(where, row)`` for each row; a row nothing can be read from is left out with a note.
+
+    Published files carry a few broken rows; one of them must cost only its own prompt.
+    """
+    prompts = []
+    for where, row in rows:
+        try:
+            prompts.append(convert(where, row))
+        except PromptSuiteError as exc:
+            notes.append(f"{exc}: left out")
+    return prompts
 
 
 def _geneval_objects(include: list[dict[str, Any]], where: str) -> tuple[list[dict], list[dict]]:
@@ -237,18 +251,23 @@ def import_oneig(path: Path, text_content: Path | None = None, questions: Path |
     """OneIG-Bench (EN or ZH): prompts, text ground truth and alignment questions with dependencies."""
     sources = oneig_sources(Path(path), text_content, questions)
     table = read_table(sources.csv)
+    for names in (("category",), ("id",), ONEIG_PROMPT_COLUMNS):  # a header without them: no row can be read
+        if not set(names) & set(table.columns):
+            raise PromptSuiteError(f"{sources.csv}:1: missing column {' or '.join(names)}")
     language = _oneig_language(table.columns)
-    prompts = [_oneig_prompt(row, f"{sources.csv}:{lineno}", language) for lineno, row in table.rows]
     notes = list(sources.notes) + table.unused_note({"category", "id", *ONEIG_PROMPT_COLUMNS, *ONEIG_METADATA_COLUMNS})
-    truth = read_text_content(sources.text_content) if sources.text_content else {}
+    prompts = readable(((f"{sources.csv}:{lineno}", row) for lineno, row in table.rows),
+                       lambda where, row: _oneig_prompt(row, where, language), notes)
+    truth = read_text_content(sources.text_content, notes) if sources.text_content else {}
     prompts, text_notes = _oneig_text_targets(prompts, truth, sources.text_content)
     notes += text_notes
     if sources.questions is not None:
-        questions, skipped = read_oneig_questions(sources.questions, language)
+        questions = read_oneig_questions(sources.questions, language)
         prompts, question_notes = _attach_questions(prompts, questions)
         notes += question_notes
-        if skipped:
-            notes.append(_ids_note(f"Q_D files of the other language in {sources.questions} not imported", skipped))
+        if questions.skipped_files:
+            notes.append(_ids_note(f"Q_D files of the other language in {sources.questions} not imported",
+                                   questions.skipped_files))
     else:
         notes.append("no Q_D questions given (--questions): OneIG's alignment questions are not imported")
     return ImportResult(prompts, notes)
@@ -264,25 +283,40 @@ def _oneig_prompt(row: dict[str, str], where: str, language: str) -> Prompt:
     return Prompt(f"oneig-{category}-{_id_key(metadata['oneig']['id'])}", category, text, metadata=metadata)
 
 
-def read_text_content(path: Path) -> dict[str, list[str]]:
-    """OneIG's text ground truth: prompt id -> the strings to render (``text_content``, a Python list literal)."""
-    table = read_table(path)
-    truth: dict[str, list[str]] = {}
-    for lineno, row in table.rows:
+@dataclass(frozen=True)
+class TextTruth:
+    """One ground-truth cell: the strings its list literal holds, and the cell exactly as published."""
+
+    strings: list[str]
+    cell: str
+
+
+def read_text_content(path: Path, notes: list[str]) -> dict[str, TextTruth]:
+    """OneIG's text ground truth: prompt id -> the strings to render (``text_content``, a Python list literal).
+
+    The cell itself is kept too: OneIG's ``text_score.py`` never parses the
+    literal, it compares the raw cell (``bench suite oneig --official`` does the
+    same, see ``prompts/suites.py``). A cell that is not a list literal of
+    strings is read as one plain string, as that script reads every cell, and noted.
+    """
+    truth: dict[str, TextTruth] = {}
+    for lineno, row in read_table(path).rows:
         where = f"{path}:{lineno}"
         raw = _column(row, ("text_content",), where)
         try:
             value = ast.literal_eval(raw) if raw.lstrip().startswith("[") else [raw]
         except (ValueError, SyntaxError):
-            raise PromptSuiteError(f"{where}: text_content is not a list of strings: {raw[:60]!r}") from None
+            value = None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise PromptSuiteError(f"{where}: text_content must be a list of strings, got {raw[:60]!r}")
-        truth[_column(row, ("id",), where)] = value
+            notes.append(f"{where}: text_content is not a list of strings ({raw[:60]!r}): read as plain text, "
+                         "as OneIG's text_score.py reads every cell")
+            value = [raw]
+        truth[_column(row, ("id",), where)] = TextTruth(value, raw)
     return truth
 
 
 def _oneig_text_targets(
-    prompts: list[Prompt], truth: dict[str, list[str]], source: Path | None
+    prompts: list[Prompt], truth: dict[str, TextTruth], source: Path | None
 ) -> tuple[list[Prompt], list[str]]:
     """Text targets: the ground truth where given, else the prompt's quoted text; every gap noted."""
     out, from_quotes, without = [], [], []
@@ -291,11 +325,14 @@ def _oneig_text_targets(
         if prompt.category != "text_rendering":
             out.append(prompt)
             continue
-        target = truth.get(prompt.metadata["oneig"]["id"])
-        if target is None:
+        published = truth.get(prompt.metadata["oneig"]["id"])
+        if published is None:
             target = quoted_spans(prompt.prompt)
             (from_quotes if target else without).append(prompt.id)
-        out.append(replace(prompt, metadata={**prompt.metadata, "text": target}) if target else prompt)
+            out.append(replace(prompt, metadata={**prompt.metadata, "text": target}) if target else prompt)
+        else:
+            out.append(replace(prompt, metadata={**prompt.metadata, "text": published.strings,
+                                                 PUBLISHED_TEXT_KEY: published.cell}))
     notes = []
     if source is not None and from_quotes:
         notes.append(_ids_note(f"text prompts not in {source}, target taken from their quotes", from_quotes))
@@ -308,36 +345,74 @@ def _oneig_text_targets(
     return out, notes
 
 
-def read_oneig_questions(folder: Path, language: str) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
-    """Q_D files of one language -> ({prompt id: questions}, names of the other language's files, left alone)."""
+@dataclass
+class OneigQuestions:
+    """What one language's Q_D files give: questions per prompt id, and what could not be read."""
+
+    by_prompt: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)  # prompt id -> why its questions cannot be read
+    skipped_files: list[str] = field(default_factory=list)  # the other language's files, left alone
+    notes: list[str] = field(default_factory=list)
+
+
+def read_oneig_questions(folder: Path, language: str) -> OneigQuestions:
+    """Q_D files of one language, each item read on its own: one bad item never costs the others."""
     if not folder.is_dir():
         raise PromptSuiteError(f"{folder}: --questions must be OneIG's Q_D folder of <category>[_zh].json files")
     by_folder = {name: key for key, name in ONEIG_FOLDERS.items()}
-    out: dict[str, list[dict[str, Any]]] = {}
-    skipped: list[str] = []
+    out = OneigQuestions()
     for file in sorted(folder.glob("*.json")):
         stem = file.stem
         file_language = "zh" if stem.endswith("_zh") else "en"
         stem = stem.removesuffix("_zh")
         if file_language != language:
-            skipped.append(file.name)
+            out.skipped_files.append(file.name)
             continue
         if stem not in by_folder:
             raise PromptSuiteError(f"{file}: not a OneIG category file; known: {sorted(by_folder)}")
-        for key, item in _load_json(file).items():
-            questions = _oneig_item_questions(item, f"{file}: {key}")
-            out[f"oneig-{by_folder[stem]}-{_id_key(key)}"] = questions
-    return out, skipped
+        text = file.read_text(encoding="utf-8")
+        data, lines = _load_json(file, text), _top_level_lines(text)
+        for key, item in data.items():
+            prompt_id = f"oneig-{by_folder[stem]}-{_id_key(key)}"
+            try:
+                out.by_prompt[prompt_id] = _oneig_item_questions(item, f"{file}:{lines[key]}: item {key}", out.notes)
+            except PromptSuiteError as exc:
+                out.refused[prompt_id] = str(exc)
+    return out
 
 
-def _load_json(file: Path) -> dict[str, Any]:
+def _load_json(file: Path, text: str) -> dict[str, Any]:
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise PromptSuiteError(f"{file}:{exc.lineno}: invalid JSON ({exc.msg})") from None
     if not isinstance(data, dict):
         raise PromptSuiteError(f"{file}: expected an object of prompt id -> {{question, dependency}}")
     return data
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
+
+
+def _top_level_lines(text: str) -> dict[str, int]:
+    """The line each top-level key of a JSON object stands on (json.loads keeps no positions).
+
+    Walks the object key by key with the decoder's own ``raw_decode``, so a
+    nested key that looks like a prompt id is never mistaken for one. Only
+    called on text ``json.loads`` has already accepted.
+    """
+    decoder, lines = json.JSONDecoder(), {}
+    pos = _skip_space(text, text.index("{") + 1)
+    while pos < len(text) and text[pos] != "}":
+        key, pos = decoder.raw_decode(text, pos)
+        lines[key] = text.count("\n", 0, pos) + 1
+        _, pos = decoder.raw_decode(text, _skip_space(text, _skip_space(text, pos) + 1))
+        pos = _skip_space(text, pos)
+        pos = _skip_space(text, pos + 1) if text[pos:pos + 1] == "," else pos
+    return lines
 
 
 def _json_field(item: dict[str, Any], key: str, where: str) -> dict[int, Any]:
@@ -355,31 +430,44 @@ def _json_field(item: dict[str, Any], key: str, where: str) -> dict[int, Any]:
         raise PromptSuiteError(f"{where}: '{key}' keys must be question numbers") from None
 
 
-def _oneig_item_questions(item: Any, where: str) -> list[dict[str, Any]]:
+def _oneig_item_questions(item: Any, where: str, notes: list[str]) -> list[dict[str, Any]]:
     if not isinstance(item, dict):
         raise PromptSuiteError(f"{where}: expected {{question, dependency}}")
     texts = _json_field(item, "question", where)
     dependency = _json_field(item, "dependency", where) if "dependency" in item else {}
-    return [gated_question(qid, texts[qid], dependency.get(qid, [0]), texts, where) for qid in sorted(texts)]
+    return [gated_question(qid, texts[qid], dependency.get(qid, [0]), texts, where, notes) for qid in sorted(texts)]
 
 
-def gated_question(qid: int, text: Any, parents: Any, known: Any, where: str) -> dict[str, Any]:
-    """A yes/no question with its parents (0 = none); a parent that is not a question is an error."""
+def gated_question(qid: int, text: Any, parents: Any, known: Any, where: str, notes: list[str]) -> dict[str, Any]:
+    """A yes/no question with its parents (0 = none).
+
+    Read as the benchmarks' own scoring reads them: a question listed as its
+    own parent changes no gate (OneIG's ``alignment_score.py``, DSG's
+    ``evaluate_image_dsg``), and a parent the item does not have gates nothing;
+    both are dropped, each with a note in ``notes``.
+    """
     if not isinstance(text, str) or not text.strip():
         raise PromptSuiteError(f"{where}: question {qid} must be a non-empty string")
     if not isinstance(parents, list) or not all(isinstance(x, int) and not isinstance(x, bool) for x in parents):
         raise PromptSuiteError(f"{where}: the dependency of question {qid} must be a list of question numbers")
     parents = [x for x in parents if x != 0]
-    if bad := [x for x in parents if x not in known or x == qid]:
-        raise PromptSuiteError(f"{where}: question {qid} depends on {bad}, which are not other questions")
+    if qid in parents:
+        notes.append(f"{where}: question {qid} lists itself as a parent: ignored (it changes no gate)")
+    if unknown := [x for x in parents if x not in known]:
+        notes.append(f"{where}: question {qid} depends on {unknown}, which the item does not have: ignored")
+    parents = [x for x in parents if x != qid and x in known]
     return {"id": qid, "question": text.strip(), "choices": list(YES_NO), "answer": "Yes", "parents": parents}
 
 
-def _attach_questions(prompts: list[Prompt], questions: dict[str, list[dict[str, Any]]]) -> tuple[list[Prompt], list[str]]:
+def _attach_questions(prompts: list[Prompt], questions: OneigQuestions) -> tuple[list[Prompt], list[str]]:
+    """Each prompt with its questions; a prompt whose questions cannot be read is left out, named."""
     ids = {p.id for p in prompts}
-    out = [replace(p, metadata={**p.metadata, "questions": questions[p.id]}) if p.id in questions else p for p in prompts]
-    notes = []
-    if orphans := sorted(set(questions) - ids):
+    kept = [p for p in prompts if p.id not in questions.refused]
+    out = [replace(p, metadata={**p.metadata, "questions": questions.by_prompt[p.id]})
+           if p.id in questions.by_prompt else p for p in kept]
+    notes = list(questions.notes)
+    notes += [f"{why}: prompt {prompt_id} left out" for prompt_id, why in questions.refused.items() if prompt_id in ids]
+    if orphans := sorted((set(questions.by_prompt) | set(questions.refused)) - ids):
         notes.append(_ids_note("question sets matching no prompt (not imported)", orphans))
     return out, notes
 
@@ -391,7 +479,13 @@ DSG_KEPT = {"keywords", "category_broad", "category_detailed", "tuple"}
 
 
 def import_dsg(path: Path) -> ImportResult:
-    """DSG-1k: one prompt per ``item_id``, its questions with their parent propositions."""
+    """DSG-1k: one prompt per ``item_id``, its questions with their parent propositions.
+
+    Dependencies are read as DSG's ``data_utils.py`` reads them: a cell that
+    does not parse as comma-separated integers gives its whole item no
+    dependencies (that file's fallback), self-references and parents the item
+    lacks are ignored; each is noted with its file, line and item.
+    """
     table = read_table(path)
     missing = [c for c in DSG_COLUMNS if c not in table.columns]
     if missing:
@@ -399,22 +493,37 @@ def import_dsg(path: Path) -> ImportResult:
     items: dict[str, list[tuple[str, dict[str, str]]]] = {}
     for lineno, row in table.rows:
         items.setdefault(row["item_id"], []).append((f"{path}:{lineno}", row))
-    prompts = [_dsg_prompt(item_id, rows) for item_id, rows in items.items()]
-    return ImportResult(prompts, table.unused_note(set(DSG_COLUMNS) | DSG_KEPT))
+    notes = table.unused_note(set(DSG_COLUMNS) | DSG_KEPT)
+    prompts = readable(items.items(), lambda item_id, rows: _dsg_prompt(item_id, rows, notes), notes)
+    return ImportResult(prompts, notes)
 
 
-def _dsg_prompt(item_id: str, rows: list[tuple[str, dict[str, str]]]) -> Prompt:
+def _dsg_prompt(item_id: str, rows: list[tuple[str, dict[str, str]]], notes: list[str]) -> Prompt:
     where, first = rows[0]
     texts = {row["text"] for _, row in rows}
     if len(texts) > 1:
         raise PromptSuiteError(f"{where}: item {item_id} has {len(texts)} different prompt texts")
-    ids = {_int_field(row["proposition_id"], "proposition_id", w) for w, row in rows}
-    questions = [_dsg_question(row, w, ids) for w, row in rows]
+    ids = {_int_field(row["proposition_id"], "proposition_id", f"{w}: item {item_id}") for w, row in rows}
+    dependencies = _dsg_dependencies(item_id, rows, notes)
+    questions = [_dsg_question(row, f"{w}: item {item_id}", ids, dependencies, notes) for w, row in rows]
     metadata: dict[str, Any] = {"questions": questions, "dsg": {"item_id": item_id}}
     if first.get("keywords"):
         metadata["keywords"] = first["keywords"]
     category = category_key(re.sub(r"_\d+$", "", item_id))  # e.g. "coco_12" -> "coco": the item's source set
     return Prompt(f"dsg-{_id_key(item_id)}", category, first["text"], metadata=metadata)
+
+
+def _dsg_dependencies(item_id: str, rows: list[tuple[str, dict[str, str]]], notes: list[str]) -> dict[str, list[int]]:
+    """Each row's parent ids by its ``proposition_id`` cell; all empty when any cell of the item does not parse."""
+    parsed: dict[str, list[int]] = {}
+    for where, row in rows:
+        try:
+            parsed[row["proposition_id"]] = [int(x.strip()) for x in row["dependency"].split(",") if x.strip()]
+        except ValueError:
+            notes.append(f"{where}: item {item_id}: dependency {row['dependency']!r} is not a list of integers: "
+                         "the item has no dependencies (as DSG's data_utils.py reads it)")
+            return {}
+    return parsed
 
 
 def _int_field(raw: str, name: str, where: str) -> int:
@@ -424,10 +533,11 @@ def _int_field(raw: str, name: str, where: str) -> int:
         raise PromptSuiteError(f"{where}: {name} must be an integer, got {raw!r}") from None
 
 
-def _dsg_question(row: dict[str, str], where: str, known: set[int]) -> dict[str, Any]:
+def _dsg_question(row: dict[str, str], where: str, known: set[int], dependencies: dict[str, list[int]],
+                  notes: list[str]) -> dict[str, Any]:
     qid = _int_field(row["proposition_id"], "proposition_id", where)
-    parents = [_int_field(x, "dependency", where) for x in row["dependency"].split(",") if x.strip()]
-    question = gated_question(qid, row["question_natural_language"], parents, known, where)
+    parents = dependencies.get(row["proposition_id"], [])
+    question = gated_question(qid, row["question_natural_language"], parents, known, where, notes)
     extras = {"tuple": row.get("tuple"), "category": row.get("category_broad"), "detail": row.get("category_detailed")}
     return {**question, **{k: v for k, v in extras.items() if v}}
 

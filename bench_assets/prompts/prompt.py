@@ -24,6 +24,9 @@ from typing import Any, Iterator
 from bench_assets.core.errors import BenchError
 
 DIFFICULTIES = ("easy", "medium", "hard")
+# A text target exactly as its benchmark published it (OneIG's ``text_content`` cell), next to the parsed
+# ``text``: what the benchmark's own scoring compares with (``text_target: published`` in a suite spec).
+PUBLISHED_TEXT_KEY = "text_published"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 _ALLOWED_KEYS = {"id", "category", "prompt", "negative_prompt", "difficulty", "metadata"}

@@ -34,6 +34,14 @@ list), ``class`` (OneIG), ``challenge`` (PartiPrompts) and ``geneval.tag``
 ``generation`` holds generation settings for this suite; they sit between
 the installation's defaults (``data/config.yaml``) and a model's own card or
 sidecar, which still wins.
+
+``text_target`` picks which text-rendering target a prompt is scored
+against: ``parsed`` (the default: the strings of the published list, as the
+importer parsed them) or ``published`` (the ground-truth cell exactly as the
+benchmark published it, where the importer kept one: OneIG's
+``text_score.py`` compares that raw cell, so an escaped ``\\n`` inside it
+leaves an ``n`` in the target). ``bench suite oneig --official`` writes
+``published``, so its numbers are OneIG's own.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from bench_assets.prompts.prompt import (
     SPEC_SUFFIXES,
     Prompt,
     PromptSuite,
+    PUBLISHED_TEXT_KEY,
     PromptSuiteError,
     load_jsonl_suite,
 )
@@ -61,7 +70,8 @@ from bench_assets.core.yaml_files import read_yaml
 SPEC_SUFFIX = ".suite.yaml"
 TAG_FIELDS = ("tag", "tags", "class", "challenge")
 _KEYS = ("include", "prefix_ids", "categories", "difficulty", "tags", "sample_per_category", "seed",
-         "negative_prompt", "generation")
+         "negative_prompt", "generation", "text_target")
+TEXT_TARGETS = ("parsed", "published")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
@@ -79,6 +89,7 @@ class SuiteSpec:
     seed: int = 0
     negative_prompt: str | None = None
     generation: tuple[tuple[str, Any], ...] = ()
+    text_target: str = "parsed"
 
 
 def suite_name(path: Path) -> str:
@@ -154,6 +165,9 @@ def read_spec(path: Path) -> SuiteSpec:
         raise PromptSuiteError(f"{path}: 'prefix_ids' must be true or false")
     sample = raw.get("sample_per_category")
     generation = validate_generation(raw.get("generation") or {}, f"{path}: generation")
+    text_target = raw.get("text_target", "parsed")
+    if text_target not in TEXT_TARGETS:
+        raise PromptSuiteError(f"{path}: 'text_target' must be one of {TEXT_TARGETS}, got {text_target!r}")
     return SuiteSpec(
         source=path,
         include=_include(raw.get("include"), path),
@@ -165,6 +179,7 @@ def read_spec(path: Path) -> SuiteSpec:
         seed=_int(raw.get("seed", 0), f"{path}: 'seed'", 0),
         negative_prompt=negative.strip() if negative else None,
         generation=tuple(generation.items()),
+        text_target=text_target,
     )
 
 
@@ -259,7 +274,17 @@ def build_suite(spec: SuiteSpec) -> PromptSuite:
         raise PromptSuiteError(f"{spec.source}: no prompt passes the filters (categories, difficulty, tags)")
     if spec.negative_prompt:
         prompts = [p if p.negative_prompt else replace(p, negative_prompt=spec.negative_prompt) for p in prompts]
+    if spec.text_target == "published":
+        prompts = [published_text_target(p) for p in prompts]
     return PromptSuite(name=suite_name(spec.source), prompts=tuple(prompts), generation=dict(spec.generation))
+
+
+def published_text_target(prompt: Prompt) -> Prompt:
+    """The prompt scored against its published ground-truth cell, where the importer kept one."""
+    cell = prompt.metadata.get(PUBLISHED_TEXT_KEY)
+    if not isinstance(cell, str):
+        return prompt
+    return replace(prompt, metadata={**prompt.metadata, "text": cell})
 
 
 def load_spec_suite(path: Path) -> PromptSuite:
@@ -327,6 +352,7 @@ class Protocol:
     generation: tuple[tuple[str, Any], ...]
     metrics: tuple[str, ...]
     reference: str
+    text_target: str = "parsed"  # "published": text targets as the benchmark's own scoring reads them
 
 
 PROTOCOLS: dict[str, Protocol] = {
@@ -334,10 +360,11 @@ PROTOCOLS: dict[str, Protocol] = {
     "geneval": Protocol("geneval", 553, (("images_per_prompt", 4),), ("geneval",),
                         "GenEval README 'Main results' (overall and per task, Mask2Former detector)"),
     # OneIG README: 245 + 244 + 206 + 200 + 225 prompts (EN); ZH adds 200 Multilingualism; 4 images per prompt.
+    # text_score.py compares the raw text_content cell (it never parses the list literal): "published".
     "oneig": Protocol("oneig", 1120, (("images_per_prompt", 4),), ("dsg", "text_rendering"),
-                      "OneIG-Bench leaderboard (EN): alignment, text"),
+                      "OneIG-Bench leaderboard (EN): alignment, text", text_target="published"),
     "oneig-zh": Protocol("oneig-zh", 1320, (("images_per_prompt", 4),), ("dsg", "text_rendering"),
-                         "OneIG-Bench leaderboard (ZH): alignment, text"),
+                         "OneIG-Bench leaderboard (ZH): alignment, text", text_target="published"),
     "drawbench": Protocol("drawbench", None, (("images_per_prompt", 4),), ("vqascore", "clip_score", "text_rendering"),
                           "none automated: DrawBench was judged by people (Imagen paper)"),
     "parti": Protocol("parti", None, (("images_per_prompt", 4),), ("vqascore", "clip_score", "text_rendering"),
@@ -362,7 +389,8 @@ def write_official_spec(prompts_dir: Path, name: str, include: list[str] | None 
             f"{', '.join(map(str, files))}: {len(prompts)} prompts, but the published {name} set has "
             f"{protocol.prompts}; import the published file unchanged (bench import-prompts)"
         )
-    target = write_spec(prompts_dir, f"{name}-official", entries, generation=dict(protocol.generation))
+    target = write_spec(prompts_dir, f"{name}-official", entries, generation=dict(protocol.generation),
+                        text_target=None if protocol.text_target == "parsed" else protocol.text_target)
     return target, protocol
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from bench_assets.core.config import ConfigError, load_config
 from bench_assets.core.paths import DataPaths
@@ -60,3 +61,16 @@ def check_result_store(paths: DataPaths) -> str | None:
     problem = store.check()
     hint = store_kind(store.url).check_hint
     return f"{problem}: {hint}" if problem and hint else problem
+
+
+def lost_store_check(paths: DataPaths) -> Callable[[], str | None]:
+    """For a long run: how to ask, after a failure, whether the result store went away.
+
+    An object store can stop answering mid-run (a stopped server, expired
+    credentials); then every later step fails the same way and refreshing
+    the leaderboard would read nothing. A folder on this machine does not go
+    away: its check is never asked.
+    """
+    if not store_kind(result_store_url(paths)).remote:
+        return lambda: None
+    return lambda: check_result_store(paths)

@@ -3,7 +3,8 @@ a 95% bootstrap confidence interval, the number of items behind it, and a rank.
 
 The bootstrap resamples *prompts*, not images: the images of one prompt are
 correlated, so resampling them independently would give intervals that are
-too narrow. Percentile intervals, 1000 resamples, fixed seed (reproducible).
+too narrow. Expanded percentile intervals (``stats.resampling``, as every other
+interval here), 1000 resamples, fixed seed (reproducible).
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ import numpy as np
 import polars as pl
 
 from bench_assets.core.errors import BenchError
+from bench_assets.stats.resampling import bootstrap_counts, figure, percentile_interval
 from bench_assets.storage.warehouse import Warehouse
 
 OVERALL = "all"
+# What every reader says of a warehouse where no model has a score (none run yet, or every one failed).
+NO_SCORES_YET = ("no model has scores yet: run `bench run` (or `make demo`); "
+                 "`bench status` names any model that failed")
 EVERY_CATEGORY = "*"  # not a category: every row of the leaderboard, each category's and the overall ones
 N_BOOT = 1000
 CONFIDENCE = 0.95
@@ -70,18 +75,16 @@ def bootstrap_ci(
     n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> tuple[float, float]:
-    """Percentile CI of ``combine`` over per-prompt column sums, resampling prompts."""
+    """95% CI of ``combine`` over per-prompt column sums, resampling prompts.
+
+    The same procedure as the paired, composite and arena intervals
+    (``stats.resampling``): the expanded percentile interval, so that a
+    category of ten prompts keeps its coverage (a plain 2.5% cut covers ~89%
+    there, see bench_assets_tests/storage/test_leaderboard.py).
+    """
     clusters = len(next(iter(columns.values())))
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, clusters, size=(n_boot, clusters))
-    totals = {name: column[picks].sum(axis=1) for name, column in columns.items()}
-    estimates = np.asarray(combine(totals), dtype=float)
-    estimates = estimates[np.isfinite(estimates)]
-    if estimates.size == 0:
-        return float("nan"), float("nan")
-    tail = (1.0 - CONFIDENCE) / 2.0
-    low, high = np.quantile(estimates, [tail, 1.0 - tail])
-    return float(low), float(high)
+    estimates = figure(columns, combine, bootstrap_counts(clusters, n_boot, seed))
+    return percentile_interval(estimates, clusters)
 
 
 def prompt_sums(scores: pl.DataFrame, metric: MetricColumn) -> pl.DataFrame:
@@ -212,8 +215,10 @@ def widen(
     interval, the overall rank, rank interval and tier; ``costs`` (from
     ``gpu_costs``) adds what each row cost in GPU seconds.
     """
-    if long.is_empty():
-        return pl.DataFrame(schema={"model": pl.Utf8, "category": pl.Utf8})
+    if long.is_empty():  # no model scored yet: the same key columns, so every reader's query still binds
+        return pl.DataFrame(schema={"model": pl.Utf8, "category": pl.Utf8,
+                                    **{c: pl.Int64 if c in ("rank", "rank_low", "rank_high", "tier") else pl.Float64
+                                       for c in OVERALL_COLUMNS}})
     wide = long.select("model", "category").unique()
     for metric in metrics:
         part = long.filter(pl.col("metric") == metric.name)
@@ -314,3 +319,8 @@ def cost_per_thousand(warehouse: Warehouse, images_table: str, score_tables: Seq
         .select("model", "images", "generation_s_per_image", "gpu_s_per_image", "usd_per_1000_images")
         .sort("model")
     )
+
+
+def has_scores(warehouse: Warehouse) -> bool:
+    """Whether any model has a leaderboard row: the empty state every reader checks first."""
+    return not warehouse.read_table("leaderboard").is_empty()

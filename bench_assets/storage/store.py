@@ -341,11 +341,29 @@ def store_spec(store: Store) -> dict[str, Any]:
 
 
 def configured_root(paths: DataPaths, config: BenchConfig) -> tuple[str, dict[str, Any]]:
-    """(root, options) of the store: ``BENCH_STORAGE_ROOT`` > ``storage: {root:}`` > the data directory."""
+    """(root, options) of the store: ``BENCH_STORAGE_ROOT`` > ``storage: {root:}`` > the data directory.
+
+    A URL that carries credentials (``s3://KEY:SECRET@bucket``, an endpoint
+    with ``user:password@``) is refused, naming the setting and never echoing
+    it: credentials come from the environment (``AWS_*``), where no log,
+    error or stored row picks them up.
+    """
     section = dict(config.storage)
-    root = os.environ.get(STORAGE_ROOT_ENV, "").strip() or str(section.pop("root", "") or "") or str(paths.root)
+    from_env = os.environ.get(STORAGE_ROOT_ENV, "").strip()
+    root = from_env or str(section.pop("root", "") or "") or str(paths.root)
     section.pop("root", None)
+    _refuse_credentials(root, STORAGE_ROOT_ENV if from_env else f"{config.source}: storage: root")
+    if isinstance(section.get("endpoint_url"), str):
+        _refuse_credentials(section["endpoint_url"], f"{config.source}: storage: endpoint_url")
+    _refuse_credentials(os.environ.get(ENDPOINT_ENV, ""), ENDPOINT_ENV)
     return root, section
+
+
+def _refuse_credentials(url: str, setting: str) -> None:
+    """A ``user[:password]@`` part in a URL is refused; the message names the setting, not the value."""
+    if "://" in url and "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        raise StoreError(f"{setting} holds credentials (user:secret@ in the URL): remove them and set "
+                         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment instead")
 
 
 def configured_store(paths: DataPaths, config: BenchConfig) -> Store:

@@ -50,7 +50,12 @@ def test_thirty_votes_by_clicks_and_keys(arena_run, browser, tmp_path):
         page.goto(f"{url}/?advance=manual")
         page.fill("#name", "tester")
         page.fill("#token", TOKEN)
+        assert page.is_visible("#join")
         page.click("#join-button")
+        page.wait_for_selector("#arena", state="visible")
+        # Joined: the name/token form is gone from the screen (its box has no size), the voter is named.
+        assert not page.is_visible("#join") and page.locator("#join").bounding_box() is None
+        assert page.inner_text("#whoami") == "voting as tester"
 
         expected, checked = [], 0
         for i in range(30):

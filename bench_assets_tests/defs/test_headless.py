@@ -13,7 +13,7 @@ def test_a_failed_partition_says_why_in_one_line(data_dir, tmp_path, monkeypatch
         os.utime(path, (1_600_000_000, 1_600_000_000))
     (data_dir / "images").mkdir()
     (data_dir / "images" / "tiny-a").write_text("not a folder")  # every write under it fails
-    assert main(["run"]) == 0
+    assert main(["run"]) == 1  # a failed model run is the command's status
     out = capsys.readouterr().out
     failed = [line for line in out.splitlines() if "FAILED" in line]
     assert len(failed) == 1 and "tiny-a [object, colour]" in failed[0]

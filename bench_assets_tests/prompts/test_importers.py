@@ -61,8 +61,13 @@ def test_oneig_english_and_chinese_csv(tmp_path):
     assert import_oneig(zh).prompts[0].prompt == "一只熊猫在竹林里"
     bad = tmp_path / "bad.csv"
     bad.write_text("category,id,type\nPortrait,001,NP\n")
-    with pytest.raises(PromptSuiteError, match=f"{bad}:2: missing column prompt_en"):
+    with pytest.raises(PromptSuiteError, match=f"{bad}:1: missing column prompt_en"):
         import_oneig(bad)
+    one_empty = tmp_path / "one_empty.csv"
+    one_empty.write_text("category,id,prompt_en\nPortrait,001,\nPortrait,002,A girl\n")
+    result = import_oneig(one_empty)
+    assert [p.id for p in result.prompts] == ["oneig-portrait-002"]
+    assert f"{one_empty}:2: missing column prompt_en or prompt_cn or prompt_zh or prompt: left out" in result.notes
 
 
 def test_drawbench_parti_and_txt_through_the_cli(tmp_path, monkeypatch, capsys):
@@ -164,6 +169,40 @@ def test_oneig_text_targets_equal_the_ground_truth_file(tmp_path):
     assert "ids in" in notes and "007" in notes  # ground truth for no prompt is reported, not dropped
 
 
+# OneIG's text_content_zh/text_content cells 195-199 hold an escaped newline: two characters inside the literal.
+ESCAPED_NEWLINE_CELL = "['OPEN', 'Line one\\nLine two']"
+
+
+def test_official_oneig_compares_text_as_text_score_py_does(tmp_path, monkeypatch):
+    """text_score.py reads text_content as a plain string (never parsing the literal): its target keeps an 'n'."""
+    from dataclasses import replace as replace_field
+
+    from bench_assets.metrics.text_rendering import compare_text, normalize_text, target_text_of
+    from bench_assets.prompts.suites import PROTOCOLS, write_official_spec, write_spec
+
+    repo = _oneig_repo(tmp_path / "repo")
+    (repo / "scripts" / "text" / "text_content.csv").write_text(
+        ",id,prompt_en,text_content\n" f'0,002,"A sign.","{ESCAPED_NEWLINE_CELL}"\n')
+    prompts_dir = tmp_path / "data" / "prompts"
+    import_prompts("oneig", repo, "oneig", prompts_dir)
+    # The preset: OneIG's protocol writes text_target: published (the published size check aside).
+    monkeypatch.setitem(PROTOCOLS, "oneig", replace_field(PROTOCOLS["oneig"], prompts=5))
+    official, _ = write_official_spec(prompts_dir, "oneig")
+    assert "text_target: published" in official.read_text()
+    sign = load_suite(official).by_id()["oneig-text_rendering-002"]
+    # What OneIG's preprocess_string leaves of the raw cell, derived by hand: brackets, quotes, commas
+    # and the backslash go, the 'n' stays glued to "one".
+    assert normalize_text(target_text_of(sign)) == "OPEN Line onenLine two"
+    ocr_reading_the_sign = "OPEN Line one Line two"
+    official_row = compare_text(ocr_reading_the_sign, target_text_of(sign), "en")
+    assert official_row["edit_distance"] == 1  # text_score.py's ED for a perfect image of this sign
+    assert official_row["completion_rate"] == 0.0
+    # Outside the preset the parsed target stays the default: the newline is whitespace, the image is perfect.
+    parsed = load_suite(write_spec(prompts_dir, "mine", ["oneig"])).by_id()["oneig-text_rendering-002"]
+    assert parsed.metadata["text"] == ["OPEN", "Line one\nLine two"]
+    assert compare_text(ocr_reading_the_sign, target_text_of(parsed), "en")["edit_distance"] == 0
+
+
 def test_oneig_questions_and_dependencies_survive_import(tmp_path, monkeypatch, capsys):
     repo = _oneig_repo(tmp_path / "OneIG-Benchmark")
     data = tmp_path / "data"
@@ -185,12 +224,43 @@ def test_oneig_questions_and_dependencies_survive_import(tmp_path, monkeypatch, 
     assert "Q_D files of the other language" in out and "anime_zh.json" in out
 
 
-def test_oneig_bad_dependency_names_file_and_prompt(tmp_path):
+def test_oneig_self_referencing_question_is_ignored_with_a_note(tmp_path):
+    """As published (anime.json item 192: question 19 depends on [19]); alignment_score.py gates nothing on it."""
+    repo = _oneig_repo(tmp_path / "repo")
+    anime = dict(Q_D_ANIME)
+    anime["000"] = {"question": {"1": "Are there boys?", "2": "Are there four boys?"},
+                    "dependency": {"1": [0], "2": [2, 1]}}  # 2 lists itself next to its real parent
+    (repo / "scripts" / "alignment" / "Q_D" / "anime.json").write_text(json.dumps(anime, indent=4))
+    result = import_oneig(repo)
+    assert len(result.prompts) == 5  # every prompt of the CSV
+    questions = {p.id: p.metadata.get("questions") for p in result.prompts}
+    assert [(q["id"], q["parents"]) for q in questions["oneig-anime_stylization-000"]] == [(1, []), (2, [1])]
+    assert [q["parents"] for q in questions["oneig-portrait-001"]] == [[], [1]]
+    file = repo / "scripts" / "alignment" / "Q_D" / "anime.json"
+    # The note names the file, the item's line in it, the item and what was done.
+    assert f"{file}:2: item 000: question 2 lists itself as a parent: ignored (it changes no gate)" in result.notes
+
+
+def test_oneig_unreadable_item_costs_only_its_prompt(tmp_path):
+    repo = _oneig_repo(tmp_path / "repo")
+    human = {"001": {"question": {"1": "   "}, "dependency": {"1": [0]}}}  # nothing to ask
+    (repo / "scripts" / "alignment" / "Q_D" / "human.json").write_text(json.dumps(human))
+    result = import_oneig(repo)
+    ids = [p.id for p in result.prompts]
+    assert "oneig-portrait-001" not in ids and len(ids) == 4
+    assert any("human.json:1: item 001: question 1 must be a non-empty string: prompt oneig-portrait-001 left out"
+               in note for note in result.notes)
+
+
+def test_oneig_unknown_parent_is_ignored_with_a_note(tmp_path):
     repo = _oneig_repo(tmp_path / "repo")
     bad = {"000": {"question": {"1": "Are there boys?"}, "dependency": {"1": [3]}}}
     (repo / "scripts" / "alignment" / "Q_D" / "anime.json").write_text(json.dumps(bad))
-    with pytest.raises(PromptSuiteError, match=r"anime.json: 000: question 1 depends on \[3\]"):
-        import_oneig(repo)
+    result = import_oneig(repo)
+    anime = {p.id: p for p in result.prompts}["oneig-anime_stylization-000"]
+    assert anime.metadata["questions"][0]["parents"] == []
+    assert any("anime.json:1: item 000: question 1 depends on [3], which the item does not have: ignored" in note
+               for note in result.notes)
 
 
 DSG_CSV = (
@@ -213,10 +283,44 @@ def test_dsg_importer_keeps_questions_and_dependencies(tmp_path):
     assert questions[3]["question"] == "Is the hat red?" and questions[3]["tuple"] == "attribute - color (hat, red)"
     assert (questions[3]["category"], questions[3]["detail"]) == ("attribute", "color")
     assert result.prompts[1].metadata["keywords"] == "sign" and result.notes == []
-    broken = tmp_path / "broken.csv"
-    broken.write_text(DSG_CSV.replace(",4,2,attribute", ",4,9,attribute"))
-    with pytest.raises(PromptSuiteError, match=rf"{broken}:5: question 4 depends on \[9\]"):
-        import_dsg(broken)
+
+
+# The three irregularities of the published dsg-1k-anns.csv, one item each (lines 2-3, 4-5, 6-7).
+DSG_IRREGULAR = DSG_CSV.splitlines()[0] + "\n" + (
+    'whoops_5,A penguin in a desert.,,1,0,entity,whole,entity - whole (penguin),Is there a penguin?\n'
+    'whoops_5,A penguin in a desert.,,2,"1, right",relation,spatial,"relation - spatial (penguin, desert, in)",'
+    'Is the penguin in the desert?\n'
+    'vrd_3,A cup on a table.,,1,0,entity,whole,entity - whole (cup),Is there a cup?\n'
+    'vrd_3,A cup on a table.,,2,"2,1",relation,spatial,"relation - spatial (cup, table, on)",Is the cup on a table?\n'
+    'posescript_9,A person kneeling.,,1,0,entity,whole,entity - whole (person),Is there a person?\n'
+    'posescript_9,A person kneeling.,,2,4,attribute,pose,"attribute - pose (person, kneeling)",Is the person kneeling?\n'
+)
+
+
+def test_dsg_reads_irregular_dependencies_as_dsg_does(tmp_path):
+    source = tmp_path / "dsg-1k-anns.csv"
+    source.write_text(DSG_IRREGULAR)
+    result = import_dsg(source)
+    by_item = {p.metadata["dsg"]["item_id"]: p.metadata["questions"] for p in result.prompts}
+    assert sorted(by_item) == ["posescript_9", "vrd_3", "whoops_5"]  # every item imported
+    # "1, right" does not parse as integers: data_utils.py gives the whole item no dependencies.
+    assert [q["parents"] for q in by_item["whoops_5"]] == [[], []]
+    assert [q["parents"] for q in by_item["vrd_3"]] == [[], [1]]  # the self-reference dropped
+    assert [q["parents"] for q in by_item["posescript_9"]] == [[], []]  # the missing parent dropped
+    assert result.notes == [
+        f"{source}:3: item whoops_5: dependency '1, right' is not a list of integers: the item has no "
+        "dependencies (as DSG's data_utils.py reads it)",
+        f"{source}:5: item vrd_3: question 2 lists itself as a parent: ignored (it changes no gate)",
+        f"{source}:7: item posescript_9: question 2 depends on [4], which the item does not have: ignored",
+    ]
+
+
+def test_dsg_item_nothing_can_be_read_from_is_left_out_alone(tmp_path):
+    source = tmp_path / "dsg-1k-anns.csv"
+    source.write_text(DSG_CSV.replace("coco_1,A man in a red hat rides a bike.,,4,", "coco_1,A man in a red hat rides a bike.,,four,"))
+    result = import_dsg(source)
+    assert [p.id for p in result.prompts] == ["dsg-drawtext_7"]
+    assert result.notes == [f"{source}:5: item coco_1: proposition_id must be an integer, got 'four': left out"]
 
 
 def test_tsv_line_beginning_with_a_quote_keeps_its_quotes(tmp_path):

@@ -33,6 +33,34 @@ def test_bootstrap_interval_contains_mean_and_shrinks_with_more_prompts():
     assert bootstrap_ci({"value": small, "n": np.ones(10)}) == (lo_s, hi_s), "fixed seed: reproducible"
 
 
+def _coverage(n_prompts: int, replicates: int, interval) -> float:
+    """How often ``interval`` (of per-prompt values) contains the true mean 0, over simulated benchmarks."""
+    rng = np.random.default_rng(12345 + n_prompts)
+    hits = 0
+    for _ in range(replicates):
+        values = rng.normal(size=n_prompts)
+        low, high = interval(values)
+        hits += low <= 0.0 <= high
+    return hits / replicates
+
+
+def _plain_percentile(values: np.ndarray) -> tuple[float, float]:
+    picks = np.random.default_rng(0).integers(0, len(values), size=(1000, len(values)))
+    return tuple(np.quantile(values[picks].mean(axis=1), [0.025, 0.975]))
+
+
+@pytest.mark.parametrize("n_prompts", [10, 50])
+def test_leaderboard_interval_covers_the_true_mean_95_percent(n_prompts):
+    """Coverage by simulation (600 benchmarks, Monte Carlo SE ~0.9%): within 2.7 SE of 95%."""
+    coverage = _coverage(n_prompts, 600, lambda v: bootstrap_ci({"value": v, "n": np.ones(len(v))}))
+    assert 0.925 <= coverage <= 0.975, coverage
+
+
+def test_a_plain_percentile_cut_would_undercover_ten_prompts():
+    """Why the expanded interval: the plain 2.5% cut the leaderboard used to make misses far too often at n=10."""
+    assert _coverage(10, 600, _plain_percentile) < 0.925
+
+
 def test_means_counts_ranks_per_category_and_overall(tmp_path):
     wh = Warehouse(tmp_path)
     _write(wh, "scores_clip", "good", "a", {"p1": [30, 32], "p2": [34, 36]})

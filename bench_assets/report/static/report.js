@@ -60,6 +60,31 @@
   function num(v, column) {
     return el("span", { class: "num", "data-column": column, "data-value": v === null ? "" : String(v), text: fmt(v) });
   }
+  // A figure and its 95% interval, "0.312 [0.301, 0.322]"; each number a span carrying its exact value.
+  function figureCell(v, mean, low, high, format) {
+    if (v(mean) === null || v(mean) === undefined) return num(null, mean);
+    if (v(low) === undefined) return numAs(v(mean), mean, format);  // a column group without an interval
+    return el("span", { class: "figure" }, numAs(v(mean), mean, format), el("span", { class: "ci" }, " [",
+      numAs(v(low), low, format), ", ", numAs(v(high), high, format), "]"));
+  }
+  // A rank and its interval, "2 (1–3)", or "1" when the interval is the rank itself (a metric's rank
+  // interval without its rank: "1–3", or "2"). Every number stays a span with its exact value, hidden or not.
+  function intervalCell(v, rank, low, high, open, close) {
+    const parts = rank === null ? [] : [num(v(rank), rank)];
+    if (v(low) === null || v(low) === undefined) return parts;
+    const lowSpan = num(v(low), low), highSpan = num(v(high), high);
+    if (v(low) === v(high) && (rank === null || v(rank) === v(low))) {
+      return parts.concat(rank === null ? [lowSpan, el("span", { hidden: true }, highSpan)]
+                                        : [el("span", { hidden: true }, lowSpan, highSpan)]);
+    }
+    return parts.concat([rank === null ? "" : " ", open, lowSpan, "–", highSpan, close]);
+  }
+  function numAs(v, column, format) {
+    const missing = v === null || v === undefined;
+    return el("span", { class: "num", "data-column": column, "data-value": missing ? "" : String(v), text: missing ? "–" : format(v) });
+  }
+  function signed(v) { return (v >= 0 ? "+" : "") + v.toFixed(2); }  // as `bench leaderboard` prints them
+  function three(v) { return Math.abs(v) >= 1000 ? v.toFixed(1) : v.toFixed(3); }
   function parseHash() {
     const raw = location.hash.replace(/^#\/?/, "");
     const [path, query] = raw.split("?");
@@ -82,11 +107,16 @@
 
   // --- Overview ---------------------------------------------------------------------------
   const sortState = { column: null, desc: false };
+  const HIDDEN_COLUMNS = ["computed_at"];  // in the CSV export, not on the page
 
   function leaderboardTable(category) {
     const lb = overview().leaderboard;
     const idx = {};
     lb.columns.forEach(function (c, i) { idx[c] = i; });
+    if (!lb.rows.length) {
+      return el("p", { id: "leaderboard", class: "empty",
+        text: "No model has scores yet: run `bench run` (or `make demo`); `bench status` names any model that failed." });
+    }
     let rows = lb.rows.filter(function (r) { return r[idx.category] === category; });
     const metricGroups = lb.layout.metrics;
     const extras = lb.layout.extra;
@@ -112,23 +142,32 @@
         },
       });
     }
-    const head = el("tr", null, header("model", "model"),
-      extras.map(function (c) { return header(c, c); }),
-      metricGroups.map(function (g) { return header(g.name, g.name + "_mean"); }));
+    // What `bench leaderboard` shows: rank (interval), tier, model, composite and each metric as
+    // mean [low, high]; the raw interval columns sit inside those cells (and whole in the CSV export).
+    const inCells = ["rank", "rank_low", "rank_high", "tier", "composite", "composite_ci_low", "composite_ci_high"];
+    const shownExtras = extras.filter(function (c) { return inCells.indexOf(c) < 0 && HIDDEN_COLUMNS.indexOf(c) < 0; });
+    const has = function (c) { return c in idx; };
+    const head = el("tr", null, header("rank", "rank"), has("tier") ? header("tier", "tier") : null, header("model", "model"),
+      shownExtras.filter(function (c) { return c !== "gpu_seconds"; }).map(function (c) { return header(c, c); }),
+      has("composite") ? header("composite", "composite") : null,
+      metricGroups.map(function (g) { return header(g.name, g.name + "_mean"); }),
+      has("gpu_seconds") ? header("gpu_seconds", "gpu_seconds") : null);
     const body = rows.map(function (r) {
-      return el("tr", { "data-model": r[idx.model], "data-category": r[idx.category] },
-        el("td", null, el("a", { href: modelHref(r[idx.model]), text: r[idx.model] })),
-        extras.map(function (c) { return el("td", null, num(r[idx[c]], c)); }),
+      const v = function (c) { return r[idx[c]]; };
+      return el("tr", { "data-model": v("model"), "data-category": v("category") },
+        el("td", { class: "rank" }, intervalCell(v, "rank", "rank_low", "rank_high", "(", ")")),
+        has("tier") ? el("td", null, num(v("tier"), "tier")) : null,
+        el("td", null, el("a", { href: modelHref(v("model")), text: v("model") })),
+        shownExtras.filter(function (c) { return c !== "gpu_seconds"; }).map(function (c) { return el("td", null, num(v(c), c)); }),
+        has("composite") ? el("td", { "data-metric": "composite" }, figureCell(v, "composite", "composite_ci_low", "composite_ci_high", signed)) : null,
         metricGroups.map(function (g) {
           const col = function (f) { return g.name + "_" + f; };
-          const others = g.fields.filter(function (f) { return ["mean", "ci_low", "ci_high", "n"].indexOf(f) < 0; });
-          return el("td", { "data-metric": g.name },
-            num(r[idx[col("mean")]], col("mean")),
-            g.fields.indexOf("ci_low") >= 0 ? el("span", { class: "ci" }, " [", num(r[idx[col("ci_low")]], col("ci_low")), ", ",
-              num(r[idx[col("ci_high")]], col("ci_high")), "]") : null,
-            g.fields.indexOf("n") >= 0 ? el("span", { class: "n" }, " n=", num(r[idx[col("n")]], col("n"))) : null,
-            others.map(function (f) { return el("div", { class: "muted" }, f + " ", num(r[idx[col(f)]], col(f))); }));
-        }));
+          const parts = [figureCell(v, col("mean"), col("ci_low"), col("ci_high"), three)];
+          if (has(col("n"))) parts.push(el("span", { class: "n" }, " n=", num(v(col("n")), col("n"))));
+          if (has(col("rank"))) parts.push(el("span", { class: "n" }, " #", intervalCell(v, col("rank"), col("rank_low"), col("rank_high"), "(", ")")));
+          return el("td", { "data-metric": g.name, title: has(col("tier")) && v(col("tier")) !== null ? g.name + " tier " + v(col("tier")) : null }, parts);
+        }),
+        has("gpu_seconds") ? el("td", null, num(v("gpu_seconds"), "gpu_seconds")) : null);
     });
     return el("table", { class: "leaderboard", id: "leaderboard" }, el("thead", null, head), el("tbody", null, body));
   }
