@@ -18,7 +18,7 @@ import pytest
 
 from bench_assets.cli import main
 from bench_assets_tests.browser import PageWatch
-from conftest import TEST_PROMPTS, add_model
+from bench_assets_tests.conftest import TEST_PROMPTS, add_model
 
 TRACEBACK_MARKERS = ("Traceback (most recent call last)", "Stack Trace:", 'File "')
 

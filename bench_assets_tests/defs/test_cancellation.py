@@ -13,7 +13,7 @@ import polars as pl
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
 from bench_assets.generation.image_set import read_png_meta
-from conftest import TEST_SETTINGS
+from bench_assets_tests.conftest import TEST_SETTINGS
 from dagster_helpers import materialization_metadata, register
 from bench_assets.defs.partitions import partition_key
 

@@ -27,7 +27,7 @@ from bench_assets.definitions import build_definitions
 from bench_assets.defs.decisions import REGRESSION_CHECK
 from bench_assets.defs.partitions import partition_key
 from bench_assets.storage.versions import VersionStore
-from conftest import TEST_SETTINGS, make_data_dir
+from bench_assets_tests.conftest import TEST_SETTINGS, make_data_dir
 from dagster_helpers import query, refresh_leaderboard, register
 
 MODEL, CATEGORY, PROMPTS = "tiny-b", "object", 8

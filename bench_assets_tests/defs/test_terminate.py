@@ -21,7 +21,7 @@ import dagster as dg
 import pytest
 import yaml
 
-from conftest import TEST_PROMPTS, TEST_SETTINGS
+from bench_assets_tests.conftest import TEST_PROMPTS, TEST_SETTINGS
 from test_model_sensor import _age
 
 REPO = Path(__file__).resolve().parents[2]
