@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -264,3 +265,22 @@ def test_a_changed_image_is_found_by_the_sweep_and_its_run_regenerates_and_resco
     clip = pl.read_parquet(paths.warehouse / "scores_clip" / "tiny-a" / "object.parquet")
     assert clip.filter(pl.col("image_path") == f"tiny-a/object/{victim.name}")["image_sha256"].to_list() == [sha]
     assert ticker.tick().run_requests == [], "repaired: the next pass finds nothing"
+
+
+def test_the_suite_is_parsed_again_only_when_its_file_changes(setup, monkeypatch):
+    from bench_assets.defs.resources import BenchResource
+    from bench_assets.defs.sensors import suite_categories
+
+    data_dir, _, defs, ticker = setup
+    parsed = []
+    suite = BenchResource.suite
+    monkeypatch.setattr(BenchResource, "suite", lambda self: parsed.append(1) or suite(self))
+    bench = defs.resources["bench"]
+    first = suite_categories(bench)
+    ticker.tick()
+    ticker.tick()
+    assert suite_categories(bench) == first and len(parsed) == 1, "unchanged file: parsed once"
+    assert "extra" not in first
+    path = Path(bench.suite_path)
+    path.write_text(path.read_text() + '{"id": "extra-1", "prompt": "a red cube", "category": "extra"}\n')
+    assert set(suite_categories(bench)) == {*first, "extra"} and len(parsed) == 2, "edited: parsed again"
