@@ -39,7 +39,7 @@ from bench_assets.defs.resources import BenchResource
 
 SENSOR_INTERVAL_SECONDS = 20
 DISK_SWEEP_ENV = "BENCH_SENSOR_SWEEP_IMAGES"
-DISK_SWEEP_IMAGES = 2_000  # recorded images a tick compares with the image store (whole partitions, at least one)
+DISK_SWEEP_IMAGES = 10_000  # recorded images a tick compares with the image store (whole partitions, at least one)
 
 
 def disk_sweep_budget() -> int:
