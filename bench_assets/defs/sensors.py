@@ -8,23 +8,74 @@ keeps ticking for everyone else.
 
 A model gets one run covering its categories (a partition range), so the
 run's process starts once and loads the model and each scorer once.
+
+A tick reads what is cheap and bounded: the drop folder's entries (their stat
+signatures; weights are hashed only when a signature changed), the prompt
+suite file's stat (parsed again only when it changed) and the runs in flight. It never checks every recorded image: a bounded,
+resumable *disk sweep* checks whole partitions until ``BENCH_SENSOR_SWEEP_IMAGES``
+images (default ``DISK_SWEEP_IMAGES``; 0 turns it off) were compared with the
+image store, and keeps where it stopped in the cursor, so a full pass takes
+about (recorded images / that budget) ticks. Scoring refuses a changed file,
+and ``bench status`` and the nightly schedule check every image
+(docs/performance.md, "When a changed image is noticed").
 """
 
 
 import hashlib
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from bench_assets.models.drop_folder import WatchState, decide
+from bench_assets.models.drop_folder import WatchState, decide, sweep_key, sweep_order
 from bench_assets.models.registry import scan_models
+from bench_assets.prompts.prompt import SPEC_SUFFIXES
 from bench_assets.storage.status import disk_problems, images_made_from
 from bench_assets.defs.active_runs import active_partitions, model_run_request
 from bench_assets.defs.partitions import MODEL_DIM, model_partitions
 from bench_assets.defs.resources import BenchResource
 
 SENSOR_INTERVAL_SECONDS = 20
+DISK_SWEEP_ENV = "BENCH_SENSOR_SWEEP_IMAGES"
+DISK_SWEEP_IMAGES = 10_000  # recorded images a tick compares with the image store (whole partitions, at least one)
+
+
+def disk_sweep_budget() -> int:
+    """Images per tick for the disk sweep: ``BENCH_SENSOR_SWEEP_IMAGES`` or the default; 0 turns it off."""
+    text = os.environ.get(DISK_SWEEP_ENV, "").strip()
+    try:
+        budget = int(text) if text else DISK_SWEEP_IMAGES
+    except ValueError:
+        budget = -1
+    if budget < 0:
+        raise ValueError(f"{DISK_SWEEP_ENV}={text!r}: expected a whole number of images per tick (0 turns it off)")
+    return budget
+
+
+_CATEGORIES: dict[tuple[str, int, int], list[str]] = {}  # the last suite file read: (path, mtime, size) -> its categories
+
+
+def suite_categories(bench: BenchResource) -> list[str]:
+    """The suite's categories, parsed again only when its file's mtime or size changed.
+
+    Parsing a 10,000-prompt JSONL suite takes about 0.25 s, every tick; its
+    ``stat`` is one call. A ``.suite.yaml`` spec names other files, so it is
+    read every tick.
+    """
+    path = Path(bench.suite_path)
+    try:
+        info = path.stat()
+    except OSError:
+        info = None
+    if info is None or path.suffix.lower() in SPEC_SUFFIXES:
+        return bench.suite().categories  # a missing file raises there, with its own message
+    key = (str(path.absolute()), info.st_mtime_ns, info.st_size)
+    if key not in _CATEGORIES:
+        _CATEGORIES.clear()
+        _CATEGORIES[key] = list(bench.suite().categories)
+    return list(_CATEGORIES[key])
 
 
 def build_model_sensor(job: Any) -> dg.SensorDefinition:
@@ -39,7 +90,7 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
         paths = bench.paths
         entries = scan_models(paths.models)
         decision = decide(entries, WatchState.from_cursor(context.cursor), time.time(), paths.cache)
-        categories = bench.suite().categories
+        categories = suite_categories(bench)
         known = set(context.instance.get_dynamic_partitions(MODEL_DIM))
         new_keys = sorted({launch.entry.key for launch in decision.launches} - known)
         busy = active_partitions(context.instance, categories)
@@ -58,7 +109,9 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
                     reason=launch.reason,
                 ))
         launched = {launch.entry.key for launch in decision.launches}
-        run_requests += _disk_repairs(context, bench, sorted(known - launched), categories, busy)
+        repairs, decision.state.sweep = _disk_sweep(context, bench, sorted(known - launched), categories, busy,
+                                                    decision.state.sweep)
+        run_requests += repairs
         for entry in decision.waiting:
             context.log.info(f"waiting for {entry.path} to stop changing")
         return dg.SensorResult(
@@ -71,19 +124,34 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
     return model_drop_sensor
 
 
-def _disk_repairs(context, bench: BenchResource, models: list[str], categories: list[str], busy: set) -> list:
-    """Runs for registered models whose images on disk are no longer what was recorded (deleted, truncated)."""
-    requests, images = [], bench.images
-    for model in models:
-        problems = {c: disk_problems(bench.warehouse, model, c, images=images) for c in categories if (model, c) not in busy}
-        todo = [c for c, problem in problems.items() if problem]
-        if not todo:
+def _disk_sweep(context, bench: BenchResource, models: list[str], categories: list[str], busy: set,
+                start: str) -> tuple[list, str]:
+    """Check the next partitions' recorded images against the image store, up to the tick's budget; runs for
+    those whose files are no longer what was recorded (deleted, truncated, replaced), and where to go on."""
+    budget = disk_sweep_budget()
+    order = sweep_order([(m, c) for m in models for c in categories], start)
+    if not budget or not order:
+        return [], start
+    problems: dict[str, dict[str, str]] = {}
+    checked, resume = 0, ""
+    for model, category in order:
+        if checked >= budget:
+            resume = sweep_key(model, category)
+            break
+        if (model, category) in busy:  # its run rewrites the manifest; the next pass checks it
             continue
-        context.log.info(f"{model}: images changed on disk in {', '.join(todo)}: " + problems[todo[0]])
-        digest = hashlib.sha256("|".join(problems[c] for c in todo).encode()).hexdigest()[:12]
-        requests.append(model_run_request(model, todo, categories, run_key=f"{model}:disk:{digest}",
-                                          reason="files changed on disk"))
-    return requests
+        count, problem = disk_problems(bench.warehouse, model, category, images=bench.images)
+        checked += max(count, 1)  # an empty partition still costs a read
+        if problem:
+            problems.setdefault(model, {})[category] = problem
+    return [_repair_request(context, model, found, categories) for model, found in problems.items()], resume
+
+
+def _repair_request(context, model: str, problems: dict[str, str], categories: list[str]):
+    todo = sorted(problems)
+    context.log.info(f"{model}: images changed on disk in {', '.join(todo)}: " + problems[todo[0]])
+    digest = hashlib.sha256("|".join(problems[c] for c in todo).encode()).hexdigest()[:12]
+    return model_run_request(model, todo, categories, run_key=f"{model}:disk:{digest}", reason="files changed on disk")
 
 
 FRESHNESS_INTERVAL_SECONDS = 30

@@ -2,8 +2,8 @@
 
 This is the sensor's brain, kept free of Dagster so it can be reasoned about
 (and tested) as plain data in, plain data out. The cursor remembers, per
-model, the stat signature and content fingerprint it launched runs for, plus
-entries seen once but not yet stable.
+model, the stat signature and content fingerprint it launched runs for,
+entries seen once but not yet stable, and where the disk sweep stopped.
 
 An entry is *stable* when its signature is unchanged since the previous tick,
 or when nothing in it was modified for ``settle_seconds`` (a model copied in
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from bench_assets.models.registry import ModelEntry, fingerprint
 
@@ -28,16 +29,17 @@ class WatchState:
 
     launched: dict[str, dict[str, str]] = field(default_factory=dict)
     pending: dict[str, str] = field(default_factory=dict)
+    sweep: str = ""  # the partition ("model/category") the disk sweep checks next; "" = from the start
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> "WatchState":
         if not cursor:
             return cls()
         data = json.loads(cursor)
-        return cls(launched=data.get("launched", {}), pending=data.get("pending", {}))
+        return cls(launched=data.get("launched", {}), pending=data.get("pending", {}), sweep=data.get("sweep", ""))
 
     def to_cursor(self) -> str:
-        return json.dumps({"launched": self.launched, "pending": self.pending}, sort_keys=True)
+        return json.dumps({"launched": self.launched, "pending": self.pending, "sweep": self.sweep}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def decide(
     """
     launches: list[Launch] = []
     waiting: list[ModelEntry] = []
-    new = WatchState(launched=dict(state.launched), pending={})
+    new = WatchState(launched=dict(state.launched), pending={}, sweep=state.sweep)
     for entry in entries:
         seen = state.launched.get(entry.key)
         if seen and seen["signature"] == entry.signature:
@@ -89,3 +91,20 @@ def decide(
             continue
         launches.append(Launch(entry, digest, "changed" if seen else "new"))
     return TickDecision(launches=launches, waiting=waiting, state=new)
+
+
+def sweep_key(model: str, category: str) -> str:
+    """A partition's place in the disk sweep's order (and in the cursor)."""
+    return f"{model}/{category}"
+
+
+def sweep_order(partitions: Sequence[tuple[str, str]], start: str) -> list[tuple[str, str]]:
+    """Every partition once, in key order, beginning at the first at or after ``start`` and wrapping round.
+
+    The disk sweep checks a few partitions per tick and keeps where it stopped
+    in the cursor; resuming by key (not by position) keeps a pass going while
+    models are added or removed, and a removed model's place is simply skipped.
+    """
+    ordered = sorted(partitions, key=lambda p: sweep_key(*p))
+    first = next((i for i, p in enumerate(ordered) if sweep_key(*p) >= start), 0)
+    return ordered[first:] + ordered[:first]

@@ -101,12 +101,13 @@ def images_made_from(warehouse: Warehouse, model: str, category: str) -> str | N
     return manifest["model_fingerprint"][0]
 
 
-def disk_problems(warehouse: Warehouse, model: str, category: str, *, images: Store) -> str:
-    """"" when the partition's recorded images are all in the image store as recorded; else what is wrong."""
+def disk_problems(warehouse: Warehouse, model: str, category: str, *, images: Store) -> tuple[int, str]:
+    """How many images the partition records, and "" when they are all in the image store as recorded, else
+    what is wrong: the sensor's disk sweep counts the first against its per-tick budget."""
     manifest = warehouse.read_partition(IMAGES_TABLE, model, category)
     if manifest is None or manifest.is_empty():
-        return ""
-    return describe_problems(check_manifest_files(manifest.to_dicts(), images))
+        return 0, ""
+    return manifest.height, describe_problems(check_manifest_files(manifest.to_dicts(), images))
 
 
 def partition_status(

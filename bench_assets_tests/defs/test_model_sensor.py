@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -174,3 +175,112 @@ def test_bad_entries_fail_alone_through_sensor_runs_schedule_and_status(setup, c
     rows = {tuple(line.split()[:3]) for line in capsys.readouterr().out.splitlines()[2:]}
     assert {("dangling", "object", "failed"), ("proc", "object", "failed"), ("tiny-a", "object", "missing"),
             (keys[CONTROL_NAMES[0]], "object", "done")} <= rows
+
+
+def _scale_data_dir(tmp_path, monkeypatch, models=2, prompts=20):
+    """What `bench run` leaves for ``models`` × ``prompts`` × 4 images in 2 categories (the scale benchmark's
+    own generator): every partition done, every image on disk as recorded."""
+    from bench_assets.benchmarks.scale_data import ScaleSpec, build_data_dir
+
+    monkeypatch.delenv("BENCH_CONFIG", raising=False)
+    monkeypatch.delenv("BENCH_PROMPT_SUITE", raising=False)
+    data = tmp_path / "scale" / "data"
+    data.mkdir(parents=True)
+    build_data_dir(DataPaths(data), ScaleSpec(models, prompts, categories=2, metrics=1))
+    return data
+
+
+def _image_lookups(monkeypatch, images_root) -> list[str]:
+    """Every image-store key whose size and mtime are looked up from now on (one `stat` each on a folder,
+    one object of a listing on a bucket), whether asked for alone (`info`) or by listing (`infos`)."""
+    from bench_assets.storage.store import LocalStore
+
+    looked: list[str] = []
+    info, infos = LocalStore.info, LocalStore.infos
+
+    def counted_info(self, key):
+        if self.root == images_root:
+            looked.append(key)
+        return info(self, key)
+
+    def counted_infos(self, prefix=""):
+        found = infos(self, prefix)
+        if self.root == images_root:
+            looked.extend(found)
+        return found
+
+    monkeypatch.setattr(LocalStore, "info", counted_info)
+    monkeypatch.setattr(LocalStore, "infos", counted_infos)
+    return looked
+
+
+def test_a_tick_looks_up_no_recorded_image_beyond_its_sweep_budget(tmp_path, instance, monkeypatch):
+    """2 models × 20 prompts × 4 images: the tick before issue 21 stat'ed all 160 on every tick."""
+    from bench_assets.defs.sensors import DISK_SWEEP_ENV
+
+    data = _scale_data_dir(tmp_path, monkeypatch)
+    ticker = Ticker(build_definitions(DataPaths(data)), instance)
+    assert ticker.tick().run_requests == []  # registers both models: their images were made from these weights
+    looked = _image_lookups(monkeypatch, (data / "images").absolute())
+    monkeypatch.setenv(DISK_SWEEP_ENV, "0")
+    assert ticker.tick().run_requests == [] and looked == [], "sweep off: the tick reads no image at all"
+
+    monkeypatch.setenv(DISK_SWEEP_ENV, "50")  # partitions of 10 prompts × 4 images: two per tick
+    folders = []
+    for _ in range(3):
+        looked.clear()
+        assert ticker.tick().run_requests == []
+        assert 0 < len(looked) <= 50 + 40, "the budget, overshot by at most one partition"
+        assert len(looked) == len(set(looked)), "each image looked up once"
+        folders.append({key.rsplit("/", 1)[0] for key in looked})
+    assert folders[0].isdisjoint(folders[1]) and len(folders[0] | folders[1]) == 4, "a pass in two ticks"
+    assert folders[2] == folders[0], "then the next pass starts over"
+
+
+def test_a_changed_image_is_found_by_the_sweep_and_its_run_regenerates_and_rescores_it(setup):
+    import hashlib
+
+    import polars as pl
+
+    from dagster_helpers import materialize
+
+    data_dir, instance, defs, ticker = setup
+    instance.add_dynamic_partitions("model", ["tiny-a"])
+    assert materialize(defs, instance, "tiny-a", "object").success
+    ticker.tick()  # launches what is missing; tiny-a/object was made from these weights
+    assert ticker.tick().run_requests == [], "every recorded image as recorded: nothing to repair"
+    paths = DataPaths(data_dir)
+    victim = sorted((paths.images / "tiny-a" / "object").glob("*.png"))[0]
+    victim.write_bytes(victim.read_bytes()[:300])
+
+    tick = ticker.tick()
+    assert requested_partitions(tick.run_requests) == ["object|tiny-a"]
+    request = tick.run_requests[0]
+    assert request.tags["bench/reason"] == "files changed on disk"
+    result = defs.resolve_job_def("benchmark").execute_in_process(
+        partition_key=request.partition_key, tags=request.tags, instance=instance)
+    assert result.success
+    sha = hashlib.sha256(victim.read_bytes()).hexdigest()
+    assert victim.stat().st_size > 300, "regenerated whole"
+    clip = pl.read_parquet(paths.warehouse / "scores_clip" / "tiny-a" / "object.parquet")
+    assert clip.filter(pl.col("image_path") == f"tiny-a/object/{victim.name}")["image_sha256"].to_list() == [sha]
+    assert ticker.tick().run_requests == [], "repaired: the next pass finds nothing"
+
+
+def test_the_suite_is_parsed_again_only_when_its_file_changes(setup, monkeypatch):
+    from bench_assets.defs.resources import BenchResource
+    from bench_assets.defs.sensors import suite_categories
+
+    data_dir, _, defs, ticker = setup
+    parsed = []
+    suite = BenchResource.suite
+    monkeypatch.setattr(BenchResource, "suite", lambda self: parsed.append(1) or suite(self))
+    bench = defs.resources["bench"]
+    first = suite_categories(bench)
+    ticker.tick()
+    ticker.tick()
+    assert suite_categories(bench) == first and len(parsed) == 1, "unchanged file: parsed once"
+    assert "extra" not in first
+    path = Path(bench.suite_path)
+    path.write_text(path.read_text() + '{"id": "extra-1", "prompt": "a red cube", "category": "extra"}\n')
+    assert set(suite_categories(bench)) == {*first, "extra"} and len(parsed) == 2, "edited: parsed again"

@@ -33,6 +33,14 @@ def test_requests_missing_then_nothing_then_stale(data_dir, instance):
     assert materialize(defs, instance, "tiny-a", "colour").success
     assert _evaluate(defs, instance) == []
 
+    # A recorded image changed on disk: the schedule (the sensor's daily safety net) asks for its partition.
+    victim = sorted((DataPaths(data_dir).images / "tiny-a" / "colour").glob("*.png"))[0]
+    original = victim.read_bytes()
+    victim.write_bytes(original[:300])
+    assert _evaluate(defs, instance) == ["colour|tiny-a"]
+    victim.write_bytes(original)
+    assert _evaluate(defs, instance) == [], "the same bytes again (a new mtime): nothing to do"
+
     sidecar = data_dir / "models" / "tiny-a.settings.yaml"
     sidecar.write_text(sidecar.read_text().replace("steps: 2", "steps: 3"))
     assert _evaluate(defs, instance) == ["colour|tiny-a", "object|tiny-a"], "new settings make both stale"

@@ -44,3 +44,17 @@ def test_file_still_being_copied_waits_until_stable(tmp_path):
     assert decision.launches == []
     decision, state = _tick(tmp_path, state)  # unchanged since last tick: stable
     assert [l.entry.key for l in decision.launches] == ["big"]
+
+
+def test_sweep_resumes_at_its_cursor_key_and_wraps_round():
+    from bench_assets.models.drop_folder import sweep_key, sweep_order
+
+    parts = [("b", "x"), ("a", "y"), ("a", "x"), ("c", "x")]
+    assert sweep_order(parts, "") == [("a", "x"), ("a", "y"), ("b", "x"), ("c", "x")]
+    assert sweep_order(parts, sweep_key("b", "x")) == [("b", "x"), ("c", "x"), ("a", "x"), ("a", "y")]
+    gone = [p for p in parts if p[0] != "b"]  # the model the sweep stopped at was removed: go on with the next
+    assert sweep_order(gone, sweep_key("b", "x")) == [("c", "x"), ("a", "x"), ("a", "y")]
+    assert sweep_order(parts, sweep_key("z", "x")) == sweep_order(parts, ""), "past the end: a new pass"
+    state = WatchState(sweep=sweep_key("b", "x"))
+    assert WatchState.from_cursor(state.to_cursor()).sweep == "b/x"
+    assert WatchState.from_cursor('{"launched": {}, "pending": {}}').sweep == "", "a cursor from before the sweep"
