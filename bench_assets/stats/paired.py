@@ -61,10 +61,11 @@ def sign_flip_p(a: Sums, b: Sums, combine: Combine, observed: float, n_perm: int
 
 
 def paired_test(a: Sums, b: Sums, combine: Combine, n_boot: int = N_BOOT, n_perm: int = N_PERM,
-                seed: int = 0, confidence: float = CONFIDENCE) -> PairedResult:
+                seed: int = 0, confidence: float = CONFIDENCE, test: bool = True) -> PairedResult:
     """Difference, paired bootstrap interval and sign-flip p-value of A vs B.
 
     ``a`` and ``b`` must be aligned on the same prompts (matched items only).
+    ``test`` False: no sign-flip test (p is NaN), for a pair no decision reads.
     """
     n_prompts = len(next(iter(a.values())))
     value_a, value_b = figure(a, combine)[0], figure(b, combine)[0]
@@ -72,7 +73,7 @@ def paired_test(a: Sums, b: Sums, combine: Combine, n_boot: int = N_BOOT, n_perm
     counts = bootstrap_counts(n_prompts, n_boot, seed)
     low, high = percentile_interval(figure(a, combine, counts) - figure(b, combine, counts),
                                     n_prompts, confidence)
-    p_value = sign_flip_p(a, b, combine, diff, n_perm, seed + 1)
+    p_value = sign_flip_p(a, b, combine, diff, n_perm, seed + 1) if test else float("nan")
     return PairedResult(float(value_a), float(value_b), diff, low, high, p_value, n_prompts)
 
 

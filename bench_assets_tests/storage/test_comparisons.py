@@ -20,6 +20,7 @@ ERROR = MetricColumn("error_rate", "scores_error", False)
 GENEVAL = MetricColumn("geneval", "scores_geneval", True, GenEval.summary_columns, GenEval.combine)
 METRICS = [CLIP, ERROR, GENEVAL]
 DECISION = DecisionConfig(weights={"clip_score": 1.0, "error_rate": 1.0, "geneval": 1.0})
+REFERENCE_GOOD = DecisionConfig(weights=DECISION.weights, reference="good")  # good against everyone
 PROMPTS, IMAGES = 30, 2
 
 
@@ -77,13 +78,27 @@ def test_a_task_mean_is_compared_on_the_task_mean(store):
     assert row["value_a"] != pytest.approx(matched["value"].mean())
 
 
+def test_only_neighbours_in_rank_are_tested_and_holm_counts_only_them(store):
+    models = build_comparisons(store, METRICS, DECISION).filter(pl.col("kind") == "models")
+    for (_, category), group in models.group_by("metric", "category"):
+        assert group.height == 3, "every pair keeps its difference and interval"
+        tested = group.filter(pl.col("p_value").is_not_nan())
+        assert tested.height == 2, "three models: two neighbours in rank, the outer pair untested"
+        np.testing.assert_allclose(tested["p_adjusted"], holm(tested["p_value"]))
+        untested = group.filter(pl.col("p_value").is_nan()).row(0, named=True)
+        assert untested["better"] is None and untested["ci_low"] < untested["ci_high"]
+        assert untested["adjusted_over"].startswith("Holm over the tested pairs")
+
+
 def test_direction_holm_over_pairs_and_the_composite(store):
-    table = build_comparisons(store, METRICS, DECISION)
+    table = build_comparisons(store, METRICS, REFERENCE_GOOD)
     models = table.filter(pl.col("kind") == "models")
     assert set(zip(models["model_a"], models["model_b"])) == {("bad", "good"), ("bad", "twin"), ("good", "twin")}
     for (_, category), group in models.group_by("metric", "category"):
         assert group.height == 3
-        np.testing.assert_allclose(group["p_adjusted"], holm(group["p_value"]))
+        assert group.filter(pl.col("p_value").is_nan())["model_a"].to_list() in ([], ["bad"]), "good is tested"
+        np.testing.assert_allclose(group["p_adjusted"].fill_nan(None).drop_nulls(),
+                                   holm(group["p_value"].fill_nan(None).drop_nulls()))
     # lower is better for error_rate, and "good" has the lower error
     err = models.filter((pl.col("metric") == "error_rate") & (pl.col("category") == "all")
                         & (pl.col("model_b") == "good")).row(0, named=True)
