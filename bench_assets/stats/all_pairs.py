@@ -52,7 +52,7 @@ def pair_intervals(samples: np.ndarray, a: Sequence[int], b: Sequence[int], n_pr
     return bounds[:, 0], bounds[:, 1]
 
 
-def tested_pairs(models: Sequence[str], points: np.ndarray, higher_is_better: bool,
+def pairs_to_test(models: Sequence[str], points: np.ndarray, higher_is_better: bool,
                  reference: str | None = None) -> set[Pair]:
     """The pairs a decision reads: neighbours in the order of the figure, and each model with ``reference``.
 

@@ -9,7 +9,7 @@ model just above it unless the paired test of those two neighbours separates
 them (adjusted p < alpha), in which case it starts the next tier. Models the
 tests cannot tell apart therefore share a tier, and a tier boundary is a
 significant gap between neighbours. Neighbours (not each model against its
-tier's leader) because only they are tested at scale: ``all_pairs.tested_pairs``.
+tier's leader) because only they are tested at scale: ``all_pairs.pairs_to_test``.
 """
 
 from __future__ import annotations

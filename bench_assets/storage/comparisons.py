@@ -26,7 +26,7 @@ from bench_assets.core.decision import DecisionConfig, decision_config
 from bench_assets.core.paths import DataPaths
 from bench_assets.metrics.registry import METRICS, metrics_named
 from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
-from bench_assets.stats.all_pairs import pair_intervals, resampled_figures, tested_pairs
+from bench_assets.stats.all_pairs import pair_intervals, pairs_to_test, resampled_figures
 from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test, sign_flip_p
 from bench_assets.stats.resampling import Combine, bootstrap_counts, figure
 from bench_assets.storage.leaderboard import OVERALL, MetricColumn, compute_leaderboard, finite_scores, prompt_sums
@@ -407,7 +407,7 @@ class _MetricTable:
 
 
 def _tested(everyone: Mapping[str, _Slice], higher: bool, reference: str | None) -> dict[str, set]:
-    return {c: tested_pairs(s.models, s.points, higher, reference) for c, s in everyone.items()}
+    return {c: pairs_to_test(s.models, s.points, higher, reference) for c, s in everyone.items()}
 
 
 def _carry(old_rows: list[dict], pair: tuple[str, str], tested: Mapping[str, set]) -> list[dict] | None:
@@ -534,7 +534,7 @@ def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decisi
     """Every pair of latest models on every metric, category and the composite (kind ``models``).
 
     Every pair gets its difference and paired bootstrap interval; the sign-flip
-    test and Holm's correction only the pairs tested (``stats.all_pairs.tested_pairs``:
+    test and Holm's correction only the pairs tested (``stats.all_pairs.pairs_to_test``:
     neighbours in rank and the ``leaderboard.reference`` model), Holm over the
     pairs tested of each metric and category. Rows of pairs whose two sides are
     unchanged (the content digests in ``digest_a`` / ``digest_b``) are carried
