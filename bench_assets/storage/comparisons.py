@@ -541,8 +541,9 @@ def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decisi
     over from ``previous``.
     """
     tally, old = Tally(), _previous_rows(previous)
-    frames = {m.name: finite_scores(warehouse.read_table(m.table)) for m in metrics}
-    tables = {m.name: _MetricTable(m, frames[m.name]) for m in metrics if not frames[m.name].is_empty()}
+    frames = {m.name: warehouse.read_table(m.table) for m in metrics}
+    frames = {name: finite_scores(frame) for name, frame in frames.items() if not frame.is_empty()}
+    tables = {m.name: _MetricTable(m, frames[m.name]) for m in metrics if m.name in frames and frames[m.name].height}
     rows = []
     for table in tables.values():
         rows += _metric_model_rows(table, old, decision.reference, tally)
