@@ -38,11 +38,10 @@ class PairedResult:
 
 def _swap_totals(a: Sums, b: Sums, flips: np.ndarray) -> tuple[dict, dict]:
     """Totals of A and B after swapping the prompts whose flip is 1 (one row per resample)."""
-    swapped_a, swapped_b = {}, {}
-    for name in a:
-        delta = flips @ (b[name] - a[name])
-        swapped_a[name] = a[name].sum() + delta
-        swapped_b[name] = b[name].sum() - delta
+    names = list(a)
+    deltas = flips @ np.column_stack([b[name] - a[name] for name in names])  # one product for every column
+    swapped_a = {name: a[name].sum() + deltas[:, i] for i, name in enumerate(names)}
+    swapped_b = {name: b[name].sum() - deltas[:, i] for i, name in enumerate(names)}
     return swapped_a, swapped_b
 
 

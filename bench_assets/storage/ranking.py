@@ -60,13 +60,18 @@ def slices(frame: pl.DataFrame) -> list[str]:
 def per_model(frame: pl.DataFrame, category: str) -> tuple[list[str], list[dict[str, np.ndarray]], int]:
     """Each model's sums aligned on the slice's union of prompts (0 where a model lacks a prompt)."""
     part = frame if category == OVERALL else frame.filter(pl.col("category") == category)
-    prompts = part.select(PROMPT).unique().sort(PROMPT)
+    prompts = part.select(PROMPT).unique().sort(PROMPT).with_row_index("_row")
     columns = [c for c in part.columns if c not in ("model", *PROMPT)]
-    models = sorted(part["model"].unique())
+    located = part.join(prompts, on=PROMPT).with_columns(pl.col(columns).cast(pl.Float64).fill_null(0.0))
+    by_model = located.partition_by("model", as_dict=True)
+    models = sorted(model for (model,) in by_model)
     arrays = []
-    for model in models:
-        aligned = prompts.join(part.filter(pl.col("model") == model), on=PROMPT, how="left").fill_null(0.0)
-        arrays.append({c: aligned[c].to_numpy().astype(float) for c in columns})
+    for model in models:  # one join for every model, then each model's rows put at their prompts' places
+        rows = by_model[(model,)]
+        at, values = rows["_row"].to_numpy(), rows.select(columns).to_numpy()
+        aligned = np.zeros((prompts.height, len(columns)))
+        aligned[at] = values
+        arrays.append({c: np.ascontiguousarray(aligned[:, i]) for i, c in enumerate(columns)})
     return models, arrays, prompts.height
 
 
