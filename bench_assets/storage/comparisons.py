@@ -8,6 +8,14 @@ task-mean and OneIG's text score too) of A minus B on the matched items,
 with the paired prompt bootstrap interval and the sign-flip p-value of
 ``bench_assets.stats.paired``. ``composite`` compares the weighted z-score
 composite the same way, over every metric at once.
+
+``bench compare`` / ``bench gate`` and the version rows compare one pair with
+that full procedure. The ``comparisons`` table (``compare_latest``) compares
+every pair of latest models at once: one bootstrap for all models (a pair's
+interval is a difference of two columns, ``stats.all_pairs``), the sign-flip
+test only for the pairs a decision reads (neighbours in rank, the reference
+model), Holm over those, and rows of unchanged pairs carried over by the
+content digests of their two sides.
 """
 
 from __future__ import annotations
@@ -393,12 +401,18 @@ class _MetricTable:
         prefix = column_name(self.metric.name, "")
         return {c: _aligned(self.sums, c, self.metric.combine, prefix, models) for c in slices(self.sums)}
 
-    def wins(self, category: str, a: Sequence[int], b: Sequence[int]) -> tuple[np.ndarray, int]:
-        """(pairs, 3) wins/ties/losses of the group's models a[i] against b[i] (indices into the group)."""
+    @cached_property
+    def _items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(group models × items) values, the same items in the same order for each, and the items' categories."""
         rows = self.keyed.filter(pl.col("model").is_in(self.group)).sort("model", *KEYS)
         values = rows["value"].to_numpy().astype(float).reshape(len(self.group), -1)
+        return values, rows["category"].to_numpy()[: values.shape[1]]
+
+    def wins(self, category: str, a: Sequence[int], b: Sequence[int]) -> tuple[np.ndarray, int]:
+        """(pairs, 3) wins/ties/losses of the group's models a[i] against b[i] (indices into the group)."""
+        values, categories = self._items
         if category != OVERALL:
-            values = values[:, rows["category"].to_numpy()[: values.shape[1]] == category]
+            values = values[:, categories == category]
         sign, out = (1.0 if self.metric.higher_is_better else -1.0), np.zeros((len(a), 3), dtype=int)
         for start in range(0, len(a), 256):  # bounded memory: 256 pairs × items at a time
             d = (values[a[start:start + 256]] - values[b[start:start + 256]]) * sign
