@@ -35,7 +35,7 @@ from bench_assets.core.paths import DataPaths
 from bench_assets.metrics.registry import METRICS, metrics_named
 from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
 from bench_assets.stats.all_pairs import pair_intervals, pairs_to_test, resampled_figures
-from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test, sign_flip_p
+from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test, sign_flip_ps
 from bench_assets.stats.resampling import Combine, bootstrap_counts, figure
 from bench_assets.storage.leaderboard import OVERALL, MetricColumn, compute_leaderboard, finite_scores, prompt_sums
 from bench_assets.storage.metric_columns import metric_columns
@@ -436,6 +436,15 @@ def _carry(old_rows: list[dict], pair: tuple[str, str], tested: Mapping[str, set
     return rows
 
 
+def _tests(part: _Slice, pairs, a, b, diffs, tested: set) -> np.ndarray:
+    """The sign-flip p of the tested pairs (NaN for the others), all of them in one product."""
+    wanted = [k for k, pair in enumerate(pairs) if pair in tested]
+    p_values = np.full(len(pairs), np.nan)
+    p_values[wanted] = sign_flip_ps([(part.arrays[a[k]], part.arrays[b[k]]) for k in wanted], part.combine,
+                                    [diffs[k] for k in wanted])
+    return p_values
+
+
 def _fast_rows(metric: str, higher: bool, group: Mapping[str, _Slice], pairs, tested, digests, tally: Tally,
                wins=None) -> list[dict]:
     """Rows of pairs of models with the same items: intervals from the shared bootstrap, tests where wanted."""
@@ -445,13 +454,12 @@ def _fast_rows(metric: str, higher: bool, group: Mapping[str, _Slice], pairs, te
         a, b = [part.index[p[0]] for p in here], [part.index[p[1]] for p in here]
         low, high = pair_intervals(part.samples, a, b, part.n_prompts)
         counts, n_items = wins(category, a, b) if wins else (None, None)
+        diffs = [float(part.points[i] - part.points[j]) for i, j in zip(a, b)]
+        p_values = _tests(part, here, a, b, diffs, tested.get(category, set()))
+        tally.tests += int(sum(p in tested.get(category, ()) for p in here))
         for k, pair in enumerate(here):
-            diff = float(part.points[a[k]] - part.points[b[k]])
-            p_value = float("nan")
-            if pair in tested.get(category, ()):
-                p_value, tally.tests = sign_flip_p(part.arrays[a[k]], part.arrays[b[k]], part.combine, diff), tally.tests + 1
-            result = PairedResult(float(part.points[a[k]]), float(part.points[b[k]]), diff, float(low[k]),
-                                  float(high[k]), p_value, part.n_prompts)
+            result = PairedResult(float(part.points[a[k]]), float(part.points[b[k]]), diffs[k], float(low[k]),
+                                  float(high[k]), float(p_values[k]), part.n_prompts)
             rows.append(_row("models", pair, metric, category, higher, result,
                              None if counts is None else tuple(int(x) for x in counts[k]), n_items,
                              (None, None) if counts is None else (0, 0), (digests[pair[0]], digests[pair[1]])))
