@@ -6,6 +6,11 @@ From ``data/config.yaml``::
       weights: {clip_score: 2, preference: 1, aesthetic: 1}   # default: every metric 1
       margins: {clip_score: 0.5, geneval: 0.02}               # default: 0 (any significant drop)
       alpha: 0.05
+      reference: my-baseline                                  # default: none
+
+``reference`` names a model every other model is tested against in the
+``comparisons`` table (besides its neighbours in rank); a name no model has
+adds nothing.
 
 ``weights`` given: the composite uses exactly the metrics listed (the others
 weigh 0). ``margins`` are in each metric's own units: a new version fails the
@@ -22,7 +27,7 @@ from bench_assets.core.config import BenchConfig, ConfigError
 
 DEFAULT_WEIGHT = 1.0
 DEFAULT_ALPHA = 0.05
-_KEYS = {"weights", "margins", "alpha"}
+_KEYS = {"weights", "margins", "alpha", "reference"}
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class DecisionConfig:
     weights: dict[str, float] = field(default_factory=dict)
     margins: dict[str, float] = field(default_factory=dict)
     alpha: float = DEFAULT_ALPHA
+    reference: str | None = None
 
     def margin(self, metric: str) -> float:
         return self.margins.get(metric, 0.0)
@@ -66,4 +72,8 @@ def decision_config(config: BenchConfig, metric_names: Iterable[str]) -> Decisio
     alpha = section.get("alpha", DEFAULT_ALPHA)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ConfigError(f"{where}: leaderboard.alpha must be between 0 and 1, got {alpha!r}")
-    return DecisionConfig(weights, _numbers(section.get("margins"), "margins", metrics, where), float(alpha))
+    reference = section.get("reference")
+    if reference is not None and (not isinstance(reference, str) or not reference.strip()):
+        raise ConfigError(f"{where}: leaderboard.reference must be a model name, got {reference!r}")
+    return DecisionConfig(weights, _numbers(section.get("margins"), "margins", metrics, where), float(alpha),
+                          reference)

@@ -2,7 +2,9 @@
 
 Paired comparisons of every pair of models and of each model's latest
 version against its previous one live in ``storage.comparisons``; this asset
-writes them to the warehouse table ``comparisons`` and checks them: the
+refreshes the warehouse table ``comparisons`` from its previous content (only
+pairs with a changed side are recomputed: the counts are in the
+materialization's metadata) and checks it: the
 ``no_version_regression`` check (severity ERROR) fails when a new version is
 significantly worse than the previous one on any metric by more than the
 configured margin, naming the metric, the difference and its interval.
@@ -18,7 +20,7 @@ from bench_assets.core.decision import DecisionConfig, decision_config
 from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.resources import BenchResource
 from bench_assets.metrics.registry import METRICS
-from bench_assets.storage.comparisons import COMPARISONS_TABLE, build_comparisons, describe, regressions, to_markdown
+from bench_assets.storage.comparisons import COMPARISONS_TABLE, describe, refresh_comparisons, regressions, to_markdown
 from bench_assets.storage.metric_columns import metric_columns
 
 REGRESSION_CHECK = "no_version_regression"
@@ -39,13 +41,15 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
         automation_condition=results_automation_condition(),
         check_specs=[dg.AssetCheckSpec(REGRESSION_CHECK, asset="comparisons",
                                        description="no model's latest version is significantly worse than its previous one")],
-        description="Paired comparisons on matched prompts and seeds: every pair of models, and each model's "
-                    "latest version against its previous one (difference, 95% interval, p, Holm-adjusted p).",
+        description="Paired comparisons on matched prompts and seeds: every pair of models (difference and 95% "
+                    "interval; p and Holm-adjusted p for neighbours in rank and the reference model), and each "
+                    "model's latest version against its previous one.",
     )
     def comparisons(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         decision = decision_for(bench)
         store = bench.versions
-        table = build_comparisons(store, columns, decision)
+        refresh = refresh_comparisons(store, columns, decision, store.warehouse.read_table(COMPARISONS_TABLE))
+        table = refresh.table
         store.warehouse.write_table(COMPARISONS_TABLE, table)
         versions = table.filter(table["kind"] == "versions")
         worse = regressions(versions, decision)
@@ -53,6 +57,8 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
             context.log.error(f"regression: {describe(row)}")
         return dg.MaterializeResult(
             metadata={"rows": table.height, "pairs": table.select("model_a", "model_b").n_unique() if table.height else 0,
+                      "rows_recomputed": refresh.tally.recomputed, "rows_carried_over": refresh.tally.carried,
+                      "sign_flip_tests": refresh.tally.tests,
                       "versions": dg.MetadataValue.md(to_markdown(versions))},
             check_results=[dg.AssetCheckResult(
                 check_name=REGRESSION_CHECK,

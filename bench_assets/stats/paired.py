@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -36,35 +37,45 @@ class PairedResult:
     n_prompts: int
 
 
-def _swap_totals(a: Sums, b: Sums, flips: np.ndarray) -> tuple[dict, dict]:
-    """Totals of A and B after swapping the prompts whose flip is 1 (one row per resample)."""
-    swapped_a, swapped_b = {}, {}
-    for name in a:
-        delta = flips @ (b[name] - a[name])
-        swapped_a[name] = a[name].sum() + delta
-        swapped_b[name] = b[name].sum() - delta
-    return swapped_a, swapped_b
+def sign_flip_ps(pairs: Sequence[tuple[Sums, Sums]], combine: Combine, observed: Sequence[float],
+                 n_perm: int = N_PERM, seed: int = 1) -> np.ndarray:
+    """``sign_flip_p`` of several pairs on the same prompts, one matrix product for all of them.
+
+    Each pair's swapped totals are its totals plus (A) or minus (B) the swap
+    indicators times B − A, column by column: stacking every pair's columns
+    reads the (permutations × prompts) indicators once, not once per pair.
+    """
+    if not pairs:
+        return np.empty(0)
+    names = list(pairs[0][0])
+    flips = sign_flips(len(pairs[0][0][names[0]]), n_perm, seed)
+    deltas = flips @ np.column_stack([b[name] - a[name] for a, b in pairs for name in names])
+    p_values = np.full(len(pairs), np.nan)
+    for k, ((a, b), seen) in enumerate(zip(pairs, observed)):
+        if not np.isfinite(seen):
+            continue
+        delta = {name: deltas[:, k * len(names) + i] for i, name in enumerate(names)}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            null = (np.asarray(combine({n: a[n].sum() + delta[n] for n in names}), dtype=float)
+                    - np.asarray(combine({n: b[n].sum() - delta[n] for n in names}), dtype=float))
+        # A tolerance so that exact ties (e.g. identical models) count as "as extreme".
+        extreme = np.abs(null) >= abs(seen) - 1e-12 * max(1.0, abs(seen))
+        p_values[k] = (1 + np.count_nonzero(extreme & np.isfinite(null))) / (1 + n_perm)
+    return p_values
 
 
 def sign_flip_p(a: Sums, b: Sums, combine: Combine, observed: float, n_perm: int = N_PERM,
                 seed: int = 1) -> float:
     """Two-sided p-value of the observed difference under prompt-wise exchangeability."""
-    if not np.isfinite(observed):
-        return float("nan")
-    flips = sign_flips(len(next(iter(a.values()))), n_perm, seed)
-    swapped_a, swapped_b = _swap_totals(a, b, flips)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        null = np.asarray(combine(swapped_a), dtype=float) - np.asarray(combine(swapped_b), dtype=float)
-    # A tolerance so that exact ties (e.g. identical models) count as "as extreme".
-    extreme = np.abs(null) >= abs(observed) - 1e-12 * max(1.0, abs(observed))
-    return float((1 + np.count_nonzero(extreme & np.isfinite(null))) / (1 + n_perm))
+    return float(sign_flip_ps([(a, b)], combine, [observed], n_perm, seed)[0])
 
 
 def paired_test(a: Sums, b: Sums, combine: Combine, n_boot: int = N_BOOT, n_perm: int = N_PERM,
-                seed: int = 0, confidence: float = CONFIDENCE) -> PairedResult:
+                seed: int = 0, confidence: float = CONFIDENCE, test: bool = True) -> PairedResult:
     """Difference, paired bootstrap interval and sign-flip p-value of A vs B.
 
     ``a`` and ``b`` must be aligned on the same prompts (matched items only).
+    ``test`` False: no sign-flip test (p is NaN), for a pair no decision reads.
     """
     n_prompts = len(next(iter(a.values())))
     value_a, value_b = figure(a, combine)[0], figure(b, combine)[0]
@@ -72,7 +83,7 @@ def paired_test(a: Sums, b: Sums, combine: Combine, n_boot: int = N_BOOT, n_perm
     counts = bootstrap_counts(n_prompts, n_boot, seed)
     low, high = percentile_interval(figure(a, combine, counts) - figure(b, combine, counts),
                                     n_prompts, confidence)
-    p_value = sign_flip_p(a, b, combine, diff, n_perm, seed + 1)
+    p_value = sign_flip_p(a, b, combine, diff, n_perm, seed + 1) if test else float("nan")
     return PairedResult(float(value_a), float(value_b), diff, low, high, p_value, n_prompts)
 
 

@@ -4,10 +4,12 @@ Rank interval: every bootstrap resample (the same prompts drawn for every
 model) ranks the models; a model's interval is the 2.5th-97.5th percentile
 of its ranks, the "rank 1-3" public LLM arenas report.
 
-Tier: models in order of their figure; a model joins the tier of the model
-leading the current tier unless the paired test separates them (adjusted
-p < alpha), in which case it starts the next tier. Models the tests cannot
-tell apart therefore share a tier.
+Tier: models in order of their figure; a model stays in the tier of the
+model just above it unless the paired test of those two neighbours separates
+them (adjusted p < alpha), in which case it starts the next tier. Models the
+tests cannot tell apart therefore share a tier, and a tier boundary is a
+significant gap between neighbours. Neighbours (not each model against its
+tier's leader) because only they are tested at scale: ``all_pairs.pairs_to_test``.
 """
 
 from __future__ import annotations
@@ -43,12 +45,20 @@ def rank_intervals(samples: np.ndarray, higher_is_better: bool = True,
     return low.astype(int), high.astype(int)
 
 
+def rank_order(figures: np.ndarray, higher_is_better: bool = True) -> list[int]:
+    """Model indices best first (ties keep the models' own order): the order tiers and tested pairs follow."""
+    return [int(i) for i in np.argsort(ranks(figures, higher_is_better), kind="stable")]
+
+
 def tiers(order: Sequence[int], adjusted_p: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
-    """Tier (1 = best) per model; ``order`` lists model indices best first, ``adjusted_p`` is K×K."""
+    """Tier (1 = best) per model; ``order`` lists model indices best first, ``adjusted_p`` is K×K.
+
+    Only neighbours in ``order`` are read (an untested pair's p is 1: no gap).
+    """
     result = np.zeros(len(order), dtype=int)
-    tier, leader = 0, None
+    tier, above = 0, None
     for index in order:
-        if leader is None or adjusted_p[leader, index] < alpha:
-            tier, leader = tier + 1, index
-        result[index] = tier
+        if above is None or adjusted_p[above, index] < alpha:
+            tier += 1
+        result[index], above = tier, index
     return result

@@ -8,13 +8,23 @@ task-mean and OneIG's text score too) of A minus B on the matched items,
 with the paired prompt bootstrap interval and the sign-flip p-value of
 ``bench_assets.stats.paired``. ``composite`` compares the weighted z-score
 composite the same way, over every metric at once.
+
+``bench compare`` / ``bench gate`` and the version rows compare one pair with
+that full procedure. The ``comparisons`` table (``compare_latest``) compares
+every pair of latest models at once: one bootstrap for all models (a pair's
+interval is a difference of two columns, ``stats.all_pairs``), the sign-flip
+test only for the pairs a decision reads (neighbours in rank, the reference
+model), Holm over those, and rows of unchanged pairs carried over by the
+content digests of their two sides.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import combinations
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -24,9 +34,12 @@ from bench_assets.core.decision import DecisionConfig, decision_config
 from bench_assets.core.paths import DataPaths
 from bench_assets.metrics.registry import METRICS, metrics_named
 from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
-from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test
+from bench_assets.stats.all_pairs import pair_intervals, pairs_to_test, resampled_figures
+from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test, sign_flip_ps
+from bench_assets.stats.resampling import Combine, bootstrap_counts, figure
 from bench_assets.storage.leaderboard import OVERALL, MetricColumn, compute_leaderboard, finite_scores, prompt_sums
 from bench_assets.storage.metric_columns import metric_columns
+from bench_assets.storage.ranking import joined_sums, per_model, prefixed_sums, slices
 from bench_assets.storage.versions import VersionRef, VersionStore, open_versions
 from bench_assets.storage.warehouse import Warehouse
 
@@ -40,7 +53,7 @@ SCHEMA = {
     "ci_low": pl.Float64, "ci_high": pl.Float64, "p_value": pl.Float64, "p_adjusted": pl.Float64,
     "adjusted_over": pl.Utf8, "better": pl.Utf8, "a_wins": pl.Int64, "ties": pl.Int64, "b_wins": pl.Int64,
     "n_items": pl.Int64, "n_prompts": pl.Int64, "unmatched_a": pl.Int64, "unmatched_b": pl.Int64,
-    "test": pl.Utf8,
+    "test": pl.Utf8, "digest_a": pl.Utf8, "digest_b": pl.Utf8,
 }
 NOTHING_MATCHED = PairedResult(*(float("nan"),) * 6, n_prompts=0)
 Norms = Mapping[tuple[str, str], tuple[float, float]]  # (category, metric) -> (centre, scale)
@@ -95,22 +108,32 @@ def _count(frame: pl.DataFrame, category: str) -> int:
     return int(_in_slice(frame, category)["n"].sum()) if frame.height else 0
 
 
-def _row(kind: str, a: Side, b: Side, metric: str, category: str, higher: bool, result, items, matched) -> dict:
-    """``items`` (value_a, value_b per matched item) gives wins/ties; None for the composite (no items)."""
-    if items is None:
-        wins, n_items = (None, None, None), None
-    else:
-        oriented = (items["value_a"] - items["value_b"]) * (1 if higher else -1)
-        wins, n_items = (int((oriented > 0).sum()), int((oriented == 0).sum()), int((oriented < 0).sum())), items.height
+def _wins(items: pl.DataFrame, higher: bool) -> tuple[int, int, int]:
+    """Matched items where A beats, ties, loses to B (direction-aware)."""
+    oriented = (items["value_a"] - items["value_b"]) * (1 if higher else -1)
+    return int((oriented > 0).sum()), int((oriented == 0).sum()), int((oriented < 0).sum())
+
+
+def _row(kind: str, labels: tuple[str, str], metric: str, category: str, higher: bool, result: PairedResult,
+         wins: tuple | None, n_items: int | None, unmatched: tuple = (None, None), digests: tuple = (None, None)) -> dict:
+    """One comparison row; ``wins`` and ``n_items`` None for the composite (it has no items)."""
+    wins = wins or (None, None, None)
     return {
-        "kind": kind, "model_a": a.label, "model_b": b.label, "metric": metric, "category": category,
+        "kind": kind, "model_a": labels[0], "model_b": labels[1], "metric": metric, "category": category,
         "higher_is_better": higher, "value_a": result.value_a, "value_b": result.value_b, "diff": result.diff,
         "ci_low": result.ci_low, "ci_high": result.ci_high, "p_value": result.p_value,
         "a_wins": wins[0], "ties": wins[1], "b_wins": wins[2], "n_items": n_items, "n_prompts": result.n_prompts,
-        "unmatched_a": _count(matched[0], category) if matched else None,
-        "unmatched_b": _count(matched[1], category) if matched else None,
-        "test": TEST_NAME,
+        "unmatched_a": unmatched[0], "unmatched_b": unmatched[1], "test": TEST_NAME,
+        "digest_a": digests[0], "digest_b": digests[1],
     }
+
+
+def _matched_row(kind, a: Side, b: Side, metric: MetricColumn, category: str, result, matched: _Matched,
+                 digests: tuple = (None, None)) -> dict:
+    items = _in_slice(matched.items, category)
+    return _row(kind, (a.label, b.label), metric.name, category, metric.higher_is_better, result,
+                _wins(items, metric.higher_is_better), items.height,
+                (_count(matched.unmatched_a, category), _count(matched.unmatched_b, category)), digests)
 
 
 def _slices(frame: pl.DataFrame, categories: Sequence[str] | None) -> list[str]:
@@ -119,30 +142,44 @@ def _slices(frame: pl.DataFrame, categories: Sequence[str] | None) -> list[str]:
     return [c for c in wanted if c == OVERALL or c in present]
 
 
+Tested = Callable[[str], bool]  # category -> whether the pair gets its sign-flip test there
+
+
+def _always(category: str) -> bool:
+    return True
+
+
+def _metric_pair_rows(kind: str, a: Side, b: Side, metric: MetricColumn, categories: Sequence[str] | None,
+                      tested: Tested = _always, digests: tuple = (None, None)) -> tuple[list[dict], _Matched | None]:
+    """One metric's rows of one pair, matched item by item (and the match, which the composite reuses)."""
+    matched = _match(a.scores.get(metric.name, pl.DataFrame()), b.scores.get(metric.name, pl.DataFrame()), metric)
+    if matched is None:
+        return [], None
+    if matched.items.is_empty():  # both scored, nothing in common: say so rather than drop it
+        return [_matched_row(kind, a, b, metric, OVERALL, NOTHING_MATCHED, matched, digests)], None
+    rows, columns = [], list(metric.summary())
+    for category in _slices(matched.sums_a, categories):
+        sa, sb = _in_slice(matched.sums_a, category), _in_slice(matched.sums_b, category)
+        result = paired_test(_arrays(sa, columns), _arrays(sb, columns), metric.combine, test=tested(category))
+        rows.append(_matched_row(kind, a, b, metric, category, result, matched, digests))
+    return rows, matched
+
+
 def compare_pair(a: Side, b: Side, metrics: Sequence[MetricColumn], decision: DecisionConfig, norms: Norms,
                  kind: str = "models", categories: Sequence[str] | None = None) -> list[dict]:
     """Rows for every metric present on both sides, each category, overall and the composite."""
     rows, matches = [], {}
     for metric in metrics:
-        matched = _match(a.scores.get(metric.name, pl.DataFrame()), b.scores.get(metric.name, pl.DataFrame()), metric)
-        if matched is None:
-            continue
-        if matched.items.is_empty():  # both scored, nothing in common: say so rather than drop it
-            rows.append(_row(kind, a, b, metric.name, OVERALL, metric.higher_is_better, NOTHING_MATCHED,
-                             matched.items, (matched.unmatched_a, matched.unmatched_b)))
-            continue
-        matches[metric.name] = matched
-        columns = list(metric.summary())
-        for category in _slices(matched.sums_a, categories):
-            sa, sb = _in_slice(matched.sums_a, category), _in_slice(matched.sums_b, category)
-            result = paired_test(_arrays(sa, columns), _arrays(sb, columns), metric.combine)
-            rows.append(_row(kind, a, b, metric.name, category, metric.higher_is_better, result,
-                             _in_slice(matched.items, category), (matched.unmatched_a, matched.unmatched_b)))
+        metric_rows, matched = _metric_pair_rows(kind, a, b, metric, categories)
+        rows += metric_rows
+        if matched is not None:
+            matches[metric.name] = matched
     rows += _composite_rows(kind, a, b, metrics, matches, decision, norms, categories)
     return rows
 
 
-def _composite_rows(kind, a, b, metrics, matches, decision, norms, categories) -> list[dict]:
+def _composite_rows(kind, a, b, metrics, matches, decision, norms, categories, tested: Tested = _always,
+                    digests: tuple = (None, None)) -> list[dict]:
     weighted = [m for m in metrics if m.name in matches and decision.weights.get(m.name, 0) > 0]
     if not weighted:
         return []
@@ -160,13 +197,18 @@ def _composite_rows(kind, a, b, metrics, matches, decision, norms, categories) -
     rows = []
     for category in _slices(joined, categories):
         part = _in_slice(joined, category)
-        parts = [CompositePart(m.name, m.combine, tuple(m.summary()), decision.weights[m.name], m.higher_is_better,
-                               *norms.get((category, m.name), (0.0, 1.0))) for m in weighted]
         side = {s: {c[2:]: part[c].to_numpy().astype(float) for c in part.columns if c.startswith(f"{s}:")}
                 for s in "ab"}
-        result = paired_test(side["a"], side["b"], composite_combine(parts))
-        rows.append(_row(kind, a, b, COMPOSITE, category, True, result, None, None))
+        result = paired_test(side["a"], side["b"], _composite_combine(weighted, decision, norms, category),
+                             test=tested(category))
+        rows.append(_row(kind, (a.label, b.label), COMPOSITE, category, True, result, None, None, digests=digests))
     return rows
+
+
+def _composite_combine(weighted: Sequence[MetricColumn], decision: DecisionConfig, norms: Norms, category: str):
+    return composite_combine([CompositePart(m.name, m.combine, tuple(m.summary()), decision.weights[m.name],
+                                            m.higher_is_better, *norms.get((category, m.name), (0.0, 1.0)))
+                              for m in weighted])
 
 
 def norms_from(long: pl.DataFrame) -> dict[tuple[str, str], tuple[float, float]]:
@@ -177,8 +219,12 @@ def norms_from(long: pl.DataFrame) -> dict[tuple[str, str], tuple[float, float]]
             for (category, metric), group in long.group_by("category", "metric")}
 
 
-def adjust(rows: list[dict], family: Sequence[str], alpha: float) -> pl.DataFrame:
-    """Holm-adjusted p-values within each family (rows sharing the ``family`` columns)."""
+def adjust(rows: list[dict], family: Sequence[str], alpha: float, over: str | None = None) -> pl.DataFrame:
+    """Holm-adjusted p-values within each family (rows sharing the ``family`` columns).
+
+    Rows without a p-value (pairs not tested) are not counted in their family;
+    ``over`` names the family in ``adjusted_over`` (default: the other columns).
+    """
     if not rows:
         return pl.DataFrame(schema=SCHEMA)
     # The composite is a summary of the metrics, not one more metric: its own family.
@@ -186,24 +232,17 @@ def adjust(rows: list[dict], family: Sequence[str], alpha: float) -> pl.DataFram
     adjusted = np.full(frame.height, np.nan)
     for _, group in frame.group_by(*family, "_composite"):
         adjusted[group["_i"].to_numpy()] = holm(group["p_value"].to_numpy())
-    over = " × ".join(c for c in ("model_a", "model_b", "metric", "category") if c not in family)
-    frame = frame.with_columns(pl.Series("p_adjusted", adjusted), pl.lit(f"Holm over {over}").alias("adjusted_over"))
+    over = over or "Holm over " + " × ".join(c for c in ("model_a", "model_b", "metric", "category") if c not in family)
+    frame = frame.with_columns(pl.Series("p_adjusted", adjusted), pl.lit(over).alias("adjusted_over"))
     oriented = pl.when(pl.col("higher_is_better")).then(pl.col("diff")).otherwise(-pl.col("diff"))
     better = (pl.when(pl.col("p_adjusted") >= alpha).then(pl.lit(None))
               .when(oriented > 0).then(pl.col("model_a")).when(oriented < 0).then(pl.col("model_b")))
     return frame.with_columns(better.alias("better")).select(list(SCHEMA)).cast(SCHEMA)
 
 
-MODEL_FAMILY = ("kind", "metric", "category")  # pairs of models: corrected for the number of pairs
+MODEL_FAMILY = ("kind", "metric", "category")  # pairs of models: corrected for the number of pairs tested
+TESTED_PAIRS = "Holm over the tested pairs of this metric and category (neighbours in rank, the reference)"
 PAIR_FAMILY = ("kind", "model_a", "model_b", "category")  # one pair (versions, the CLI): over the metrics
-
-
-def compare_models(sides: Sequence[Side], metrics, decision: DecisionConfig, norms: Norms) -> pl.DataFrame:
-    """Every pair of models (A before B by name), Holm over the pairs of each metric and category."""
-    rows = []
-    for a, b in combinations(sorted(sides, key=lambda s: s.label), 2):
-        rows += compare_pair(a, b, metrics, decision, norms)
-    return adjust(rows, MODEL_FAMILY, decision.alpha)
 
 
 def compare_one(a: Side, b: Side, metrics, decision: DecisionConfig, norms: Norms, kind: str = "versions",
@@ -251,18 +290,6 @@ def _or_dash(row: Mapping, *columns: str) -> str:
 # -- reading the sides from the warehouse ---------------------------------------------------------
 
 
-def latest_sides(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -> list[Side]:
-    """Every model's current rows (its latest version), each metric table read once."""
-    per_model: dict[str, dict[str, pl.DataFrame]] = {}
-    for metric in metrics:
-        table = warehouse.read_table(metric.table)
-        if table.is_empty():
-            continue
-        for (model,), rows in table.partition_by("model", as_dict=True).items():
-            per_model.setdefault(model, {})[metric.name] = rows
-    return [Side(model, scores) for model, scores in sorted(per_model.items())]
-
-
 def version_side(store: VersionStore, ref: VersionRef, metrics: Sequence[MetricColumn]) -> Side:
     return Side(ref.label, {m.name: store.rows(m.table, ref) for m in metrics})
 
@@ -294,11 +321,273 @@ def version_pairs(store: VersionStore) -> list[tuple[VersionRef, VersionRef]]:
     return pairs
 
 
-def build_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig) -> pl.DataFrame:
-    """The ``comparisons`` table: every pair of latest models, and each model's latest vs previous version."""
+# -- every pair of the latest models at once -------------------------------------------------------
+
+
+@dataclass
+class Tally:
+    """What a refresh of the ``models`` rows did: rows computed, rows carried over, sign-flip tests run."""
+
+    recomputed: int = 0
+    carried: int = 0
+    tests: int = 0
+
+
+@dataclass(frozen=True)
+class Refresh:
+    table: pl.DataFrame
+    tally: Tally
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
+
+
+def content_digest(frame: pl.DataFrame) -> str:
+    """A digest of a model's rows of one table, whatever their order (the ``model`` column left out)."""
+    columns = sorted(c for c in frame.columns if c != "model")
+    hashes = np.sort(frame.select(columns).hash_rows(seed=0).to_numpy())
+    return _digest(",".join(f"{c}:{frame.schema[c]}" for c in columns), hashes.tobytes().hex())
+
+
+def _main_group(keys: Mapping[str, str]) -> list[str]:
+    """The largest set of models with the same items (ties: the one with the first model by name)."""
+    by_keys: dict[str, list[str]] = {}
+    for model in sorted(keys):
+        by_keys.setdefault(keys[model], []).append(model)
+    return max(by_keys.values(), key=len, default=[])
+
+
+@dataclass
+class _Slice:
+    """Some models' per-prompt sums of one slice, aligned on the same prompts, and their figures."""
+
+    models: list[str]
+    arrays: list[dict[str, np.ndarray]]
+    n_prompts: int
+    combine: Combine
+
+    def __post_init__(self):
+        self.index = {m: i for i, m in enumerate(self.models)}
+        self.points = np.array([figure(a, self.combine)[0] for a in self.arrays])
+
+    @cached_property
+    def samples(self) -> np.ndarray:
+        return resampled_figures(self.arrays, self.combine, bootstrap_counts(self.n_prompts))
+
+
+def _aligned(sums: pl.DataFrame, category: str, combine: Combine, prefix: str = "",
+             models: Sequence[str] | None = None) -> _Slice:
+    """``ranking.per_model`` of the models named (None: all), prefixes taken off the columns."""
+    frame = sums if models is None else sums.filter(pl.col("model").is_in(list(models)))
+    names, arrays, n_prompts = per_model(frame, category)
+    arrays = [{c[len(prefix):]: v for c, v in a.items()} for a in arrays]
+    return _Slice(names, arrays, n_prompts, combine)
+
+
+class _MetricTable:
+    """One metric's finite rows of every latest model, with what comparing them all at once needs."""
+
+    def __init__(self, metric: MetricColumn, scores: pl.DataFrame):
+        self.metric = metric
+        self.keyed = _keyed(scores)
+        by_model = {m: rows for (m,), rows in self.keyed.partition_by("model", as_dict=True).items()}
+        self.sides = {m: Side(m, {metric.name: rows}) for m, rows in by_model.items()}
+        self.digests = {m: content_digest(rows) for m, rows in by_model.items()}
+        self.group = _main_group({m: content_digest(rows.select(KEYS)) for m, rows in by_model.items()})
+        self.sums = prefixed_sums(self.keyed, metric)
+
+    def slices(self, models: Sequence[str] | None) -> dict[str, _Slice]:
+        prefix = column_name(self.metric.name, "")
+        return {c: _aligned(self.sums, c, self.metric.combine, prefix, models) for c in slices(self.sums)}
+
+    @cached_property
+    def _items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(group models × items) values, the same items in the same order for each, and the items' categories."""
+        rows = self.keyed.filter(pl.col("model").is_in(self.group)).sort("model", *KEYS)
+        values = rows["value"].to_numpy().astype(float).reshape(len(self.group), -1)
+        return values, rows["category"].to_numpy()[: values.shape[1]]
+
+    def wins(self, category: str, a: Sequence[int], b: Sequence[int]) -> tuple[np.ndarray, int]:
+        """(pairs, 3) wins/ties/losses of the group's models a[i] against b[i] (indices into the group)."""
+        values, categories = self._items
+        if category != OVERALL:
+            values = values[:, categories == category]
+        sign, out = (1.0 if self.metric.higher_is_better else -1.0), np.zeros((len(a), 3), dtype=int)
+        for start in range(0, len(a), 256):  # bounded memory: 256 pairs × items at a time
+            d = (values[a[start:start + 256]] - values[b[start:start + 256]]) * sign
+            out[start:start + 256] = np.column_stack([(d > 0).sum(1), (d == 0).sum(1), (d < 0).sum(1)])
+        return out, values.shape[1]
+
+
+def _tested(everyone: Mapping[str, _Slice], higher: bool, reference: str | None) -> dict[str, set]:
+    return {c: pairs_to_test(s.models, s.points, higher, reference) for c, s in everyone.items()}
+
+
+def _carry(old_rows: list[dict], pair: tuple[str, str], tested: Mapping[str, set]) -> list[dict] | None:
+    """The previous rows of an unchanged pair, p kept where still tested; None if a new test is due."""
+    rows = []
+    for row in old_rows:
+        wanted = pair in tested.get(row["category"], ())
+        has_p = row["p_value"] is not None and np.isfinite(row["p_value"])
+        if wanted and not has_p and row["diff"] is not None and np.isfinite(row["diff"]):
+            return None
+        rows.append({**row, "p_value": row["p_value"] if wanted else float("nan")})
+    return rows
+
+
+def _tests(part: _Slice, pairs, a, b, diffs, tested: set) -> np.ndarray:
+    """The sign-flip p of the tested pairs (NaN for the others), all of them in one product."""
+    wanted = [k for k, pair in enumerate(pairs) if pair in tested]
+    p_values = np.full(len(pairs), np.nan)
+    p_values[wanted] = sign_flip_ps([(part.arrays[a[k]], part.arrays[b[k]]) for k in wanted], part.combine,
+                                    [diffs[k] for k in wanted])
+    return p_values
+
+
+def _fast_rows(metric: str, higher: bool, group: Mapping[str, _Slice], pairs, tested, digests, tally: Tally,
+               wins=None) -> list[dict]:
+    """Rows of pairs of models with the same items: intervals from the shared bootstrap, tests where wanted."""
+    rows = []
+    for category, part in group.items():
+        here = [p for p in pairs if p[0] in part.index and p[1] in part.index]
+        a, b = [part.index[p[0]] for p in here], [part.index[p[1]] for p in here]
+        low, high = pair_intervals(part.samples, a, b, part.n_prompts)
+        counts, n_items = wins(category, a, b) if wins else (None, None)
+        diffs = [float(part.points[i] - part.points[j]) for i, j in zip(a, b)]
+        p_values = _tests(part, here, a, b, diffs, tested.get(category, set()))
+        tally.tests += int(sum(p in tested.get(category, ()) for p in here))
+        for k, pair in enumerate(here):
+            result = PairedResult(float(part.points[a[k]]), float(part.points[b[k]]), diffs[k], float(low[k]),
+                                  float(high[k]), float(p_values[k]), part.n_prompts)
+            rows.append(_row("models", pair, metric, category, higher, result,
+                             None if counts is None else tuple(int(x) for x in counts[k]), n_items,
+                             (None, None) if counts is None else (0, 0), (digests[pair[0]], digests[pair[1]])))
+    tally.recomputed += len(rows)
+    return rows
+
+
+def _split(metric: str, models, digests, group, previous, tested, tally: Tally) -> tuple[list, list, list]:
+    """(carried rows, pairs of the group to compute, other pairs to compute): only changed pairs are computed."""
+    carried, fast, slow = [], [], []
+    for pair in combinations(sorted(models), 2):
+        key = (metric, *pair, digests[pair[0]], digests[pair[1]])
+        rows = _carry(previous[key], pair, tested) if key in previous else None
+        if rows is not None:
+            carried += rows
+        else:
+            (fast if pair[0] in group and pair[1] in group else slow).append(pair)
+    tally.carried += len(carried)
+    return carried, fast, slow
+
+
+def _metric_model_rows(table: _MetricTable, previous, reference: str | None, tally: Tally) -> list[dict]:
+    """One metric's rows of every pair of latest models (A before B by name)."""
+    metric, everyone = table.metric, table.slices(None)
+    tested = _tested(everyone, metric.higher_is_better, reference)
+    rows, fast, slow = _split(metric.name, table.sides, table.digests, set(table.group), previous, tested, tally)
+    if fast:
+        group = everyone if len(table.group) == len(table.sides) else table.slices(table.group)
+        rows += _fast_rows(metric.name, metric.higher_is_better, group, fast, tested, table.digests, tally,
+                           table.wins)
+    for a, b in slow:  # items differ (a failed image): matched item by item, the pair's own bootstrap
+        pair_rows, _ = _metric_pair_rows("models", table.sides[a], table.sides[b], metric, None,
+                                         lambda c: (a, b) in tested.get(c, ()), (table.digests[a], table.digests[b]))
+        tally.recomputed, tally.tests = tally.recomputed + len(pair_rows), tally.tests + sum(
+            np.isfinite(r["p_value"]) for r in pair_rows)
+        rows += pair_rows
+    return rows
+
+
+def _composite_model_rows(tables: Mapping[str, _MetricTable], metrics, decision: DecisionConfig, norms: Norms,
+                          previous, tally: Tally) -> list[dict]:
+    """The composite's rows of every pair: like a metric's, its columns those of every weighted metric.
+
+    Its digest holds the normalisation (every model's figures), so a new model recomputes every composite row.
+    """
+    weighted = [m for m in metrics if m.name in tables and decision.weights.get(m.name, 0) > 0]
+    if not weighted:
+        return []
+    models = sorted(set().union(*(tables[m.name].sides for m in weighted)))
+    context = _digest(repr(sorted(norms.items())), repr(sorted(decision.weights.items())))
+    digests = {m: _digest(context, *(tables[w.name].digests.get(m, "-") for w in weighted)) for m in models}
+    group = sorted(set.intersection(*(set(tables[w.name].group) for w in weighted)))
+    joined = joined_sums({w.name: tables[w.name].sums for w in weighted}, [w.name for w in weighted])
+    combines = {c: _composite_combine(weighted, decision, norms, c) for c in slices(joined)}
+    tested = _tested({c: _aligned(joined, c, f) for c, f in combines.items()}, True, decision.reference)
+    rows, fast, slow = _split(COMPOSITE, models, digests, set(group), previous, tested, tally)
+    rows += _fast_rows(COMPOSITE, True, {c: _aligned(joined, c, f, models=group) for c, f in combines.items()},
+                       fast, tested, digests, tally) if fast else []
+    for a, b in slow:
+        matches = _pair_matches([tables[w.name] for w in weighted], a, b)
+        pair_rows = _composite_rows("models", Side(a, {}), Side(b, {}), weighted, matches, decision, norms, None,
+                                    lambda c: (a, b) in tested.get(c, ()), (digests[a], digests[b]))
+        tally.recomputed, tally.tests = tally.recomputed + len(pair_rows), tally.tests + sum(
+            np.isfinite(r["p_value"]) for r in pair_rows)
+        rows += pair_rows
+    return rows
+
+
+def _pair_matches(tables: Sequence[_MetricTable], a: str, b: str) -> dict[str, _Matched]:
+    """The pair's matched items per metric, where both have some in common (what the composite reads)."""
+    matches = {}
+    for table in tables:
+        if a in table.sides and b in table.sides:
+            name = table.metric.name
+            matched = _match(table.sides[a].scores[name], table.sides[b].scores[name], table.metric)
+            if matched is not None and not matched.items.is_empty():
+                matches[name] = matched
+    return matches
+
+
+def _previous_rows(previous: pl.DataFrame | None) -> dict[tuple, list[dict]]:
+    """The previous table's model rows by (metric, model_a, model_b, digest_a, digest_b)."""
+    if previous is None or previous.is_empty() or "digest_a" not in previous.columns:
+        return {}
+    out: dict[tuple, list[dict]] = {}
+    keep = [c for c in SCHEMA if c not in ("p_adjusted", "adjusted_over", "better")]
+    for row in previous.filter(pl.col("kind") == "models").select(keep).iter_rows(named=True):
+        out.setdefault((row["metric"], row["model_a"], row["model_b"], row["digest_a"], row["digest_b"]), []).append(row)
+    return out
+
+
+def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decision: DecisionConfig, norms: Norms,
+                   previous: pl.DataFrame | None = None) -> Refresh:
+    """Every pair of latest models on every metric, category and the composite (kind ``models``).
+
+    Every pair gets its difference and paired bootstrap interval; the sign-flip
+    test and Holm's correction only the pairs tested (``stats.all_pairs.pairs_to_test``:
+    neighbours in rank and the ``leaderboard.reference`` model), Holm over the
+    pairs tested of each metric and category. Rows of pairs whose two sides are
+    unchanged (the content digests in ``digest_a`` / ``digest_b``) are carried
+    over from ``previous``.
+    """
+    tally, old = Tally(), _previous_rows(previous)
+    frames = {m.name: warehouse.read_table(m.table) for m in metrics}
+    frames = {name: finite_scores(frame) for name, frame in frames.items() if not frame.is_empty()}
+    tables = {m.name: _MetricTable(m, frames[m.name]) for m in metrics if m.name in frames and frames[m.name].height}
+    rows = []
+    for table in tables.values():
+        rows += _metric_model_rows(table, old, decision.reference, tally)
+    rows += _composite_model_rows(tables, metrics, decision, norms, old, tally)
+    return Refresh(adjust(rows, MODEL_FAMILY, decision.alpha, TESTED_PAIRS), tally)
+
+
+def refresh_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
+                        previous: pl.DataFrame | None = None) -> Refresh:
+    """The ``comparisons`` table: every pair of latest models (``compare_latest``), and each model's latest
+    vs previous version (the full procedure, Holm over the metrics of each)."""
     norms = norms_from(compute_leaderboard(store.warehouse, metrics))
-    frames = [compare_models(latest_sides(store.warehouse, metrics), metrics, decision, norms)]
-    for latest, previous in version_pairs(store):
-        frames.append(compare_one(version_side(store, latest, metrics), version_side(store, previous, metrics),
+    models = compare_latest(store.warehouse, metrics, decision, norms, previous)
+    frames = [models.table]
+    for latest, prev in version_pairs(store):
+        frames.append(compare_one(version_side(store, latest, metrics), version_side(store, prev, metrics),
                                   metrics, decision, norms, kind="versions", categories=[OVERALL]))
-    return pl.concat(frames, how="vertical_relaxed").sort("kind", "metric", "category", "model_a", "model_b")
+    table = pl.concat(frames, how="vertical_relaxed").sort("kind", "metric", "category", "model_a", "model_b")
+    return Refresh(table, models.tally)
+
+
+def build_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
+                      previous: pl.DataFrame | None = None) -> pl.DataFrame:
+    """``refresh_comparisons``'s table."""
+    return refresh_comparisons(store, metrics, decision, previous).table

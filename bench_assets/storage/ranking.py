@@ -4,8 +4,9 @@ Every model of a slice (a category, or ``all``) is resampled on the same
 prompts (the union of the prompts any model has; a model without a prompt
 contributes nothing for it), each resample ranks the models, and a model's
 rank interval is the 95% range of its ranks. Tiers come from the paired
-tests of the ``comparisons`` table (Holm-adjusted over the pairs): a model
-stays in the tier of the model leading it unless that test separates them.
+tests of the ``comparisons`` table (Holm-adjusted over the pairs tested): a
+model stays in the tier of the model just above it unless that test
+separates them.
 The overall score is the composite of ``bench_assets.stats.composite``
 (weights from ``data/config.yaml``), with its bootstrap interval, rank,
 rank interval and tier the same way.
@@ -20,7 +21,7 @@ import polars as pl
 
 from bench_assets.core.decision import DecisionConfig
 from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
-from bench_assets.stats.ranks import rank_intervals, ranks, tiers
+from bench_assets.stats.ranks import rank_intervals, rank_order, ranks, tiers
 from bench_assets.stats.resampling import bootstrap_counts, figure, percentile_interval
 from bench_assets.storage.leaderboard import (
     OVERALL, MetricColumn, compute_leaderboard, finite_scores, prompt_sums, widen,
@@ -35,37 +36,46 @@ OVERALL_SCHEMA = {"model": pl.Utf8, "category": pl.Utf8, "composite": pl.Float64
                   "tier": pl.Int64}
 
 
+def prefixed_sums(scores: pl.DataFrame, metric: MetricColumn) -> pl.DataFrame:
+    """Per-prompt sums of every model's finite rows, columns prefixed ``<metric>/``."""
+    sums = prompt_sums(finite_scores(scores), metric)
+    return sums.select("model", *PROMPT, *[pl.col(f"sum_{c}").alias(column_name(metric.name, c))
+                                           for c in metric.summary()])
+
+
 def metric_sums(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -> dict[str, pl.DataFrame]:
     """Per metric: per-prompt sums of every model's current rows, columns prefixed ``<metric>/``."""
     out = {}
     for metric in metrics:
         scores = warehouse.read_table(metric.table)
-        if scores.is_empty():
-            continue
-        sums = prompt_sums(finite_scores(scores), metric)
-        out[metric.name] = sums.select("model", *PROMPT, *[
-            pl.col(f"sum_{c}").alias(column_name(metric.name, c)) for c in metric.summary()])
+        if not scores.is_empty():
+            out[metric.name] = prefixed_sums(scores, metric)
     return out
 
 
-def _slices(frame: pl.DataFrame) -> list[str]:
+def slices(frame: pl.DataFrame) -> list[str]:
     return [OVERALL, *sorted(frame["category"].unique())]
 
 
-def _per_model(frame: pl.DataFrame, category: str) -> tuple[list[str], list[dict[str, np.ndarray]], int]:
+def per_model(frame: pl.DataFrame, category: str) -> tuple[list[str], list[dict[str, np.ndarray]], int]:
     """Each model's sums aligned on the slice's union of prompts (0 where a model lacks a prompt)."""
     part = frame if category == OVERALL else frame.filter(pl.col("category") == category)
-    prompts = part.select(PROMPT).unique().sort(PROMPT)
+    prompts = part.select(PROMPT).unique().sort(PROMPT).with_row_index("_row")
     columns = [c for c in part.columns if c not in ("model", *PROMPT)]
-    models = sorted(part["model"].unique())
+    located = part.join(prompts, on=PROMPT).with_columns(pl.col(columns).cast(pl.Float64).fill_null(0.0))
+    by_model = located.partition_by("model", as_dict=True)
+    models = sorted(model for (model,) in by_model)
     arrays = []
-    for model in models:
-        aligned = prompts.join(part.filter(pl.col("model") == model), on=PROMPT, how="left").fill_null(0.0)
-        arrays.append({c: aligned[c].to_numpy().astype(float) for c in columns})
+    for model in models:  # one join for every model, then each model's rows put at their prompts' places
+        rows = by_model[(model,)]
+        at, values = rows["_row"].to_numpy(), rows.select(columns).to_numpy()
+        aligned = np.zeros((prompts.height, len(columns)))
+        aligned[at] = values
+        arrays.append({c: np.ascontiguousarray(aligned[:, i]) for i, c in enumerate(columns)})
     return models, arrays, prompts.height
 
 
-def _unprefixed(sums: Mapping[str, np.ndarray], metric: str) -> dict[str, np.ndarray]:
+def unprefixed(sums: Mapping[str, np.ndarray], metric: str) -> dict[str, np.ndarray]:
     prefix = column_name(metric, "")
     return {c[len(prefix):]: v for c, v in sums.items() if c.startswith(prefix)}
 
@@ -85,8 +95,7 @@ def _p_matrix(comparisons: pl.DataFrame | None, models: list[str], metric: str, 
 
 
 def _tiers(points: np.ndarray, higher: bool, p: np.ndarray, alpha: float) -> np.ndarray:
-    order = list(np.argsort(ranks(points, higher), kind="stable"))
-    return tiers(order, p, alpha)
+    return tiers(rank_order(points, higher), p, alpha)
 
 
 def metric_rank_columns(sums: Mapping[str, pl.DataFrame], metrics: Sequence[MetricColumn],
@@ -96,10 +105,10 @@ def metric_rank_columns(sums: Mapping[str, pl.DataFrame], metrics: Sequence[Metr
     for metric in metrics:
         if metric.name not in sums:
             continue
-        for category in _slices(sums[metric.name]):
-            models, arrays, n_prompts = _per_model(sums[metric.name], category)
+        for category in slices(sums[metric.name]):
+            models, arrays, n_prompts = per_model(sums[metric.name], category)
             counts = bootstrap_counts(n_prompts)
-            own = [_unprefixed(a, metric.name) for a in arrays]
+            own = [unprefixed(a, metric.name) for a in arrays]
             samples = np.column_stack([figure(s, metric.combine, counts) for s in own])
             points = np.array([figure(s, metric.combine)[0] for s in own])
             low, high = rank_intervals(samples, metric.higher_is_better)
@@ -123,7 +132,7 @@ def composite_parts(long: pl.DataFrame, metrics: Sequence[MetricColumn], decisio
     return parts
 
 
-def _joined(sums: Mapping[str, pl.DataFrame], names: Sequence[str]) -> pl.DataFrame:
+def joined_sums(sums: Mapping[str, pl.DataFrame], names: Sequence[str]) -> pl.DataFrame:
     frames = [sums[n] for n in names]
     joined = frames[0]
     for frame in frames[1:]:
@@ -138,13 +147,13 @@ def overall_columns(sums: Mapping[str, pl.DataFrame], long: pl.DataFrame, metric
     names = [m.name for m in metrics if m.name in sums and decision.weights.get(m.name, 0) > 0]
     if not names or long.is_empty():
         return pl.DataFrame(schema=OVERALL_SCHEMA)
-    joined = _joined(sums, names)
-    for category in _slices(joined):
+    joined = joined_sums(sums, names)
+    for category in slices(joined):
         parts = composite_parts(long, metrics, decision, category)
         if not parts:
             continue
         combine = composite_combine(parts)
-        models, arrays, n_prompts = _per_model(joined, category)
+        models, arrays, n_prompts = per_model(joined, category)
         counts = bootstrap_counts(n_prompts)
         samples = np.column_stack([figure(a, combine, counts) for a in arrays])
         points = np.array([figure(a, combine)[0] for a in arrays])

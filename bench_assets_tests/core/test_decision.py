@@ -22,6 +22,11 @@ def test_defaults_weigh_every_metric_equally_with_no_margin(tmp_path, monkeypatc
     decision = _load(tmp_path, monkeypatch, None)
     assert decision.weights == {name: 1.0 for name in METRICS}
     assert decision.margin("geneval") == 0.0 and decision.alpha == 0.05
+    assert decision.reference is None
+
+
+def test_a_reference_model_is_named(tmp_path, monkeypatch):
+    assert _load(tmp_path, monkeypatch, {"reference": "sd15"}).reference == "sd15"
 
 
 def test_listed_weights_replace_the_defaults(tmp_path, monkeypatch):
@@ -37,6 +42,7 @@ def test_listed_weights_replace_the_defaults(tmp_path, monkeypatch):
     ({"weights": {"geneval": 0}}, "every metric weight 0"),
     ({"alpha": 1.5}, "alpha must be between 0 and 1"),
     ({"weight": {}}, r"unknown key\(s\) \['weight'\]"),
+    ({"reference": ["a", "b"]}, "leaderboard.reference must be a model name"),
 ])
 def test_mistakes_name_the_file_and_the_field(tmp_path, monkeypatch, section, message):
     with pytest.raises(ConfigError, match=message) as error:
