@@ -20,8 +20,9 @@ fresh subprocess of its own against it (``BENCH_DATA_DIR`` = that directory,
 - ``arena pair sampling``: ``arena.app.open_arena`` (manifest read, every
   candidate pair built) and 100 draws;
 - then one model is added (a setup row: its checkpoint, version, own images and
-  every table's partitions), and ``comparisons``, ``leaderboard`` and
-  ``report`` are rebuilt as they are today after a new model.
+  every table's partitions), and ``comparisons`` (only rows whose sides
+  changed, the rest carried over by content digest), ``leaderboard`` and
+  ``report`` are refreshed as the assets do after a new model.
 
 Seconds are the step's own work, timed inside its process after its imports
 and inputs are ready (building the Dagster definitions, opening the instance).
@@ -139,15 +140,18 @@ class _Results:
         self.decision = decision_config(config, METRICS)
 
 
-def comparisons(paths: DataPaths, _: str) -> Work:
-    from bench_assets.storage.comparisons import COMPARISONS_TABLE, build_comparisons
+def comparisons(paths: DataPaths, mode: str) -> Work:
+    """``mode`` "full": every row computed; "refresh": the table already written is the previous one, so
+    only rows whose sides' content changed are recomputed (what the asset does)."""
+    from bench_assets.storage.comparisons import COMPARISONS_TABLE, refresh_comparisons
 
     results = _Results(paths)
+    previous = results.store.warehouse.read_table(COMPARISONS_TABLE) if mode == "refresh" else None
 
     def work() -> dict:
-        table = build_comparisons(results.store, results.columns, results.decision)
-        results.store.warehouse.write_table(COMPARISONS_TABLE, table)
-        return {"rows": table.height}
+        refreshed = refresh_comparisons(results.store, results.columns, results.decision, previous)
+        results.store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
+        return {"rows": refreshed.table.height, "recomputed": refreshed.tally.recomputed}
 
     return work
 
@@ -243,13 +247,13 @@ def steps() -> list[Step]:
         Step("register every model (first sensor tick)", sensor_tick, setup=True),
         Step("sensor tick", sensor_tick),
         Step("bench status", bench_status),
-        Step("comparisons, full build", comparisons),
+        Step("comparisons, full build", comparisons, arg="full"),
         Step("leaderboard refresh", leaderboard),
         Step("report, full build", report),
         *queries,
         Step("arena pair sampling", arena_pairs),
         Step("add one model's partitions", add_one_model, setup=True),
-        Step("comparisons refresh after adding one model", comparisons),
+        Step("comparisons refresh after adding one model", comparisons, arg="refresh"),
         Step("leaderboard refresh after adding one model", leaderboard),
         Step("report rebuild after adding one model", report),
     ]
