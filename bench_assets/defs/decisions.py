@@ -57,8 +57,9 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
             context.log.error(f"regression: {describe(row)}")
         return dg.MaterializeResult(
             metadata={"rows": table.height, "pairs": table.select("model_a", "model_b").n_unique() if table.height else 0,
-                      "rows_recomputed": refresh.tally.recomputed, "rows_carried_over": refresh.tally.carried,
-                      "sign_flip_tests": refresh.tally.tests,
+                      "rows_recomputed": int(refresh.tally.recomputed),
+                      "rows_carried_over": int(refresh.tally.carried),
+                      "sign_flip_tests": int(refresh.tally.tests),
                       "versions": dg.MetadataValue.md(to_markdown(versions))},
             check_results=[dg.AssetCheckResult(
                 check_name=REGRESSION_CHECK,

@@ -493,8 +493,8 @@ def _metric_model_rows(table: _MetricTable, previous, reference: str | None, tal
     for a, b in slow:  # items differ (a failed image): matched item by item, the pair's own bootstrap
         pair_rows, _ = _metric_pair_rows("models", table.sides[a], table.sides[b], metric, None,
                                          lambda c: (a, b) in tested.get(c, ()), (table.digests[a], table.digests[b]))
-        tally.recomputed, tally.tests = tally.recomputed + len(pair_rows), tally.tests + sum(
-            np.isfinite(r["p_value"]) for r in pair_rows)
+        tally.recomputed, tally.tests = tally.recomputed + len(pair_rows), tally.tests + int(sum(
+            np.isfinite(r["p_value"]) for r in pair_rows))
         rows += pair_rows
     return rows
 
@@ -522,8 +522,8 @@ def _composite_model_rows(tables: Mapping[str, _MetricTable], metrics, decision:
         matches = _pair_matches([tables[w.name] for w in weighted], a, b)
         pair_rows = _composite_rows("models", Side(a, {}), Side(b, {}), weighted, matches, decision, norms, None,
                                     lambda c: (a, b) in tested.get(c, ()), (digests[a], digests[b]))
-        tally.recomputed, tally.tests = tally.recomputed + len(pair_rows), tally.tests + sum(
-            np.isfinite(r["p_value"]) for r in pair_rows)
+        tally.recomputed, tally.tests = tally.recomputed + len(pair_rows), tally.tests + int(sum(
+            np.isfinite(r["p_value"]) for r in pair_rows))
         rows += pair_rows
     return rows
 
