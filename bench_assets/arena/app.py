@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+import polars as pl
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -31,7 +32,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bench_assets.arena.pairs import PairPool, candidate_pairs, prompt_texts, usable_images
+from bench_assets.arena.pairs import PairPool, prompt_texts, usable_images
 from bench_assets.arena.png import pixels_only
 from bench_assets.arena.ratings import Comparisons, fit_strengths
 from bench_assets.arena.store import CHOICES, IssuedPair, VoteRejected, VoteStore, arena_db_path
@@ -107,7 +108,8 @@ class Arena:
         store = VoteStore(arena_db_path(config.data_root))
         paths = DataPaths(Path(config.data_root))
         images = images_store(paths, load_config(paths))
-        arena = cls(config, store, Signer(store.secret(), config.shared_token), images, PairPool([], {}, images), {})
+        arena = cls(config, store, Signer(store.secret(), config.shared_token), images,
+                    PairPool(pl.DataFrame(), {}, images), {})
         arena.reload()
         return arena
 
@@ -118,7 +120,7 @@ class Arena:
     def reload(self) -> None:
         """Candidates from the manifest as it is now (images made while the arena runs join in)."""
         usable = usable_images(self.warehouse, self.images, self.config.models, self.config.category)
-        pool = PairPool(candidate_pairs(usable), self.store.pair_vote_counts(), self.images)
+        pool = PairPool(usable, self.store.pair_vote_counts(), self.images)
         prompts = prompt_texts(self.warehouse, self.config.suite_path)
         with self._pool_lock:
             self.pool, self.prompts, self._loaded_at = pool, prompts, time.monotonic()

@@ -100,22 +100,6 @@ def usable_images(warehouse: Warehouse, images: Store, models: Sequence[str] | N
     return manifest.filter(pl.col("path").is_in(list(present)))
 
 
-def candidate_pairs(images: pl.DataFrame) -> list[Candidate]:
-    candidates = []
-    if images.is_empty():
-        return candidates
-    ordered = images.sort("prompt_id", "image_index", "model")
-    for (_, _), group in ordered.group_by("prompt_id", "image_index", maintain_order=True):
-        rows = group.unique("model", keep="first", maintain_order=True).to_dicts()
-        for i, first in enumerate(rows):
-            for second in rows[i + 1:]:
-                candidates.append(Candidate(
-                    first["prompt_id"], first["category"], first["image_index"], first["seed"],
-                    ArenaImage(first["model"], first["path"], first["sha256"]),
-                    ArenaImage(second["model"], second["path"], second["sha256"])))
-    return candidates
-
-
 def prompt_texts(warehouse: Warehouse, suite_path: Path | None) -> dict[str, str]:
     """Prompt text by id: the warehouse's ``prompts`` table, then the current suite (which wins)."""
     texts: dict[str, str] = {}
@@ -131,54 +115,172 @@ def prompt_texts(warehouse: Warehouse, suite_path: Path | None) -> dict[str, str
 
 
 class PairPool:
-    """The candidates with their vote counts; draws the next pair for a voter."""
+    """The candidates with their vote counts; draws the next pair for a voter.
 
-    def __init__(self, candidates: Sequence[Candidate], vote_counts: dict[PairKey, int], images: Store,
+    No candidate is built before it is drawn: the images are indexed once as a
+    (prompt, seed index) × model table of manifest rows, so a model pair's weight
+    is info(a, b) times the number of seeds both have. Only keys that have votes
+    or turned out broken (few next to all pairs) are held one by one; their
+    exact weights replace the pair's plain one. A draw picks a model pair or one
+    of those keys by total weight, then a seed uniformly among the pair's plain
+    ones: the same distribution as weighing every candidate, at O(models² +
+    voted keys + seeds) a draw.
+    """
+
+    def __init__(self, images: pl.DataFrame, vote_counts: dict[PairKey, int], store: Store,
                  rng: random.Random | None = None) -> None:
-        self.candidates = list(candidates)
-        self.images = images
-        self._index = {c.key: i for i, c in enumerate(self.candidates)}
-        self._votes = np.zeros(len(self.candidates))
-        self._by_voter: dict[str, dict[int, int]] = {}
-        self._usable = np.ones(len(self.candidates), dtype=bool)
+        self.images = store
         self._rng = rng or random.SystemRandom()
-        models = sorted({m for c in self.candidates for m in (c.a.model, c.b.model)})
-        self.models = models
-        self._a = np.array([models.index(c.a.model) for c in self.candidates], dtype=int)
-        self._b = np.array([models.index(c.b.model) for c in self.candidates], dtype=int)
-        self.ratings = np.zeros(len(models))  # θ in logit units
+        self._rows, self._row_of, self._groups, self._all_models = _index_images(images)
+        self._group_of = {key: g for g, key in enumerate(self._groups)}
+        present = (self._row_of >= 0).astype(np.float32)  # exact counts below 2**24 seeds
+        self._shared = np.triu((present.T @ present).astype(np.int64), k=1)  # [a, b]: seeds both have, a < b
+        paired = (self._shared + self._shared.T).sum(axis=1) > 0
+        self.models = [m for m, p in zip(self._all_models, paired) if p]
+        self._model_of = {m: i for i, m in enumerate(self._all_models)}
+        self.ratings = np.zeros(len(self._all_models))  # θ in logit units
+        self._marked = _MarkedKeys(len(self._all_models))
+        self._by_voter: dict[str, dict[int, int]] = {}
         for key, count in vote_counts.items():
-            if key in self._index:
-                self._votes[self._index[key]] = count
+            slot = self._slot(key)
+            if slot is not None:
+                self._marked.votes[slot] = count
 
     def __len__(self) -> int:
-        return int(self._usable.sum())
+        return int(self._shared.sum()) - int(self._marked.broken[:self._marked.size].sum())
 
-    def weights(self, voter: str) -> np.ndarray:
-        p = 1.0 / (1.0 + np.exp(-(self.ratings[self._a] - self.ratings[self._b])))
-        info = np.maximum(4.0 * p * (1.0 - p), MIN_INFO)
-        seen = np.zeros(len(self.candidates))
-        for i, count in self._by_voter.get(voter, {}).items():
-            seen[i] = count
-        return np.where(self._usable, info / (1.0 + self._votes) / (1.0 + VOTER_REPEAT_PENALTY * seen), 0.0)
+    def __contains__(self, key: PairKey) -> bool:
+        """Whether ``key`` is a candidate still offered (both images indexed, not found broken)."""
+        triple = self._triple(key)
+        if triple is None:
+            return False
+        slot = self._marked.slot_of.get(triple)
+        return slot is None or not self._marked.broken[slot]
+
+    def weight(self, voter: str, key: PairKey) -> float:
+        """The draw weight of one candidate for ``voter`` (0 if it is not offered)."""
+        if key not in self:
+            return 0.0
+        g, a, b = self._triple(key)
+        slot = self._marked.slot_of.get((g, a, b))
+        info = self._info()[a, b]
+        if slot is None:
+            return float(info)
+        seen = self._by_voter.get(voter, {}).get(slot, 0)
+        return float(info / (1.0 + self._marked.votes[slot]) / (1.0 + VOTER_REPEAT_PENALTY * seen))
 
     def draw(self, voter: str) -> Candidate | None:
         """A weighted draw whose images are intact; a broken candidate leaves the pool."""
-        while self._usable.any():
-            weights = self.weights(voter)
-            i = self._rng.choices(range(len(self.candidates)), weights=weights.tolist())[0]
-            if self.candidates[i].intact(self.images):
-                return self.candidates[i]
-            self._usable[i] = False
+        while (triple := self._draw_triple(voter)) is not None:
+            candidate = self._candidate(*triple)
+            if candidate.intact(self.images):
+                return candidate
+            self._marked.broken[self._mark(triple)] = True
         return None
 
     def record(self, voter: str, key: PairKey) -> None:
-        i = self._index.get(key)
-        if i is not None:
-            self._votes[i] += 1
+        slot = self._slot(key)
+        if slot is not None:
+            self._marked.votes[slot] += 1
             seen = self._by_voter.setdefault(voter, {})
-            seen[i] = seen.get(i, 0) + 1
+            seen[slot] = seen.get(slot, 0) + 1
 
     def set_ratings(self, models: Sequence[str], theta: np.ndarray) -> None:
         by_model = dict(zip(models, theta))
-        self.ratings = np.array([by_model.get(m, 0.0) for m in self.models])
+        self.ratings = np.array([by_model.get(m, 0.0) for m in self._all_models])
+
+    def _info(self) -> np.ndarray:
+        """info(a, b) for every model pair: 4·p·(1 − p), floored at MIN_INFO."""
+        p = 1.0 / (1.0 + np.exp(-(self.ratings[:, None] - self.ratings[None, :])))
+        return np.maximum(4.0 * p * (1.0 - p), MIN_INFO)
+
+    def _draw_triple(self, voter: str) -> tuple[int, int, int] | None:
+        """(seed group, model a, model b) with probability proportional to the candidate's weight."""
+        info, marked = self._info(), self._marked
+        n = marked.size
+        g, a, b = marked.group[:n], marked.a[:n], marked.b[:n]
+        seen = np.zeros(n)
+        for slot, count in self._by_voter.get(voter, {}).items():
+            seen[slot] = count
+        exact = np.where(marked.broken[:n], 0.0,
+                         info[a, b] / (1.0 + marked.votes[:n]) / (1.0 + VOTER_REPEAT_PENALTY * seen))
+        plain = np.triu(info, k=1) * (self._shared - marked.per_pair)
+        cumulative = np.cumsum(np.concatenate([plain.ravel(), exact]))
+        if not len(cumulative) or cumulative[-1] <= 0:
+            return None
+        i = min(int(np.searchsorted(cumulative, self._rng.random() * cumulative[-1], side="right")),
+                len(cumulative) - 1)
+        if i >= plain.size:
+            return int(g[i - plain.size]), int(a[i - plain.size]), int(b[i - plain.size])
+        a_, b_ = divmod(i, plain.shape[1])
+        both = np.flatnonzero((self._row_of[:, a_] >= 0) & (self._row_of[:, b_] >= 0))
+        free = np.setdiff1d(both, g[(a == a_) & (b == b_)], assume_unique=True)
+        return int(free[int(self._rng.random() * len(free))]), a_, b_
+
+    def _candidate(self, g: int, a: int, b: int) -> Candidate:
+        first, second = self._rows.row(int(self._row_of[g, a]), named=True), self._rows.row(
+            int(self._row_of[g, b]), named=True)
+        return Candidate(first["prompt_id"], first["category"], first["image_index"], first["seed"],
+                         ArenaImage(first["model"], first["path"], first["sha256"]),
+                         ArenaImage(second["model"], second["path"], second["sha256"]))
+
+    def _triple(self, key: PairKey) -> tuple[int, int, int] | None:
+        prompt_id, image_index, first, second = key
+        g, a, b = self._group_of.get((prompt_id, image_index)), self._model_of.get(first), self._model_of.get(second)
+        if g is None or a is None or b is None or a >= b or self._row_of[g, a] < 0 or self._row_of[g, b] < 0:
+            return None
+        return g, a, b
+
+    def _slot(self, key: PairKey) -> int | None:
+        triple = self._triple(key)
+        return None if triple is None else self._mark(triple)
+
+    def _mark(self, triple: tuple[int, int, int]) -> int:
+        return self._marked.slot(*triple)
+
+
+class _MarkedKeys:
+    """Candidates held one by one (voted on, or found broken), in growable parallel arrays."""
+
+    def __init__(self, models: int) -> None:
+        self.slot_of: dict[tuple[int, int, int], int] = {}
+        self.size = 0
+        self.group, self.a, self.b = (np.zeros(16, dtype=np.int64) for _ in range(3))
+        self.votes = np.zeros(16)
+        self.broken = np.zeros(16, dtype=bool)
+        self.per_pair = np.zeros((models, models), dtype=np.int64)  # marked keys of each model pair
+
+    def slot(self, g: int, a: int, b: int) -> int:
+        found = self.slot_of.get((g, a, b))
+        if found is not None:
+            return found
+        if self.size == len(self.votes):
+            self.group, self.a, self.b, self.votes, self.broken = (
+                np.concatenate([column, np.zeros_like(column)])
+                for column in (self.group, self.a, self.b, self.votes, self.broken))
+        slot, self.size = self.size, self.size + 1
+        self.group[slot], self.a[slot], self.b[slot] = g, a, b
+        self.slot_of[(g, a, b)] = slot
+        self.per_pair[a, b] += 1
+        return slot
+
+
+def _index_images(images: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, list[tuple[str, int]], list[str]]:
+    """Manifest rows, a (seed group × model) table of row numbers (−1: none), the groups, the models.
+
+    A group is one (prompt id, image index); a model with two rows there keeps
+    its first, as the candidates always did.
+    """
+    if images.is_empty():
+        return images, np.full((0, 0), -1, dtype=np.int32), [], []
+    rows = (images.select("model", "category", "prompt_id", "image_index", "seed", "path", "sha256")
+            .sort("prompt_id", "image_index", "model", maintain_order=True)
+            .unique(["prompt_id", "image_index", "model"], keep="first", maintain_order=True))
+    models = sorted(rows["model"].unique().to_list())
+    groups = rows.select("prompt_id", "image_index").unique(maintain_order=True)
+    rows = rows.join(groups.with_row_index("group"), on=["prompt_id", "image_index"], how="left",
+                     maintain_order="left")
+    model_ids = rows["model"].replace_strict(models, list(range(len(models))), return_dtype=pl.Int64).to_numpy()
+    row_of = np.full((groups.height, len(models)), -1, dtype=np.int32)
+    row_of[rows["group"].to_numpy(), model_ids] = np.arange(rows.height, dtype=np.int32)
+    return rows, row_of, list(groups.iter_rows()), models
