@@ -17,8 +17,8 @@ fresh subprocess of its own against it (``BENCH_DATA_DIR`` = that directory,
 - ``report, full build``: ``report.build.build_data_dir_report`` (every thumbnail made);
 - ``sql: <page> #<n>``: each query of the ```sql blocks in README.md and
   docs/sql.md, through ``storage.query.open_sql`` / ``run_statements``, rows fetched;
-- ``arena pair sampling``: ``arena.app.open_arena`` (manifest read, every
-  candidate pair built) and 100 draws;
+- ``arena pair sampling``: ``arena.app.open_arena`` (the manifest read and
+  indexed by prompt × seed × model; no pair is built until drawn) and 100 draws;
 - then one model is added (a setup row: its checkpoint, version, own images and
   every table's partitions), and ``comparisons`` (only rows whose sides
   changed, the rest carried over by content digest), ``leaderboard`` and
