@@ -62,8 +62,10 @@
   }
   // A figure and its 95% interval, "0.312 [0.301, 0.322]"; each number a span carrying its exact value.
   function figureCell(v, mean, low, high, format) {
-    if (v(mean) === null || v(mean) === undefined) return num(null, mean);
     if (v(low) === undefined) return numAs(v(mean), mean, format);  // a column group without an interval
+    if (v(mean) === null || v(mean) === undefined) {  // nothing to show: "–" (the empty bounds kept, hidden)
+      return [num(null, mean), el("span", { hidden: true }, num(v(low), low), num(v(high), high))];
+    }
     return el("span", { class: "figure" }, numAs(v(mean), mean, format), el("span", { class: "ci" }, " [",
       numAs(v(low), low, format), ", ", numAs(v(high), high, format), "]"));
   }
@@ -144,12 +146,14 @@
     }
     // What `bench leaderboard` shows: rank (interval), tier, model, composite and each metric as
     // mean [low, high]; the raw interval columns sit inside those cells (and whole in the CSV export).
-    const inCells = ["rank", "rank_low", "rank_high", "tier", "composite", "composite_ci_low", "composite_ci_high"];
+    const inCells = ["rank", "rank_low", "rank_high", "tier", "composite", "composite_ci_low", "composite_ci_high",
+                     "human_rating", "human_ci_low", "human_ci_high", "human_votes"];
     const shownExtras = extras.filter(function (c) { return inCells.indexOf(c) < 0 && HIDDEN_COLUMNS.indexOf(c) < 0; });
     const has = function (c) { return c in idx; };
     const head = el("tr", null, header("rank", "rank"), has("tier") ? header("tier", "tier") : null, header("model", "model"),
       shownExtras.filter(function (c) { return c !== "gpu_seconds"; }).map(function (c) { return header(c, c); }),
       has("composite") ? header("composite", "composite") : null,
+      has("human_rating") ? header("human (arena)", "human_rating") : null,
       metricGroups.map(function (g) { return header(g.name, g.name + "_mean"); }),
       has("gpu_seconds") ? header("gpu_seconds", "gpu_seconds") : null);
     const body = rows.map(function (r) {
@@ -160,6 +164,8 @@
         el("td", null, el("a", { href: modelHref(v("model")), text: v("model") })),
         shownExtras.filter(function (c) { return c !== "gpu_seconds"; }).map(function (c) { return el("td", null, num(v(c), c)); }),
         has("composite") ? el("td", { "data-metric": "composite" }, figureCell(v, "composite", "composite_ci_low", "composite_ci_high", signed)) : null,
+        has("human_rating") ? el("td", { "data-metric": "human" }, figureCell(v, "human_rating", "human_ci_low", "human_ci_high", three),
+          has("human_votes") ? el("span", { class: "n", hidden: v("human_rating") === null }, " votes=", num(v("human_votes"), "human_votes")) : null) : null,
         metricGroups.map(function (g) {
           const col = function (f) { return g.name + "_" + f; };
           const parts = [figureCell(v, col("mean"), col("ci_low"), col("ci_high"), three)];
