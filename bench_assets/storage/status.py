@@ -18,10 +18,11 @@ States:
 from __future__ import annotations
 
 import json
+from collections import Counter
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Iterable, Iterator, Sequence
+from typing import Collection, Iterable, Iterator, Mapping, Sequence
 
 import polars as pl
 
@@ -70,15 +71,24 @@ def _rows(warehouse: Warehouse, table: str, model: str, category: str) -> pl.Dat
     return frame if frame is not None else pl.DataFrame()
 
 
-def _metric_state(metric: Metric, scores: pl.DataFrame, manifest: pl.DataFrame, prompts: dict[str, Prompt]) -> str:
-    applicable = manifest.filter(
-        pl.col("prompt_id").map_elements(lambda p: p in prompts and metric.applies_to(prompts[p]), return_dtype=pl.Boolean)
-    )
+def applicable_prompts(metrics: Sequence[Metric], prompts: Sequence[Prompt]) -> dict[str, frozenset[str]]:
+    """metric name -> ids of the prompts it can score: asked once per prompt, not once per recorded image."""
+    by_id = {p.id: p for p in prompts}
+    return {m.name: frozenset(i for i, p in by_id.items() if m.applies_to(p)) for m in metrics}
+
+
+def _metric_state(metric: Metric, scores: pl.DataFrame, images: Sequence[tuple[str, str]],
+                  applicable: Collection[str]) -> str:
+    """"done", "missing" or "partial": whether ``scores`` has current rows for every (prompt, image) it needs.
+
+    ``images``: the partition's (prompt_id, sha256) pairs; ``applicable``: the prompts the metric applies to.
+    """
+    wanted = [(p, sha) for p, sha in images if p in applicable]
     if metric.unit == "image":
-        needed = set(zip(applicable["prompt_id"], applicable["sha256"]))
+        needed = set(wanted)
     else:
-        counts = applicable.group_by("prompt_id").len().filter(pl.col("len") >= 2)
-        needed = {(p, None) for p in counts["prompt_id"]}
+        per_prompt = Counter(p for p, _sha in wanted)
+        needed = {(p, None) for p, n in per_prompt.items() if n >= 2}
     if not needed:
         return "done"
     if scores.is_empty():
@@ -87,9 +97,9 @@ def _metric_state(metric: Metric, scores: pl.DataFrame, manifest: pl.DataFrame, 
         (pl.col("metric_version") == metric.version) & (pl.col("scorer") == metric.scorer_id)
     )
     if metric.unit == "image":
-        have = set(zip(current["prompt_id"], current["image_sha256"]))
+        have = set(zip(current["prompt_id"].to_list(), current["image_sha256"].to_list()))
     else:
-        have = {(p, None) for p in current["prompt_id"]}
+        have = {(p, None) for p in current["prompt_id"].to_list()}
     return "done" if needed <= have else "partial"
 
 
@@ -107,7 +117,16 @@ def disk_problems(warehouse: Warehouse, model: str, category: str, *, images: St
     manifest = warehouse.read_partition(IMAGES_TABLE, model, category)
     if manifest is None or manifest.is_empty():
         return 0, ""
-    return manifest.height, describe_problems(check_manifest_files(manifest.to_dicts(), images))
+    return manifest.height, _on_disk_problems(manifest, images)
+
+
+FILE_CHECK_COLUMNS = ("path", "size", "mtime_ns", "etag", "sha256")  # what ``check_manifest_files`` reads of a row
+
+
+def _on_disk_problems(manifest: pl.DataFrame, images: Store) -> str:
+    """``describe_problems`` of the manifest's files, handing over only the columns the check reads."""
+    rows = manifest.select([c for c in FILE_CHECK_COLUMNS if c in manifest.columns]).to_dicts()
+    return describe_problems(check_manifest_files(rows, images))
 
 
 def partition_status(
@@ -120,6 +139,7 @@ def partition_status(
     model_fingerprint: str | None = None,
     *,
     images: Store,
+    applicable: Mapping[str, Collection[str]] | None = None,  # ``applicable_prompts`` of the category, if known
 ) -> PartitionStatus:
     expected = len(prompts) * settings.images_per_prompt
     status = PartitionStatus(model, category, "missing", expected)
@@ -141,7 +161,7 @@ def partition_status(
     ):
         status.state, status.images = "stale", manifest.height
         return status
-    on_disk = describe_problems(check_manifest_files(manifest.to_dicts(), images))
+    on_disk = _on_disk_problems(manifest, images)
     if on_disk:
         status.state, status.images, status.error = "stale", manifest.height, on_disk
         return status
@@ -150,10 +170,12 @@ def partition_status(
         pl.col("prompt_id").is_in(list(ids)) & (pl.col("image_index") < settings.images_per_prompt)
     )
     status.images = manifest.height
-    by_id = {p.id: p for p in prompts}
+    if applicable is None:
+        applicable = applicable_prompts(metrics, prompts)
+    pairs = list(zip(manifest["prompt_id"].to_list(), manifest["sha256"].to_list()))
     for metric in metrics:
         scores = _rows(warehouse, metric.table, model, category)
-        status.metrics[metric.name] = _metric_state(metric, scores, manifest, by_id)
+        status.metrics[metric.name] = _metric_state(metric, scores, pairs, applicable[metric.name])
     if status.failed_images:
         status.state = "failed"
     elif status.images < expected or any(s != "done" for s in status.metrics.values()):
@@ -195,11 +217,13 @@ def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
     partitions already queued or running.
     """
     suite = inputs.suite
+    prompts = {category: suite.in_category(category) for category in suite.categories}
+    applicable = {category: applicable_prompts(inputs.metrics, prompts[category]) for category in suite.categories}
     for entry in entries:
         model_fp = None if entry.error else fingerprint(entry, inputs.cache)
         settings = model_settings(inputs.defaults, suite.generation, entry)
-        yield entry, [partition_status(inputs.warehouse, entry.key, category, suite.in_category(category), settings,
-                                       inputs.metrics, model_fp, images=inputs.images)
+        yield entry, [partition_status(inputs.warehouse, entry.key, category, prompts[category], settings,
+                                       inputs.metrics, model_fp, images=inputs.images, applicable=applicable[category])
                       for category in suite.categories if (entry.key, category) not in skip]
 
 
