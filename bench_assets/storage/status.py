@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Collection, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import polars as pl
 
 from bench_assets.core.config import generation_defaults, load_config
@@ -77,9 +78,41 @@ def applicable_prompts(metrics: Sequence[Metric], prompts: Sequence[Prompt]) -> 
     return {m.name: frozenset(i for i, p in by_id.items() if m.applies_to(p)) for m in metrics}
 
 
-def _metric_state(metric: Metric, scores: pl.DataFrame, images: Sequence[tuple[str, str]],
+Scored = dict[tuple[str, str], set[tuple[str, str | None]]]  # (model, category) -> (prompt_id, image_sha256)
+PART = "__status_partition"  # the row's partition, by position in the list read
+
+
+def scored_images(warehouse: Warehouse, metric: Metric, partitions: Sequence[tuple[str, str]]) -> Scored:
+    """What ``metric`` has current rows for, in each of ``partitions`` whose file has rows (absent: no rows).
+
+    Each partition file is read once and the table filtered once for all of
+    them, rather than once per model × category. A per-prompt metric's pairs
+    are (prompt_id, None).
+    """
+    frames, owners = [], []
+    for model, category in partitions:
+        frame = warehouse.read_partition(metric.table, model, category)
+        if frame is not None and not frame.is_empty():
+            frames.append(frame)
+            owners.append((model, category))
+    if not frames:
+        return {}
+    table = pl.concat(frames, how="diagonal_relaxed").with_columns(
+        pl.Series(PART, np.repeat(np.arange(len(frames)), [f.height for f in frames])))
+    image = pl.col("image_sha256") if metric.unit == "image" else pl.lit(None, pl.Utf8)
+    current = table.filter(
+        (pl.col("metric_version") == metric.version) & (pl.col("scorer") == metric.scorer_id)
+    ).select(PART, "prompt_id", image.alias("image"))
+    scored: Scored = {owner: set() for owner in owners}
+    for (index,), part in current.partition_by(PART, as_dict=True).items():
+        scored[owners[index]] = set(zip(part["prompt_id"].to_list(), part["image"].to_list()))
+    return scored
+
+
+def _metric_state(metric: Metric, have: set[tuple[str, str | None]] | None, images: Sequence[tuple[str, str]],
                   applicable: Collection[str]) -> str:
-    """"done", "missing" or "partial": whether ``scores`` has current rows for every (prompt, image) it needs.
+    """"done", "missing" or "partial": whether ``have`` (``scored_images``' pairs; None: no rows at all) holds
+    every (prompt, image) the metric needs.
 
     ``images``: the partition's (prompt_id, sha256) pairs; ``applicable``: the prompts the metric applies to.
     """
@@ -91,15 +124,8 @@ def _metric_state(metric: Metric, scores: pl.DataFrame, images: Sequence[tuple[s
         needed = {(p, None) for p, n in per_prompt.items() if n >= 2}
     if not needed:
         return "done"
-    if scores.is_empty():
+    if have is None:
         return "missing"
-    current = scores.filter(
-        (pl.col("metric_version") == metric.version) & (pl.col("scorer") == metric.scorer_id)
-    )
-    if metric.unit == "image":
-        have = set(zip(current["prompt_id"].to_list(), current["image_sha256"].to_list()))
-    else:
-        have = {(p, None) for p in current["prompt_id"].to_list()}
     return "done" if needed <= have else "partial"
 
 
@@ -140,6 +166,7 @@ def partition_status(
     *,
     images: Store,
     applicable: Mapping[str, Collection[str]] | None = None,  # ``applicable_prompts`` of the category, if known
+    scored: Mapping[str, Scored] | None = None,  # metric name -> ``scored_images`` of a set holding this partition
 ) -> PartitionStatus:
     expected = len(prompts) * settings.images_per_prompt
     status = PartitionStatus(model, category, "missing", expected)
@@ -174,8 +201,9 @@ def partition_status(
         applicable = applicable_prompts(metrics, prompts)
     pairs = list(zip(manifest["prompt_id"].to_list(), manifest["sha256"].to_list()))
     for metric in metrics:
-        scores = _rows(warehouse, metric.table, model, category)
-        status.metrics[metric.name] = _metric_state(metric, scores, pairs, applicable[metric.name])
+        have = (scored[metric.name] if scored is not None
+                else scored_images(warehouse, metric, [(model, category)])).get((model, category))
+        status.metrics[metric.name] = _metric_state(metric, have, pairs, applicable[metric.name])
     if status.failed_images:
         status.state = "failed"
     elif status.images < expected or any(s != "done" for s in status.metrics.values()):
@@ -216,14 +244,17 @@ def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
     ``skip`` holds (model, category) pairs not to judge: the schedule's
     partitions already queued or running.
     """
-    suite = inputs.suite
+    suite, entries = inputs.suite, list(entries)
     prompts = {category: suite.in_category(category) for category in suite.categories}
     applicable = {category: applicable_prompts(inputs.metrics, prompts[category]) for category in suite.categories}
+    judged = [(e.key, c) for e in entries for c in suite.categories if (e.key, c) not in skip]
+    scored = {metric.name: scored_images(inputs.warehouse, metric, judged) for metric in inputs.metrics}
     for entry in entries:
         model_fp = None if entry.error else fingerprint(entry, inputs.cache)
         settings = model_settings(inputs.defaults, suite.generation, entry)
         yield entry, [partition_status(inputs.warehouse, entry.key, category, prompts[category], settings,
-                                       inputs.metrics, model_fp, images=inputs.images, applicable=applicable[category])
+                                       inputs.metrics, model_fp, images=inputs.images,
+                                       applicable=applicable[category], scored=scored)
                       for category in suite.categories if (entry.key, category) not in skip]
 
 
