@@ -85,9 +85,9 @@ PART = "__status_partition"  # the row's partition, by position in the list read
 def scored_images(warehouse: Warehouse, metric: Metric, partitions: Sequence[tuple[str, str]]) -> Scored:
     """What ``metric`` has current rows for, in each of ``partitions`` whose file has rows (absent: no rows).
 
-    Each partition file is read once and the table filtered once for all of
-    them, rather than once per model × category. A per-prompt metric's pairs
-    are (prompt_id, None).
+    Each partition file is read once and the rows filtered once for all of
+    them (``suite_statuses`` passes one model's categories), rather than once
+    per model × category × metric. A per-prompt metric's pairs are (prompt_id, None).
     """
     frames, owners = [], []
     for model, category in partitions:
@@ -244,14 +244,15 @@ def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
     ``skip`` holds (model, category) pairs not to judge: the schedule's
     partitions already queued or running.
     """
-    suite, entries = inputs.suite, list(entries)
+    suite = inputs.suite
     prompts = {category: suite.in_category(category) for category in suite.categories}
     applicable = {category: applicable_prompts(inputs.metrics, prompts[category]) for category in suite.categories}
-    judged = [(e.key, c) for e in entries for c in suite.categories if (e.key, c) not in skip]
-    scored = {metric.name: scored_images(inputs.warehouse, metric, judged) for metric in inputs.metrics}
     for entry in entries:
         model_fp = None if entry.error else fingerprint(entry, inputs.cache)
         settings = model_settings(inputs.defaults, suite.generation, entry)
+        judged = [(entry.key, c) for c in suite.categories if (entry.key, c) not in skip]
+        # one model's score rows at a time: memory stays bounded however many models there are
+        scored = {metric.name: scored_images(inputs.warehouse, metric, judged) for metric in inputs.metrics}
         yield entry, [partition_status(inputs.warehouse, entry.key, category, prompts[category], settings,
                                        inputs.metrics, model_fp, images=inputs.images,
                                        applicable=applicable[category], scored=scored)
