@@ -18,11 +18,13 @@ States:
 from __future__ import annotations
 
 import json
+from collections import Counter
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Iterable, Iterator, Sequence
+from typing import Collection, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import polars as pl
 
 from bench_assets.core.config import generation_defaults, load_config
@@ -70,26 +72,60 @@ def _rows(warehouse: Warehouse, table: str, model: str, category: str) -> pl.Dat
     return frame if frame is not None else pl.DataFrame()
 
 
-def _metric_state(metric: Metric, scores: pl.DataFrame, manifest: pl.DataFrame, prompts: dict[str, Prompt]) -> str:
-    applicable = manifest.filter(
-        pl.col("prompt_id").map_elements(lambda p: p in prompts and metric.applies_to(prompts[p]), return_dtype=pl.Boolean)
-    )
+def applicable_prompts(metrics: Sequence[Metric], prompts: Sequence[Prompt]) -> dict[str, frozenset[str]]:
+    """metric name -> ids of the prompts it can score: asked once per prompt, not once per recorded image."""
+    by_id = {p.id: p for p in prompts}
+    return {m.name: frozenset(i for i, p in by_id.items() if m.applies_to(p)) for m in metrics}
+
+
+Scored = dict[tuple[str, str], set[tuple[str, str | None]]]  # (model, category) -> (prompt_id, image_sha256)
+PART = "__status_partition"  # the row's partition, by position in the list read
+
+
+def scored_images(warehouse: Warehouse, metric: Metric, partitions: Sequence[tuple[str, str]]) -> Scored:
+    """What ``metric`` has current rows for, in each of ``partitions`` whose file has rows (absent: no rows).
+
+    Each partition file is read once and the rows filtered once for all of
+    them (``suite_statuses`` passes one model's categories), rather than once
+    per model × category × metric. A per-prompt metric's pairs are (prompt_id, None).
+    """
+    frames, owners = [], []
+    for model, category in partitions:
+        frame = warehouse.read_partition(metric.table, model, category)
+        if frame is not None and not frame.is_empty():
+            frames.append(frame)
+            owners.append((model, category))
+    if not frames:
+        return {}
+    table = pl.concat(frames, how="diagonal_relaxed").with_columns(
+        pl.Series(PART, np.repeat(np.arange(len(frames)), [f.height for f in frames])))
+    image = pl.col("image_sha256") if metric.unit == "image" else pl.lit(None, pl.Utf8)
+    current = table.filter(
+        (pl.col("metric_version") == metric.version) & (pl.col("scorer") == metric.scorer_id)
+    ).select(PART, "prompt_id", image.alias("image"))
+    scored: Scored = {owner: set() for owner in owners}
+    for (index,), part in current.partition_by(PART, as_dict=True).items():
+        scored[owners[index]] = set(zip(part["prompt_id"].to_list(), part["image"].to_list()))
+    return scored
+
+
+def _metric_state(metric: Metric, have: set[tuple[str, str | None]] | None, images: Sequence[tuple[str, str]],
+                  applicable: Collection[str]) -> str:
+    """"done", "missing" or "partial": whether ``have`` (``scored_images``' pairs; None: no rows at all) holds
+    every (prompt, image) the metric needs.
+
+    ``images``: the partition's (prompt_id, sha256) pairs; ``applicable``: the prompts the metric applies to.
+    """
+    wanted = [(p, sha) for p, sha in images if p in applicable]
     if metric.unit == "image":
-        needed = set(zip(applicable["prompt_id"], applicable["sha256"]))
+        needed = set(wanted)
     else:
-        counts = applicable.group_by("prompt_id").len().filter(pl.col("len") >= 2)
-        needed = {(p, None) for p in counts["prompt_id"]}
+        per_prompt = Counter(p for p, _sha in wanted)
+        needed = {(p, None) for p, n in per_prompt.items() if n >= 2}
     if not needed:
         return "done"
-    if scores.is_empty():
+    if have is None:
         return "missing"
-    current = scores.filter(
-        (pl.col("metric_version") == metric.version) & (pl.col("scorer") == metric.scorer_id)
-    )
-    if metric.unit == "image":
-        have = set(zip(current["prompt_id"], current["image_sha256"]))
-    else:
-        have = {(p, None) for p in current["prompt_id"]}
     return "done" if needed <= have else "partial"
 
 
@@ -107,7 +143,16 @@ def disk_problems(warehouse: Warehouse, model: str, category: str, *, images: St
     manifest = warehouse.read_partition(IMAGES_TABLE, model, category)
     if manifest is None or manifest.is_empty():
         return 0, ""
-    return manifest.height, describe_problems(check_manifest_files(manifest.to_dicts(), images))
+    return manifest.height, _on_disk_problems(manifest, images)
+
+
+FILE_CHECK_COLUMNS = ("path", "size", "mtime_ns", "etag", "sha256")  # what ``check_manifest_files`` reads of a row
+
+
+def _on_disk_problems(manifest: pl.DataFrame, images: Store) -> str:
+    """``describe_problems`` of the manifest's files, handing over only the columns the check reads."""
+    rows = manifest.select([c for c in FILE_CHECK_COLUMNS if c in manifest.columns]).to_dicts()
+    return describe_problems(check_manifest_files(rows, images))
 
 
 def partition_status(
@@ -120,6 +165,8 @@ def partition_status(
     model_fingerprint: str | None = None,
     *,
     images: Store,
+    applicable: Mapping[str, Collection[str]] | None = None,  # ``applicable_prompts`` of the category, if known
+    scored: Mapping[str, Scored] | None = None,  # metric name -> ``scored_images`` of a set holding this partition
 ) -> PartitionStatus:
     expected = len(prompts) * settings.images_per_prompt
     status = PartitionStatus(model, category, "missing", expected)
@@ -141,7 +188,7 @@ def partition_status(
     ):
         status.state, status.images = "stale", manifest.height
         return status
-    on_disk = describe_problems(check_manifest_files(manifest.to_dicts(), images))
+    on_disk = _on_disk_problems(manifest, images)
     if on_disk:
         status.state, status.images, status.error = "stale", manifest.height, on_disk
         return status
@@ -150,10 +197,13 @@ def partition_status(
         pl.col("prompt_id").is_in(list(ids)) & (pl.col("image_index") < settings.images_per_prompt)
     )
     status.images = manifest.height
-    by_id = {p.id: p for p in prompts}
+    if applicable is None:
+        applicable = applicable_prompts(metrics, prompts)
+    pairs = list(zip(manifest["prompt_id"].to_list(), manifest["sha256"].to_list()))
     for metric in metrics:
-        scores = _rows(warehouse, metric.table, model, category)
-        status.metrics[metric.name] = _metric_state(metric, scores, manifest, by_id)
+        have = (scored[metric.name] if scored is not None
+                else scored_images(warehouse, metric, [(model, category)])).get((model, category))
+        status.metrics[metric.name] = _metric_state(metric, have, pairs, applicable[metric.name])
     if status.failed_images:
         status.state = "failed"
     elif status.images < expected or any(s != "done" for s in status.metrics.values()):
@@ -195,11 +245,17 @@ def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
     partitions already queued or running.
     """
     suite = inputs.suite
+    prompts = {category: suite.in_category(category) for category in suite.categories}
+    applicable = {category: applicable_prompts(inputs.metrics, prompts[category]) for category in suite.categories}
     for entry in entries:
         model_fp = None if entry.error else fingerprint(entry, inputs.cache)
         settings = model_settings(inputs.defaults, suite.generation, entry)
-        yield entry, [partition_status(inputs.warehouse, entry.key, category, suite.in_category(category), settings,
-                                       inputs.metrics, model_fp, images=inputs.images)
+        judged = [(entry.key, c) for c in suite.categories if (entry.key, c) not in skip]
+        # one model's score rows at a time: memory stays bounded however many models there are
+        scored = {metric.name: scored_images(inputs.warehouse, metric, judged) for metric in inputs.metrics}
+        yield entry, [partition_status(inputs.warehouse, entry.key, category, prompts[category], settings,
+                                       inputs.metrics, model_fp, images=inputs.images,
+                                       applicable=applicable[category], scored=scored)
                       for category in suite.categories if (entry.key, category) not in skip]
 
 
