@@ -78,13 +78,6 @@ def _instance():
     return dg.DagsterInstance.get()
 
 
-def _defs_and_instance():
-    from bench_assets.definitions import build_definitions
-
-    instance = _instance()
-    return build_definitions(), instance
-
-
 def _backend_preflight() -> int:
     """The configured backend's own check (Modal: a token), before any work or file; 3 with the fix."""
     section = configured_compute(load_config(DataPaths.from_env()))
@@ -97,12 +90,14 @@ def _backend_preflight() -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from bench_assets.definitions import build_definitions
     from bench_assets.defs.headless import run_headless
 
     if code := _backend_preflight():
         return code
     paths = DataPaths.from_env()
-    defs, instance = _defs_and_instance()
+    instance = _instance()
+    defs = build_definitions()
     with library_output_to(paths.cache / "bench.log") as log_file:
         summary = run_headless(defs, instance, verbose=getattr(args, "traceback", False),
                                storage_problem=lost_store_check(paths))

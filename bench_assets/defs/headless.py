@@ -216,10 +216,16 @@ def one_line(cause: str) -> str:
     lines = [line for line in cause.splitlines() if line.strip()]
     if len(lines) <= 1:
         return lines[0] if lines else cause
-    reasons = [line.split(": ", 1)[1] if "/" in line.split(": ", 1)[0] and ": " in line else line for line in lines]
-    if len(set(reasons)) == 1:
-        return reasons[0]
+    reasons = {_reason(line) for line in lines}
+    if len(reasons) == 1:
+        return reasons.pop()
     return f"{lines[0]} (and {len(lines) - 1} more line(s): see the log file)"
+
+
+def _reason(line: str) -> str:
+    """``model/category: reason`` -> ``reason``; any other line as it is."""
+    key, sep, reason = line.partition(": ")
+    return reason if sep and "/" in key else line
 
 
 def _label(model: str, categories: list[str]) -> str:
@@ -286,13 +292,15 @@ def run_headless(
         if len(summary.failed) > failed_before and (problem := storage_problem()):
             summary.storage_lost = f"the result store stopped answering: {problem}"
             return summary
-    result = _execute(defs.resolve_job_def("refresh_leaderboard"), instance, verbose)
-    summary.leaderboard_ok = result.success
-    if not result.success:
-        log(f"leaderboard refresh failed: {one_line(root_cause(result))}")
+    summary.leaderboard_ok = _refresh(defs, instance, "leaderboard", log, verbose)
     # The report reads the leaderboard: rebuilt after it, as the daemon's automation would.
-    result = _execute(defs.resolve_job_def("refresh_report"), instance, verbose)
-    summary.report_ok = result.success
-    if not result.success:
-        log(f"report refresh failed: {one_line(root_cause(result))}")
+    summary.report_ok = _refresh(defs, instance, "report", log, verbose)
     return summary
+
+
+def _refresh(defs: dg.Definitions, instance: dg.DagsterInstance, what: str, log: Log, verbose: bool) -> bool:
+    """Run ``refresh_<what>``; a failure is one line naming its cause."""
+    result = _execute(defs.resolve_job_def(f"refresh_{what}"), instance, verbose)
+    if not result.success:
+        log(f"{what} refresh failed: {one_line(root_cause(result))}")
+    return result.success
