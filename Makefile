@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/data/dagster_home
 export BENCH_DATA_DIR := $(CURDIR)/data
 
-.PHONY: install demo test dev bench bench-scale bench-ui bench-gpu status leaderboard clean-demo arena
+.PHONY: install demo test dev bench bench-scale bench-ui bench-gpu status leaderboard clean-demo arena prompts
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ leaderboard: install
 # set BENCH_ARENA_TOKEN first).
 arena: install
 	$(BIN)/bench arena $(ARENA_ARGS)
+
+# The prompt workbench over data/prompts/: http://127.0.0.1:8766 (PROMPTS_ARGS="--suite geneval", or
+# "--host 0.0.0.0" with BENCH_WORKBENCH_TOKEN set).
+prompts: install
+	$(BIN)/bench prompts $(PROMPTS_ARGS)
 
 # Remove everything `make demo` generated (models, images, warehouse, instance).
 clean-demo:

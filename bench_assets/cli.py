@@ -65,6 +65,8 @@ from bench_assets.storage.status import IMAGES_TABLE, STATUS_HEADER, StatusInput
 from bench_assets.storage.store import images_store, store_kind
 from bench_assets.storage.versions import open_versions
 from bench_assets.storage.warehouse import open_warehouse
+from bench_assets.workbench.app import open_workbench
+from bench_assets.workbench import server as workbench_server
 
 
 def _instance():
@@ -315,7 +317,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     paths = DataPaths.from_env()
     with library_output_to(paths.cache / "bench.log"):
         prepare_demo(paths, n_models=args.models)
-    return cmd_run(args)
+    code = cmd_run(args)
+    print(workbench_server.workbench_hint())
+    return code
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
@@ -446,6 +450,21 @@ def cmd_arena(args: argparse.Namespace) -> int:
         print("warning: listening beyond this machine without a token: anyone who can reach it can vote "
               f"(set {SHARED_TOKEN_ENV})", file=sys.stderr, flush=True)
     serve(arena, sock)
+    return 0
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    paths = DataPaths.from_env()
+    bench = open_workbench(paths.root, workbench_server.shared_token(args.token), args.suite)
+    try:
+        sock = workbench_server.listen(bench, args.host, args.port)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    host, port = sock.getsockname()[:2]
+    print(f"prompt workbench on http://{host}:{port}/ : the suites in {paths.prompts}"
+          + (" (token required)" if bench.shared_token else ""), flush=True)
+    workbench_server.serve(bench, sock)
     return 0
 
 
@@ -585,6 +604,12 @@ COMMANDS = (
         _arg("--token", help=f"shared token voters must enter (or env {SHARED_TOKEN_ENV}, which stays out of ps)"),
         _arg("--models", action="append", help="only these models (comma-separated, or repeat)"),
         _arg("--category", help="only this prompt category"),
+    )),
+    Command("prompts", "the prompt workbench: browse, edit and grow prompt suites (a web app)", cmd_prompts, (
+        _arg("--suite", help="the suite to open first: a name or a .jsonl file in data/prompts/"),
+        _arg("--host", default="127.0.0.1", help="address to listen on (beyond this machine: a token is required)"),
+        _arg("--port", type=int, default=workbench_server.DEFAULT_PORT, help="port (0: any free port)"),
+        _arg("--token", help=f"shared token (or env {workbench_server.SHARED_TOKEN_ENV}, which stays out of ps)"),
     )),
 )
 

@@ -15,7 +15,6 @@ loop); errors are JSON ``{"error": ...}``, never a stack trace.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -28,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -40,6 +39,7 @@ from bench_assets.arena.tokens import Signer
 from bench_assets.core.config import load_config
 from bench_assets.core.naming import recorded_image_key
 from bench_assets.core.paths import DataPaths
+from bench_assets.core.web import SecurityHeaders, json_body, json_error_handlers, json_response as _json
 from bench_assets.core.objects import Store, StoreError
 from bench_assets.storage.store import images_store
 from bench_assets.storage.warehouse import Warehouse, open_warehouse
@@ -50,12 +50,6 @@ MAX_BODY = 4096
 MAX_NAME = 40
 REFIT_EVERY = 25  # votes between refits of the ratings that steer pair choice
 RELOAD_SECONDS = 60.0  # how often the candidates are re-read from the warehouse
-SECURITY_HEADERS = [
-    (b"content-security-policy", b"default-src 'self'; img-src 'self'; object-src 'none'; frame-ancestors 'none'"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-]
 
 
 @dataclass(frozen=True)
@@ -196,21 +190,6 @@ def _voter(request: Request, arena: Arena) -> str:
     return voter
 
 
-async def _json_body(request: Request) -> dict:
-    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-        raise HTTPException(415, "send JSON (Content-Type: application/json)")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise HTTPException(413, f"request body over {MAX_BODY} bytes")
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise HTTPException(400, "request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise HTTPException(400, "request body must be a JSON object")
-    return data
-
-
 def _limit(arena: Arena, voter: str, action: str) -> None:
     c = arena.config
     per_minute, burst = (c.votes_per_minute, c.vote_burst) if action == "vote" else (c.pairs_per_minute, c.pair_burst)
@@ -235,7 +214,7 @@ def build_app(arena: Arena) -> Starlette:
         return _json({"voter": voter, "token_required": bool(arena.config.shared_token)})
 
     async def join(request: Request) -> Response:
-        data = await _json_body(request)
+        data = await json_body(request, MAX_BODY)
         name = _clean_name(data.get("name"))
         if arena.config.shared_token and not arena.signer.same_token(data.get("token"), arena.config.shared_token):
             raise HTTPException(401, "wrong or missing arena token")
@@ -246,13 +225,13 @@ def build_app(arena: Arena) -> Starlette:
 
     async def pair(request: Request) -> Response:
         voter = _voter(request, arena)
-        await _json_body(request)
+        await json_body(request, MAX_BODY)
         _limit(arena, voter, "pair")
         return _json(await run_in_threadpool(arena.issue_pair, voter))
 
     async def vote(request: Request) -> Response:
         voter = _voter(request, arena)
-        data = await _json_body(request)
+        data = await json_body(request, MAX_BODY)
         if data.get("choice") not in CHOICES:
             raise HTTPException(400, f"choice must be one of {', '.join(CHOICES)}")
         if not isinstance(data.get("token"), str):
@@ -274,41 +253,9 @@ def build_app(arena: Arena) -> Starlette:
         Route("/image/{image_id}", image),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ]
-    handlers = {HTTPException: _http_error, Exception: _server_error}
-    app = Starlette(routes=routes, exception_handlers=handlers)
-    app.add_middleware(_SecurityHeaders)
+    app = Starlette(routes=routes, exception_handlers=json_error_handlers("arena"))
+    app.add_middleware(SecurityHeaders)
     return app
-
-
-def _json(data: dict, status: int = 200) -> JSONResponse:
-    return JSONResponse(data, status_code=status, headers={"cache-control": "no-store"})
-
-
-async def _http_error(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    return _json({"error": exc.detail}, exc.status_code)
-
-
-async def _server_error(_: Request, __: Exception) -> Response:
-    return _json({"error": "internal error in the arena server"}, 500)
-
-
-class _SecurityHeaders:
-    """Adds the same protective headers to every HTTP response."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def with_headers(message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
 
 
 def open_arena(data_root: Path, shared_token: str | None = None, models: Sequence[str] = (),

@@ -16,8 +16,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
+
+from bench_assets.core import web
 
 SIDES = ("left", "right")
 SHARED_TOKEN_ENV = "BENCH_ARENA_TOKEN"  # read from the environment, the token stays out of `ps`
@@ -25,7 +26,7 @@ SHARED_TOKEN_ENV = "BENCH_ARENA_TOKEN"  # read from the environment, the token s
 
 def shared_token(given: str | None = None) -> str | None:
     """The token voters must enter: ``given`` (``bench arena --token``), else ``BENCH_ARENA_TOKEN``; None: none."""
-    return given or os.environ.get(SHARED_TOKEN_ENV) or None
+    return web.shared_token(given, SHARED_TOKEN_ENV)
 
 
 def _mac(secret: bytes, purpose: str, *parts: str, length: int = 32) -> str:
@@ -88,5 +89,4 @@ class Signer:
         return voter
 
     def same_token(self, given: str | None, expected: str) -> bool:
-        return hmac.compare_digest(hashlib.sha256(str(given or "").encode()).digest(),
-                                   hashlib.sha256(expected.encode()).digest())
+        return web.same_token(given, expected)

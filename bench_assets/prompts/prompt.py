@@ -101,6 +101,11 @@ def _parse_line(raw: dict[str, Any], where: str) -> Prompt:
     )
 
 
+def parse_prompt(raw: dict[str, Any], where: str) -> Prompt:
+    """One prompt's fields validated as a suite line is (the workbench validates an edit with this)."""
+    return _parse_line(raw, where)
+
+
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 

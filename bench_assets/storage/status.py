@@ -12,7 +12,10 @@ States:
 - ``partial``: some images or some scores are still to be made;
 - ``stale``: images exist but for other weights or other settings, or the
   files on disk are no longer the ones recorded (missing, truncated, changed):
-  the files on disk are the truth, never the manifest a past run wrote.
+  the files on disk are the truth, never the manifest a past run wrote; or
+  (``bench status`` only) a prompt's text or negative prompt differs from the
+  suite the last benchmark run recorded (the warehouse's ``prompts`` table,
+  see :func:`changed_prompt_ids`), so its images show another prompt.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
 IMAGES_TABLE = "images"
 FAILURES_TABLE = "generation_failures"
+RECORDED_PROMPTS_TABLE = "prompts"  # the suite as the last leaderboard refresh recorded it
 
 FAILURE_SCHEMA = {
     "model": pl.Utf8,
@@ -76,6 +80,23 @@ def applicable_prompts(metrics: Sequence[Metric], prompts: Sequence[Prompt]) -> 
     """metric name -> ids of the prompts it can score: asked once per prompt, not once per recorded image."""
     by_id = {p.id: p for p in prompts}
     return {m.name: frozenset(i for i, p in by_id.items() if m.applies_to(p)) for m in metrics}
+
+
+RecordedPrompts = Mapping[str, tuple[str, str | None]]  # prompt id -> (text, negative prompt) as last recorded
+
+
+def recorded_prompts(warehouse: Warehouse) -> dict[str, tuple[str, str | None]]:
+    """The prompts the last benchmark run recorded (empty when no run has refreshed the leaderboard)."""
+    table = warehouse.read_table(RECORDED_PROMPTS_TABLE)
+    if table.is_empty():
+        return {}
+    return {row["prompt_id"]: (row["prompt"], row["negative_prompt"] or None)
+            for row in table.select("prompt_id", "prompt", "negative_prompt").iter_rows(named=True)}
+
+
+def changed_prompt_ids(recorded: RecordedPrompts, prompts: Iterable[Prompt]) -> list[str]:
+    """Ids of ``prompts`` the last run recorded with another text or negative prompt (new prompts are not here)."""
+    return [p.id for p in prompts if p.id in recorded and recorded[p.id] != (p.prompt, p.negative_prompt or None)]
 
 
 Scored = dict[tuple[str, str], set[tuple[str, str | None]]]  # (model, category) -> (prompt_id, image_sha256)
@@ -167,6 +188,7 @@ def partition_status(
     images: Store,
     applicable: Mapping[str, Collection[str]] | None = None,  # ``applicable_prompts`` of the category, if known
     scored: Mapping[str, Scored] | None = None,  # metric name -> ``scored_images`` of a set holding this partition
+    changed: Collection[str] = (),  # ``changed_prompt_ids`` of the category: their images show another prompt
 ) -> PartitionStatus:
     expected = len(prompts) * settings.images_per_prompt
     status = PartitionStatus(model, category, "missing", expected)
@@ -191,6 +213,10 @@ def partition_status(
     on_disk = _on_disk_problems(manifest, images)
     if on_disk:
         status.state, status.images, status.error = "stale", manifest.height, on_disk
+        return status
+    if redrawn := sorted(set(changed) & set(manifest["prompt_id"].to_list())):
+        status.state, status.images = "stale", manifest.height
+        status.error = f"prompt(s) edited since their images were made: {', '.join(redrawn)}"
         return status
     ids = {p.id for p in prompts}
     manifest = manifest.filter(
@@ -228,12 +254,15 @@ class StatusInputs:
     metrics: Sequence[Metric]
     defaults: GenerationSettings  # before the suite's and the model's own settings (``model_settings``)
     cache: Path  # where model fingerprints are cached
+    recorded: RecordedPrompts = field(default_factory=dict)  # ``recorded_prompts``: read by ``bench status`` only
 
     @classmethod
     def from_data_dir(cls, paths: DataPaths) -> "StatusInputs":
         config = load_config(paths)
-        return cls(open_warehouse(paths, config), images_store(paths, config), load_suite(paths.default_suite()),
-                   configured_metrics(metric_options(config)), generation_defaults(config), paths.cache)
+        warehouse = open_warehouse(paths, config)
+        return cls(warehouse, images_store(paths, config), load_suite(paths.default_suite()),
+                   configured_metrics(metric_options(config)), generation_defaults(config), paths.cache,
+                   recorded_prompts(warehouse))
 
 
 def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
@@ -247,6 +276,7 @@ def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
     suite = inputs.suite
     prompts = {category: suite.in_category(category) for category in suite.categories}
     applicable = {category: applicable_prompts(inputs.metrics, prompts[category]) for category in suite.categories}
+    changed = {category: changed_prompt_ids(inputs.recorded, prompts[category]) for category in suite.categories}
     for entry in entries:
         model_fp = None if entry.error else fingerprint(entry, inputs.cache)
         settings = model_settings(inputs.defaults, suite.generation, entry)
@@ -255,7 +285,7 @@ def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
         scored = {metric.name: scored_images(inputs.warehouse, metric, judged) for metric in inputs.metrics}
         yield entry, [partition_status(inputs.warehouse, entry.key, category, prompts[category], settings,
                                        inputs.metrics, model_fp, images=inputs.images,
-                                       applicable=applicable[category], scored=scored)
+                                       applicable=applicable[category], scored=scored, changed=changed[category])
                       for category in suite.categories if (entry.key, category) not in skip]
 
 
