@@ -250,6 +250,27 @@ def _file_stamp(value: Any) -> str:
     return f"@{stat.st_size}:{stat.st_mtime_ns}"
 
 
+def options_id(options: dict[str, Any], exempt: Sequence[str] = ()) -> str:
+    """``key=value`` of every option not ``exempt``, sorted: the identity of a scorer's weights and options.
+
+    An option naming a local file also records its size and mtime, so new
+    weights saved over old ones at the same path are not mistaken for them.
+    """
+    return ",".join(f"{key}={options[key]}{_file_stamp(options[key])}" for key in sorted(options) if key not in exempt)
+
+
+def checked_options(owner: str, defaults: dict[str, Any], options: dict[str, Any] | None) -> dict[str, Any]:
+    """``options`` over ``defaults``; an unknown key or a ``batch_size`` that is not a positive int raises."""
+    unknown = set(options or {}) - set(defaults)
+    if unknown:
+        raise ValueError(f"{owner}: unknown option(s) {sorted(unknown)}; known: {sorted(defaults)}")
+    merged = {**defaults, **(options or {})}
+    batch_size = merged.get("batch_size", 1)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"{owner}: batch_size must be a positive int, got {batch_size!r}")
+    return merged
+
+
 class Metric(ABC):
     """Base class: subclasses set the class attributes and implement two methods."""
 
@@ -273,16 +294,7 @@ class Metric(ABC):
     tiny_scorer: ClassVar[TinyScorer | None] = None
 
     def __init__(self, options: dict[str, Any] | None = None) -> None:
-        unknown = set(options or {}) - set(self.default_options)
-        if unknown:
-            raise ValueError(
-                f"metric {self.name}: unknown option(s) {sorted(unknown)}; "
-                f"known: {sorted(self.default_options)}"
-            )
-        self.options: dict[str, Any] = {**self.default_options, **(options or {})}
-        batch_size = self.options.get("batch_size", 1)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"metric {self.name}: batch_size must be a positive int, got {batch_size!r}")
+        self.options: dict[str, Any] = checked_options(f"metric {self.name}", self.default_options, options)
 
     @classmethod
     def summary_columns(cls) -> dict[str, Any]:
@@ -321,13 +333,7 @@ class Metric(ABC):
         An option naming a local file also records its size and mtime, so new
         weights saved over old ones at the same path are not mistaken for them.
         """
-        parts = []
-        for key in sorted(self.options):
-            if key in self.cache_exempt_options:
-                continue
-            value = self.options[key]
-            parts.append(f"{key}={value}{_file_stamp(value)}")
-        return ",".join(parts)
+        return options_id(self.options, self.cache_exempt_options)
 
     def applies_to(self, prompt: Prompt) -> bool:
         """Whether this metric can score the prompt: it has every metadata key the metric uses."""
