@@ -42,7 +42,7 @@ from bench_assets.workbench.changes import is_active, partitions_to_rerun, publi
 from bench_assets.workbench.edits import EditError, apply_edits, checked_prompt
 from bench_assets.workbench.proposals import Proposals
 from bench_assets.workbench.suite_files import NotFound, Snapshot, SuiteFiles, VersionConflict, prompt_record
-from bench_assets.workbench.uploads import UploadError, validate_upload
+from bench_assets.workbench.uploads import MAX_UPLOAD_BYTES, UploadError, read_upload
 
 STATIC = Path(__file__).parent / "static"
 TOKEN_HEADER = "x-bench-token"
@@ -162,7 +162,7 @@ def _routes(bench: Workbench) -> list:
 
     async def propose(request: Request) -> Response:
         filename = unquote(request.headers.get("x-filename", ""))
-        image = await _call_checked(validate_upload, await _limited_body(request), filename)
+        image = await _call_checked(read_upload, await _limited_body(request), filename)
         return await _call(bench.proposals.propose, image)
 
     return [
@@ -189,9 +189,7 @@ async def _call_checked(function: Callable[..., Any], *args: Any) -> Any:
 
 
 async def _limited_body(request: Request) -> bytes:
-    """The raw body, read no further than the upload limit (the check itself is ``validate_upload``'s)."""
-    from bench_assets.workbench.uploads import MAX_UPLOAD_BYTES
-
+    """The raw body, read no further than the upload limit (every other check is ``read_upload``'s)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
         raise HTTPException(413, f"upload over {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB")
