@@ -20,7 +20,9 @@ function say(text) { $("message").textContent = text; $("error").hidden = true; 
 function fail(err) { $("error").textContent = err.message; $("error").hidden = false; }
 function el(tag, attrs, ...children) {
   const node = document.createElement(tag);
-  Object.assign(node, attrs || {});
+  const { dataset, ...props } = attrs || {};
+  Object.assign(node, props);
+  Object.assign(node.dataset, dataset || {});
   children.forEach((c) => node.append(c));
   return node;
 }
