@@ -49,6 +49,7 @@ NOT_EXECUTED = {
     "prune": "deletes images and rows",
     "migrate": "rewrites rows (tested on a warehouse of absolute paths in storage/test_migrate.py)",
     "arena": "serves a web app until stopped (tested in bench_assets_tests/arena/)",
+    "prompts": "serves a web app until stopped (tested in bench_assets_tests/workbench/)",
     "compare": "names the reader's own models (my-model@1); the demo warehouse has one version of one model",
     "gate": "names the reader's own models (my-model@1); the demo warehouse has one version of one model",
 }

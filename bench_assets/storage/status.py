@@ -210,13 +210,11 @@ def partition_status(
     ):
         status.state, status.images = "stale", manifest.height
         return status
-    on_disk = _on_disk_problems(manifest, images)
+    redrawn = sorted(set(changed) & set(manifest["prompt_id"].to_list()))
+    on_disk = _on_disk_problems(manifest, images) or (
+        f"prompt(s) edited since their images were made: {', '.join(redrawn)}" if redrawn else "")
     if on_disk:
         status.state, status.images, status.error = "stale", manifest.height, on_disk
-        return status
-    if redrawn := sorted(set(changed) & set(manifest["prompt_id"].to_list())):
-        status.state, status.images = "stale", manifest.height
-        status.error = f"prompt(s) edited since their images were made: {', '.join(redrawn)}"
         return status
     ids = {p.id for p in prompts}
     manifest = manifest.filter(

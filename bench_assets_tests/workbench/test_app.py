@@ -32,7 +32,7 @@ def server(tmp_path_factory):
     (top / "outside" / "x.png").write_bytes(b"not to be touched")
     outside = tree_hash(top / "outside")
     with ServerThread(build_app(open_workbench(top / "data", TOKEN))) as url:
-        yield WorkbenchClient(url, TOKEN), top / "data"
+        yield WorkbenchClient(url, token=TOKEN), top / "data"
     assert tree_hash(top / "outside") == outside
     assert sorted(p.name for p in top.iterdir()) == ["data", "outside"]
 
@@ -137,8 +137,8 @@ def test_the_token_is_required_and_beyond_loopback_the_server_refuses_to_start_w
     client, data = server
     state = tree_hash(data)
     for token in (None, "wrong", TOKEN[:-1]):
-        assert_json_error(WorkbenchClient(client.base, token).request("GET", "/api/suites/default"), 401, "token")
-        reply = WorkbenchClient(client.base, token).edit(client.suite()["version"], [{"op": "delete", "ids": ["hum-001"]}])
+        assert_json_error(WorkbenchClient(client.base, token=token).request("GET", "/api/suites/default"), 401, "token")
+        reply = WorkbenchClient(client.base, token=token).edit(client.suite()["version"], [{"op": "delete", "ids": ["hum-001"]}])
         assert_json_error(reply, 401, "token")
     assert WorkbenchClient(client.base).request("GET", "/").status == 200  # the page itself holds no data
     with pytest.raises(TokenRequired):

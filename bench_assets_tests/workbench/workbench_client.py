@@ -1,46 +1,25 @@
-"""Helpers for the workbench tests: a stdlib HTTP client that sends the token, and a hash of a folder tree."""
+"""Helpers for the workbench tests: the arena tests' HTTP client sending the token, and a hash of a folder tree."""
 
 from __future__ import annotations
 
 import hashlib
-import http.client
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
+
+from bench_assets_tests.arena.http_client import ArenaClient, Reply
 
 
 @dataclass
-class Reply:
-    status: int
-    headers: dict[str, str]
-    body: bytes
+class WorkbenchClient(ArenaClient):
+    """The arena tests' client, sending the workbench token (when given) with every request."""
 
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-
-@dataclass
-class WorkbenchClient:
-    base: str
     token: str | None = None
 
     def request(self, method: str, path: str, body: dict | None = None, raw: bytes | None = None,
                 headers: dict[str, str] | None = None) -> Reply:
-        url = urlsplit(self.base)
-        con = http.client.HTTPConnection(url.hostname, url.port, timeout=120)
-        sent = dict(headers or {})
-        if body is not None:
-            raw = json.dumps(body).encode()
-            sent.setdefault("Content-Type", "application/json")
-        if self.token:
-            sent["X-Bench-Token"] = self.token
-        try:
-            con.request(method, path, body=raw, headers=sent)
-            response = con.getresponse()
-            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
-        finally:
-            con.close()
+        sent = {**(headers or {}), **({"X-Bench-Token": self.token} if self.token else {})}
+        return super().request(method, path, body, raw, sent)
 
     def suite(self, name: str = "default") -> dict:
         reply = self.request("GET", f"/api/suites/{name}")

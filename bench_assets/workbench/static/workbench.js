@@ -88,7 +88,7 @@ function render() {
     box.addEventListener("click", (e) => e.stopPropagation());
     const row = el("tr", { dataset: { id: p.id } }, el("td", {}, box), el("td", { textContent: p.id }),
       el("td", { textContent: p.category }), el("td", { textContent: p.difficulty || "" }),
-      el("td", { textContent: p.prompt }), el("td", { textContent: p.source }),
+      el("td", { textContent: p.prompt }), el("td", { textContent: p.source || "own" }),
       el("td", { className: "metrics", textContent: appliesText(p.applies) }));
     row.addEventListener("click", () => openEditor(p, p.id));
     return row;
