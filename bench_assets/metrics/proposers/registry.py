@@ -9,7 +9,6 @@ tiny GenEval, or the real ones, with no section of their own in
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 from bench_assets.metrics.proposers.base import Proposer
@@ -35,8 +34,3 @@ def configured_proposers(metric_options: Mapping[str, Mapping[str, Any]]) -> dic
     """Every proposer, loading the weights its metric is configured with (``metrics:`` of the config)."""
     section = {name: dict(options or {}) for name, options in metric_options.items()}
     return {name: cls(cls.options_from_metrics(section)) for name, cls in PROPOSERS.items()}
-
-
-def tiny_proposers(root: Path) -> dict[str, Proposer]:
-    """Every proposer on its random-weight ``tiny_scorer`` built under ``root`` (shared with the metrics')."""
-    return {name: cls(cls.tiny_scorer.options(root)) for name, cls in PROPOSERS.items()}
