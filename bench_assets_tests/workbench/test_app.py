@@ -166,3 +166,17 @@ def test_bad_uploads_get_clear_errors_and_touch_nothing(server):
     assert_json_error(client.upload(good.getvalue(), "../../x.png"), 400)
     assert_json_error(WorkbenchClient(client.base).upload(good.getvalue(), "fine.png"), 401, "token")
     assert tree_hash(data) == state
+
+
+def test_bench_demo_ends_by_saying_where_the_workbench_is(tmp_path, monkeypatch, capsys):
+    """The demo's own work is replaced by no-ops: this checks the line, not the demo (test_first_hour runs it)."""
+    import bench_assets.cli as cli
+    from bench_assets.workbench.server import DEFAULT_PORT, workbench_hint
+
+    monkeypatch.setenv("BENCH_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BENCH_COMPUTE", "local")
+    monkeypatch.setattr(cli, "prepare_demo", lambda paths, n_models: None)
+    monkeypatch.setattr(cli, "cmd_run", lambda args: 0)
+    assert cli.main(["demo"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == workbench_hint() and f"http://127.0.0.1:{DEFAULT_PORT}/" in last and "bench prompts" in last
