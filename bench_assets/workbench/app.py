@@ -76,7 +76,7 @@ class Workbench:
                 "since_last_run": since_last_run(self.paths, snapshot.suite) if is_active(self.paths, name) else None}
 
     def edit(self, name: str, version: str, edits: Any) -> dict[str, Any]:
-        before = self.files.read(name)
+        before = self.files.read_at(name, version)  # a stale tab gets its 409 before its edits are looked at
         records = apply_edits([prompt_record(p) for p in before.suite.prompts], edits)
         return self._saved(name, before, self.files.save(name, records, version))
 

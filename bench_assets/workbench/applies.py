@@ -32,11 +32,8 @@ DETAILS: dict[str, Callable[[Prompt], str]] = {
 }
 
 
-def _metrics() -> list[Metric]:
-    return [get_metric(name) for name in METRICS]
-
-
-METRIC_INSTANCES = _metrics()  # default options: applies_to reads only the prompt
+# Default options: applies_to reads only the prompt, never the weights.
+METRIC_INSTANCES: list[Metric] = [get_metric(name) for name in METRICS]
 
 
 def applying_metrics(prompt: Prompt) -> list[dict[str, Any]]:

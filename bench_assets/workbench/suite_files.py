@@ -100,6 +100,13 @@ class SuiteFiles:
             data = path.read_bytes()
             return Snapshot(load_jsonl_suite(path), version_of(data))
 
+    def read_at(self, name: str, version: str) -> Snapshot:
+        """The suite as read now, refused (:class:`VersionConflict`) unless it is still at ``version``."""
+        snapshot = self.read(name)
+        if snapshot.version != version:
+            self._current(self.path(name), version)
+        return snapshot
+
     def save(self, name: str, records: list[dict[str, Any]], version: str) -> Snapshot:
         """Write ``records`` as the suite if it is still at ``version``; the old content goes to the history."""
         path = self.path(name)

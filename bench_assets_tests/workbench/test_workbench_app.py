@@ -55,6 +55,8 @@ def test_a_stale_version_is_refused_and_the_newer_save_kept(server):
     assert saved.status == 200 and saved.json()["version"] == version_of(suite_file(data).read_bytes())
     after_first = suite_file(data).read_bytes()
     assert_json_error(client.edit(first["version"], [retitled(hum, "tab two's text")]), 409, "changed since")
+    gone = {"op": "delete", "ids": ["no-such-prompt"]}  # stale comes first, whatever the edit
+    assert_json_error(client.edit(first["version"], [gone]), 409, "changed since")
     assert suite_file(data).read_bytes() == after_first
     assert load_suite(suite_file(data)).by_id()[hum["id"]].prompt == "tab one's text"
 
@@ -170,6 +172,8 @@ def test_bad_uploads_get_clear_errors_and_touch_nothing(server):
 
 def test_bench_demo_ends_by_saying_where_the_workbench_is(tmp_path, monkeypatch, capsys):
     """The demo's own work is replaced by no-ops: this checks the line, not the demo (test_first_hour runs it)."""
+    import contextlib
+
     import bench_assets.cli as cli
     from bench_assets.workbench.server import DEFAULT_PORT, workbench_hint
 
@@ -177,6 +181,7 @@ def test_bench_demo_ends_by_saying_where_the_workbench_is(tmp_path, monkeypatch,
     monkeypatch.setenv("BENCH_COMPUTE", "local")
     monkeypatch.setattr(cli, "prepare_demo", lambda paths, n_models: None)
     monkeypatch.setattr(cli, "cmd_run", lambda args: 0)
+    monkeypatch.setattr(cli, "library_output_to", lambda path: contextlib.nullcontext())  # imports diffusers
     assert cli.main(["demo"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == workbench_hint() and f"http://127.0.0.1:{DEFAULT_PORT}/" in last and "bench prompts" in last
