@@ -224,6 +224,7 @@ def manifest_frame(part: Partition) -> pl.DataFrame:
         "gpu_seconds": [meta["seconds"] * (1 + part.index % 5)] * n, "device": ["cpu"] * n, "dtype": [DTYPE] * n,
         "torch_version": ["2.5.1"] * n, "diffusers_version": ["0.31.0"] * n, "created_at": [SCORED_AT] * n,
         "width": [IMAGE_SIZE] * n, "height": [IMAGE_SIZE] * n,
+        "prompt_hash": [p.text_hash for p in part.prompts for _ in range(part.images)],
     }
     return pl.DataFrame({c: columns[c] for c in MANIFEST_COLUMNS})
 

@@ -130,6 +130,7 @@ def image_provenance(request: GenerationRequest, job: ImageJob, set_fp: str, **h
         "model_fingerprint": request.model_fingerprint,
         "category": request.category,
         "prompt_id": job.prompt.id,
+        "prompt_hash": job.prompt.text_hash,
         "image_index": job.index,
         "seed": job.seed,
         "set_fingerprint": set_fp,

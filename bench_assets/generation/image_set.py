@@ -111,7 +111,7 @@ def encode_png(pixels: Any, meta: dict[str, Any]) -> bytes:
 MANIFEST_COLUMNS = (
     "model", "category", "prompt_id", "image_index", "seed", "path", "sha256", "size", "mtime_ns", "etag",
     "set_fingerprint", "model_fingerprint", "settings", "seconds", "gpu_seconds", "device", "dtype",
-    "torch_version", "diffusers_version", "created_at", "width", "height",
+    "torch_version", "diffusers_version", "created_at", "width", "height", "prompt_hash",
 )
 
 
@@ -140,6 +140,7 @@ def manifest_row(job: ImageJob, meta: dict[str, Any], sha256: str, info: ObjectI
         "created_at": meta.get("created_at"),
         "width": int(meta.get("width", 0)),
         "height": int(meta.get("height", 0)),
+        "prompt_hash": meta.get("prompt_hash"),  # None: made before prompts were hashed (taken as current)
     }
 
 
@@ -189,6 +190,11 @@ def _row_from_store(store: Store, job: ImageJob, info: ObjectInfo) -> dict[str, 
     return manifest_row(job, meta, hashlib.sha256(data).hexdigest(), info)
 
 
+def _drawn_from(row: dict[str, Any], prompt: Prompt) -> bool:
+    """Whether the image was drawn from the prompt's current text (an edited prompt's images are redrawn)."""
+    return row.get("prompt_hash") in (None, prompt.text_hash)
+
+
 def stored_rows(
     store: Store, jobs: Sequence[ImageJob], set_fingerprint: str, known: Iterable[dict[str, Any]] = ()
 ) -> dict[str, dict[str, Any]]:
@@ -210,7 +216,7 @@ def stored_rows(
         row = trusted.get(job.key)
         if row is None or not _unchanged(row, info):
             row = _row_from_store(store, job, info)
-        if row is not None and row.get("set_fingerprint") == set_fingerprint:
+        if row is not None and row.get("set_fingerprint") == set_fingerprint and _drawn_from(row, job.prompt):
             rows[job.key] = {**{c: row.get(c) for c in MANIFEST_COLUMNS}, "etag": row.get("etag") or "",
                              "path": job.key}
     return rows
@@ -219,7 +225,8 @@ def stored_rows(
 def missing_jobs(
     store: Store, jobs: Sequence[ImageJob], set_fingerprint: str, known: Iterable[dict[str, Any]] = ()
 ) -> list[ImageJob]:
-    """Jobs with no image of this set in the store (absent, unreadable, cut short, or another set's)."""
+    """Jobs with no image of this set in the store (absent, unreadable, cut short, another set's, or drawn
+    from a prompt text since edited)."""
     present = stored_rows(store, jobs, set_fingerprint, known)
     return [job for job in jobs if job.key not in present]
 

@@ -15,6 +15,7 @@ both are restricted to characters that are safe in paths and partition keys.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -44,6 +45,13 @@ class Prompt:
     negative_prompt: str | None = None
     difficulty: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def text_hash(self) -> str:
+        """What the images are drawn from (text and negative prompt), hashed: recorded in every image, so an
+        edited prompt's images are found stale and drawn again (its id, index and seed stay the same)."""
+        drawn = json.dumps([self.prompt, self.negative_prompt or ""], ensure_ascii=False)
+        return hashlib.sha256(drawn.encode("utf-8")).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

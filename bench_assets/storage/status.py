@@ -13,9 +13,8 @@ States:
 - ``stale``: images exist but for other weights or other settings, or the
   files on disk are no longer the ones recorded (missing, truncated, changed):
   the files on disk are the truth, never the manifest a past run wrote; or
-  (``bench status`` only) a prompt's text or negative prompt differs from the
-  suite the last benchmark run recorded (the warehouse's ``prompts`` table,
-  see :func:`changed_prompt_ids`), so its images show another prompt.
+  a prompt's text or negative prompt was edited since its images were drawn
+  (:func:`edited_prompts`: each image records its prompt's ``text_hash``).
 """
 
 from __future__ import annotations
@@ -97,6 +96,16 @@ def recorded_prompts(warehouse: Warehouse) -> dict[str, tuple[str, str | None]]:
 def changed_prompt_ids(recorded: RecordedPrompts, prompts: Iterable[Prompt]) -> list[str]:
     """Ids of ``prompts`` the last run recorded with another text or negative prompt (new prompts are not here)."""
     return [p.id for p in prompts if p.id in recorded and recorded[p.id] != (p.prompt, p.negative_prompt or None)]
+
+
+def edited_prompts(manifest: pl.DataFrame, prompts: Sequence[Prompt]) -> list[str]:
+    """Ids of ``prompts`` whose recorded images were drawn from another text (each PNG records its prompt's
+    ``text_hash``; images made before that was recorded count as current)."""
+    if "prompt_hash" not in manifest.columns:
+        return []
+    current = {p.id: p.text_hash for p in prompts}
+    drawn = manifest.select("prompt_id", "prompt_hash").unique().filter(pl.col("prompt_hash").is_not_null())
+    return sorted({pid for pid, h in drawn.iter_rows() if pid in current and current[pid] != h})
 
 
 Scored = dict[tuple[str, str], set[tuple[str, str | None]]]  # (model, category) -> (prompt_id, image_sha256)
@@ -188,7 +197,6 @@ def partition_status(
     images: Store,
     applicable: Mapping[str, Collection[str]] | None = None,  # ``applicable_prompts`` of the category, if known
     scored: Mapping[str, Scored] | None = None,  # metric name -> ``scored_images`` of a set holding this partition
-    changed: Collection[str] = (),  # ``changed_prompt_ids`` of the category: their images show another prompt
 ) -> PartitionStatus:
     expected = len(prompts) * settings.images_per_prompt
     status = PartitionStatus(model, category, "missing", expected)
@@ -210,7 +218,7 @@ def partition_status(
     ):
         status.state, status.images = "stale", manifest.height
         return status
-    redrawn = sorted(set(changed) & set(manifest["prompt_id"].to_list()))
+    redrawn = edited_prompts(manifest, prompts)
     on_disk = _on_disk_problems(manifest, images) or (
         f"prompt(s) edited since their images were made: {', '.join(redrawn)}" if redrawn else "")
     if on_disk:
@@ -252,15 +260,12 @@ class StatusInputs:
     metrics: Sequence[Metric]
     defaults: GenerationSettings  # before the suite's and the model's own settings (``model_settings``)
     cache: Path  # where model fingerprints are cached
-    recorded: RecordedPrompts = field(default_factory=dict)  # ``recorded_prompts``: read by ``bench status`` only
 
     @classmethod
     def from_data_dir(cls, paths: DataPaths) -> "StatusInputs":
         config = load_config(paths)
-        warehouse = open_warehouse(paths, config)
-        return cls(warehouse, images_store(paths, config), load_suite(paths.default_suite()),
-                   configured_metrics(metric_options(config)), generation_defaults(config), paths.cache,
-                   recorded_prompts(warehouse))
+        return cls(open_warehouse(paths, config), images_store(paths, config), load_suite(paths.default_suite()),
+                   configured_metrics(metric_options(config)), generation_defaults(config), paths.cache)
 
 
 def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
@@ -274,7 +279,6 @@ def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
     suite = inputs.suite
     prompts = {category: suite.in_category(category) for category in suite.categories}
     applicable = {category: applicable_prompts(inputs.metrics, prompts[category]) for category in suite.categories}
-    changed = {category: changed_prompt_ids(inputs.recorded, prompts[category]) for category in suite.categories}
     for entry in entries:
         model_fp = None if entry.error else fingerprint(entry, inputs.cache)
         settings = model_settings(inputs.defaults, suite.generation, entry)
@@ -283,7 +287,7 @@ def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
         scored = {metric.name: scored_images(inputs.warehouse, metric, judged) for metric in inputs.metrics}
         yield entry, [partition_status(inputs.warehouse, entry.key, category, prompts[category], settings,
                                        inputs.metrics, model_fp, images=inputs.images,
-                                       applicable=applicable[category], scored=scored, changed=changed[category])
+                                       applicable=applicable[category], scored=scored)
                       for category in suite.categories if (entry.key, category) not in skip]
 
 

@@ -6,6 +6,7 @@ end-to-end runs on a bucket are in ``defs/test_s3_end_to_end.py``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -17,10 +18,12 @@ import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+import polars as pl
 import pytest
 
 from bench_assets.prompts.prompt import Prompt
 from bench_assets.core.settings import GenerationSettings
+from bench_assets.storage.status import edited_prompts
 from bench_assets.storage.store import open_store
 from bench_assets.generation.image_set import (
     check_manifest_files, encode_png, missing_jobs, plan_images, read_png_meta, stored_rows, write_image,
@@ -101,6 +104,29 @@ def test_a_cut_short_or_missing_object_is_seen_by_the_manifest_check(images):
     assert [(c.key, c.problem) for c in checks] == [(jobs[0].key, "changed"), (jobs[1].key, "missing")]
     assert checks[0].path == images.location(jobs[0].key)
     assert missing_jobs(images, jobs, "set-a", known=rows) == jobs, "a cut-short PNG is not an image of the set"
+
+
+def test_an_edited_prompts_images_alone_are_drawn_again(tmp_path):
+    """Images are named by prompt id and seed; the text they were drawn from is in each PNG, so editing a
+    prompt (same id) makes exactly its images missing, and the status names it."""
+    images = open_store(tmp_path / "images")
+    jobs = plan_images("tiny", "object", PROMPTS, SETTINGS)
+    rows = [write_image(images, job, _pixels(i), {**_meta("set-a", job), "prompt_hash": job.prompt.text_hash})
+            for i, job in enumerate(jobs)]
+    assert missing_jobs(images, jobs, "set-a", known=rows) == []
+
+    edited = (dataclasses.replace(PROMPTS[0], prompt="a blue bicycle"), PROMPTS[1])
+    again = plan_images("tiny", "object", edited, SETTINGS)
+    assert [j.key for j in missing_jobs(images, again, "set-a", known=rows)] == [j.key for j in jobs[:2]]
+    negative = (dataclasses.replace(PROMPTS[0], negative_prompt="blurry"), PROMPTS[1])
+    assert len(missing_jobs(images, plan_images("tiny", "object", negative, SETTINGS), "set-a")) == 2
+    assert edited_prompts(pl.DataFrame(rows), edited) == ["p1"]
+    assert edited_prompts(pl.DataFrame(rows), PROMPTS) == []
+
+    # An image made before prompts were hashed records none: it is taken as current, never redrawn.
+    old = jobs[0]
+    images.put_bytes(old.key, encode_png(_pixels(7), _meta("set-a", old)))
+    assert old.key not in {j.key for j in missing_jobs(images, again, "set-a")}
 
 
 # --------------------------------------------------------------------------- a writer killed mid-PUT
