@@ -80,3 +80,16 @@ def test_coco_captions_become_a_prompt_suite(references, tmp_path):
     (references / "shapes" / "captions.json").unlink()
     with pytest.raises(ReferenceSetError, match="no captions"):
         captions_suite(load_reference_set(references, "shapes"))
+
+
+def test_bench_references_lists_sets_and_writes_the_captions_suite(references, monkeypatch, capsys):
+    from bench_assets.cli import main
+
+    data = references.parent
+    (data / "prompts").mkdir()
+    monkeypatch.setenv("BENCH_DATA_DIR", str(data))
+    monkeypatch.delenv("BENCH_CONFIG", raising=False)
+    assert main(["references"]) == 0
+    assert "shapes: 4 images, 3 captions, 1 left out" in capsys.readouterr().out
+    assert main(["references", "suite", "shapes"]) == 0
+    assert len(load_jsonl_suite(data / "prompts" / "shapes.jsonl").prompts) == 3
