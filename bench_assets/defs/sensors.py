@@ -11,7 +11,8 @@ run's process starts once and loads the model and each scorer once.
 
 A tick reads what is cheap and bounded: the drop folder's entries (their stat
 signatures; weights are hashed only when a signature changed), the prompt
-suite file's stat (parsed again only when it changed) and the runs in flight. It never checks every recorded image: a bounded,
+suite file's stat (parsed again only when it changed: the categories whose prompts were added or edited
+since the last tick get runs for every registered model) and the runs in flight. It never checks every recorded image: a bounded,
 resumable *disk sweep* checks whole partitions until ``BENCH_SENSOR_SWEEP_IMAGES``
 images (default ``DISK_SWEEP_IMAGES``; 0 turns it off) were compared with the
 image store, and keeps where it stopped in the cursor, so a full pass takes
@@ -31,7 +32,7 @@ import dagster as dg
 
 from bench_assets.models.drop_folder import WatchState, decide, sweep_key, sweep_order
 from bench_assets.models.registry import scan_models
-from bench_assets.prompts.prompt import SPEC_SUFFIXES
+from bench_assets.prompts.prompt import SPEC_SUFFIXES, edited_categories
 from bench_assets.storage.status import disk_problems, images_made_from
 from bench_assets.defs.active_runs import active_partitions, model_run_request
 from bench_assets.defs.partitions import MODEL_DIM, model_partitions
@@ -54,11 +55,11 @@ def disk_sweep_budget() -> int:
     return budget
 
 
-_CATEGORIES: dict[tuple[str, int, int], list[str]] = {}  # the last suite file read: (path, mtime, size) -> its categories
+_SUITE_READ: dict[tuple[str, int, int], dict[str, str]] = {}  # the last suite file read: (path, mtime, size) -> digests
 
 
-def suite_categories(bench: BenchResource) -> list[str]:
-    """The suite's categories, parsed again only when its file's mtime or size changed.
+def suite_digests(bench: BenchResource) -> dict[str, str]:
+    """The suite's ``category_digests`` (its categories, in order), parsed again only when its file changed.
 
     Parsing a 10,000-prompt JSONL suite takes about 0.25 s, every tick; its
     ``stat`` is one call. A ``.suite.yaml`` spec names other files, so it is
@@ -70,12 +71,17 @@ def suite_categories(bench: BenchResource) -> list[str]:
     except OSError:
         info = None
     if info is None or path.suffix.lower() in SPEC_SUFFIXES:
-        return bench.suite().categories  # a missing file raises there, with its own message
+        return bench.suite().category_digests()  # a missing file raises there, with its own message
     key = (str(path.absolute()), info.st_mtime_ns, info.st_size)
-    if key not in _CATEGORIES:
-        _CATEGORIES.clear()
-        _CATEGORIES[key] = list(bench.suite().categories)
-    return list(_CATEGORIES[key])
+    if key not in _SUITE_READ:
+        _SUITE_READ.clear()
+        _SUITE_READ[key] = bench.suite().category_digests()
+    return dict(_SUITE_READ[key])
+
+
+def suite_categories(bench: BenchResource) -> list[str]:
+    """The suite's categories in order (read as :func:`suite_digests` reads it)."""
+    return list(suite_digests(bench))
 
 
 def build_model_sensor(job: Any) -> dg.SensorDefinition:
@@ -90,7 +96,8 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
         paths = bench.paths
         entries = scan_models(paths.models)
         decision = decide(entries, WatchState.from_cursor(context.cursor), time.time(), paths.cache)
-        categories = suite_categories(bench)
+        digests = suite_digests(bench)
+        categories = list(digests)
         known = set(context.instance.get_dynamic_partitions(MODEL_DIM))
         new_keys = sorted({launch.entry.key for launch in decision.launches} - known)
         busy = active_partitions(context.instance, categories)
@@ -112,6 +119,9 @@ def build_model_sensor(job: Any) -> dg.SensorDefinition:
         repairs, decision.state.sweep = _disk_sweep(context, bench, sorted(known - launched), categories, busy,
                                                     decision.state.sweep)
         run_requests += repairs
+        run_requests += _edited_prompt_requests(context, sorted(known - launched), decision.state.suite, digests,
+                                                categories, busy)
+        decision.state.suite = digests
         for entry in decision.waiting:
             context.log.info(f"waiting for {entry.path} to stop changing")
         return dg.SensorResult(
@@ -145,6 +155,24 @@ def _disk_sweep(context, bench: BenchResource, models: list[str], categories: li
         if problem:
             problems.setdefault(model, {})[category] = problem
     return [_repair_request(context, model, found, categories) for model, found in problems.items()], resume
+
+
+def _edited_prompt_requests(context, models: list[str], before: dict[str, str], after: dict[str, str],
+                            categories: list[str], busy: set) -> list:
+    """Runs for the categories whose prompts were added or edited since the last tick (the workbench, an
+    editor): every registered model's partitions there, which draw just the new or edited prompts' images."""
+    edited = edited_categories(before, after)
+    if not edited:
+        return []
+    context.log.info(f"prompts changed in {', '.join(edited)}: their partitions re-run")
+    digest = hashlib.sha256("|".join(after[c] for c in edited).encode()).hexdigest()[:12]
+    requests = []
+    for model in models:
+        todo = [c for c in edited if (model, c) not in busy]
+        if todo:
+            requests.append(model_run_request(model, todo, categories, run_key=f"{model}:prompts:{digest}",
+                                              reason="prompts edited"))
+    return requests
 
 
 def _repair_request(context, model: str, problems: dict[str, str], categories: list[str]):

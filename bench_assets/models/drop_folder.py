@@ -30,16 +30,19 @@ class WatchState:
     launched: dict[str, dict[str, str]] = field(default_factory=dict)
     pending: dict[str, str] = field(default_factory=dict)
     sweep: str = ""  # the partition ("model/category") the disk sweep checks next; "" = from the start
+    suite: dict[str, str] = field(default_factory=dict)  # the suite's category digests at the last tick
 
     @classmethod
     def from_cursor(cls, cursor: str | None) -> "WatchState":
         if not cursor:
             return cls()
         data = json.loads(cursor)
-        return cls(launched=data.get("launched", {}), pending=data.get("pending", {}), sweep=data.get("sweep", ""))
+        return cls(launched=data.get("launched", {}), pending=data.get("pending", {}), sweep=data.get("sweep", ""),
+                   suite=data.get("suite", {}))
 
     def to_cursor(self) -> str:
-        return json.dumps({"launched": self.launched, "pending": self.pending, "sweep": self.sweep}, sort_keys=True)
+        return json.dumps({"launched": self.launched, "pending": self.pending, "sweep": self.sweep,
+                           "suite": self.suite}, sort_keys=True)
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def decide(
     """
     launches: list[Launch] = []
     waiting: list[ModelEntry] = []
-    new = WatchState(launched=dict(state.launched), pending={}, sweep=state.sweep)
+    new = WatchState(launched=dict(state.launched), pending={}, sweep=state.sweep, suite=dict(state.suite))
     for entry in entries:
         seen = state.launched.get(entry.key)
         if seen and seen["signature"] == entry.signature:

@@ -72,6 +72,24 @@ class PromptSuite:
     def by_id(self) -> dict[str, Prompt]:
         return {p.id: p for p in self.prompts}
 
+    def category_digests(self) -> dict[str, str]:
+        """category -> a hash of its prompts' ids and texts: which categories an edit of the suite touched,
+        kept in the sensor's cursor in a few bytes per category (see :func:`edited_categories`)."""
+        digests = {}
+        for category in self.categories:
+            drawn = sorted((p.id, p.text_hash) for p in self.in_category(category))
+            digests[category] = hashlib.sha256(json.dumps(drawn).encode()).hexdigest()[:16]
+        return digests
+
+
+def edited_categories(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """Categories of both whose prompts were added, removed or edited since ``before`` (in ``after``'s order).
+
+    A category new to the suite is not here: it is a new partition, which needs the definitions reloaded
+    (the code location's Reload in the UI) before anything can run in it.
+    """
+    return [category for category, digest in after.items() if category in before and before[category] != digest]
+
 
 def _parse_line(raw: dict[str, Any], where: str) -> Prompt:
     if not isinstance(raw, dict):

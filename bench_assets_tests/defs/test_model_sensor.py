@@ -284,3 +284,20 @@ def test_the_suite_is_parsed_again_only_when_its_file_changes(setup, monkeypatch
     path = Path(bench.suite_path)
     path.write_text(path.read_text() + '{"id": "extra-1", "prompt": "a red cube", "category": "extra"}\n')
     assert set(suite_categories(bench)) == {*first, "extra"} and len(parsed) == 2, "edited: parsed again"
+
+
+def test_a_prompt_edited_in_the_suite_reruns_its_category_for_every_model(setup):
+    data_dir, _, _, ticker = setup
+    assert _models(ticker.tick()) == ["tiny-a", "tiny-b"]  # registered; the suite as it is now is the baseline
+    assert ticker.tick().run_requests == []
+    suite = data_dir / "prompts" / "default.jsonl"
+    lines = suite.read_text().splitlines()
+    edited = next(i for i, line in enumerate(lines) if '"category": "object"' in line)
+    lines[edited] = lines[edited].replace('"prompt": "', '"prompt": "a bright ', 1)
+    suite.write_text("\n".join(lines) + "\n")
+
+    result = ticker.tick()
+    assert _models(result) == ["tiny-a", "tiny-b"] and {r.tags["bench/reason"] for r in result.run_requests} == {
+        "prompts edited"}
+    assert requested_partitions(result.run_requests) == ["object|tiny-a", "object|tiny-b"], "its category only"
+    assert ticker.tick().run_requests == [], "asked once"
