@@ -5,7 +5,7 @@ prompt"; a distribution metric asks "does this set of images look like the
 reference set, and cover it". It sees two float32 feature matrices (rows are
 images: generated and reference, from the extractor it names) and returns
 rows of ``distribution_scores`` (``storage/distribution.py``): the value, its
-spread (``std``, ``ci_low``/``ci_high``: a percentile bootstrap over generated
+spread (``std``, ``ci_low``/``ci_high``: a basic bootstrap over generated
 images, and over reference images unless ``resample_reference: false``, with
 ``bootstrap`` repeats), both sample sizes, and whether they reach ``min_n``,
 the size below which the number is not comparable with one at another n (its
@@ -110,12 +110,13 @@ class DistributionMetric(ABC):
 
 
 def interval_of(distance: Callable[[np.ndarray, np.ndarray], float], generated: np.ndarray, reference: np.ndarray,
-                settings: DistributionSettings, seed: int) -> BootstrapInterval | None:
-    """The percentile bootstrap of ``distance`` (None when ``bootstrap`` is 0)."""
+                settings: DistributionSettings, seed: int,
+                bounds: tuple[float | None, float | None] = (0.0, None)) -> BootstrapInterval | None:
+    """The basic bootstrap interval of ``distance``, within ``bounds`` (None when ``bootstrap`` is 0)."""
     if not settings.bootstrap:
         return None
     return bootstrap_distance(distance, generated, reference, n_boot=settings.bootstrap,
-                              resample_reference=settings.resample_reference, seed=seed)
+                              resample_reference=settings.resample_reference, seed=seed, bounds=bounds)
 
 
 class DistanceMetric(DistributionMetric):

@@ -38,6 +38,6 @@ class PrecisionRecall(DistributionMetric):
         return [
             self.row(name, values[name], n_gen, n_ref, k=k,
                      interval=interval_of(lambda g, r, name=name: prdc(r, g, k)[name], generated, reference,
-                                          settings, seed))
+                                          settings, seed, bounds=(0.0, None if name == "density" else 1.0)))
             for name in PRDC_NAMES
         ]

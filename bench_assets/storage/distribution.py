@@ -35,7 +35,7 @@ DISTRIBUTION_SCHEMA: dict[str, pl.DataType] = {
     "metric": pl.Utf8,  # fid, kid, cmmd, fd_dinov2, precision, recall, density, coverage
     "value": pl.Float64,
     "std": pl.Float64,  # KID: std over subsets; others: the bootstrap's standard deviation
-    "ci_low": pl.Float64,  # 95% percentile bootstrap interval over generated (and reference) images
+    "ci_low": pl.Float64,  # 95% basic bootstrap interval over generated (and reference) images
     "ci_high": pl.Float64,
     "n_generated": pl.Int64,
     "n_reference": pl.Int64,
