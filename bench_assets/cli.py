@@ -53,6 +53,7 @@ from bench_assets.report.build import build_data_dir_report
 from bench_assets.report.server import make_server, report_url
 from bench_assets.stats.paired import TEST_NAME
 from bench_assets.storage import comparisons
+from bench_assets.storage import distribution_board
 from bench_assets.storage.costs import generation_devices, gpu_price_per_hour, priced_at_gpu_rate
 from bench_assets.storage.leaderboard import (
     H100_PRICE_DATE, NO_SCORES_YET, OVERALL, cost_per_thousand, has_scores, to_markdown,
@@ -133,6 +134,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return 1
     try:
         board = read_leaderboard(con, paths, args.category)
+        distribution = distribution_board.board_rows(con, board.category)
     finally:
         con.close()
     if board.rows.is_empty() and not has_scores(open_warehouse(paths)):
@@ -144,7 +146,18 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     print(textwrap.fill(legend, width=min(_terminal_width(), 120), break_on_hyphens=False))
     table = to_markdown(board.rows, board.columns, category=board.category)
     print(table if getattr(args, "wide", False) else fit_markdown(table, _terminal_width()))
+    _print_distribution(distribution, board.category, getattr(args, "wide", False))
     return 0
+
+
+def _print_distribution(rows, category: str | None, wide: bool) -> None:
+    """The distribution metrics under the leaderboard, a table per reference set; nothing when none were scored."""
+    for legend, table in distribution_board.blocks(rows, category):
+        print()
+        print(textwrap.fill(legend, width=min(_terminal_width(), 120), break_on_hyphens=False))
+        print(table if wide else fit_markdown(table, _terminal_width()))
+    for note in distribution_board.notes(rows):
+        print(note)
 
 
 def _terminal_width() -> int:

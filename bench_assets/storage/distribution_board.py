@@ -1,0 +1,174 @@
+"""The distribution leaderboard: FID, KID, CMMD, FD-DINOv2, precision, recall, density and coverage per
+model against each reference set, ranked, with n and a marker where n is too small to compare.
+
+One SQL query (``BOARD_SQL``) makes it from ``distribution_scores``: the
+``distribution_leaderboard`` view of ``bench.duckdb`` is that query (so ``bench
+sql`` and ``bench leaderboard`` read it live, no asset to refresh), and the
+report runs the same query over the warehouse's rows in an in-memory DuckDB.
+
+Ranks are by the row's own direction (``lower_is_better``: FID, KID, CMMD and
+FD-DINOv2 lower, precision, recall, density and coverage higher) and only
+among rows that can be compared: the same reference set content, feature
+extractor, FID mode, category and number of generated images. FID and
+FD-DINOv2 are biased upward at small n, so a model scored on 64 images and
+one scored on 1,000 are not ranked against each other. A row whose n is below
+the metric's ``min_n`` keeps its rank but carries a note saying why it should
+not be compared with published numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import duckdb
+import polars as pl
+
+from bench_assets.storage.warehouse import Warehouse
+
+DISTRIBUTION_TABLE = "distribution_scores"
+BOARD_VIEW = "distribution_leaderboard"
+OVERALL = "all"
+# Display order; lower is better for the first four (the rows say so too, in ``lower_is_better``).
+DISTRIBUTION_METRICS = ("fid", "kid", "cmmd", "fd_dinov2", "precision", "recall", "density", "coverage")
+MARKER = "†"
+# Why a row below its metric's min_n is not comparable: the note's second half, one line per metric.
+SMALL_N_REASONS = {
+    "fid": "FID is biased upward at small n",
+    "fd_dinov2": "FD-DINOv2 is biased upward at small n",
+    "kid": "KID is unbiased but noisy at small n",
+    "cmmd": "CMMD is unbiased but noisy at small n",
+    "precision": "k-NN precision shifts with n and k",
+    "recall": "k-NN recall shifts with n and k",
+    "density": "k-NN density shifts with n and k",
+    "coverage": "k-NN coverage shifts with n and k",
+}
+# The rows one rank compares: a model is ranked only against rows it can validly be compared with.
+COMPARED_ON = ("reference", "reference_fingerprint", "category", "metric", "extractor_id", "fid_mode", "n_generated")
+BOARD_COLUMNS = ("model", "reference", "category", "metric", "value", "std", "ci_low", "ci_high", "n_generated",
+                 "n_reference", "min_n", "comparable", "lower_is_better", "rank", "ranked_among", "note",
+                 "extractor", "fid_mode", "k", "reference_fingerprint", "metric_version", "scored_at")
+
+
+def _reasons_sql() -> str:
+    values = ", ".join(f"('{metric}', '{reason}')" for metric, reason in SMALL_N_REASONS.items())
+    return f"(VALUES {values}) AS reasons(metric, reason)"
+
+
+def _board_sql(source: str) -> str:
+    group = ", ".join(f"s.{c}" for c in COMPARED_ON)
+    window = f"PARTITION BY {group}"
+    order = "CASE WHEN s.lower_is_better THEN s.value ELSE -s.value END"
+    note = (f"'{MARKER} n=' || least(s.n_generated, s.n_reference) || ' < ' || format('{{:,}}', s.min_n) || ': ' "
+            "|| coalesce(reasons.reason, s.metric || ' depends on n') || '; compare only at equal n'")
+    return (
+        f"SELECT s.model, s.reference, s.category, s.metric, s.value, s.std, s.ci_low, s.ci_high, s.n_generated, "
+        f"s.n_reference, s.min_n, s.comparable, s.lower_is_better, "
+        f"CAST(rank() OVER ({window} ORDER BY {order}) AS BIGINT) AS rank, "
+        f"CAST(count(*) OVER ({window}) AS BIGINT) AS ranked_among, "
+        f"CASE WHEN s.comparable THEN NULL ELSE {note} END AS note, "
+        f"s.extractor, s.fid_mode, s.k, s.reference_fingerprint, s.metric_version, s.scored_at "
+        f'FROM "{source}" s LEFT JOIN {_reasons_sql()} USING (metric) '
+        f"WHERE s.value IS NOT NULL AND isfinite(s.value)"
+    )
+
+
+BOARD_SQL = _board_sql(DISTRIBUTION_TABLE)
+ORDER_SQL = " ORDER BY reference, category, metric, rank, model"
+
+
+def view_statements(tables: Sequence[str], temporary: bool = False) -> list[str]:
+    """The ``distribution_leaderboard`` view's statement, once ``distribution_scores`` has a file (for the catalog)."""
+    if DISTRIBUTION_TABLE not in tables:
+        return []
+    return [f'CREATE OR REPLACE {"TEMP " if temporary else ""}VIEW "{BOARD_VIEW}" AS {BOARD_SQL}']
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema={c: pl.Utf8 for c in BOARD_COLUMNS})
+
+
+def board_of(scores: pl.DataFrame) -> pl.DataFrame:
+    """The board of ``distribution_scores`` rows (the view's query, run in an in-memory DuckDB)."""
+    if scores.is_empty():
+        return _empty()
+    con = duckdb.connect()
+    try:
+        con.register(DISTRIBUTION_TABLE, scores.to_arrow())
+        return pl.from_arrow(con.sql(BOARD_SQL + ORDER_SQL).to_arrow_table())
+    finally:
+        con.close()
+
+
+def distribution_board(warehouse: Warehouse) -> pl.DataFrame:
+    """Every reference set's board, every category (what the report shows)."""
+    return board_of(warehouse.read_table(DISTRIBUTION_TABLE))
+
+
+def board_rows(con: duckdb.DuckDBPyConnection, category: str | None) -> pl.DataFrame:
+    """The view's rows of ``category`` (None: all) through ``con``; empty where nothing was scored yet."""
+    where, params = ("", []) if category is None else (" WHERE category = ?", [category])
+    try:
+        relation = con.sql(f'SELECT * FROM "{BOARD_VIEW}"{where}{ORDER_SQL}', params=params)
+    except duckdb.CatalogException:  # no distribution_scores file yet, so no view
+        return _empty()
+    return pl.from_arrow(relation.to_arrow_table())
+
+
+def format_value(row: dict) -> str:
+    """``12.3 [10.1, 14.6] #1/3†``: the figure, its interval, its rank among the rows it compares with."""
+    interval = "" if row["ci_low"] is None else f" [{row['ci_low']:.4g}, {row['ci_high']:.4g}]"
+    return (f"{row['value']:.4g}{interval} #{row['rank']}/{row['ranked_among']}"
+            f"{MARKER if row['comparable'] is False else ''}")
+
+
+def _direction(metrics: Sequence[str], rows: pl.DataFrame) -> str:
+    lower = set(rows.filter(pl.col("lower_is_better"))["metric"])
+    return ", ".join(f"{m} {'↓' if m in lower else '↑'}" for m in metrics)
+
+
+def _shown_metrics(rows: pl.DataFrame) -> list[str]:
+    present = set(rows["metric"])
+    return [m for m in DISTRIBUTION_METRICS if m in present] + sorted(present - set(DISTRIBUTION_METRICS))
+
+
+def _table(rows: pl.DataFrame, with_category: bool) -> list[str]:
+    metrics = _shown_metrics(rows)
+    keys = ["model", "category"] if with_category else ["model"]
+    header = [*keys, "n (gen/ref)", *metrics]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    first = metrics[0]
+    order = rows.with_columns(pl.when(pl.col("metric") == first).then(pl.col("rank")).alias("_first"))
+    order = order.group_by(keys).agg(pl.col("_first").min()).sort("_first", *keys, nulls_last=True)
+    for key in order.select(keys).iter_rows(named=True):
+        mine = rows.filter(*[pl.col(k) == v for k, v in key.items()])
+        cells = {r["metric"]: format_value(r) for r in mine.iter_rows(named=True)}
+        n = mine.row(0, named=True)
+        lines.append("| " + " | ".join([*key.values(), f"{n['n_generated']}/{n['n_reference']}",
+                                         *[cells.get(m, "–") for m in metrics]]) + " |")
+    return lines
+
+
+def blocks(board: pl.DataFrame, category: str | None = OVERALL) -> list[tuple[str, str]]:
+    """(legend, Markdown table) per reference set, a line per model; none when nothing was scored."""
+    out = []
+    for (reference,), rows in board.group_by("reference", maintain_order=True):
+        where = f"category {category}" if category else "every category"
+        legend = (f"distribution metrics against reference set {reference!r} ({where}): value [95% bootstrap CI] "
+                  f"#rank/ranked among rows of the same n, features and reference; "
+                  f"{_direction(_shown_metrics(rows), rows)}; {MARKER}: n too small to compare, see below")
+        out.append((legend, "\n".join(_table(rows, with_category=category is None))))
+    return out
+
+
+def notes(board: pl.DataFrame) -> list[str]:
+    """The distinct notes of the rows marked ``†``, one line each, naming the metric."""
+    if board.is_empty():
+        return []
+    marked = board.filter(pl.col("note").is_not_null()).select("metric", "note").unique().sort("metric", "note")
+    return [f"{row['metric']}: {row['note']}" for row in marked.iter_rows(named=True)]
+
+
+def to_markdown(board: pl.DataFrame, category: str | None = OVERALL) -> str:
+    """Every reference set's legend and table, then the notes; "" when nothing was scored."""
+    parts = [f"{legend}\n{table}" for legend, table in blocks(board, category)]
+    return "\n\n".join(parts + ["\n".join(notes(board))] if parts else []).strip()
