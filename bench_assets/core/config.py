@@ -26,7 +26,7 @@ from bench_assets.core.paths import DataPaths
 from bench_assets.core.settings import GenerationSettings, checked_overrides
 from bench_assets.core.yaml_files import read_yaml_mapping
 
-_SECTIONS = {"generation", "metrics", "compute", "leaderboard", "storage"}
+_SECTIONS = {"generation", "metrics", "compute", "leaderboard", "storage", "distribution"}
 
 
 class ConfigError(BenchError, ValueError):
@@ -48,6 +48,7 @@ class BenchConfig:
     compute: dict[str, Any] = field(default_factory=dict)
     leaderboard: dict[str, Any] = field(default_factory=dict)  # composite weights, gate margins (core/decision.py)
     storage: dict[str, Any] = field(default_factory=dict)  # {root: s3://bucket/prefix, endpoint_url: ...} (storage/store.py)
+    distribution: dict[str, Any] = field(default_factory=dict)  # FID mode, k, bootstrap (metrics/distribution_base.py)
     source: str = "<defaults>"
 
 
@@ -73,6 +74,7 @@ def load_config(paths: DataPaths) -> BenchConfig:
         compute=data.get("compute", {}),
         leaderboard=data.get("leaderboard", {}),
         storage=data.get("storage", {}),
+        distribution=data.get("distribution", {}),
         source=str(path),
     )
 

@@ -45,6 +45,11 @@ class DataPaths:
         return self.root / "prompts"
 
     @property
+    def references(self) -> Path:
+        """Reference sets: folders of real images (or cards naming one) that distribution metrics compare with."""
+        return self.root / "references"
+
+    @property
     def images(self) -> Path:
         return self.root / "images"
 
