@@ -53,7 +53,7 @@ from bench_assets.report.build import build_data_dir_report
 from bench_assets.report.server import make_server, report_url
 from bench_assets.stats.paired import TEST_NAME
 from bench_assets.storage import comparisons
-from bench_assets.storage import distribution_board
+from bench_assets.storage import distribution_board, distribution_compare
 from bench_assets.storage.costs import generation_devices, gpu_price_per_hour, priced_at_gpu_rate
 from bench_assets.storage.leaderboard import (
     H100_PRICE_DATE, NO_SCORES_YET, OVERALL, cost_per_thousand, has_scores, to_markdown,
@@ -295,23 +295,40 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"{args.a} (A) vs {args.b} (B) on matched prompts and seeds: A − B with a paired bootstrap 95% CI; "
           f"p from a {TEST_NAME}, Holm-adjusted over the metrics")
     print(comparisons.to_markdown(frame))
-    return 0 if frame.height else 1
+    distribution = distribution_compare.compare_in_data_dir(DataPaths.from_env(), args.a, args.b,
+                                                            [args.category] if args.category else None, args.metric)
+    _print_distribution_diff(distribution)
+    return 0 if frame.height or distribution.height else 1
+
+
+def _print_distribution_diff(frame) -> None:
+    if frame.height:
+        print("\ndistribution metrics against the same reference set: A − B with an interval from the two "
+              "bootstrap intervals (MOVER, as if independent: errs wide); only rows of equal n are comparable")
+        print(distribution_compare.to_markdown(frame))
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
     frame, decision = comparisons.compare_in_data_dir(DataPaths.from_env(), args.candidate, args.baseline,
                                                       args.metrics, [OVERALL])
     print(comparisons.to_markdown(frame))
-    if frame.is_empty():
+    distribution = distribution_compare.compare_in_data_dir(DataPaths.from_env(), args.candidate, args.baseline,
+                                                            [OVERALL], args.metrics)
+    _print_distribution_diff(distribution)
+    if frame.is_empty() and distribution.is_empty():
         print(f"gate: nothing to compare: {args.candidate} and {args.baseline} share no scored item", file=sys.stderr)
         return 2
     worse = comparisons.regressions(frame, decision)
     for row in worse.iter_rows(named=True):
         print(f"FAIL {comparisons.describe(row)}")
-    verdict = "FAIL" if worse.height else "PASS"
-    print(f"gate: {verdict}: {args.candidate} is {'significantly worse' if worse.height else 'not significantly worse'} "
-          f"than {args.baseline} (Holm-adjusted p < {decision.alpha} and beyond the configured margin)")
-    return 1 if worse.height else 0
+    worse_distribution = distribution_compare.regressions(distribution)
+    for row in worse_distribution.iter_rows(named=True):
+        print(f"FAIL {distribution_compare.describe(row)}")
+    failed = worse.height + worse_distribution.height
+    print(f"gate: {'FAIL' if failed else 'PASS'}: {args.candidate} is "
+          f"{'significantly worse' if failed else 'not significantly worse'} than {args.baseline} (Holm-adjusted "
+          f"p < {decision.alpha} and beyond the configured margin; FID: its 95% interval of the difference above 0)")
+    return 1 if failed else 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
