@@ -18,7 +18,7 @@ not be compared with published numbers.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import duckdb
 import polars as pl
@@ -29,7 +29,7 @@ DISTRIBUTION_TABLE = "distribution_scores"
 BOARD_VIEW = "distribution_leaderboard"
 OVERALL = "all"
 # Display order; lower is better for the first four (the rows say so too, in ``lower_is_better``).
-DISTRIBUTION_METRICS = ("fid", "kid", "cmmd", "fd_dinov2", "precision", "recall", "density", "coverage")
+SHOWN_ORDER = ("fid", "kid", "cmmd", "fd_dinov2", "precision", "recall", "density", "coverage")
 MARKER = "†"
 # Why a row below its metric's min_n is not comparable: the note's second half, one line per metric.
 SMALL_N_REASONS = {
@@ -126,13 +126,14 @@ def _direction(metrics: Sequence[str], rows: pl.DataFrame) -> str:
     return ", ".join(f"{m} {'↓' if m in lower else '↑'}" for m in metrics)
 
 
-def _shown_metrics(rows: pl.DataFrame) -> list[str]:
-    present = set(rows["metric"])
-    return [m for m in DISTRIBUTION_METRICS if m in present] + sorted(present - set(DISTRIBUTION_METRICS))
+def shown_metrics(names: Iterable[str]) -> list[str]:
+    """The metrics among ``names`` in display order (``SHOWN_ORDER``, then any other by name)."""
+    present = set(names)
+    return [m for m in SHOWN_ORDER if m in present] + sorted(present - set(SHOWN_ORDER))
 
 
 def _table(rows: pl.DataFrame, with_category: bool) -> list[str]:
-    metrics = _shown_metrics(rows)
+    metrics = shown_metrics(rows["metric"])
     keys = ["model", "category"] if with_category else ["model"]
     header = [*keys, "n (gen/ref)", *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -155,7 +156,7 @@ def blocks(board: pl.DataFrame, category: str | None = OVERALL) -> list[tuple[st
         where = f"category {category}" if category else "every category"
         legend = (f"distribution metrics against reference set {reference!r} ({where}): value [95% bootstrap CI] "
                   f"#rank/ranked among rows of the same n, features and reference; "
-                  f"{_direction(_shown_metrics(rows), rows)}; {MARKER}: n too small to compare, see below")
+                  f"{_direction(shown_metrics(rows['metric']), rows)}; {MARKER}: n too small to compare, see below")
         out.append((legend, "\n".join(_table(rows, with_category=category is None))))
     return out
 

@@ -32,7 +32,7 @@ from typing import Mapping, Sequence
 import polars as pl
 
 from bench_assets.core.paths import DataPaths
-from bench_assets.storage.distribution_board import DISTRIBUTION_TABLE, DISTRIBUTION_METRICS, OVERALL
+from bench_assets.storage.distribution_board import DISTRIBUTION_TABLE, SHOWN_ORDER, OVERALL
 from bench_assets.storage.versions import VersionRef, VersionStore, open_versions
 
 GATED = ("fid",)  # what `bench gate` fails on
@@ -96,7 +96,7 @@ def compare_distribution(a: pl.DataFrame, b: pl.DataFrame, labels: tuple[str, st
         joined = joined.filter(pl.col("category").is_in(list(categories)))
     if metrics is not None:
         joined = joined.filter(pl.col("metric").is_in(list(metrics)))
-    rank = {m: i for i, m in enumerate(DISTRIBUTION_METRICS)}
+    rank = {m: i for i, m in enumerate(SHOWN_ORDER)}
     rows = sorted((_pair_row(r, labels) for r in joined.iter_rows(named=True)),
                   key=lambda r: (r["reference"], r["category"] != OVERALL, r["category"],
                                  rank.get(r["metric"], len(rank)), r["metric"]))
@@ -146,7 +146,7 @@ def compare_in_data_dir(paths: DataPaths, a: str, b: str, categories: Sequence[s
                         metric_names: Sequence[str] | None = None) -> pl.DataFrame:
     """``compare_distribution`` of two references over the data directory's versions; of the distribution
     metrics among ``metric_names`` (the command's ``--metric``; None: every one)."""
-    metrics = None if not metric_names else [m for m in metric_names if m in DISTRIBUTION_METRICS]
+    metrics = None if not metric_names else [m for m in metric_names if m in SHOWN_ORDER]
     store = open_versions(paths)
     (label_a, rows_a), (label_b, rows_b) = side_rows(store, a), side_rows(store, b)
     return compare_distribution(rows_a, rows_b, (label_a, label_b), categories, metrics)
