@@ -11,9 +11,10 @@ FD-DINOv2 lower, precision, recall, density and coverage higher) and only
 among rows that can be compared: the same reference set content, feature
 extractor, FID mode, category and number of generated images. FID and
 FD-DINOv2 are biased upward at small n, so a model scored on 64 images and
-one scored on 1,000 are not ranked against each other. A row whose n is below
-the metric's ``min_n`` keeps its rank but carries a note saying why it should
-not be compared with published numbers.
+one scored on 1,000 are not ranked against each other (nor precision/recall
+at another ``k``). A row whose n is below the metric's ``min_n`` keeps its
+rank but is marked ``†``, with a note naming n, ``min_n`` and the metric's own
+reason (its ``note`` column).
 """
 
 from __future__ import annotations
@@ -23,35 +24,19 @@ from typing import Iterable, Sequence
 import duckdb
 import polars as pl
 
+from bench_assets.storage.distribution import ALL_CATEGORIES, DISTRIBUTION_TABLE, read_distribution_scores
 from bench_assets.storage.warehouse import Warehouse
 
-DISTRIBUTION_TABLE = "distribution_scores"
 BOARD_VIEW = "distribution_leaderboard"
-OVERALL = "all"
 # Display order; lower is better for the first four (the rows say so too, in ``lower_is_better``).
 SHOWN_ORDER = ("fid", "kid", "cmmd", "fd_dinov2", "precision", "recall", "density", "coverage")
 MARKER = "†"
-# Why a row below its metric's min_n is not comparable: the note's second half, one line per metric.
-SMALL_N_REASONS = {
-    "fid": "FID is biased upward at small n",
-    "fd_dinov2": "FD-DINOv2 is biased upward at small n",
-    "kid": "KID is unbiased but noisy at small n",
-    "cmmd": "CMMD is unbiased but noisy at small n",
-    "precision": "k-NN precision shifts with n and k",
-    "recall": "k-NN recall shifts with n and k",
-    "density": "k-NN density shifts with n and k",
-    "coverage": "k-NN coverage shifts with n and k",
-}
 # The rows one rank compares: a model is ranked only against rows it can validly be compared with.
-COMPARED_ON = ("reference", "reference_fingerprint", "category", "metric", "extractor_id", "fid_mode", "n_generated")
+COMPARED_ON = ("reference", "reference_fingerprint", "category", "metric", "extractor_id", "fid_mode", "k",
+               "n_generated")
 BOARD_COLUMNS = ("model", "reference", "category", "metric", "value", "std", "ci_low", "ci_high", "n_generated",
                  "n_reference", "min_n", "comparable", "lower_is_better", "rank", "ranked_among", "note",
                  "extractor", "fid_mode", "k", "reference_fingerprint", "metric_version", "scored_at")
-
-
-def _reasons_sql() -> str:
-    values = ", ".join(f"('{metric}', '{reason}')" for metric, reason in SMALL_N_REASONS.items())
-    return f"(VALUES {values}) AS reasons(metric, reason)"
 
 
 def _board_sql(source: str) -> str:
@@ -59,7 +44,7 @@ def _board_sql(source: str) -> str:
     window = f"PARTITION BY {group}"
     order = "CASE WHEN s.lower_is_better THEN s.value ELSE -s.value END"
     note = (f"'{MARKER} n=' || least(s.n_generated, s.n_reference) || ' < ' || format('{{:,}}', s.min_n) || ': ' "
-            "|| coalesce(reasons.reason, s.metric || ' depends on n') || '; compare only at equal n'")
+            "|| coalesce(s.note, 'compare only at equal n')")
     return (
         f"SELECT s.model, s.reference, s.category, s.metric, s.value, s.std, s.ci_low, s.ci_high, s.n_generated, "
         f"s.n_reference, s.min_n, s.comparable, s.lower_is_better, "
@@ -67,7 +52,7 @@ def _board_sql(source: str) -> str:
         f"CAST(count(*) OVER ({window}) AS BIGINT) AS ranked_among, "
         f"CASE WHEN s.comparable THEN NULL ELSE {note} END AS note, "
         f"s.extractor, s.fid_mode, s.k, s.reference_fingerprint, s.metric_version, s.scored_at "
-        f'FROM "{source}" s LEFT JOIN {_reasons_sql()} USING (metric) '
+        f'FROM "{source}" s '
         f"WHERE s.value IS NOT NULL AND isfinite(s.value)"
     )
 
@@ -101,7 +86,7 @@ def board_of(scores: pl.DataFrame) -> pl.DataFrame:
 
 def distribution_board(warehouse: Warehouse) -> pl.DataFrame:
     """Every reference set's board, every category (what the report shows)."""
-    return board_of(warehouse.read_table(DISTRIBUTION_TABLE))
+    return board_of(read_distribution_scores(warehouse))
 
 
 def board_rows(con: duckdb.DuckDBPyConnection, category: str | None) -> pl.DataFrame:
@@ -149,7 +134,7 @@ def _table(rows: pl.DataFrame, with_category: bool) -> list[str]:
     return lines
 
 
-def blocks(board: pl.DataFrame, category: str | None = OVERALL) -> list[tuple[str, str]]:
+def blocks(board: pl.DataFrame, category: str | None = ALL_CATEGORIES) -> list[tuple[str, str]]:
     """(legend, Markdown table) per reference set, a line per model; none when nothing was scored."""
     out = []
     for (reference,), rows in board.group_by("reference", maintain_order=True):
@@ -169,7 +154,7 @@ def notes(board: pl.DataFrame) -> list[str]:
     return [f"{row['metric']}: {row['note']}" for row in marked.iter_rows(named=True)]
 
 
-def to_markdown(board: pl.DataFrame, category: str | None = OVERALL) -> str:
+def to_markdown(board: pl.DataFrame, category: str | None = ALL_CATEGORIES) -> str:
     """Every reference set's legend and table, then the notes; "" when nothing was scored."""
     parts = [f"{legend}\n{table}" for legend, table in blocks(board, category)]
     return "\n\n".join(parts + ["\n".join(notes(board))] if parts else []).strip()

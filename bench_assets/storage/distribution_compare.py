@@ -15,7 +15,7 @@ same reference images, which correlates them positively, so the true interval
 of the difference is narrower and this one errs wide (a conservative gate).
 
 Only rows that may be compared are: the same reference set content, feature
-extractor, FID mode and numbers of generated and reference images (FID's
+extractor, FID mode, k and numbers of generated and reference images (FID's
 small-n bias depends on n, so only differences at equal n mean anything);
 the others are listed with the reason and never gate. The gate fails on a
 significantly worse FID: the interval of candidate − baseline lies entirely
@@ -32,7 +32,8 @@ from typing import Mapping, Sequence
 import polars as pl
 
 from bench_assets.core.paths import DataPaths
-from bench_assets.storage.distribution_board import DISTRIBUTION_TABLE, SHOWN_ORDER, OVERALL
+from bench_assets.storage.distribution import ALL_CATEGORIES, DISTRIBUTION_TABLE
+from bench_assets.storage.distribution_board import SHOWN_ORDER
 from bench_assets.storage.versions import VersionRef, VersionStore, open_versions
 
 GATED = ("fid",)  # what `bench gate` fails on
@@ -42,6 +43,7 @@ MUST_MATCH = {
     "reference_fingerprint": "the reference set changed between the two scorings",
     "extractor_id": "different feature extractors",
     "fid_mode": "different FID modes",
+    "k": "different neighbourhood sizes k",
     "n_generated": "different numbers of generated images: compare only at equal n",
     "n_reference": "different numbers of reference images: compare only at equal n",
 }
@@ -98,14 +100,14 @@ def compare_distribution(a: pl.DataFrame, b: pl.DataFrame, labels: tuple[str, st
         joined = joined.filter(pl.col("metric").is_in(list(metrics)))
     rank = {m: i for i, m in enumerate(SHOWN_ORDER)}
     rows = sorted((_pair_row(r, labels) for r in joined.iter_rows(named=True)),
-                  key=lambda r: (r["reference"], r["category"] != OVERALL, r["category"],
+                  key=lambda r: (r["reference"], r["category"] != ALL_CATEGORIES, r["category"],
                                  rank.get(r["metric"], len(rank)), r["metric"]))
     return pl.DataFrame(rows, schema=SCHEMA)
 
 
 def regressions(frame: pl.DataFrame, gated: Sequence[str] = GATED) -> pl.DataFrame:
     """Overall rows where A (the candidate) is significantly worse on a gated metric."""
-    return frame.filter((pl.col("category") == OVERALL) & pl.col("metric").is_in(list(gated))
+    return frame.filter((pl.col("category") == ALL_CATEGORIES) & pl.col("metric").is_in(list(gated))
                         & (pl.col("worse") == pl.col("model_a")))
 
 

@@ -312,9 +312,9 @@ def test_reference_set_page_shows_its_images_and_each_models_metrics_with_n(brow
         cells = row.evaluate("""tr => Object.fromEntries([...tr.querySelectorAll('td[data-metric]')].map(td => [
             td.dataset.metric, [td.querySelector('[data-column=value]').dataset.value, td.title,
                                 td.querySelector('.marker') !== null]]))""")
-        assert cells["fid"] == ["30", "† n=5 < 10,000: FID is biased upward at small n; compare only at equal n",
+        assert cells["fid"] == ["30", "† n=5 < 10,000: FID below 10k images is biased upward; compare only at equal n",
                                 True]
-        assert cells["kid"][2] is False and cells["precision"][0] == "0.5"
+        assert cells["kid"][2] is True and cells["precision"][0] == "0.5"
         assert row.locator("td.n").inner_text() == f"8/{REFERENCE_IMAGES}"
         assert page.locator("#reference-scores tr[data-model=tiny-b] .stale").count() == 1, "older set: marked"
         widths = page.eval_on_selector_all("#reference-images img", "imgs => imgs.map(i => i.complete && i.naturalWidth)")

@@ -39,13 +39,14 @@ def test_ranks_follow_each_metrics_direction_among_rows_of_the_same_n(tmp_path):
 
 def test_a_row_below_min_n_carries_the_marker_and_says_why(tmp_path):
     wh = Warehouse(tmp_path / "warehouse")
-    write_rows(wh, [score_row("a", "fid", 12.5, n=64), score_row("a", "kid", 0.01, 0.002, n=64)])
+    write_rows(wh, [score_row("a", "fid", 12.5, n=64, n_reference=5000),
+                    score_row("a", "kid", 0.01, 0.002, n=5000, n_reference=5000)])
     frame = board.distribution_board(wh)
     notes = dict(zip(frame["metric"], frame["note"]))
-    assert notes["fid"] == "† n=64 < 10,000: FID is biased upward at small n; compare only at equal n"
-    assert notes["kid"] is None, "KID has no minimum here: no marker"
+    assert notes["fid"] == "† n=64 < 10,000: FID below 10k images is biased upward; compare only at equal n"
+    assert notes["kid"] is None, "KID at 5,000 images is above its min_n: no marker"
     text = board.to_markdown(frame)
-    assert "| a | 64/64 | 12.5 [11.5, 13.5] #1/1† | 0.01 [0.008, 0.012] #1/1 |" in text
+    assert "| a | 64/5000 | 12.5 [11.5, 13.5] #1/1† | 0.01 [0.008, 0.012] #1/1 |" in text
     assert text.endswith("fid: " + notes["fid"])
 
 

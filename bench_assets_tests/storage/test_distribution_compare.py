@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import math
 
-import polars as pl
 import pytest
 
 from bench_assets.cli import main
 from bench_assets.storage import distribution_compare as dc
 from bench_assets.storage.warehouse import Warehouse
-from bench_assets_tests.storage.distribution_fixtures import SCHEMA, score_row, write_rows
-
-
-def _frame(rows):
-    return pl.DataFrame(rows, schema=SCHEMA)
+from bench_assets_tests.storage.distribution_fixtures import frame, score_row, write_rows
 
 
 def test_mover_is_the_normal_interval_for_symmetric_ones_and_keeps_skew():
@@ -26,9 +21,9 @@ def test_mover_is_the_normal_interval_for_symmetric_ones_and_keeps_skew():
 
 
 def test_worse_in_each_direction_and_unequal_n_never_compares():
-    a = _frame([score_row("a", "fid", 20.0), score_row("a", "precision", 0.5, 0.05),
+    a = frame([score_row("a", "fid", 20.0), score_row("a", "precision", 0.5, 0.05),
                 score_row("a", "kid", 0.02, 0.01), score_row("a", "cmmd", 1.0, n=128)])
-    b = _frame([score_row("b", "fid", 10.0), score_row("b", "precision", 0.9, 0.05),
+    b = frame([score_row("b", "fid", 10.0), score_row("b", "precision", 0.9, 0.05),
                 score_row("b", "kid", 0.015, 0.01), score_row("b", "cmmd", 3.0)])
     rows = {r["metric"]: r for r in dc.compare_distribution(a, b, ("a", "b")).iter_rows(named=True)}
     assert rows["fid"]["worse"] == "a" and rows["fid"]["diff"] == 10.0, "higher FID is worse"
