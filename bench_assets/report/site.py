@@ -102,13 +102,13 @@ def _thumbnails(inputs: pages.ReportInputs, thumbs_dir: Path, images: Store,
 
 def _reference_pages(build: Path, board, references: Mapping[str, ReferenceSet], thumbs_dir: Path,
                      stats: ThumbnailStats) -> tuple[dict[str, str], set[str]]:
-    """Write each reference set's page; (name -> its data file, the thumbnails it uses)."""
+    """Write each reference set's page; (name -> its data file, the thumbnails they use, relative to ``thumbs_dir``)."""
     thumbs = reference_thumbnails(references, thumbs_dir, stats, f"{THUMBS}/")
     files = {}
     for name in reference_names(board, references):
         files[name] = f"reference/{safe_name(name)}"
         _write_data(build, files[name], reference_payload(name, references.get(name), board, thumbs.get(name, {})))
-    used = {image.sha256 for reference in references.values() for image in shown_images(reference)}
+    used = {thumbnail_relpath(image.sha256) for reference in references.values() for image in shown_images(reference)}
     return files, used
 
 
@@ -189,8 +189,7 @@ def build_report(
         thumbs = _thumbnails(inputs, report_dir / THUMBS, images, stats)
         board = distribution_board(warehouse)
         reference_files, reference_thumbs = _reference_pages(build, board, references or {}, report_dir / THUMBS, stats)
-        stats.removed = prune_thumbnails(report_dir / THUMBS,
-                                         {thumbnail_relpath(sha) for sha in {*thumbs, *reference_thumbs}})
+        stats.removed = prune_thumbnails(report_dir / THUMBS, {*map(thumbnail_relpath, thumbs), *reference_thumbs})
         rows = pages.image_rows(inputs, thumbs, pages.full_image_prefix(report_dir, images))
         sets = pages.set_values(inputs)
         tables = list(score_tables) if score_tables is not None else [m.table for m in metrics]
