@@ -117,21 +117,23 @@ def shown_metrics(names: Iterable[str]) -> list[str]:
     return [m for m in SHOWN_ORDER if m in present] + sorted(present - set(SHOWN_ORDER))
 
 
-def _table(rows: pl.DataFrame, with_category: bool) -> list[str]:
+def markdown(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A Markdown table (``core.tables.fit_markdown`` aligns and wraps it for a terminal)."""
+    return "\n".join("| " + " | ".join(cells) + " |" for cells in (header, ["---"] * len(header), *rows))
+
+
+def _table(rows: pl.DataFrame, with_category: bool) -> str:
     metrics = shown_metrics(rows["metric"])
     keys = ["model", "category"] if with_category else ["model"]
-    header = [*keys, "n (gen/ref)", *metrics]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    first = metrics[0]
-    order = rows.with_columns(pl.when(pl.col("metric") == first).then(pl.col("rank")).alias("_first"))
-    order = order.group_by(keys).agg(pl.col("_first").min()).sort("_first", *keys, nulls_last=True)
+    first = pl.when(pl.col("metric") == metrics[0]).then(pl.col("rank"))
+    order = rows.group_by(keys).agg(first.min().alias("_first")).sort("_first", *keys, nulls_last=True)
+    lines = []
     for key in order.select(keys).iter_rows(named=True):
         mine = rows.filter(*[pl.col(k) == v for k, v in key.items()])
         cells = {r["metric"]: format_value(r) for r in mine.iter_rows(named=True)}
         n = mine.row(0, named=True)
-        lines.append("| " + " | ".join([*key.values(), f"{n['n_generated']}/{n['n_reference']}",
-                                         *[cells.get(m, "–") for m in metrics]]) + " |")
-    return lines
+        lines.append([*key.values(), f"{n['n_generated']}/{n['n_reference']}", *[cells.get(m, "–") for m in metrics]])
+    return markdown([*keys, "n (gen/ref)", *metrics], lines)
 
 
 def blocks(board: pl.DataFrame, category: str | None = ALL_CATEGORIES) -> list[tuple[str, str]]:
@@ -142,7 +144,7 @@ def blocks(board: pl.DataFrame, category: str | None = ALL_CATEGORIES) -> list[t
         legend = (f"distribution metrics against reference set {reference!r} ({where}): value [95% bootstrap CI] "
                   f"#rank/ranked among rows of the same n, features and reference; "
                   f"{_direction(shown_metrics(rows['metric']), rows)}; {MARKER}: n too small to compare, see below")
-        out.append((legend, "\n".join(_table(rows, with_category=category is None))))
+        out.append((legend, _table(rows, with_category=category is None)))
     return out
 
 

@@ -33,7 +33,7 @@ import polars as pl
 
 from bench_assets.core.paths import DataPaths
 from bench_assets.storage.distribution import ALL_CATEGORIES, DISTRIBUTION_TABLE
-from bench_assets.storage.distribution_board import SHOWN_ORDER
+from bench_assets.storage.distribution_board import SHOWN_ORDER, markdown
 from bench_assets.storage.versions import VersionRef, VersionStore, open_versions
 
 GATED = ("fid",)  # what `bench gate` fails on
@@ -117,19 +117,19 @@ def describe(row: Mapping) -> str:
             f"{row['diff']:+.4g} [95% CI {row['ci_low']:+.4g}, {row['ci_high']:+.4g}] (n={row['n_a']}/{row['n_b']})")
 
 
+def _cells(row: Mapping) -> list[str]:
+    verdict = f"not comparable: {row['not_comparable']}" if row["not_comparable"] else (row["worse"] or "–")
+    return [row["metric"] + (" ↓" if row["lower_is_better"] else " ↑"), row["reference"], row["category"],
+            f"{row['model_a']} {row['value_a']:.4g}", f"{row['model_b']} {row['value_b']:.4g}",
+            f"{row['diff']:+.4g} [{row['ci_low']:+.4g}, {row['ci_high']:+.4g}]", f"{row['n_a']}/{row['n_b']}", verdict]
+
+
 def to_markdown(frame: pl.DataFrame) -> str:
     """The comparison lines for the terminal; "" when the two share no distribution row."""
     if frame.is_empty():
         return ""
-    header = ["metric", "reference", "category", "A", "B", "A − B [95% CI, MOVER]", "n A/B", "worse"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in frame.iter_rows(named=True):
-        verdict = f"not comparable: {r['not_comparable']}" if r["not_comparable"] else (r["worse"] or "–")
-        lines.append("| " + " | ".join([
-            r["metric"] + (" ↓" if r["lower_is_better"] else " ↑"), r["reference"], r["category"],
-            f"{r['model_a']} {r['value_a']:.4g}", f"{r['model_b']} {r['value_b']:.4g}",
-            f"{r['diff']:+.4g} [{r['ci_low']:+.4g}, {r['ci_high']:+.4g}]", f"{r['n_a']}/{r['n_b']}", verdict]) + " |")
-    return "\n".join(lines)
+    return markdown(["metric", "reference", "category", "A", "B", "A − B [95% CI, MOVER]", "n A/B", "worse"],
+                    [_cells(row) for row in frame.iter_rows(named=True)])
 
 
 def side_rows(store: VersionStore, reference: str) -> tuple[str, pl.DataFrame]:
