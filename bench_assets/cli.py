@@ -49,11 +49,13 @@ from bench_assets.models.registry import scan_models
 from bench_assets.prompts.importers import IMPORTERS, import_prompts
 from bench_assets.prompts.prompt import DIFFICULTIES
 from bench_assets.prompts.suites import PROTOCOLS, load_suite, write_official_spec, write_spec
+from bench_assets.references.captions import captions_suite, suite_jsonl
 from bench_assets.report.build import build_data_dir_report
 from bench_assets.report.server import make_server, report_url
 from bench_assets.stats.paired import TEST_NAME
 from bench_assets.storage import comparisons
 from bench_assets.storage import distribution_board, distribution_compare
+from bench_assets.storage.distribution_scoring import open_reference_sets
 from bench_assets.storage.costs import generation_devices, gpu_price_per_hour, priced_at_gpu_rate
 from bench_assets.storage.leaderboard import (
     H100_PRICE_DATE, NO_SCORES_YET, OVERALL, cost_per_thousand, has_scores, to_markdown,
@@ -263,6 +265,31 @@ def cmd_suite_official(args: argparse.Namespace) -> int:
     return _wrote_suite(f"wrote {target}: {len(suite.prompts)} prompts in {len(suite.categories)} categories, "
                         f"{dict(protocol.generation)['images_per_prompt']} images per prompt (seeds base_seed + 0..3)",
                         [f"compare: {', '.join(protocol.metrics)} with {protocol.reference}"], f"{suite.name} bench run")
+
+
+def cmd_references(args: argparse.Namespace) -> int:
+    """List the reference sets, or write one's captions as a prompt suite (``bench references suite NAME``)."""
+    paths = DataPaths.from_env()
+    found, broken = open_reference_sets(paths, load_config(paths))
+    if args.action == "suite":
+        if args.name not in found:
+            print(broken.get(args.name, f"no reference set {args.name!r} in {paths.references}"), file=sys.stderr)
+            return 1
+        target = paths.prompts / f"{args.name}.jsonl"
+        prompts = captions_suite(found[args.name])
+        target.write_text(suite_jsonl(prompts))
+        print(f"wrote {len(prompts)} prompts to {target}; use it with BENCH_PROMPT_SUITE={args.name}")
+        return 0
+    for name, ref in found.items():
+        print(f"{name}: {len(ref.images)} images, {len(ref.captions)} captions, {len(ref.problems)} left out, "
+              f"fingerprint {ref.fingerprint[:12]} ({ref.source})")
+        for problem in ref.problems:
+            print(f"  left out {problem}")
+    for name, why in broken.items():
+        print(f"{name}: not usable: {why}")
+    if not found and not broken:
+        print(f"no reference sets in {paths.references}")
+    return 0
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
@@ -574,6 +601,11 @@ COMMANDS = (
         _arg("--prefix-ids", action="store_true", help="prefix ids with their file's name (for clashes)"),
         _arg("--set", action="append", default=[], metavar="KEY=VALUE",
              help="a generation setting of this suite, e.g. --set steps=20 (repeat)"),
+    )),
+    Command("references", "list the reference sets in data/references/, or write one's captions as a prompt suite",
+            cmd_references, (
+        _arg("action", nargs="?", default="list", choices=["list", "suite"]),
+        _arg("name", nargs="?", help="suite: the reference set whose captions become data/prompts/<name>.jsonl"),
     )),
     Command("download", "download a .safetensors model (Hugging Face, CivitAI, https) into data/models/",
             cmd_download, (

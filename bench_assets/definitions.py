@@ -10,6 +10,7 @@ from bench_assets.core.paths import DataPaths
 from bench_assets.defs.arena import build_arena_ratings_asset, build_arena_sensor
 from bench_assets.defs.assets import build_images_asset, build_leaderboard_asset, build_metric_asset, build_report_asset
 from bench_assets.defs.decisions import build_comparisons_asset
+from bench_assets.defs.distribution import build_distribution_asset, build_distribution_job, build_reference_sensor
 from bench_assets.defs.partitions import build_partitions
 from bench_assets.defs.resources import BenchResource, ComputeResource, GenerationResource, ScorersResource
 from bench_assets.defs.schedules import build_nightly_schedule
@@ -28,6 +29,8 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
     arena_ratings = build_arena_ratings_asset(metric_assets)
     leaderboard = build_leaderboard_asset([*metric_assets, arena_ratings], comparisons)
     report = build_report_asset(leaderboard)
+    distribution = build_distribution_asset(images)
+    distribution_job = build_distribution_job(distribution)
     benchmark_job = dg.define_asset_job(
         "benchmark",
         selection=dg.AssetSelection.assets(images, *metric_assets),
@@ -46,9 +49,10 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
         description="Arena votes → ratings and metric agreement, then the leaderboard's human column.",
     )
     return dg.Definitions(
-        assets=[images, *metric_assets, comparisons, arena_ratings, leaderboard, report],
-        jobs=[benchmark_job, leaderboard_job, report_job, arena_job],
-        sensors=[build_model_sensor(benchmark_job), build_freshness_sensor(), build_arena_sensor(arena_job)],
+        assets=[images, *metric_assets, comparisons, arena_ratings, leaderboard, report, distribution],
+        jobs=[benchmark_job, leaderboard_job, report_job, arena_job, distribution_job],
+        sensors=[build_model_sensor(benchmark_job), build_freshness_sensor(), build_arena_sensor(arena_job),
+                 build_reference_sensor(distribution_job)],
         schedules=[build_nightly_schedule(benchmark_job)],
         resources={
             "bench": BenchResource(data_dir=str(paths.root), suite_path=str(paths.default_suite())),

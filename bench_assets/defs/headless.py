@@ -31,10 +31,12 @@ import psutil
 
 from bench_assets.models.drop_folder import WatchState
 from bench_assets.defs.active_runs import ACTIVE_STATUSES, active_partitions, finished_since, model_run_request
-from bench_assets.defs.partitions import MODEL_DIM, run_partition_keys
+from bench_assets.defs.distribution import DISTRIBUTION_JOB
+from bench_assets.defs.partitions import run_partition_keys, split_model_reference
 from bench_assets.defs.run_watch import free_run_slots
 
 CURSOR_KEY = "bench_assets/headless/model_drop_sensor"
+REFERENCE_CURSOR_KEY = "bench_assets/headless/reference_sensor"
 SETTLE_TICKS = 5
 SETTLE_PAUSE_SECONDS = 2.0
 POOL = "gpu"
@@ -61,11 +63,10 @@ class HeadlessSummary:
     storage_lost: str | None = None  # the result store stopped answering: why (nothing after it was run)
 
 
-def tick_model_sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], bool]:
-    """One tick of ``model_drop_sensor``, its cursor kept in the instance; its run requests and whether
-    some model is still settling."""
-    sensor = defs.resolve_sensor_def("model_drop_sensor")
-    cursor = instance.run_storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
+def _tick(defs: dg.Definitions, instance: dg.DagsterInstance, sensor_name: str, cursor_key: str) -> dg.SensorResult:
+    """One tick of a sensor, its cursor kept in the instance and its partition requests applied."""
+    sensor = defs.resolve_sensor_def(sensor_name)
+    cursor = instance.run_storage.get_cursor_values({cursor_key}).get(cursor_key)
     # An instance *ref* (as the daemon passes) lets Dagster validate partition keys
     # against the partitions this very tick adds.
     with dg.build_sensor_context(
@@ -76,10 +77,37 @@ def tick_model_sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> tup
     ) as context:
         tick = sensor.evaluate_tick(context)
     for request in tick.dynamic_partitions_requests or []:
-        instance.add_dynamic_partitions(MODEL_DIM, list(request.partition_keys))
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
     if tick.cursor is not None:
-        instance.run_storage.set_cursor_values({CURSOR_KEY: tick.cursor})
+        instance.run_storage.set_cursor_values({cursor_key: tick.cursor})
+    return tick
+
+
+def tick_model_sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> tuple[list[dg.RunRequest], bool]:
+    """One tick of ``model_drop_sensor``; its run requests and whether some model is still settling."""
+    tick = _tick(defs, instance, "model_drop_sensor", CURSOR_KEY)
     return list(tick.run_requests or []), bool(WatchState.from_cursor(tick.cursor).pending)
+
+
+def run_distribution(defs: dg.Definitions, instance: dg.DagsterInstance, summary: "HeadlessSummary", log: Log,
+                     verbose: bool) -> None:
+    """One tick of ``reference_sensor``, then the model × reference runs it asks for (after the model runs)."""
+    requests = _tick(defs, instance, "reference_sensor", REFERENCE_CURSOR_KEY).run_requests or []
+    job = defs.resolve_job_def(DISTRIBUTION_JOB)
+    for request in requests:
+        model, reference = split_model_reference(request.partition_key)
+        label = f"{model} x reference {reference}"
+        result = _execute(job, instance, verbose, partition_key=request.partition_key, tags=dict(request.tags))
+        if result.success:
+            summary.succeeded.append(label)
+            log(f"  ok      {label}")
+        else:
+            summary.failed[label] = one_line(root_cause(result))
+            log(f"  FAILED  {label}: {summary.failed[label]}")
 
 
 def _schedule_tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
@@ -292,6 +320,7 @@ def run_headless(
         if len(summary.failed) > failed_before and (problem := storage_problem()):
             summary.storage_lost = f"the result store stopped answering: {problem}"
             return summary
+    run_distribution(defs, instance, summary, log, verbose)
     summary.leaderboard_ok = _refresh(defs, instance, "leaderboard", log, verbose)
     # The report reads the leaderboard: rebuilt after it, as the daemon's automation would.
     summary.report_ok = _refresh(defs, instance, "report", log, verbose)

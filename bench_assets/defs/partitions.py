@@ -20,12 +20,17 @@ from bench_assets.prompts.suites import load_suite
 
 MODEL_DIM = "model"
 CATEGORY_DIM = "category"
+REFERENCE_DIM = "reference"  # reference sets (data/references/), registered by the reference sensor
 
 # Dagster's run tags for a partition range (a single-run backfill): documented tag names, no public constant.
 ASSET_PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
 ASSET_PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 model_partitions = dg.DynamicPartitionsDefinition(name=MODEL_DIM)
+reference_partitions = dg.DynamicPartitionsDefinition(name=REFERENCE_DIM)
+# The distribution metrics' partitions: a model's images (every category) against one reference set.
+model_reference_partitions = dg.MultiPartitionsDefinition({MODEL_DIM: model_partitions,
+                                                           REFERENCE_DIM: reference_partitions})
 # Reads a key's string form by Dagster's own rule (dimension order), whatever the categories are.
 _KEY_READER = dg.MultiPartitionsDefinition({MODEL_DIM: model_partitions,
                                             CATEGORY_DIM: dg.StaticPartitionsDefinition(["any"])})
@@ -40,6 +45,18 @@ def build_partitions(paths: DataPaths) -> dg.MultiPartitionsDefinition:
 
 def partition_key(model: str, category: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({MODEL_DIM: model, CATEGORY_DIM: category})
+
+
+def model_reference_key(model: str, reference: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({MODEL_DIM: model, REFERENCE_DIM: reference})
+
+
+def split_model_reference(key: dg.MultiPartitionKey | str) -> tuple[str, str]:
+    """(model, reference) of a model × reference partition key, as an object or as its string."""
+    by_dim = getattr(key, "keys_by_dimension", None)
+    if by_dim is None:
+        by_dim = model_reference_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
+    return by_dim[MODEL_DIM], by_dim[REFERENCE_DIM]
 
 
 def split_key(context: dg.AssetExecutionContext) -> tuple[str, str]:

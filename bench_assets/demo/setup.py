@@ -12,15 +12,19 @@ Everything is built once: re-running skips what exists.
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import yaml
 
 from bench_assets.core.config import ConfigError, config_path
 from bench_assets.core.paths import DataPaths
 from bench_assets.core.yaml_files import read_yaml_mapping
 from bench_assets.metrics.base import TinyScorer
+from bench_assets.metrics.features import FEATURE_EXTRACTORS
 from bench_assets.metrics.registry import METRICS
 
 DEMO_SETTINGS = {
@@ -33,6 +37,11 @@ DEMO_SETTINGS = {
     "batch_size": 18,
 }
 DEMO_MODELS = (("tiny-sd-alpha", "folder", 1), ("tiny-sd-beta", "single_file", 2), ("tiny-sd-gamma", "folder", 3))
+DEMO_DISTRIBUTION = {"bootstrap": 20}  # few repeats: the demo's reference set is 24 images
+DEMO_REFERENCE = "demo-shapes"
+DEMO_REFERENCE_IMAGES = 24
+SHAPE_COLOURS = (("red", (220, 40, 40)), ("green", (40, 180, 60)), ("blue", (40, 80, 220)), ("yellow", (230, 210, 40)))
+SHAPES = ("circle", "square", "triangle")
 CONFIG_HEADER = (
     "# Written by `bench demo`: the demo scores with tiny random-weight scorers.\n"
     "# Delete this file (or edit it) to score with the real models\n"
@@ -99,11 +108,56 @@ def _write_demo_config(paths: DataPaths) -> None:
         existing = read_yaml_mapping(target, ConfigError, "a mapping of config sections")
     metrics = existing.setdefault("metrics", {})
     missing = [name for name in METRICS if name not in metrics]
-    if not missing:
+    distribution = existing.setdefault("distribution", {})
+    if not missing and "inception" in distribution:
         return
     metrics.update(tiny_scorer_options(paths.metric_models, missing))
+    if "inception" not in distribution:  # the FID Inception's tiny stand-in (metrics/tiny/inception.py)
+        distribution.update(DEMO_DISTRIBUTION, inception=FEATURE_EXTRACTORS["inception_clean"].tiny_scorer.options(
+            paths.metric_models))
+        missing.append("the distribution metrics' Inception")
     target.write_text(CONFIG_HEADER + yaml.safe_dump(existing, sort_keys=True))
     print(f"wrote tiny scorers for {', '.join(missing)} to {target}")
+
+
+def _draw_shape(index: int, size: int = 64) -> tuple[Any, str]:
+    """A coloured shape on a grey background, placed and sized by ``index`` (deterministic), and its caption."""
+    from PIL import Image, ImageDraw  # pillow: only when the demo builds its reference set
+
+    rng = np.random.default_rng(index)
+    colour_name, colour = SHAPE_COLOURS[index % len(SHAPE_COLOURS)]
+    shape = SHAPES[(index // len(SHAPE_COLOURS)) % len(SHAPES)]
+    image = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(90, 170, 3)))
+    radius = int(rng.integers(size // 6, size // 3))
+    cx, cy = (int(v) for v in rng.integers(radius, size - radius, 2))
+    box = (cx - radius, cy - radius, cx + radius, cy + radius)
+    draw = ImageDraw.Draw(image)
+    if shape == "circle":
+        draw.ellipse(box, fill=colour)
+    elif shape == "square":
+        draw.rectangle(box, fill=colour)
+    else:
+        draw.polygon([(cx, cy - radius), (cx - radius, cy + radius), (cx + radius, cy + radius)], fill=colour)
+    return image, f"a {colour_name} {shape} on a grey background"
+
+
+def build_demo_reference(references: Path, count: int = DEMO_REFERENCE_IMAGES) -> Path:
+    """``data/references/demo-shapes/``: ``count`` shapes drawn in code (not downloaded), with captions.jsonl."""
+    folder = references / DEMO_REFERENCE
+    if (folder / "captions.jsonl").is_file():
+        return folder
+    staging = references / f".building-{DEMO_REFERENCE}"  # hidden: the reference sensor ignores it until the rename
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    lines = []
+    for index in range(count):
+        image, caption = _draw_shape(index)
+        image.save(staging / f"shape_{index:02d}.png")
+        lines.append(json.dumps({"file": f"shape_{index:02d}.png", "caption": caption}) + "\n")
+    (staging / "captions.jsonl").write_text("".join(lines))
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    return folder
 
 
 def prepare_demo(paths: DataPaths, n_models: int = 3) -> None:
@@ -111,4 +165,5 @@ def prepare_demo(paths: DataPaths, n_models: int = 3) -> None:
     for name, layout, seed in DEMO_MODELS[:n_models]:
         _write_sidecar(paths.models, name)
         _build_model(paths.models, name, layout, seed)
+    build_demo_reference(paths.references)
     _write_demo_config(paths)
