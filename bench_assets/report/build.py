@@ -8,8 +8,8 @@ from pathlib import Path
 from bench_assets.core.config import load_config
 from bench_assets.models.registry import scan_models
 from bench_assets.core.paths import DataPaths
-from bench_assets.references.registry import scan_reference_sets
-from bench_assets.storage.store import configured_store, images_store
+from bench_assets.storage.distribution_scoring import open_reference_sets
+from bench_assets.storage.store import images_store
 from bench_assets.metrics.registry import METRICS
 from bench_assets.report.data import MetricInfo
 from bench_assets.report.site import ReportSummary, build_report
@@ -50,8 +50,7 @@ def build_data_dir_report(paths: DataPaths, images_per_prompt: int = 4) -> Repor
     (the data directory, or a bucket), so a moved data directory needs no rewrite.
     """
     config = load_config(paths)
-    # The sets that do not load are left out here (the drop-folder sensor names them); their rows keep a page.
-    references, _ = scan_reference_sets(paths.references, configured_store(paths, config).child, paths.cache)
+    references, _ = open_reference_sets(paths, config)  # one that does not load: its rows still get a page
     return build_report(
         open_warehouse(paths, config),
         paths.report,
