@@ -155,8 +155,3 @@ def notes(board: pl.DataFrame) -> list[str]:
     marked = board.filter(pl.col("note").is_not_null()).select("metric", "note").unique().sort("metric", "note")
     return [f"{row['metric']}: {row['note']}" for row in marked.iter_rows(named=True)]
 
-
-def to_markdown(board: pl.DataFrame, category: str | None = ALL_CATEGORIES) -> str:
-    """Every reference set's legend and table, then the notes; "" when nothing was scored."""
-    parts = [f"{legend}\n{table}" for legend, table in blocks(board, category)]
-    return "\n\n".join(parts + ["\n".join(notes(board))] if parts else []).strip()

@@ -45,9 +45,9 @@ def test_a_row_below_min_n_carries_the_marker_and_says_why(tmp_path):
     notes = dict(zip(frame["metric"], frame["note"]))
     assert notes["fid"] == "† n=64 < 10,000: FID below 10k images is biased upward; compare only at equal n"
     assert notes["kid"] is None, "KID at 5,000 images is above its min_n: no marker"
-    text = board.to_markdown(frame)
-    assert "| a | 64/5000 | 12.5 [11.5, 13.5] #1/1† | 0.01 [0.008, 0.012] #1/1 |" in text
-    assert text.endswith("fid: " + notes["fid"])
+    ((_, table),) = board.blocks(frame)
+    assert "| a | 64/5000 | 12.5 [11.5, 13.5] #1/1† | 0.01 [0.008, 0.012] #1/1 |" in table
+    assert board.notes(frame) == ["fid: " + notes["fid"]]
 
 
 def test_the_duckdb_view_is_the_same_board_and_empty_means_nothing_printed(synthetic_results, tmp_path,
@@ -62,7 +62,7 @@ def test_the_duckdb_view_is_the_same_board_and_empty_means_nothing_printed(synth
     without = capsys.readouterr().out
     assert "distribution" not in without and "Traceback" not in without
     con = connect_read_only(data / "bench.duckdb", wh)
-    assert board.board_rows(con, "all").is_empty() and board.to_markdown(board.board_rows(con, None)) == ""
+    assert board.board_rows(con, "all").is_empty() and board.blocks(board.board_rows(con, None), None) == []
     con.close()
 
     write_rows(wh, ROWS)
@@ -86,4 +86,4 @@ def test_the_duckdb_view_is_the_same_board_and_empty_means_nothing_printed(synth
 @pytest.mark.parametrize("category", ["all", None])
 def test_an_empty_board_has_no_blocks_and_no_notes(category):
     empty = board.board_of(pl.DataFrame())
-    assert board.blocks(empty, category) == [] and board.notes(empty) == [] and board.to_markdown(empty) == ""
+    assert board.blocks(empty, category) == [] and board.notes(empty) == []

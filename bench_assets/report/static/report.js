@@ -87,6 +87,7 @@
   }
   function signed(v) { return (v >= 0 ? "+" : "") + v.toFixed(2); }  // as `bench leaderboard` prints them
   function three(v) { return Math.abs(v) >= 1000 ? v.toFixed(1) : v.toFixed(3); }
+  function sig4(v) { return String(Number(v.toPrecision(4))); }  // as `bench leaderboard` prints distribution metrics (.4g)
   function parseHash() {
     const raw = location.hash.replace(/^#\/?/, "");
     const [path, query] = raw.split("?");
@@ -251,7 +252,7 @@
           if (!r) return el("td", { "data-metric": m, text: "–" });
           const v = function (c) { return r[c]; };
           return el("td", { "data-metric": m, title: r.note || null },
-            figureCell(v, "value", "ci_low", "ci_high", three),
+            figureCell(v, "value", "ci_low", "ci_high", sig4),
             el("span", { class: "n" }, " #", num(r.rank, "rank"), "/", num(r.ranked_among, "ranked_among")),
             r.comparable === false ? el("span", { class: "marker fail", text: "†" }) : null);
         }));
