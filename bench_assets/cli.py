@@ -317,13 +317,14 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    frame, _ = comparisons.compare_in_data_dir(DataPaths.from_env(), args.a, args.b, args.metric,
-                                               [args.category] if args.category else None)
-    print(f"{args.a} (A) vs {args.b} (B) on matched prompts and seeds: A − B with a paired bootstrap 95% CI; "
-          f"p from a {TEST_NAME}, Holm-adjusted over the metrics")
-    print(comparisons.to_markdown(frame))
-    distribution = distribution_compare.compare_in_data_dir(DataPaths.from_env(), args.a, args.b,
-                                                            [args.category] if args.category else None, args.metric)
+    paths, categories = DataPaths.from_env(), [args.category] if args.category else None
+    per_item, distribution_names = distribution_compare.split_names(args.metric)
+    frame, _ = comparisons.compare_in_data_dir(paths, args.a, args.b, per_item, categories)
+    distribution = distribution_compare.compare_in_data_dir(paths, args.a, args.b, categories, distribution_names)
+    if frame.height or distribution.is_empty():
+        print(f"{args.a} (A) vs {args.b} (B) on matched prompts and seeds: A − B with a paired bootstrap 95% CI; "
+              f"p from a {TEST_NAME}, Holm-adjusted over the metrics")
+        print(comparisons.to_markdown(frame))
     _print_distribution_diff(distribution)
     return 0 if frame.height or distribution.height else 1
 
@@ -336,11 +337,13 @@ def _print_distribution_diff(frame) -> None:
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    frame, decision = comparisons.compare_in_data_dir(DataPaths.from_env(), args.candidate, args.baseline,
-                                                      args.metrics, [OVERALL])
-    print(comparisons.to_markdown(frame))
-    distribution = distribution_compare.compare_in_data_dir(DataPaths.from_env(), args.candidate, args.baseline,
-                                                            [OVERALL], args.metrics)
+    paths = DataPaths.from_env()
+    per_item, distribution_names = distribution_compare.split_names(args.metrics)
+    frame, decision = comparisons.compare_in_data_dir(paths, args.candidate, args.baseline, per_item, [OVERALL])
+    distribution = distribution_compare.compare_in_data_dir(paths, args.candidate, args.baseline, [OVERALL],
+                                                            distribution_names)
+    if frame.height or distribution.is_empty():
+        print(comparisons.to_markdown(frame))
     _print_distribution_diff(distribution)
     if frame.is_empty() and distribution.is_empty():
         print(f"gate: nothing to compare: {args.candidate} and {args.baseline} share no scored item", file=sys.stderr)
@@ -348,13 +351,14 @@ def cmd_gate(args: argparse.Namespace) -> int:
     worse = comparisons.regressions(frame, decision)
     for row in worse.iter_rows(named=True):
         print(f"FAIL {comparisons.describe(row)}")
-    worse_distribution = distribution_compare.regressions(distribution)
+    worse_distribution = distribution_compare.regressions(distribution, distribution_names or distribution_compare.GATED)
     for row in worse_distribution.iter_rows(named=True):
         print(f"FAIL {distribution_compare.describe(row)}")
     failed = worse.height + worse_distribution.height
     print(f"gate: {'FAIL' if failed else 'PASS'}: {args.candidate} is "
           f"{'significantly worse' if failed else 'not significantly worse'} than {args.baseline} (Holm-adjusted "
-          f"p < {decision.alpha} and beyond the configured margin; FID: its 95% interval of the difference above 0)")
+          f"p < {decision.alpha} and beyond the configured margin; a distribution metric: its 95% interval of the "
+          f"difference on the worse side of 0)")
     return 1 if failed else 0
 
 
@@ -623,7 +627,7 @@ COMMANDS = (
     Command("gate", "exit 1 when the candidate is significantly worse than the baseline", cmd_gate, (
         _arg("--baseline", required=True, help="model, model@N or model@<fingerprint prefix>"),
         _arg("--candidate", required=True, help="model, model@N or model@<fingerprint prefix>"),
-        _arg("--metrics", nargs="+", help="metrics to gate on (default: every metric scored)"),
+        _arg("--metrics", nargs="+", help="metrics to gate on (default: every metric scored, and FID)"),
     )),
     Command("prune", "delete the images and rows of all but each model's N newest versions", cmd_prune, (
         _arg("--keep", type=int, required=True),

@@ -144,11 +144,16 @@ def side_rows(store: VersionStore, reference: str) -> tuple[str, pl.DataFrame]:
     return ref.label, store.rows(DISTRIBUTION_TABLE, VersionRef(ref.model) if current else ref)
 
 
+def split_names(names: Sequence[str] | None) -> tuple[list[str] | None, list[str] | None]:
+    """A ``--metric(s)`` list as (per-item metrics, distribution metrics): None every one of a kind, [] none."""
+    if not names:
+        return None, None
+    return [n for n in names if n not in SHOWN_ORDER], [n for n in names if n in SHOWN_ORDER]
+
+
 def compare_in_data_dir(paths: DataPaths, a: str, b: str, categories: Sequence[str] | None = None,
-                        metric_names: Sequence[str] | None = None) -> pl.DataFrame:
-    """``compare_distribution`` of two references over the data directory's versions; of the distribution
-    metrics among ``metric_names`` (the command's ``--metric``; None: every one)."""
-    metrics = None if not metric_names else [m for m in metric_names if m in SHOWN_ORDER]
+                        metrics: Sequence[str] | None = None) -> pl.DataFrame:
+    """``compare_distribution`` of two references (``model``, ``model@N``) over the data directory's versions."""
     store = open_versions(paths)
     (label_a, rows_a), (label_b, rows_b) = side_rows(store, a), side_rows(store, b)
     return compare_distribution(rows_a, rows_b, (label_a, label_b), categories, metrics)

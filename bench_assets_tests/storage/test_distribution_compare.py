@@ -20,6 +20,12 @@ def test_mover_is_the_normal_interval_for_symmetric_ones_and_keeps_skew():
     assert (10 - low, high - 10) == pytest.approx((math.hypot(1, 1), math.hypot(5, 1)))
 
 
+def test_split_names_keeps_per_item_and_distribution_metrics_apart():
+    assert dc.split_names(None) == (None, None)
+    assert dc.split_names(["clip_score", "fid"]) == (["clip_score"], ["fid"])
+    assert dc.split_names(["fid"]) == ([], ["fid"]), "no per-item metric: [] means none, not all"
+
+
 def test_worse_in_each_direction_and_unequal_n_never_compares():
     a = frame([score_row("a", "fid", 20.0), score_row("a", "precision", 0.5, 0.05),
                 score_row("a", "kid", 0.02, 0.01), score_row("a", "cmmd", 1.0, n=128)])
@@ -45,6 +51,10 @@ def test_gate_fails_on_a_significantly_worse_fid_and_compare_prints_it(tmp_path,
     assert "FAIL fid vs reference 'ref': new − old = +10 [95% CI +7.172, +12.83] (n=64/64)" in out
     assert "FAIL recall" not in out, "only FID gates"
     assert main(["gate", "--candidate", "old", "--baseline", "new"]) == 0 and "gate: PASS" in capsys.readouterr().out
+    # naming only distribution metrics gates on them alone (recall's interval here includes 0: a pass)
+    assert main(["gate", "--candidate", "new", "--baseline", "old", "--metrics", "recall"]) == 0
+    out = capsys.readouterr().out
+    assert "| recall ↑ |" in out and "fid" not in out and "no matched items" not in out
     assert main(["compare", "new", "old"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| recall")]
     assert lines == ["| recall ↑ | ref | all | new 0.4 | old 0.5 | -0.1 [-0.3828, +0.1828] | 64/64 | – |"]
