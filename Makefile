@@ -40,6 +40,7 @@ dev: install
 bench: install
 	$(BIN)/python -m bench_assets.benchmarks.scoring
 	$(BIN)/python -m bench_assets.benchmarks.stats
+	$(BIN)/python -m bench_assets.benchmarks.distribution  # FID/KID/CMMD/prdc at 10k × 10k, 2048-d (issue 22)
 	$(BIN)/python -m bench_assets.benchmarks.report
 	$(BIN)/python -m bench_assets.benchmarks.arena
 

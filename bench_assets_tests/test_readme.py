@@ -42,6 +42,7 @@ NOT_EXECUTED = {
     "download": "needs the network (tested against a local server in models/test_download.py)",
     "import-prompts": "needs a published prompt file the user downloaded; writes data/prompts/",
     "suite": "writes data/prompts/<name>.suite.yaml from suites this warehouse does not have",
+    "references": "`suite NAME` writes data/prompts/NAME.jsonl from a set the demo warehouse lacks (references/ tests)",
     "instance-config": "writes $DAGSTER_HOME/dagster.yaml",
     "doctor": "checks this machine's instance, GPUs and tokens (exit 1 where one is missing): tested in test_doctor.py",
     "report": "writes data/report/ (and --serve serves until stopped)",

@@ -6,7 +6,7 @@ depends on the model's images of every category; its partitions are
 ``model × reference`` (two dynamic dimensions). The sensor registers the
 reference sets of ``data/references/`` by fingerprint and requests every
 model × new or changed reference set, and a model with new or changed images ×
-every reference set.
+every reference set; a model with a benchmark run in flight waits for its end.
 """
 
 
@@ -26,7 +26,9 @@ from bench_assets.defs.partitions import (
     reference_partitions,
     split_model_reference,
 )
+from bench_assets.defs.active_runs import active_partitions
 from bench_assets.defs.resources import BenchResource, ScorersResource
+from bench_assets.defs.sensors import suite_categories
 from bench_assets.references.sets import ReferenceSetError
 from bench_assets.references.watch import ReferenceWatch, decide_references
 from bench_assets.storage.distribution import DISTRIBUTION_TABLE
@@ -105,7 +107,9 @@ def reference_tick(context: Any, bench: BenchResource) -> dg.SensorResult:
     found, broken = open_reference_sets(bench.paths, load_config(bench.paths))
     for name, why in broken.items():
         context.log.warning(f"reference set {name}: {why}")
-    models = list(context.instance.get_dynamic_partitions(MODEL_DIM))
+    # A model still generating is left out (its stamp forgotten), so it is requested once, when its run is over.
+    busy = {model for model, _ in active_partitions(context.instance, suite_categories(bench))}
+    models = [m for m in context.instance.get_dynamic_partitions(MODEL_DIM) if m not in busy]
     fingerprints = {name: ref.fingerprint for name, ref in found.items()}
     decision = decide_references(ReferenceWatch.from_cursor(context.cursor), fingerprints,
                                  model_image_stamps(bench, models))

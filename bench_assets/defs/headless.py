@@ -93,7 +93,7 @@ def tick_model_sensor(defs: dg.Definitions, instance: dg.DagsterInstance) -> tup
     return list(tick.run_requests or []), bool(WatchState.from_cursor(tick.cursor).pending)
 
 
-def run_distribution(defs: dg.Definitions, instance: dg.DagsterInstance, summary: "HeadlessSummary", log: Log,
+def run_distribution(defs: dg.Definitions, instance: dg.DagsterInstance, summary: HeadlessSummary, log: Log,
                      verbose: bool) -> None:
     """One tick of ``reference_sensor``, then the model × reference runs it asks for (after the model runs)."""
     requests = _tick(defs, instance, "reference_sensor", REFERENCE_CURSOR_KEY).run_requests or []
@@ -102,12 +102,7 @@ def run_distribution(defs: dg.Definitions, instance: dg.DagsterInstance, summary
         model, reference = split_model_reference(request.partition_key)
         label = f"{model} x reference {reference}"
         result = _execute(job, instance, verbose, partition_key=request.partition_key, tags=dict(request.tags))
-        if result.success:
-            summary.succeeded.append(label)
-            log(f"  ok      {label}")
-        else:
-            summary.failed[label] = one_line(root_cause(result))
-            log(f"  FAILED  {label}: {summary.failed[label]}")
+        _record(summary, label, result, log)
 
 
 def _schedule_tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[dg.RunRequest]:
@@ -287,7 +282,11 @@ def _run_model(job: dg.JobDefinition, instance: dg.DagsterInstance, request: dg.
     request = model_run_request(model, todo, categories, run_key=None, reason=request.tags.get("bench/reason", ""))
     wait_for_pool(instance, log)
     result = _execute(job, instance, verbose, partition_key=request.partition_key, tags={**request.tags, **_own_tags()})
-    label = _label(model, todo)
+    _record(summary, _label(model, todo), result, log)
+
+
+def _record(summary: HeadlessSummary, label: str, result: dg.ExecuteInProcessResult, log: Log) -> None:
+    """A finished run's outcome, in the summary and as one line."""
     if result.success:
         summary.succeeded.append(label)
         log(f"  ok      {label}")

@@ -37,7 +37,7 @@ DEMO_SETTINGS = {
     "batch_size": 18,
 }
 DEMO_MODELS = (("tiny-sd-alpha", "folder", 1), ("tiny-sd-beta", "single_file", 2), ("tiny-sd-gamma", "folder", 3))
-DEMO_DISTRIBUTION = {"bootstrap": 20}  # few repeats: the demo's reference set is 24 images
+DEMO_DISTRIBUTION = {"bootstrap": 10}  # few repeats: the demo is about the pipeline, not the numbers
 DEMO_REFERENCE = "demo-shapes"
 DEMO_REFERENCE_IMAGES = 24
 SHAPE_COLOURS = (("red", (220, 40, 40)), ("green", (40, 180, 60)), ("blue", (40, 80, 220)), ("yellow", (230, 210, 40)))

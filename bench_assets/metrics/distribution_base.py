@@ -33,9 +33,10 @@ from typing import Any, Callable, ClassVar, Mapping
 import numpy as np
 
 from bench_assets.core.errors import BenchError
-from bench_assets.stats.distribution import PRDC_K, BootstrapInterval, bootstrap_distance
+from bench_assets.stats.distribution import PRDC_K, BootstrapInterval, bootstrap_distance, frechet_distance_of_features
 
 FID_MODES = ("clean", "legacy")
+INCEPTION = "inception"  # a metric's extractor: the FID Inception with fid_mode's resize (inception_clean / _legacy)
 
 
 class DistributionSettingsError(BenchError, ValueError):
@@ -85,8 +86,8 @@ class DistributionMetric(ABC):
     description: ClassVar[str] = ""
 
     def extractor_for(self, settings: DistributionSettings) -> str:
-        """The feature extractor this metric reads under ``settings`` (FID: its mode)."""
-        return self.extractor
+        """The feature extractor this metric reads under ``settings`` (the Inception: fid_mode's resize)."""
+        return f"{INCEPTION}_{settings.fid_mode}" if self.extractor == INCEPTION else self.extractor
 
     def row(self, name: str, value: float | None, generated: int, reference: int, *,
             interval: BootstrapInterval | None = None, std: float | None = None, **extra: Any) -> dict[str, Any]:
@@ -136,3 +137,10 @@ class DistanceMetric(DistributionMetric):
         value = self.distance(generated, reference)
         interval = interval_of(self.distance, generated, reference, settings, seed)
         return [self.row(self.name, value, n_gen, n_ref, interval=interval, **self.extra(settings))]
+
+
+class FrechetDistance(DistanceMetric):
+    """The Fréchet distance between Gaussians fitted to the two feature sets (FID, FD-DINOv2)."""
+
+    def distance(self, generated: np.ndarray, reference: np.ndarray) -> float:
+        return frechet_distance_of_features(generated, reference)

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
-from bench_assets.metrics.distribution_base import DistanceMetric
-from bench_assets.stats.distribution import frechet_distance_of_features
+from bench_assets.metrics.distribution_base import FrechetDistance
 
 
-class FdDinov2(DistanceMetric):
+class FdDinov2(FrechetDistance):
     name: ClassVar[str] = "fd_dinov2"
     version: ClassVar[str] = "1"
     extractor: ClassVar[str] = "dinov2"
     min_n: ClassVar[int] = 10_000
     note: ClassVar[str] = "Fréchet distances below 10k images are biased upward; compare only at equal n"
     description: ClassVar[str] = "Fréchet distance of DINOv2 CLS features"
-
-    def distance(self, generated: np.ndarray, reference: np.ndarray) -> float:
-        return frechet_distance_of_features(generated, reference)

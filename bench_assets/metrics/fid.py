@@ -9,25 +9,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
-
-from bench_assets.metrics.distribution_base import DistanceMetric, DistributionSettings
-from bench_assets.stats.distribution import frechet_distance_of_features
+from bench_assets.metrics.distribution_base import INCEPTION, FrechetDistance, DistributionSettings
 
 
-class FrechetInceptionDistance(DistanceMetric):
+class FrechetInceptionDistance(FrechetDistance):
     name: ClassVar[str] = "fid"
     version: ClassVar[str] = "1"
-    extractor: ClassVar[str] = "inception_clean"
+    extractor: ClassVar[str] = INCEPTION  # inception_clean or _legacy, as fid_mode says
     min_n: ClassVar[int] = 10_000
     note: ClassVar[str] = "FID below 10k images is biased upward; compare only at equal n"
     description: ClassVar[str] = "Fréchet distance of Inception-v3 pool features (clean or legacy resize)"
 
-    def extractor_for(self, settings: DistributionSettings) -> str:
-        return f"inception_{settings.fid_mode}"
-
     def extra(self, settings: DistributionSettings) -> dict[str, Any]:
         return {"fid_mode": settings.fid_mode}
-
-    def distance(self, generated: np.ndarray, reference: np.ndarray) -> float:
-        return frechet_distance_of_features(generated, reference)

@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench_assets.metrics.distribution_base import DistributionMetric, DistributionSettings, interval_of
+from bench_assets.metrics.distribution_base import INCEPTION, DistributionMetric, DistributionSettings, interval_of
 from bench_assets.stats.distribution import KID_SUBSET_SIZE, KID_SUBSETS, kid
 
 BOOTSTRAP_SUBSETS = 10  # subsets per bootstrap repeat: the interval is about the images, not the subsets
@@ -20,14 +20,11 @@ BOOTSTRAP_SUBSETS = 10  # subsets per bootstrap repeat: the interval is about th
 class Kid(DistributionMetric):
     name: ClassVar[str] = "kid"
     version: ClassVar[str] = "1"
-    extractor: ClassVar[str] = "inception_clean"
+    extractor: ClassVar[str] = INCEPTION  # inception_clean or _legacy, as fid_mode says
     min_n: ClassVar[int] = KID_SUBSET_SIZE
     note: ClassVar[str] = ("KID is unbiased at any n, but below 1k images its subsets are smaller than "
                            "clean-fid's and torch-fidelity's, so its std is larger")
     description: ClassVar[str] = "Kernel Inception Distance: unbiased polynomial-kernel MMD², mean and std over subsets"
-
-    def extractor_for(self, settings: DistributionSettings) -> str:
-        return f"inception_{settings.fid_mode}"
 
     def compute(self, generated: np.ndarray, reference: np.ndarray, settings: DistributionSettings,
                 seed: int) -> list[dict[str, Any]]:

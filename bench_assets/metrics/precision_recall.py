@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench_assets.metrics.distribution_base import DistributionMetric, DistributionSettings, interval_of
+from bench_assets.metrics.distribution_base import INCEPTION, DistributionMetric, DistributionSettings, interval_of
 from bench_assets.stats.distribution import prdc
 
 PRDC_NAMES = ("precision", "recall", "density", "coverage")
@@ -20,14 +20,11 @@ PRDC_NAMES = ("precision", "recall", "density", "coverage")
 class PrecisionRecall(DistributionMetric):
     name: ClassVar[str] = "precision_recall"
     version: ClassVar[str] = "1"
-    extractor: ClassVar[str] = "inception_clean"
+    extractor: ClassVar[str] = INCEPTION  # inception_clean or _legacy, as fid_mode says
     lower_is_better: ClassVar[bool] = False
     min_n: ClassVar[int] = 10_000
     note: ClassVar[str] = "k-NN estimates shift with n: compare only at equal n and equal k"
     description: ClassVar[str] = "precision, recall, density and coverage of k-NN balls in feature space"
-
-    def extractor_for(self, settings: DistributionSettings) -> str:
-        return f"inception_{settings.fid_mode}"
 
     def too_few(self, generated: np.ndarray, reference: np.ndarray, settings: DistributionSettings) -> bool:
         return min(len(generated), len(reference)) <= settings.k

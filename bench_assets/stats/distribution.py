@@ -107,12 +107,12 @@ class FeatureMoments:
         return moments
 
     @classmethod
-    def of(cls, features: np.ndarray, batch_rows: int = CHUNK_ROWS) -> "FeatureMoments":
-        """Moments of a whole matrix, accumulated in batches of ``batch_rows``."""
+    def of(cls, features: np.ndarray) -> "FeatureMoments":
+        """Moments of a whole matrix, accumulated CHUNK_ROWS rows at a time."""
         features = np.asarray(features)
         moments = cls(features.shape[1])
-        for start in range(0, len(features), batch_rows):
-            moments.update(features[start : start + batch_rows])
+        for rows in _row_chunks(len(features)):
+            moments.update(features[rows])
         return moments
 
 
@@ -144,21 +144,44 @@ def _trace_sqrt_product_eigh(sigma1: np.ndarray, sigma2: np.ndarray, eps: float)
     return float(np.sqrt(np.clip(eigen, 0.0, None)).sum())
 
 
-# How Tr √(Σ1 Σ2) is computed: "sqrtm" is the reference libraries' route, "eigh" the fast equivalent.
+def _trace_sqrt_product_cholesky(sigma1: np.ndarray, sigma2: np.ndarray, eps: float) -> float:
+    """Tr √(Σ1 Σ2) via Σ1 = L Lᵀ: Σ1 Σ2 is similar to Lᵀ Σ2 L (symmetric, PSD), so one ``eigvalsh``.
+
+    About twice as fast as "eigh" (a Cholesky instead of a full eigendecomposition);
+    a Σ1 that is not positive definite (fewer rows than dimensions, dead
+    features) makes the factorisation fail, and then the "eigh" route answers.
+    """
+    try:
+        lower = linalg.cholesky(sigma1, lower=True)
+    except linalg.LinAlgError:
+        return _trace_sqrt_product_eigh(sigma1, sigma2, eps)
+    middle = lower.T @ sigma2 @ lower
+    eigen = linalg.eigvalsh((middle + middle.T) / 2.0)
+    return float(np.sqrt(np.clip(eigen, 0.0, None)).sum())
+
+
+# How Tr √(Σ1 Σ2) is computed: "sqrtm" is the reference libraries' route, "eigh" and "cholesky" faster equivalents.
 TRACE_SQRT_METHODS: dict[str, Callable[[np.ndarray, np.ndarray, float], float]] = {
     "sqrtm": _trace_sqrt_product_sqrtm,
     "eigh": _trace_sqrt_product_eigh,
+    "cholesky": _trace_sqrt_product_cholesky,
 }
 
 
 def frechet_distance(
-    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6, method: str = "eigh"
+    mu1: np.ndarray,
+    sigma1: np.ndarray,
+    mu2: np.ndarray,
+    sigma2: np.ndarray,
+    eps: float = 1e-6,
+    method: str = "cholesky",
 ) -> float:
     """‖μ1 − μ2‖² + Tr(Σ1 + Σ2 − 2√(Σ1 Σ2)): the Fréchet distance between two Gaussians (FID on Inception features).
 
-    ``method`` picks a row of :data:`TRACE_SQRT_METHODS`; both give the
-    reference libraries' number (the tests check ≤1e-6 relative), "eigh" in a
-    third of the time at 2048 dimensions.
+    ``method`` picks a row of :data:`TRACE_SQRT_METHODS`; all give the
+    reference libraries' number (the tests check ≤1e-6 relative, also for
+    rank-deficient covariances); "cholesky" (the default) is the fastest at
+    2048 dimensions, "sqrtm" the slowest (see docs/performance.md).
     """
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
@@ -169,22 +192,26 @@ def frechet_distance(
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * tr_covmean)
 
 
-def frechet_distance_of_moments(first: FeatureMoments, second: FeatureMoments, method: str = "eigh") -> float:
+def frechet_distance_of_moments(first: FeatureMoments, second: FeatureMoments, method: str = "cholesky") -> float:
     """The Fréchet distance between two accumulated feature sets."""
     return frechet_distance(first.mean, first.cov, second.mean, second.cov, method=method)
 
 
-def frechet_distance_of_features(x: np.ndarray, y: np.ndarray, method: str = "eigh") -> float:
+def frechet_distance_of_features(x: np.ndarray, y: np.ndarray, method: str = "cholesky") -> float:
     """The Fréchet distance between two feature matrices (rows are images), e.g. for :func:`bootstrap_distance`."""
     return frechet_distance_of_moments(FeatureMoments.of(x), FeatureMoments.of(y), method=method)
+
+
+def _cubic_kernel(a: np.ndarray, b: np.ndarray, dim: int) -> np.ndarray:
+    """(a·b/d + 1)³ for all pairs; two multiplications, ~20× faster than numpy's float ``** 3`` (a pow call)."""
+    base = a @ b.T / dim + 1.0
+    return base * base * base
 
 
 def _polynomial_mmd2(x: np.ndarray, y: np.ndarray) -> float:
     """Unbiased MMD² with k(a, b) = (a·b/d + 1)³ between two equal-size subsets (diagonals left out)."""
     m, dim = x.shape
-    k_xx = (x @ x.T / dim + 1.0) ** 3
-    k_yy = (y @ y.T / dim + 1.0) ** 3
-    k_xy = (x @ y.T / dim + 1.0) ** 3
+    k_xx, k_yy, k_xy = (_cubic_kernel(a, b, dim) for a, b in ((x, x), (y, y), (x, y)))
     within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))
     return float(within - 2.0 * k_xy.sum() / (m * m))
 
@@ -216,9 +243,10 @@ def kid(
     return float(values.mean()), float(values.std())
 
 
-def _row_chunks(n_rows: int, chunk: int = CHUNK_ROWS) -> Iterator[slice]:
-    for start in range(0, n_rows, chunk):
-        yield slice(start, min(start + chunk, n_rows))
+def _row_chunks(n_rows: int) -> Iterator[slice]:
+    """Consecutive slices of at most CHUNK_ROWS rows (read at call time, so a test can shrink it)."""
+    for start in range(0, n_rows, CHUNK_ROWS):
+        yield slice(start, min(start + CHUNK_ROWS, n_rows))
 
 
 def _squared_distances(a: np.ndarray, b: np.ndarray, a_sq: np.ndarray, b_sq: np.ndarray) -> np.ndarray:
