@@ -54,6 +54,7 @@ from bench_assets.report.build import build_data_dir_report
 from bench_assets.report.server import make_server, report_url
 from bench_assets.stats.paired import TEST_NAME
 from bench_assets.storage import comparisons
+from bench_assets.storage import distribution_board, distribution_compare
 from bench_assets.storage.distribution_scoring import open_reference_sets
 from bench_assets.storage.costs import generation_devices, gpu_price_per_hour, priced_at_gpu_rate
 from bench_assets.storage.leaderboard import (
@@ -137,6 +138,7 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
         return 1
     try:
         board = read_leaderboard(con, paths, args.category)
+        distribution = distribution_board.board_rows(con, board.category)
     finally:
         con.close()
     if board.rows.is_empty() and not has_scores(open_warehouse(paths)):
@@ -148,7 +150,18 @@ def cmd_leaderboard(args: argparse.Namespace) -> int:
     print(textwrap.fill(legend, width=min(_terminal_width(), 120), break_on_hyphens=False))
     table = to_markdown(board.rows, board.columns, category=board.category)
     print(table if getattr(args, "wide", False) else fit_markdown(table, _terminal_width()))
+    _print_distribution(distribution, board.category, getattr(args, "wide", False))
     return 0
+
+
+def _print_distribution(rows, category: str | None, wide: bool) -> None:
+    """The distribution metrics under the leaderboard, a table per reference set; nothing when none were scored."""
+    for legend, table in distribution_board.blocks(rows, category):
+        print()
+        print(textwrap.fill(legend, width=min(_terminal_width(), 120), break_on_hyphens=False))
+        print(table if wide else fit_markdown(table, _terminal_width()))
+    for note in distribution_board.notes(rows):
+        print(note)
 
 
 def _terminal_width() -> int:
@@ -306,28 +319,49 @@ def cmd_download(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    frame, _ = comparisons.compare_in_data_dir(DataPaths.from_env(), args.a, args.b, args.metric,
-                                               [args.category] if args.category else None)
-    print(f"{args.a} (A) vs {args.b} (B) on matched prompts and seeds: A − B with a paired bootstrap 95% CI; "
-          f"p from a {TEST_NAME}, Holm-adjusted over the metrics")
-    print(comparisons.to_markdown(frame))
-    return 0 if frame.height else 1
+    paths, categories = DataPaths.from_env(), [args.category] if args.category else None
+    per_item, distribution_names = distribution_compare.split_names(args.metric)
+    frame, _ = comparisons.compare_in_data_dir(paths, args.a, args.b, per_item, categories)
+    distribution = distribution_compare.compare_in_data_dir(paths, args.a, args.b, categories, distribution_names)
+    if frame.height or distribution.is_empty():
+        print(f"{args.a} (A) vs {args.b} (B) on matched prompts and seeds: A − B with a paired bootstrap 95% CI; "
+              f"p from a {TEST_NAME}, Holm-adjusted over the metrics")
+        print(comparisons.to_markdown(frame))
+    _print_distribution_diff(distribution)
+    return 0 if frame.height or distribution.height else 1
+
+
+def _print_distribution_diff(frame) -> None:
+    if frame.height:
+        print("\ndistribution metrics against the same reference set: A − B with an interval from the two "
+              "bootstrap intervals (MOVER, as if independent: errs wide); only rows of equal n are comparable")
+        print(distribution_compare.to_markdown(frame))
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    frame, decision = comparisons.compare_in_data_dir(DataPaths.from_env(), args.candidate, args.baseline,
-                                                      args.metrics, [OVERALL])
-    print(comparisons.to_markdown(frame))
-    if frame.is_empty():
+    paths = DataPaths.from_env()
+    per_item, distribution_names = distribution_compare.split_names(args.metrics)
+    frame, decision = comparisons.compare_in_data_dir(paths, args.candidate, args.baseline, per_item, [OVERALL])
+    distribution = distribution_compare.compare_in_data_dir(paths, args.candidate, args.baseline, [OVERALL],
+                                                            distribution_names)
+    if frame.height or distribution.is_empty():
+        print(comparisons.to_markdown(frame))
+    _print_distribution_diff(distribution)
+    if frame.is_empty() and distribution.is_empty():
         print(f"gate: nothing to compare: {args.candidate} and {args.baseline} share no scored item", file=sys.stderr)
         return 2
     worse = comparisons.regressions(frame, decision)
     for row in worse.iter_rows(named=True):
         print(f"FAIL {comparisons.describe(row)}")
-    verdict = "FAIL" if worse.height else "PASS"
-    print(f"gate: {verdict}: {args.candidate} is {'significantly worse' if worse.height else 'not significantly worse'} "
-          f"than {args.baseline} (Holm-adjusted p < {decision.alpha} and beyond the configured margin)")
-    return 1 if worse.height else 0
+    worse_distribution = distribution_compare.regressions(distribution, distribution_names or distribution_compare.GATED)
+    for row in worse_distribution.iter_rows(named=True):
+        print(f"FAIL {distribution_compare.describe(row)}")
+    failed = worse.height + worse_distribution.height
+    print(f"gate: {'FAIL' if failed else 'PASS'}: {args.candidate} is "
+          f"{'significantly worse' if failed else 'not significantly worse'} than {args.baseline} (Holm-adjusted "
+          f"p < {decision.alpha} and beyond the configured margin; a distribution metric: its 95% interval of the "
+          f"difference on the worse side of 0)")
+    return 1 if failed else 0
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -612,7 +646,7 @@ COMMANDS = (
     Command("gate", "exit 1 when the candidate is significantly worse than the baseline", cmd_gate, (
         _arg("--baseline", required=True, help="model, model@N or model@<fingerprint prefix>"),
         _arg("--candidate", required=True, help="model, model@N or model@<fingerprint prefix>"),
-        _arg("--metrics", nargs="+", help="metrics to gate on (default: every metric scored)"),
+        _arg("--metrics", nargs="+", help="metrics to gate on (default: every metric scored, and FID)"),
     )),
     Command("prune", "delete the images and rows of all but each model's N newest versions", cmd_prune, (
         _arg("--keep", type=int, required=True),

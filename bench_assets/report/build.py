@@ -8,6 +8,7 @@ from pathlib import Path
 from bench_assets.core.config import load_config
 from bench_assets.models.registry import scan_models
 from bench_assets.core.paths import DataPaths
+from bench_assets.storage.distribution_scoring import open_reference_sets
 from bench_assets.storage.store import images_store
 from bench_assets.metrics.registry import METRICS
 from bench_assets.report.data import MetricInfo
@@ -49,6 +50,7 @@ def build_data_dir_report(paths: DataPaths, images_per_prompt: int = 4) -> Repor
     (the data directory, or a bucket), so a moved data directory needs no rewrite.
     """
     config = load_config(paths)
+    references, _ = open_reference_sets(paths, config)  # one that does not load: its rows still get a page
     return build_report(
         open_warehouse(paths, config),
         paths.report,
@@ -56,4 +58,5 @@ def build_data_dir_report(paths: DataPaths, images_per_prompt: int = 4) -> Repor
         [MetricInfo.of(cls) for cls in METRICS.values()],
         models=model_sources(paths.models),
         default_images_per_prompt=images_per_prompt,
+        references=references,
     )

@@ -7,6 +7,7 @@ Layout of ``data/report/``::
     data/category/<category>.js         the compare grid of one category
     data/prompt/<prompt>.js             one prompt's drill-down
     data/model/<model>.js               one model's page
+    data/reference/<reference set>.js   one reference set's page: its images, the models' distribution metrics
     plots/{means,cost}-<metric>-<hash>.svg  matplotlib SVGs, redrawn only when their data change
     thumbs/<sha[:2]>/<sha256>.webp      256 px thumbnails, kept across builds
     export/*.csv                        the leaderboard and every item-level score table
@@ -26,13 +27,18 @@ import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from bench_assets.core.naming import recorded_image_key
 from bench_assets.core.objects import Store
+from bench_assets.references.sets import ReferenceSet
+from bench_assets.storage.distribution_board import distribution_board
 from bench_assets.storage.store import open_store
 from bench_assets.report import data as pages
 from bench_assets.report.plots import ModelPoint, cost_plot, means_plot
+from bench_assets.report.reference_pages import (
+    overview_distribution, reference_names, reference_payload, reference_thumbnails, shown_images,
+)
 from bench_assets.report.thumbnails import ThumbnailStats, ensure_thumbnail, prune_thumbnails, thumbnail_relpath
 from bench_assets.storage.results import export_results
 from bench_assets.storage.warehouse import Warehouse
@@ -87,13 +93,23 @@ def _thumbnails(inputs: pages.ReportInputs, thumbs_dir: Path, images: Store,
     """sha256 -> thumbnail href (relative to the report), making only the missing ones."""
     hrefs: dict[str, str | None] = {}
     if inputs.images.is_empty():
-        stats.removed = prune_thumbnails(thumbs_dir, set())
         return hrefs
     for sha, path in inputs.images.select("sha256", "path").unique("sha256").sort("sha256").iter_rows():
         rel = ensure_thumbnail(images, recorded_image_key(path), sha, thumbs_dir, stats)
         hrefs[sha] = f"{THUMBS}/{rel}" if rel else None
-    stats.removed = prune_thumbnails(thumbs_dir, {thumbnail_relpath(sha) for sha in hrefs})
     return hrefs
+
+
+def _reference_pages(build: Path, board, references: Mapping[str, ReferenceSet], thumbs_dir: Path,
+                     stats: ThumbnailStats) -> tuple[dict[str, str], set[str]]:
+    """Write each reference set's page; (name -> its data file, the thumbnails they use, relative to ``thumbs_dir``)."""
+    thumbs = reference_thumbnails(references, thumbs_dir, stats, f"{THUMBS}/")
+    files = {}
+    for name in reference_names(board, references):
+        files[name] = f"reference/{safe_name(name)}"
+        _write_data(build, files[name], reference_payload(name, references.get(name), board, thumbs.get(name, {})))
+    used = {thumbnail_relpath(image.sha256) for reference in references.values() for image in shown_images(reference)}
+    return files, used
 
 
 def _plot_name(kind: str, metric: str, points: Sequence[ModelPoint], *extra: Any) -> str:
@@ -156,10 +172,12 @@ def build_report(
     models: dict[str, dict[str, str]] | None = None,
     default_images_per_prompt: int = 4,
     score_tables: Sequence[str] | None = None,
+    references: Mapping[str, ReferenceSet] | None = None,
 ) -> ReportSummary:
     """Build the whole site from the warehouse into ``report_dir``; thumbnails already made are reused.
 
-    ``images`` is the image store the rows' keys belong to (a folder path opens a local one).
+    ``images`` is the image store the rows' keys belong to (a folder path opens a local one);
+    ``references`` the registered reference sets, each of which gets a page.
     """
     started = time.perf_counter()
     images = images if isinstance(images, Store) else open_store(images)
@@ -169,6 +187,9 @@ def build_report(
         inputs = pages.ReportInputs.read(warehouse, metrics, models)
         stats = ThumbnailStats()
         thumbs = _thumbnails(inputs, report_dir / THUMBS, images, stats)
+        board = distribution_board(warehouse)
+        reference_files, reference_thumbs = _reference_pages(build, board, references or {}, report_dir / THUMBS, stats)
+        stats.removed = prune_thumbnails(report_dir / THUMBS, {*map(thumbnail_relpath, thumbs), *reference_thumbs})
         rows = pages.image_rows(inputs, thumbs, pages.full_image_prefix(report_dir, images))
         sets = pages.set_values(inputs)
         tables = list(score_tables) if score_tables is not None else [m.table for m in metrics]
@@ -177,6 +198,7 @@ def build_report(
         overview = pages.overview_payload(inputs, plots, exports, default_images_per_prompt)
         overview["files"] = {"category": {c: f"category/{safe_name(c)}" for c in inputs.categories},
                              "model": {m: f"model/{safe_name(m)}" for m in inputs.model_names}}
+        overview["distribution"] = overview_distribution(board, reference_files)
         _write_data(build, "overview", overview)
         prompts = pages.prompt_payloads(inputs, rows)
         prompt_files = {pid: safe_name(pid) for pid in prompts}

@@ -14,7 +14,8 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from functools import partial
+from typing import BinaryIO, Callable
 
 from bench_assets.core.objects import Store
 
@@ -61,10 +62,16 @@ def _source(images: Store, key: str) -> Path | BinaryIO:
 
 
 def ensure_thumbnail(images: Store, key: str, sha256: str, thumbs_dir: Path, stats: ThumbnailStats) -> str | None:
-    """The thumbnail's path relative to ``thumbs_dir``, making it only if it is not there yet.
+    """The thumbnail of the image store's ``key`` (``thumbnail_from``)."""
+    return thumbnail_from(partial(_source, images, key), images.location(key), sha256, thumbs_dir, stats)
+
+
+def thumbnail_from(source: Callable[[], Path | BinaryIO], where: str, sha256: str, thumbs_dir: Path,
+                   stats: ThumbnailStats) -> str | None:
+    """The thumbnail's path relative to ``thumbs_dir``, reading ``source()`` only if it is not there yet.
 
     An image that cannot be read gets no thumbnail (None) and is listed in
-    ``stats.unreadable``: the report shows it as missing instead of failing.
+    ``stats.unreadable`` (``where`` names it): the report shows it as missing instead of failing.
     """
     rel = thumbnail_relpath(sha256)
     target = thumbs_dir / rel
@@ -72,9 +79,9 @@ def ensure_thumbnail(images: Store, key: str, sha256: str, thumbs_dir: Path, sta
         stats.cached += 1
         return rel
     try:
-        make_thumbnail(_source(images, key), target)
+        make_thumbnail(source(), target)
     except (OSError, ValueError) as exc:
-        stats.unreadable = [*(stats.unreadable or []), f"{images.location(key)}: {exc}"]
+        stats.unreadable = [*(stats.unreadable or []), f"{where}: {exc}"]
         return None
     stats.created += 1
     return rel

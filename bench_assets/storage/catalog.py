@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from bench_assets.storage.distribution_board import view_statements
 from bench_assets.storage.warehouse import Warehouse
 
 
@@ -73,6 +74,8 @@ def refresh_views(db_path: Path, warehouse: Warehouse) -> CatalogRefresh:
         register_store(con, warehouse)
         for table in _stale(warehouse, tables, _saved_views(con)):
             con.execute(_view_sql(warehouse, table))
+        for statement in view_statements(tables):  # views of views (distribution_leaderboard): always rewritten
+            con.execute(statement)
     finally:
         con.close()
     return CatalogRefresh(views=tables)
@@ -86,7 +89,10 @@ def bind_views(con: duckdb.DuckDBPyConnection, warehouse: Warehouse) -> list[str
     that are already current are left alone. Returns the shadowed tables.
     """
     register_store(con, warehouse)
-    stale = _stale(warehouse, warehouse.tables(), _saved_views(con))
+    tables = warehouse.tables()
+    stale = _stale(warehouse, tables, _saved_views(con))
     for table in stale:
         con.execute(_view_sql(warehouse, table, temporary=True))
+    for statement in view_statements(tables, temporary=True):  # a view of views: shadowed with today's query
+        con.execute(statement)
     return stale

@@ -304,10 +304,13 @@ def compare_references(store: VersionStore, a: str, b: str, metrics: Sequence[Me
 
 def compare_in_data_dir(paths: DataPaths, a: str, b: str, metric_names: Sequence[str] | None = None,
                         categories: Sequence[str] | None = None) -> tuple[pl.DataFrame, DecisionConfig]:
-    """``compare_references`` over the data directory's versions, with the metrics named (None: all) and the
-    decision settings of ``data/config.yaml``, which the gate's verdict also needs."""
-    store, columns = open_versions(paths), metric_columns(metrics_named(metric_names))
+    """``compare_references`` over the data directory's versions, with the metrics named (None: all; an empty
+    list: none, when only distribution metrics were named) and the decision settings of ``data/config.yaml``,
+    which the gate's verdict also needs."""
     decision = decision_config(load_config(paths), METRICS)
+    if metric_names is not None and not metric_names:
+        return pl.DataFrame(schema=SCHEMA), decision
+    store, columns = open_versions(paths), metric_columns(metrics_named(metric_names))
     return compare_references(store, a, b, columns, decision, categories), decision
 
 

@@ -86,3 +86,40 @@ def report_run(tiny_sources, tmp_path_factory) -> RealRun:
             metas.append(materialization_metadata(result, "report"))
             thumbs.append(_thumb_files(data))
     return RealRun(data, materialization_metadata(leaderboard, "leaderboard"), metas, thumbs)
+
+
+@dataclass
+class ReferenceReport:
+    """A report of distribution rows only: reference set ``ref`` (five images) and ``gone`` (rows, no folder)."""
+
+    root: Path
+    reference: object  # the loaded ReferenceSet
+    summary: ReportSummary
+
+
+REFERENCE_IMAGES = 5
+
+
+def build_reference_report(root: Path) -> ReferenceReport:
+    """tiny-a scored on 8 images against ``ref`` (FID below its 10,000: marked), tiny-b against an older ``ref``."""
+    from PIL import Image
+
+    from bench_assets.references.registry import load_reference_set
+    from bench_assets_tests.storage.distribution_fixtures import score_row, write_rows
+
+    folder = root / "references" / "ref"
+    folder.mkdir(parents=True)
+    for i in range(REFERENCE_IMAGES):
+        Image.new("RGB", (24, 16), (40 * i, 255 - 40 * i, 90)).save(folder / f"img-{i}.png")
+    reference = load_reference_set(root / "references", "ref")
+    rows = []
+    for model, fid, fingerprint in (("tiny-a", 30.0, reference.fingerprint), ("tiny-b", 20.0, "an-older-ref")):
+        for metric, value, half in (("fid", fid, 2.0), ("kid", fid / 1000, 0.004), ("precision", 0.5, 0.1)):
+            for category in ("all", "object"):
+                rows.append({**score_row(model, metric, value, half, n=8, n_reference=REFERENCE_IMAGES,
+                                         category=category), "reference_fingerprint": fingerprint})
+    rows.append(score_row("tiny-a", "fid", 50.0, reference="gone", n=8, n_reference=100))
+    warehouse = Warehouse(root / "warehouse")
+    write_rows(warehouse, rows)
+    summary = build_report(warehouse, root / "report", root / "images", METRIC_INFO, references={"ref": reference})
+    return ReferenceReport(root, reference, summary)

@@ -293,3 +293,32 @@ def test_a_report_of_an_empty_warehouse_opens_without_errors(browser, tmp_path):
         assert page.locator("#leaderboard tbody tr").count() == 0
         _open(page, summary.url + "#/compare", "compare")
         assert "No categories yet" in page.inner_text("#app")
+
+
+def test_reference_set_page_shows_its_images_and_each_models_metrics_with_n(browser, tmp_path):
+    """The distribution metrics: the reference set's page (from the Overview's link) in this module's browser."""
+    from bench_assets_tests.report.report_fixtures import REFERENCE_IMAGES, build_reference_report
+
+    built = build_reference_report(tmp_path)
+    with watched_page(browser, ("file://",)) as page:
+        _open(page, built.summary.url + "#/overview", "overview")
+        fid = page.locator("#distribution [data-reference=ref] tr[data-model=tiny-a] td[data-metric=fid]")
+        assert fid.inner_text() == "30 [28, 32] #1/1†", "as `bench leaderboard` prints it"
+        page.click("#distribution a[href='#/reference/ref']")
+        page.wait_for_selector("#app[data-ready=reference]")
+        assert page.inner_text("#reference-info [data-field=images]") == str(REFERENCE_IMAGES)
+        assert page.inner_text("#reference-info [data-field=fingerprint]") == built.reference.fingerprint
+        row = page.locator("#reference-scores tr[data-model=tiny-a]")
+        cells = row.evaluate("""tr => Object.fromEntries([...tr.querySelectorAll('td[data-metric]')].map(td => [
+            td.dataset.metric, [td.querySelector('[data-column=value]').dataset.value, td.title,
+                                td.querySelector('.marker') !== null]]))""")
+        assert cells["fid"] == ["30", "† n=5 < 10,000: FID below 10k images is biased upward; compare only at equal n",
+                                True]
+        assert cells["kid"][2] is True and cells["precision"][0] == "0.5"
+        assert row.locator("td.n").inner_text() == f"8/{REFERENCE_IMAGES}"
+        assert page.locator("#reference-scores tr[data-model=tiny-b] .stale").count() == 1, "older set: marked"
+        widths = page.eval_on_selector_all("#reference-images img", "imgs => imgs.map(i => i.complete && i.naturalWidth)")
+        assert len(widths) == REFERENCE_IMAGES and all(widths), "every thumbnail loaded"
+        page.select_option("#category", "object")
+        page.wait_for_function("() => location.hash.endsWith('category=object')")
+        assert page.locator("#reference-scores tbody tr").count() == 2

@@ -1,4 +1,4 @@
-// The report's pages: Overview, Compare, prompt drill-down, model page.
+// The report's pages: Overview, Compare, prompt drill-down, model page, reference set page.
 // Data files (data/*.js) assign into window.BENCH_REPORT and are loaded with
 // <script> tags only when a page needs them: file:// pages cannot fetch() JSON.
 // Nothing here contacts any host; every text goes in through textContent.
@@ -87,6 +87,7 @@
   }
   function signed(v) { return (v >= 0 ? "+" : "") + v.toFixed(2); }  // as `bench leaderboard` prints them
   function three(v) { return Math.abs(v) >= 1000 ? v.toFixed(1) : v.toFixed(3); }
+  function sig4(v) { return String(Number(v.toPrecision(4))); }  // as `bench leaderboard` prints distribution metrics (.4g)
   function parseHash() {
     const raw = location.hash.replace(/^#\/?/, "");
     const [path, query] = raw.split("?");
@@ -207,6 +208,7 @@
       el("div", { class: "controls" }, el("label", null, "category ", select)),
       leaderboardTable(category),
       Object.keys(o.leaders).length ? el("p", { class: "muted" }, "Leaders: " + Object.entries(o.leaders).map(function (e) { return e[0] + " → " + e[1]; }).join(" · ")) : null,
+      distributionSection(category),
       el("h2", { text: "Means with 95% intervals (overall)" }),
       el("div", { class: "plots", id: "mean-plots" }, o.metrics.filter(function (m) { return m.plots.means; }).map(function (m) {
         return el("figure", null, el("img", { src: m.plots.means, alt: m.name + " means" }), el("figcaption", { class: "muted", text: m.name + (m.higher_is_better ? " (higher is better)" : " (lower is better)") }));
@@ -218,6 +220,97 @@
       health,
       el("h2", { text: "Export" }),
       el("ul", null, o.exports.map(function (f) { return el("li", null, el("a", { href: f, text: f })); })));
+  }
+
+  // --- Distribution metrics (against a reference set) -------------------------------------------
+  function referenceHref(name) { return "#/reference/" + encodeURIComponent(name); }
+  // One line per model, as `bench leaderboard` prints it: value [95% CI] #rank/ranked among, † where n is too
+  // small to compare (the note says why), and the model's n (generated/reference).
+  function distributionTable(rows, metrics, attrs) {
+    const byModel = {};
+    rows.forEach(function (r) { (byModel[r.model] = byModel[r.model] || {})[r.metric] = r; });
+    const first = metrics[0];
+    const models = Object.keys(byModel).sort(function (a, b) {
+      const x = (byModel[a][first] || {}).rank, y = (byModel[b][first] || {}).rank;
+      return (x === undefined) - (y === undefined) || (x || 0) - (y || 0) || (a < b ? -1 : a > b ? 1 : 0);
+    });
+    const head = el("tr", null, el("th", { text: "model" }), el("th", { text: "n (generated/reference)" }),
+      metrics.map(function (m) {
+        const any = rows.find(function (r) { return r.metric === m; });
+        return el("th", { "data-metric": m, text: m + (any && any.lower_is_better ? " ↓" : " ↑") });
+      }));
+    const body = models.map(function (model) {
+      const cells = byModel[model];
+      const one = cells[Object.keys(cells)[0]];
+      const stale = Object.values(cells).some(function (r) { return r.current === false; });
+      return el("tr", { "data-model": model },
+        el("td", null, el("a", { href: modelHref(model), text: model })),
+        el("td", { class: "n" }, num(one.n_generated, "n_generated"), "/", num(one.n_reference, "n_reference"),
+          stale ? el("span", { class: "stale", title: "scored against another version of this reference set", text: " ‡" }) : null),
+        metrics.map(function (m) {
+          const r = cells[m];
+          if (!r) return el("td", { "data-metric": m, text: "–" });
+          const v = function (c) { return r[c]; };
+          return el("td", { "data-metric": m, title: r.note || null },
+            figureCell(v, "value", "ci_low", "ci_high", sig4),
+            el("span", { class: "n" }, " #", num(r.rank, "rank"), "/", num(r.ranked_among, "ranked_among")),
+            r.comparable === false ? el("span", { class: "marker fail", text: "†" }) : null);
+        }));
+    });
+    return el("table", Object.assign({ class: "distribution" }, attrs || {}), el("thead", null, head), el("tbody", null, body));
+  }
+  function distributionNotes(rows) {
+    const notes = {};
+    rows.forEach(function (r) { if (r.note) notes[r.metric + ": " + r.note] = true; });
+    const lines = Object.keys(notes).sort();
+    return lines.length ? el("ul", { class: "notes muted" }, lines.map(function (n) { return el("li", { text: n }); })) : null;
+  }
+  function distributionSection(category) {
+    const d = overview().distribution;
+    if (!d || !d.rows.length) return null;
+    const rows = d.rows.filter(function (r) { return r.category === category; });
+    const names = Object.keys(d.references).filter(function (n) { return rows.some(function (r) { return r.reference === n; }); });
+    return el("section", { id: "distribution" },
+      el("h2", { text: "Distribution metrics against reference sets" }),
+      el("p", { class: "muted", text: "value [95% bootstrap interval] #rank/ranked among rows of the same n, features and reference set; ↓ lower is better, ↑ higher; † n too small to compare with published numbers (compare only at equal n)." }),
+      names.length ? names.map(function (name) {
+        const mine = rows.filter(function (r) { return r.reference === name; });
+        return el("div", { class: "reference", "data-reference": name },
+          el("h3", null, "reference set ", el("a", { href: referenceHref(name), text: name })),
+          distributionTable(mine, d.metrics.filter(function (m) { return mine.some(function (r) { return r.metric === m; }); })),
+          distributionNotes(mine));
+      }) : el("p", { class: "muted", text: "No distribution metrics for this category." }));
+  }
+
+  function renderReference(args, query) {
+    const d = overview().distribution || { references: {} };
+    const file = d.references[args[0]];
+    if (!file) return Promise.reject(new Error("no reference set " + args[0] + " in this report"));
+    return load(file).then(function (ref) {
+      const category = query.get("category") || ref.categories[0] || "all";
+      const select = el("select", { id: "category", onchange: function (e) { setQuery("reference/" + encodeURIComponent(ref.name), { category: e.target.value }); renderReference(args, parseHash().query); } },
+        ref.categories.map(function (c) { return el("option", { value: c, selected: c === category, text: c === "all" ? "all (overall)" : c }); }));
+      const rows = ref.rows.filter(function (r) { return r.category === category; });
+      const info = [["source", ref.source], ["images", ref.size], ["with captions", ref.captions], ["fingerprint", ref.fingerprint],
+        ["left out (unreadable)", ref.registered ? ref.problems.length : null]];
+      fill(app,
+        el("h2", { text: "Reference set " + ref.name }),
+        ref.registered ? null : el("p", { class: "muted", text: "No longer in data/references/: shown from its rows." }),
+        el("table", { id: "reference-info" }, info.filter(function (r) { return r[1] !== null && r[1] !== undefined; }).map(function (r) {
+          return el("tr", null, el("th", { text: r[0] }), el("td", { class: typeof r[1] === "number" ? "num" : "", "data-field": r[0], text: fmt(r[1]) }));
+        })),
+        ref.problems.length ? el("pre", { class: "error", text: ref.problems.join("\n") }) : null,
+        el("h3", { text: "Models scored against it (" + ref.models.length + ")" }),
+        ref.rows.length ? [el("div", { class: "controls" }, el("label", null, "category ", select)),
+          distributionTable(rows, ref.metrics.filter(function (m) { return rows.some(function (r) { return r.metric === m; }); }), { id: "reference-scores" }),
+          distributionNotes(rows),
+          rows.some(function (r) { return r.current === false; }) ? el("p", { class: "muted", text: "‡ scored against another version of this reference set: rescore to compare." }) : null]
+          : el("p", { class: "muted", text: "No model has been scored against it yet." }),
+        el("h3", { text: "Images" + (ref.size ? " (the first " + ref.thumbs.length + " of " + ref.size + ")" : "") }),
+        el("div", { class: "cards", id: "reference-images" }, ref.thumbs.map(function (t) {
+          return el("figure", { class: "reference-image", "data-name": t.name }, thumb(t.thumb, t.thumb, t.name), el("figcaption", { class: "muted", text: t.name }));
+        })));
+    });
   }
 
   // --- Compare ------------------------------------------------------------------------------
@@ -482,7 +575,7 @@
   // --- Router ---------------------------------------------------------------------------------
   const PAGES = {
     overview: renderOverview, compare: renderCompare, prompt: renderPrompt,
-    "prompt-of": renderPromptOf, models: renderModels, model: renderModel,
+    "prompt-of": renderPromptOf, models: renderModels, model: renderModel, reference: renderReference,
   };
 
   function route() {
