@@ -178,10 +178,49 @@ def _listing(references: Path, name: str, open_prefix: OpenPrefix | None, cache:
     return REFERENCE_SOURCES[kinds[0]](card, card_path, open_prefix, cache)
 
 
+def _checks_file(cache: Path, name: str) -> Path:
+    return cache / "references" / f"{name}.checked.json"
+
+
+def _load_checks(path: Path) -> None:
+    """Earlier processes' checks (the report, ``bench run``): a 10,000-image set is decoded once, not per process."""
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    for where, image, signature, sha, problem in rows:
+        _CHECKED.setdefault((where, image, tuple(signature)), (sha, problem))
+
+
+def _save_checks(path: Path, listing: Listing) -> None:
+    rows = [[listing.where, image, list(signature), *_CHECKED[(listing.where, image, signature)]]
+            for image, signature in listing.files.items() if (listing.where, image, signature) in _CHECKED]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(rows))
+        tmp.replace(path)
+    except OSError:  # a read-only data dir: the checks are redone next time, nothing is lost
+        pass
+
+
 def load_reference_set(references: Path, name: str, open_prefix: OpenPrefix | None = None,
                        cache: Path | None = None) -> ReferenceSet:
-    """The reference set ``name`` of the folder ``references`` (``DataPaths.references``); raises ReferenceSetError."""
-    return reference_set_from(name, _listing(references, name, open_prefix, cache or references / ".cache"))
+    """The reference set ``name`` of the folder ``references`` (``DataPaths.references``); raises ReferenceSetError.
+
+    Each image's check (decoded whole, hashed) is kept by its signature in ``<cache>/references/``, so only
+    new or changed images are read again.
+    """
+    cache = cache or references / ".cache"
+    listing = _listing(references, name, open_prefix, cache)
+    checks = _checks_file(cache, name)
+    _load_checks(checks)
+    known = len(_CHECKED)
+    try:
+        return reference_set_from(name, listing)
+    finally:
+        if len(_CHECKED) != known or not checks.exists():
+            _save_checks(checks, listing)
 
 
 def reference_names(references: Path) -> list[str]:

@@ -93,3 +93,20 @@ def test_bench_references_lists_sets_and_writes_the_captions_suite(references, m
     assert "shapes: 4 images, 3 captions, 1 left out" in capsys.readouterr().out
     assert main(["references", "suite", "shapes"]) == 0
     assert len(load_jsonl_suite(data / "prompts" / "shapes.jsonl").prompts) == 3
+
+
+def test_a_later_process_reads_only_new_or_changed_images(references, monkeypatch):
+    from bench_assets.references import registry
+
+    first = load_reference_set(references, "shapes")
+    monkeypatch.setattr(registry, "_CHECKED", {})  # a new process: nothing checked in memory
+    reads = []
+    real_read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self.name) or real_read_bytes(self))
+    again = load_reference_set(references, "shapes")
+    assert again.fingerprint == first.fingerprint and again.problems == first.problems
+    assert not [name for name in reads if name.endswith(".png")], "every image's check came from the cache file"
+    _png(references / "shapes" / "img_2.png", (7, 7, 7))
+    reads.clear()
+    assert load_reference_set(references, "shapes").fingerprint != first.fingerprint
+    assert [name for name in reads if name.endswith(".png")] == ["img_2.png"], "the changed image alone is read"
