@@ -28,8 +28,8 @@ def build_definitions(paths: DataPaths | None = None) -> dg.Definitions:
     comparisons = build_comparisons_asset(metric_assets)
     arena_ratings = build_arena_ratings_asset(metric_assets)
     leaderboard = build_leaderboard_asset([*metric_assets, arena_ratings], comparisons)
-    report = build_report_asset(leaderboard)
     distribution = build_distribution_asset(images)
+    report = build_report_asset(leaderboard, distribution)
     distribution_job = build_distribution_job(distribution)
     benchmark_job = dg.define_asset_job(
         "benchmark",

@@ -436,10 +436,12 @@ def _leaders_markdown(leaders: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def build_report_asset(leaderboard: dg.AssetsDefinition) -> dg.AssetsDefinition:
+def build_report_asset(leaderboard: dg.AssetsDefinition, distribution: dg.AssetsDefinition) -> dg.AssetsDefinition:
+    """The report follows the leaderboard and the distribution scores (its reference-set pages)."""
+
     @dg.asset(
         name="report",
-        deps=[leaderboard],
+        deps=[leaderboard, distribution],
         group_name="leaderboard",
         kinds={"html"},
         automation_condition=results_automation_condition(),
