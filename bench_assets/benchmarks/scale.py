@@ -161,6 +161,7 @@ def leaderboard(paths: DataPaths, _: str) -> Work:
     from bench_assets.storage.comparisons import COMPARISONS_TABLE
     from bench_assets.storage.leaderboard import gpu_costs
     from bench_assets.storage.ranking import leaderboard_tables
+    from bench_assets.storage.resample_cache import leaderboard_cache
     from bench_assets.storage.status import IMAGES_TABLE
 
     results = _Results(paths)
@@ -168,12 +169,15 @@ def leaderboard(paths: DataPaths, _: str) -> Work:
 
     def work() -> dict:
         costs = gpu_costs(wh, IMAGES_TABLE, [c.table for c in results.columns])
+        cache = leaderboard_cache(paths)
         wide, long = leaderboard_tables(results.store, results.columns, results.decision,
-                                        wh.read_table(COMPARISONS_TABLE), costs)
+                                        wh.read_table(COMPARISONS_TABLE), costs, cache)
+        cache.save()
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         catalog = refresh_views(paths.duckdb, wh)
-        return {"rows": wide.height, "views": len(catalog.views)}
+        return {"rows": wide.height, "views": len(catalog.views), "bootstraps_computed": cache.computed,
+                "bootstraps_reused": cache.reused}
 
     return work
 
