@@ -466,6 +466,8 @@ def build_report_asset(leaderboard: dg.AssetsDefinition) -> dg.AssetsDefinition:
                 "thumbnails_cached": summary.thumbnails.cached,
                 "thumbnails_removed": summary.thumbnails.removed,
                 "files": summary.files,
+                "models_written": summary.pages_written,  # the others' files were unchanged, so kept
+                "models_carried_over": summary.carried_over,
                 "seconds": round(summary.seconds, 3),
             }
         )
