@@ -21,8 +21,10 @@ fresh subprocess of its own against it (``BENCH_DATA_DIR`` = that directory,
   indexed by prompt × seed × model; no pair is built until drawn) and 100 draws;
 - then one model is added (a setup row: its checkpoint, version, own images and
   every table's partitions), and ``comparisons`` (only rows whose sides
-  changed, the rest carried over by content digest), ``leaderboard`` and
-  ``report`` are refreshed as the assets do after a new model.
+  changed, the rest carried over by content digest), ``leaderboard`` (only
+  the new model resampled, the others' figures read back from the data
+  directory's cache) and ``report`` (only the new model's files written, by
+  the report's manifest) are refreshed as the assets do after a new model.
 
 Seconds are the step's own work, timed inside its process after its imports
 and inputs are ready (building the Dagster definitions, opening the instance).
@@ -189,7 +191,8 @@ def report(paths: DataPaths, _: str) -> Work:
 
     def work() -> dict:
         summary = build_data_dir_report(paths, spec.images_per_prompt)
-        return {"thumbnails_made": summary.thumbnails.created, "files": summary.files}
+        return {"thumbnails_made": summary.thumbnails.created, "files": summary.files,
+                "models_written": summary.pages_written, "models_carried_over": summary.carried_over}
 
     return work
 

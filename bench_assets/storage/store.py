@@ -68,7 +68,8 @@ class LocalStore:
         return self.root / key if key else self.root
 
     def location(self, key: str) -> str:
-        return str(self.path(key))
+        key = clean_key(key)  # the same string as str(self.path(key)), without building a Path (status asks per image)
+        return os.path.join(str(self.root), key) if key else str(self.root)
 
     def local_path(self, key: str) -> Path | None:
         return self.path(key)
@@ -102,19 +103,34 @@ class LocalStore:
         return list(self.infos(prefix))
 
     def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
-        """:meth:`keys` with each file's size and mtime: one ``stat`` per file, sorted by key."""
+        """:meth:`keys` with each file's size and mtime: one ``stat`` per file, sorted by key.
+
+        Walked with ``os.scandir`` (the entry's type comes with the listing; keys are built as strings),
+        not ``Path.rglob``: ``bench status`` lists every recorded image's folder.
+        """
         base = self.path(prefix)
-        candidates = [base] if base.is_file() else (base.rglob("*") if base.is_dir() else [])
-        found = {}
-        for path in candidates:
-            if path.name.endswith(".tmp"):
-                continue
+        if base.is_file():
+            stat = base.stat()
+            return {clean_key(prefix): ObjectInfo(stat.st_size, stat.st_mtime_ns)}
+        found: dict[str, ObjectInfo] = {}
+        pending = [(str(base), clean_key(prefix))]
+        while pending:
+            folder, key = pending.pop()
             try:
-                stat = path.stat()
-            except FileNotFoundError:  # deleted since the listing
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
                 continue
-            if S_ISREG(stat.st_mode):
-                found[path.relative_to(self.root).as_posix()] = ObjectInfo(stat.st_size, stat.st_mtime_ns)
+            for entry in entries:
+                child = f"{key}/{entry.name}" if key else entry.name
+                try:
+                    if entry.is_dir() and not entry.is_symlink():  # as rglob: a linked folder is not walked
+                        pending.append((entry.path, child))
+                    elif not entry.name.endswith(".tmp"):
+                        stat = entry.stat(follow_symlinks=True)
+                        if S_ISREG(stat.st_mode):
+                            found[child] = ObjectInfo(stat.st_size, stat.st_mtime_ns)
+                except FileNotFoundError:  # deleted since the listing
+                    continue
         return dict(sorted(found.items()))
 
     def delete(self, key: str) -> None:
