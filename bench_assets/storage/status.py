@@ -18,7 +18,6 @@ States:
 from __future__ import annotations
 
 import json
-from collections import Counter
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,7 +77,8 @@ def applicable_prompts(metrics: Sequence[Metric], prompts: Sequence[Prompt]) -> 
     return {m.name: frozenset(i for i, p in by_id.items() if m.applies_to(p)) for m in metrics}
 
 
-Scored = dict[tuple[str, str], set[tuple[str, str | None]]]  # (model, category) -> (prompt_id, image_sha256)
+Scored = dict[tuple[str, str], pl.DataFrame]  # (model, category) -> its current rows' (prompt_id, image)
+SCORED = {"prompt_id": pl.Utf8, "image": pl.Utf8}  # image: the row's image_sha256, null for a per-prompt metric
 PART = "__status_partition"  # the row's partition, by position in the list read
 
 
@@ -87,7 +87,7 @@ def scored_images(warehouse: Warehouse, metric: Metric, partitions: Sequence[tup
 
     Each partition file is read once and the rows filtered once for all of
     them (``suite_statuses`` passes one model's categories), rather than once
-    per model × category × metric. A per-prompt metric's pairs are (prompt_id, None).
+    per model × category × metric. A per-prompt metric's rows have a null image.
     """
     image = pl.col("image_sha256") if metric.unit == "image" else pl.lit(None, pl.Utf8)
     found = _scanned(warehouse, metric, partitions)
@@ -101,10 +101,10 @@ def scored_images(warehouse: Warehouse, metric: Metric, partitions: Sequence[tup
         pl.Series(PART, np.repeat(np.arange(len(frames)), [f.height for f in frames])))
     current = table.filter(
         (pl.col("metric_version") == metric.version) & (pl.col("scorer") == metric.scorer_id)
-    ).select(PART, "prompt_id", image.alias("image"))
-    scored: Scored = {owner: set() for owner in owners}
+    ).select(PART, pl.col("prompt_id").cast(pl.Utf8), image.cast(pl.Utf8).alias("image"))
+    scored: Scored = {owner: pl.DataFrame(schema=SCORED) for owner in owners}
     for (index,), part in current.partition_by(PART, as_dict=True).items():
-        scored[owners[index]] = set(zip(part["prompt_id"].to_list(), part["image"].to_list()))
+        scored[owners[index]] = part.drop(PART)
     return scored
 
 
@@ -128,24 +128,23 @@ def _scanned(warehouse: Warehouse, metric: Metric,
     return [(by_file[name], rows.drop(PART)) for (name,), rows in scanned.partition_by(PART, as_dict=True).items()]
 
 
-def _metric_state(metric: Metric, have: set[tuple[str, str | None]] | None, images: Sequence[tuple[str, str]],
-                  applicable: Collection[str]) -> str:
-    """"done", "missing" or "partial": whether ``have`` (``scored_images``' pairs; None: no rows at all) holds
-    every (prompt, image) the metric needs.
+def _metric_state(metric: Metric, have: pl.DataFrame | None, images: pl.DataFrame, applicable: Collection[str]) -> str:
+    """"done", "missing" or "partial": whether ``have`` (``scored_images``' rows; None: no rows at all) holds
+    every (prompt, image) the metric needs, judged with one anti-join rather than a set per image.
 
-    ``images``: the partition's (prompt_id, sha256) pairs; ``applicable``: the prompts the metric applies to.
+    ``images``: the partition's (prompt_id, sha256) rows; ``applicable``: the prompts the metric applies to.
     """
-    wanted = [(p, sha) for p, sha in images if p in applicable]
+    wanted = images.filter(pl.col("prompt_id").is_in(pl.Series(list(applicable), dtype=pl.Utf8)))
     if metric.unit == "image":
-        needed = set(wanted)
-    else:
-        per_prompt = Counter(p for p, _sha in wanted)
-        needed = {(p, None) for p, n in per_prompt.items() if n >= 2}
-    if not needed:
+        needed, on = wanted.select("prompt_id", pl.col("sha256").alias("image")).unique(), ["prompt_id", "image"]
+    else:  # a set metric needs a row per prompt with two images or more
+        needed, on = wanted.group_by("prompt_id").len().filter(pl.col("len") >= 2).select("prompt_id"), ["prompt_id"]
+        have = None if have is None else have.filter(pl.col("image").is_null())
+    if needed.is_empty():
         return "done"
     if have is None:
         return "missing"
-    return "done" if needed <= have else "partial"
+    return "done" if needed.join(have.select(on), on=on, how="anti").is_empty() else "partial"
 
 
 def images_made_from(warehouse: Warehouse, model: str, category: str) -> str | None:
@@ -184,6 +183,19 @@ def _on_disk_problems(manifest: pl.DataFrame, images: Store) -> str:
 LISTED = {"key": pl.Utf8, "listed_size": pl.Int64, "listed_mtime_ns": pl.Int64, "listed_etag": pl.Utf8}
 
 
+def listing_frame(store: Store, folders: Sequence[str]) -> pl.DataFrame:
+    """``LISTED`` of every object under ``folders`` (one listing each, as ``check_manifest_files`` makes):
+    a local folder's walk put in columns as it goes (no object per file), another store's ``infos``."""
+    rows: list[tuple] = []
+    walk = getattr(store, "walk", None)
+    for folder in folders:
+        if walk is not None:
+            rows.extend((key, size, mtime, "") for key, size, mtime in walk(folder))
+        else:
+            rows.extend((key, i.size, i.mtime_ns, i.etag) for key, i in store.infos(folder).items())
+    return pl.DataFrame(rows, schema=LISTED, orient="row")
+
+
 def _not_as_listed(frame: pl.DataFrame, images: Store) -> pl.DataFrame:
     """The rows whose file the listing shows missing or with another size, mtime or tag (all rows if their
     paths are old absolute ones, which ``recorded_image_key`` resolves one by one)."""
@@ -194,12 +206,7 @@ def _not_as_listed(frame: pl.DataFrame, images: Store) -> pl.DataFrame:
         return frame
     keys = paths.str.strip_chars("/")
     folders = pl.select(pl.when(keys.str.contains("/")).then(keys.str.replace(r"/[^/]*$", "")).otherwise(pl.lit("")))
-    listed: dict = {}
-    for folder in sorted(set(folders.to_series().to_list())):  # one listing per folder, as ``check_manifest_files``
-        listed.update(images.infos(folder))
-    listing = pl.DataFrame({"key": list(listed), "listed_size": [i.size for i in listed.values()],
-                            "listed_mtime_ns": [i.mtime_ns for i in listed.values()],
-                            "listed_etag": [i.etag for i in listed.values()]}, schema=LISTED)
+    listing = listing_frame(images, sorted(set(folders.to_series().to_list())))
     etag = pl.col("etag").cast(pl.Utf8).fill_null("") if "etag" in frame.columns else pl.lit("")
     joined = frame.with_columns(keys.alias("key")).join(listing, on="key", how="left", maintain_order="left")
     same = ((pl.col("size").cast(pl.Int64) == pl.col("listed_size"))
@@ -251,7 +258,7 @@ def partition_status(
     status.images = manifest.height
     if applicable is None:
         applicable = applicable_prompts(metrics, prompts)
-    pairs = list(zip(manifest["prompt_id"].to_list(), manifest["sha256"].to_list()))
+    pairs = manifest.select(pl.col("prompt_id").cast(pl.Utf8), pl.col("sha256").cast(pl.Utf8))
     for metric in metrics:
         have = (scored[metric.name] if scored is not None
                 else scored_images(warehouse, metric, [(model, category)])).get((model, category))

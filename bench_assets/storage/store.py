@@ -37,7 +37,7 @@ import uuid
 from stat import S_ISREG
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from bench_assets.core.config import BenchConfig
 from bench_assets.core.paths import DataPaths
@@ -103,16 +103,20 @@ class LocalStore:
         return list(self.infos(prefix))
 
     def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
-        """:meth:`keys` with each file's size and mtime: one ``stat`` per file, sorted by key.
+        """:meth:`keys` with each file's size and mtime: one ``stat`` per file, sorted by key."""
+        return {key: ObjectInfo(size, mtime) for key, size, mtime in sorted(self.walk(prefix))}
 
-        Walked with ``os.scandir`` (the entry's type comes with the listing; keys are built as strings),
-        not ``Path.rglob``: ``bench status`` lists every recorded image's folder.
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, int, int]]:
+        """(key, size, mtime_ns) of every file under ``prefix``, in no order; temp files left out.
+
+        ``os.scandir`` (the entry's type comes with the listing; keys are built as strings), not
+        ``Path.rglob``: ``bench status`` lists the folder of every recorded image.
         """
         base = self.path(prefix)
         if base.is_file():
             stat = base.stat()
-            return {clean_key(prefix): ObjectInfo(stat.st_size, stat.st_mtime_ns)}
-        found: dict[str, ObjectInfo] = {}
+            yield clean_key(prefix), stat.st_size, stat.st_mtime_ns
+            return
         pending = [(str(base), clean_key(prefix))]
         while pending:
             folder, key = pending.pop()
@@ -126,12 +130,11 @@ class LocalStore:
                     if entry.is_dir() and not entry.is_symlink():  # as rglob: a linked folder is not walked
                         pending.append((entry.path, child))
                     elif not entry.name.endswith(".tmp"):
-                        stat = entry.stat(follow_symlinks=True)
+                        stat = entry.stat()
                         if S_ISREG(stat.st_mode):
-                            found[child] = ObjectInfo(stat.st_size, stat.st_mtime_ns)
+                            yield child, stat.st_size, stat.st_mtime_ns
                 except FileNotFoundError:  # deleted since the listing
                     continue
-        return dict(sorted(found.items()))
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -401,3 +404,4 @@ def images_store(paths: DataPaths, config: BenchConfig) -> Store:
 def warehouse_store(paths: DataPaths, config: BenchConfig) -> Store:
     """Where the Parquet tables live (``<table>/<model>/<category>.parquet``)."""
     return configured_store(paths, config).child(WAREHOUSE_PREFIX)
+
