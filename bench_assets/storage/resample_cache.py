@@ -10,8 +10,9 @@ score is a new key and a stale figure can never be read), and only the new
 model is resampled. The figures read back are the arrays computed before,
 so the leaderboard is the same to the last bit whether built fresh or not.
 
-The cache is one ``.npz`` file (in the data directory's ``.cache``): entries
-not used by a build are dropped when it is saved, so it holds one build's
+The cache is one ``.npz`` file (in the data directory's ``.cache``): the
+digests and one matrix of figures (a row each, read in one go); entries not
+used by a build are dropped when it is saved, so it holds one build's
 figures, about 8 KB per model × metric × slice.
 """
 
@@ -53,11 +54,12 @@ class ResampleCache:
 
     def __init__(self, path: Path | None = None):
         self.path = path
-        self._stored: Mapping[str, np.ndarray] = {}
+        self._stored: dict[str, np.ndarray] = {}
         if path is not None and path.is_file():
             try:
-                self._stored = np.load(path)
-            except (OSError, ValueError, zipfile.BadZipFile):  # a damaged cache is only lost time
+                with np.load(path) as saved:  # one matrix, a row per figure: read at once, not member by member
+                    self._stored = dict(zip(saved["keys"].tolist(), saved["values"]))
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # a damaged cache is only lost time
                 self._stored = {}
         self._used: dict[str, np.ndarray] = {}
         self.computed = 0
@@ -68,36 +70,33 @@ class ResampleCache:
                 n_boot: int, seed: int = 0) -> np.ndarray:
         """``figure(sums, combine, bootstrap_counts(prompts, n_boot, seed))``, read back when already made."""
         key = sums_digest(metric, sums, n_boot, seed)
-        if key in self._used:
-            self.reused += 1
-            return self._used[key]
-        try:
-            found = self._stored[key] if key in self._stored else None
-        except (OSError, ValueError, zipfile.BadZipFile):
-            found = None
-        if found is not None:
-            self.reused += 1
+        found = self._used.get(key)
+        if found is None:
+            found = self._stored.get(key)
+            if found is None:
+                n_prompts = len(next(iter(sums.values())))
+                found = figure(sums, combine, bootstrap_counts(n_prompts, n_boot, seed))
+                self.computed += 1
+                self.computed_models.add(model)
+            else:
+                self.reused += 1
+            self._used[key] = found
         else:
-            n_prompts = len(next(iter(sums.values())))
-            found = figure(sums, combine, bootstrap_counts(n_prompts, n_boot, seed))
-            self.computed += 1
-            self.computed_models.add(model)
-        self._used[key] = found
+            self.reused += 1
         return found
 
     def save(self) -> None:
-        """Write the figures this build used (only those: the file never grows past one build's)."""
-        if self.path is None:
+        """Write the figures this build used (only those: the file never grows past one build's); nothing
+        when they are the ones already saved."""
+        if self.path is None or not self._used or (not self.computed and self._used.keys() == self._stored.keys()):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp.npz")
         try:
-            np.savez(tmp, **self._used)
+            np.savez(tmp, keys=np.array(list(self._used)), values=np.stack(list(self._used.values())))
             os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)
-        if hasattr(self._stored, "close"):
-            self._stored.close()
         self._stored = dict(self._used)
 
 
