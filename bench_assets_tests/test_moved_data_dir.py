@@ -27,7 +27,7 @@ from bench_assets.storage.query import open_sql
 from bench_assets.storage.status import IMAGES_TABLE
 from bench_assets.storage.warehouse import open_warehouse
 from bench_assets_tests.defs.dagster_helpers import materialization_metadata, materialize, register
-from bench_assets_tests.report.helpers import read_data_file
+from bench_assets_tests.report.helpers import compare_page
 
 MAGENTA = (255, 0, 255)
 pytestmark = pytest.mark.xdist_group("demo_warehouse")  # the shared run is built once, on one worker
@@ -79,7 +79,7 @@ def test_leaderboard_report_and_rematerialization_work_where_the_data_dir_is_now
     assert cli.main(["report"]) == 0
     assert f"{len(set(manifest['sha256']))} new thumbnail(s)" in capsys.readouterr().out
     original.write_bytes(kept)
-    cells = read_data_file(moved.report, "category/object")["cells"]["tiny-a"]
+    cells = compare_page(moved.report, "object")["cells"]["tiny-a"]
     by_key = dict(zip(keys, manifest.iter_rows(named=True)))
     for key, row in by_key.items():
         full = cells[row["prompt_id"]][str(row["image_index"])][2]

@@ -21,8 +21,10 @@ fresh subprocess of its own against it (``BENCH_DATA_DIR`` = that directory,
   indexed by prompt × seed × model; no pair is built until drawn) and 100 draws;
 - then one model is added (a setup row: its checkpoint, version, own images and
   every table's partitions), and ``comparisons`` (only rows whose sides
-  changed, the rest carried over by content digest), ``leaderboard`` and
-  ``report`` are refreshed as the assets do after a new model.
+  changed, the rest carried over by content digest), ``leaderboard`` (only
+  the new model resampled, the others' figures read back from the data
+  directory's cache) and ``report`` (only the new model's files written, by
+  the report's manifest) are refreshed as the assets do after a new model.
 
 Seconds are the step's own work, timed inside its process after its imports
 and inputs are ready (building the Dagster definitions, opening the instance).
@@ -161,6 +163,7 @@ def leaderboard(paths: DataPaths, _: str) -> Work:
     from bench_assets.storage.comparisons import COMPARISONS_TABLE
     from bench_assets.storage.leaderboard import gpu_costs
     from bench_assets.storage.ranking import leaderboard_tables
+    from bench_assets.storage.resample_cache import leaderboard_cache
     from bench_assets.storage.status import IMAGES_TABLE
 
     results = _Results(paths)
@@ -168,12 +171,15 @@ def leaderboard(paths: DataPaths, _: str) -> Work:
 
     def work() -> dict:
         costs = gpu_costs(wh, IMAGES_TABLE, [c.table for c in results.columns])
+        cache = leaderboard_cache(paths)
         wide, long = leaderboard_tables(results.store, results.columns, results.decision,
-                                        wh.read_table(COMPARISONS_TABLE), costs)
+                                        wh.read_table(COMPARISONS_TABLE), costs, cache)
+        cache.save()
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         catalog = refresh_views(paths.duckdb, wh)
-        return {"rows": wide.height, "views": len(catalog.views)}
+        return {"rows": wide.height, "views": len(catalog.views), "bootstraps_computed": cache.computed,
+                "bootstraps_reused": cache.reused}
 
     return work
 
@@ -185,7 +191,8 @@ def report(paths: DataPaths, _: str) -> Work:
 
     def work() -> dict:
         summary = build_data_dir_report(paths, spec.images_per_prompt)
-        return {"thumbnails_made": summary.thumbnails.created, "files": summary.files}
+        return {"thumbnails_made": summary.thumbnails.created, "files": summary.files,
+                "models_written": summary.pages_written, "models_carried_over": summary.carried_over}
 
     return work
 

@@ -33,6 +33,7 @@ from bench_assets.storage.comparisons import COMPARISONS_TABLE
 from bench_assets.storage.leaderboard import gpu_costs, to_markdown
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.ranking import leaderboard_tables
+from bench_assets.storage.resample_cache import leaderboard_cache
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.locks import PartitionBusy, partition_lock
 from bench_assets.storage.warehouse import Warehouse
@@ -405,9 +406,11 @@ def build_leaderboard_asset(
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         wh = bench.warehouse
         computed_at = _now()
+        cache = leaderboard_cache(bench.paths)  # unchanged models' bootstrap figures read back, not redone
         wide, long = leaderboard_tables(bench.versions, columns, decision_for(bench),
                                         wh.read_table(COMPARISONS_TABLE),
-                                        gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]))
+                                        gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]), cache)
+        cache.save()
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
         wide = human_column(wide, wh)  # the arena's rating, interval and votes (nulls before any vote)
         wh.write_table("leaderboard", wide)
@@ -421,6 +424,8 @@ def build_leaderboard_asset(
                 "leaderboard": dg.MetadataValue.md(to_markdown(wide, columns)),
                 "models": wide["model"].n_unique() if not wide.is_empty() else 0,
                 "rows": wide.height,
+                "bootstraps_computed": cache.computed,
+                "bootstraps_reused": cache.reused,
                 "duckdb": str(bench.paths.duckdb),
                 "computed_at": computed_at,
                 "views": ", ".join(catalog.views) or catalog.skipped_reason or "",
@@ -463,6 +468,8 @@ def build_report_asset(leaderboard: dg.AssetsDefinition, distribution: dg.Assets
                 "thumbnails_cached": summary.thumbnails.cached,
                 "thumbnails_removed": summary.thumbnails.removed,
                 "files": summary.files,
+                "models_written": summary.pages_written,  # the others' files were unchanged, so kept
+                "models_carried_over": summary.carried_over,
                 "seconds": round(summary.seconds, 3),
             }
         )

@@ -278,31 +278,43 @@ def set_values(inputs: ReportInputs) -> pl.DataFrame:
 
 def category_payload(inputs: ReportInputs, category: str, images: pl.DataFrame, sets: pl.DataFrame,
                      prompt_files: dict[str, str]) -> dict[str, Any]:
-    """The compare grid of one category: per model, prompt and seed index, thumbnail + values."""
-    image_metrics = [m.name for m in inputs.of_unit("image")]
+    """The compare grid of one category, without its cells: which models and seeds it has, and its prompts.
+
+    Each model's cells are in its own file (``category_cells``), so a new model adds a file and
+    leaves the others' alone; the page loads the models listed in ``shards``.
+    """
     mine = images.filter(pl.col("category") == category) if not images.is_empty() else images
-    cells: dict[str, dict[str, dict[str, list]]] = {}
-    for row in mine.iter_rows(named=True):
-        values = {m: clean(row[m]) for m in image_metrics if row.get(m) is not None}
-        cells.setdefault(row["model"], {}).setdefault(row["prompt_id"], {})[str(row["image_index"])] = [
-            row["seed"], row["thumb"], row["full"], values]
-    set_cells: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in sets.filter(pl.col("category") == category).iter_rows(named=True):
-        set_cells.setdefault(row["model"], {}).setdefault(row["prompt_id"], {})[row["metric"]] = clean(row["value"])
+    with_sets = sets.filter(pl.col("category") == category)
     prompt_rows = inputs.prompts.filter(pl.col("category") == category) if not inputs.prompts.is_empty() else None
     listed = (prompt_rows.select("prompt_id", "prompt").rows() if prompt_rows is not None
               else [(p, p) for p in sorted(set(mine["prompt_id"]))])
+    models = sorted(set(mine["model"])) if mine.height else []
     return {
         "category": category,
-        "models": sorted(cells),
-        "seeds": sorted({int(i) for model in cells.values() for prompt in model.values() for i in prompt}),
-        "image_metrics": image_metrics,
+        "models": models,
+        "shards": sorted({*models, *with_sets["model"]}),
+        "seeds": sorted({int(i) for i in mine["image_index"]}) if mine.height else [],
+        "image_metrics": [m.name for m in inputs.of_unit("image")],
         "set_metrics": [m.name for m in inputs.of_unit("prompt")],
         "prompts": [{"id": pid, "text": text, "file": prompt_files[pid]} for pid, text in listed
                     if pid in prompt_files],
-        "cells": cells,
-        "sets": set_cells,
     }
+
+
+def category_cells(inputs: ReportInputs, images: pl.DataFrame, sets: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """One model's compare cells per category (``images``/``sets``: that model's rows only):
+    per prompt and seed index, [seed, thumbnail, full image, values], and its set metrics' values."""
+    image_metrics = [m.name for m in inputs.of_unit("image")]
+    out: dict[str, dict[str, Any]] = {}
+    for row in (images.iter_rows(named=True) if not images.is_empty() else []):
+        values = {m: clean(row[m]) for m in image_metrics if row.get(m) is not None}
+        page = out.setdefault(row["category"], {"cells": {}, "sets": {}})
+        page["cells"].setdefault(row["prompt_id"], {})[str(row["image_index"])] = [
+            row["seed"], row["thumb"], row["full"], values]
+    for row in sets.iter_rows(named=True):
+        page = out.setdefault(row["category"], {"cells": {}, "sets": {}})
+        page["sets"].setdefault(row["prompt_id"], {})[row["metric"]] = clean(row["value"])
+    return out
 
 
 # --- Drill-down (one prompt) --------------------------------------------------------------------
@@ -312,41 +324,55 @@ def _details(row: dict[str, Any], extras: Sequence[str]) -> dict[str, Any]:
     return {c: clean(row[c]) for c in extras if row.get(c) is not None}
 
 
-def prompt_payloads(inputs: ReportInputs, images: pl.DataFrame) -> dict[str, dict[str, Any]]:
-    """Every prompt's drill-down: each model × seed image with every metric value and its details."""
+def prompt_pages(inputs: ReportInputs) -> dict[str, dict[str, Any]]:
+    """Every prompt's own page: the prompt (each model's images of it are in the model's ``prompt_images``)."""
+    return {row["prompt_id"]: {"prompt": {
+        "id": row["prompt_id"], "category": row["category"], "text": row["prompt"],
+        "negative_prompt": row.get("negative_prompt"), "difficulty": row.get("difficulty"),
+        "metadata": json.loads(row["metadata"] or "{}")}}
+        for row in (inputs.prompts.iter_rows(named=True) if not inputs.prompts.is_empty() else [])}
+
+
+def prompt_images(inputs: ReportInputs, images: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    """One model's drill-down per prompt (``inputs`` and ``images``: that model's rows only): its images with
+    every metric value and its details, and its set metrics' values."""
+    known = set(inputs.prompts["prompt_id"]) if not inputs.prompts.is_empty() else set()
     by_prompt: dict[str, dict[str, Any]] = {}
-    for row in (inputs.prompts.iter_rows(named=True) if not inputs.prompts.is_empty() else []):
-        by_prompt[row["prompt_id"]] = {
-            "prompt": {"id": row["prompt_id"], "category": row["category"], "text": row["prompt"],
-                       "negative_prompt": row.get("negative_prompt"), "difficulty": row.get("difficulty"),
-                       "metadata": json.loads(row["metadata"] or "{}")},
-            "images": {}, "sets": [],
-        }
     if not images.is_empty():
         for row in images.select("model", "prompt_id", "image_index", "seed", "thumb", "full", "sha256").iter_rows(named=True):
-            page = by_prompt.get(row["prompt_id"])
-            if page is not None:
-                page["images"][f"{row['model']}/{row['image_index']}"] = {
+            if row["prompt_id"] in known:
+                by_prompt.setdefault(row["prompt_id"], {"images": {}, "sets": []})["images"][row["image_index"]] = {
                     "model": row["model"], "index": row["image_index"], "seed": row["seed"],
                     "thumb": row["thumb"], "full": row["full"], "sha256": row["sha256"], "scores": {}}
     for metric in inputs.metrics:
         frame = inputs.scores[metric.name]
         extras = metric_extras(frame)
         for row in frame.iter_rows(named=True):
-            page = by_prompt.get(row["prompt_id"])
-            if page is None:
+            if row["prompt_id"] not in known:
                 continue
             entry = {"metric": metric.name, "value": clean(row["value"]), "details": _details(row, extras)}
             if metric.unit == "prompt":
-                page["sets"].append({"model": row["model"], **entry})
+                by_prompt.setdefault(row["prompt_id"], {"images": {}, "sets": []})["sets"].append(
+                    {"model": row["model"], **entry})
                 continue
-            image = page["images"].get(f"{row['model']}/{row['image_index']}")
+            image = by_prompt.get(row["prompt_id"], {"images": {}})["images"].get(row["image_index"])
             if image is not None:
                 image["scores"][metric.name] = entry
     for page in by_prompt.values():
-        page["images"] = sorted(page["images"].values(), key=lambda i: (i["model"], i["index"]))
-        page["sets"].sort(key=lambda s: (s["model"], s["metric"]))
+        page["images"] = sorted(page["images"].values(), key=lambda i: i["index"])
+        page["sets"].sort(key=lambda s: s["metric"])
     return by_prompt
+
+
+def of_model(inputs: ReportInputs, images: pl.DataFrame, sets: pl.DataFrame,
+             model: str) -> tuple[ReportInputs, pl.DataFrame, pl.DataFrame]:
+    """The inputs, image rows and set values of one model only (the leaderboard and prompts kept whole)."""
+    def mine(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.filter(pl.col("model") == model) if not frame.is_empty() else frame
+
+    return (ReportInputs(inputs.leaderboard, mine(inputs.images), mine(inputs.failures), inputs.prompts,
+                         {name: mine(frame) for name, frame in inputs.scores.items()}, inputs.metrics,
+                         inputs.models), mine(images), mine(sets))
 
 
 # --- Model page -----------------------------------------------------------------------------------

@@ -298,7 +298,7 @@ def compare_references(store: VersionStore, a: str, b: str, metrics: Sequence[Me
                        decision: DecisionConfig, categories: Sequence[str] | None = None) -> pl.DataFrame:
     """``bench compare`` / ``bench gate``: two references (``model``, ``model@N``, ``model@<fp>``)."""
     sides = [version_side(store, store.resolve(ref), metrics) for ref in (a, b)]
-    norms = norms_from(compute_leaderboard(store.warehouse, metrics))
+    norms = norms_from(compute_leaderboard(store.warehouse, metrics, intervals=False))
     return compare_one(*sides, metrics, decision, norms, kind="pair", categories=categories)
 
 
@@ -580,7 +580,7 @@ def refresh_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], de
                         previous: pl.DataFrame | None = None) -> Refresh:
     """The ``comparisons`` table: every pair of latest models (``compare_latest``), and each model's latest
     vs previous version (the full procedure, Holm over the metrics of each)."""
-    norms = norms_from(compute_leaderboard(store.warehouse, metrics))
+    norms = norms_from(compute_leaderboard(store.warehouse, metrics, intervals=False))
     models = compare_latest(store.warehouse, metrics, decision, norms, previous)
     frames = [models.table]
     for latest, prev in version_pairs(store):

@@ -10,13 +10,14 @@ interval here), 1000 resamples, fixed seed (reproducible).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
 from bench_assets.core.errors import BenchError
 from bench_assets.stats.resampling import bootstrap_counts, figure, percentile_interval
+from bench_assets.storage.resample_cache import ResampleCache, no_cache
 from bench_assets.storage.warehouse import Warehouse
 
 OVERALL = "all"
@@ -107,9 +108,10 @@ def finite_scores(scores: pl.DataFrame) -> pl.DataFrame:
     return scores.filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
 
 
-def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
+def _summarise(per_prompt: pl.DataFrame, metric: MetricColumn, cache: ResampleCache | None) -> list[dict]:
+    """Per (model, slice) of ``prompt_sums``: the point figure and, with a ``cache``, its interval
+    (without one: NaN, for callers that read the points only)."""
     summary = metric.summary()
-    per_prompt = prompt_sums(scores, metric)
     rows = []
     overall = per_prompt.with_columns(pl.lit(OVERALL).alias("category")).sort("model", "prompt_id")
     slices = [per_prompt, overall]
@@ -117,7 +119,8 @@ def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
         for (model, category), group in frame.group_by("model", "category", maintain_order=True):
             columns = {name: group[f"sum_{name}"].to_numpy() for name in summary}
             point = metric.combine({name: np.array([c.sum()]) for name, c in columns.items()})[0]
-            low, high = bootstrap_ci(columns, metric.combine)
+            low, high = (float("nan"), float("nan")) if cache is None else percentile_interval(
+                cache.figures(metric.name, model, columns, metric.combine, N_BOOT), group.height)
             rows.append(
                 {
                     "model": model,
@@ -133,14 +136,29 @@ def _summarise(scores: pl.DataFrame, metric: MetricColumn) -> list[dict]:
     return rows
 
 
-def compute_leaderboard(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -> pl.DataFrame:
-    """Long format: one row per (model, category, metric), ranked within (category, metric)."""
-    rows: list[dict] = []
+def compute_leaderboard(warehouse: Warehouse, metrics: Sequence[MetricColumn],
+                        cache: ResampleCache | None = None, intervals: bool = True) -> pl.DataFrame:
+    """Long format: one row per (model, category, metric), ranked within (category, metric).
+
+    ``cache`` gives back the intervals of models whose rows did not change;
+    ``intervals=False`` leaves ``ci_low``/``ci_high`` NaN (the comparisons'
+    normalisation reads only the means).
+    """
+    per_prompt = {}
     for metric in metrics:
         scores = warehouse.read_table(metric.table)
-        if scores.is_empty():
-            continue
-        rows += _summarise(finite_scores(scores), metric)
+        if not scores.is_empty():
+            per_prompt[metric.name] = prompt_sums(finite_scores(scores), metric)
+    return leaderboard_from_sums(per_prompt, metrics, (cache or no_cache()) if intervals else None)
+
+
+def leaderboard_from_sums(per_prompt: Mapping[str, pl.DataFrame], metrics: Sequence[MetricColumn],
+                          cache: ResampleCache | None) -> pl.DataFrame:
+    """``compute_leaderboard`` from each metric's ``prompt_sums`` (by metric name), the tables read once."""
+    rows: list[dict] = []
+    for metric in metrics:
+        if metric.name in per_prompt:
+            rows += _summarise(per_prompt[metric.name], metric, cache)
     if not rows:
         return pl.DataFrame(
             schema={"model": pl.Utf8, "category": pl.Utf8, "metric": pl.Utf8, "mean": pl.Float64,

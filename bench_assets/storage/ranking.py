@@ -22,10 +22,11 @@ import polars as pl
 from bench_assets.core.decision import DecisionConfig
 from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
 from bench_assets.stats.ranks import rank_intervals, rank_order, ranks, tiers
-from bench_assets.stats.resampling import bootstrap_counts, figure, percentile_interval
+from bench_assets.stats.resampling import N_BOOT, figure, percentile_interval
 from bench_assets.storage.leaderboard import (
-    OVERALL, MetricColumn, compute_leaderboard, finite_scores, prompt_sums, widen,
+    OVERALL, MetricColumn, finite_scores, leaderboard_from_sums, prompt_sums, widen,
 )
+from bench_assets.storage.resample_cache import ResampleCache, no_cache
 from bench_assets.storage.versions import VersionStore
 from bench_assets.storage.warehouse import Warehouse
 
@@ -38,18 +39,22 @@ OVERALL_SCHEMA = {"model": pl.Utf8, "category": pl.Utf8, "composite": pl.Float64
 
 def prefixed_sums(scores: pl.DataFrame, metric: MetricColumn) -> pl.DataFrame:
     """Per-prompt sums of every model's finite rows, columns prefixed ``<metric>/``."""
-    sums = prompt_sums(finite_scores(scores), metric)
+    return prefixed(prompt_sums(finite_scores(scores), metric), metric)
+
+
+def prefixed(sums: pl.DataFrame, metric: MetricColumn) -> pl.DataFrame:
+    """``prompt_sums``' columns renamed ``<metric>/<column>`` (the ``rows`` count left out)."""
     return sums.select("model", *PROMPT, *[pl.col(f"sum_{c}").alias(column_name(metric.name, c))
                                            for c in metric.summary()])
 
 
 def metric_sums(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -> dict[str, pl.DataFrame]:
-    """Per metric: per-prompt sums of every model's current rows, columns prefixed ``<metric>/``."""
+    """Per metric: ``prompt_sums`` of every model's finite rows, each table read once (and dropped before the next)."""
     out = {}
     for metric in metrics:
         scores = warehouse.read_table(metric.table)
         if not scores.is_empty():
-            out[metric.name] = prefixed_sums(scores, metric)
+            out[metric.name] = prompt_sums(finite_scores(scores), metric)
     return out
 
 
@@ -99,17 +104,19 @@ def _tiers(points: np.ndarray, higher: bool, p: np.ndarray, alpha: float) -> np.
 
 
 def metric_rank_columns(sums: Mapping[str, pl.DataFrame], metrics: Sequence[MetricColumn],
-                        comparisons: pl.DataFrame | None, alpha: float) -> pl.DataFrame:
-    """(model, category, metric, rank_low, rank_high, tier) for every metric and slice."""
+                        comparisons: pl.DataFrame | None, alpha: float,
+                        cache: ResampleCache | None = None) -> pl.DataFrame:
+    """(model, category, metric, rank_low, rank_high, tier) for every metric and slice (``sums`` prefixed)."""
+    cache = cache or no_cache()
     rows = []
     for metric in metrics:
         if metric.name not in sums:
             continue
         for category in slices(sums[metric.name]):
             models, arrays, n_prompts = per_model(sums[metric.name], category)
-            counts = bootstrap_counts(n_prompts)
             own = [unprefixed(a, metric.name) for a in arrays]
-            samples = np.column_stack([figure(s, metric.combine, counts) for s in own])
+            samples = np.column_stack([cache.figures(metric.name, m, s, metric.combine, N_BOOT)
+                                       for m, s in zip(models, own)])
             points = np.array([figure(s, metric.combine)[0] for s in own])
             low, high = rank_intervals(samples, metric.higher_is_better)
             tier = _tiers(points, metric.higher_is_better, _p_matrix(comparisons, models, metric.name, category), alpha)
@@ -140,10 +147,32 @@ def joined_sums(sums: Mapping[str, pl.DataFrame], names: Sequence[str]) -> pl.Da
     return joined.fill_null(0.0)
 
 
+def _resampled(totals: dict[str, np.ndarray]) -> np.ndarray:
+    return totals["figure"]
+
+
+def composite_samples(parts: Sequence[CompositePart], metrics: Sequence[MetricColumn], model: str,
+                      sums: Mapping[str, np.ndarray], cache: ResampleCache) -> np.ndarray:
+    """A model's resampled composite: each weighted metric's resampled figure (from ``cache`` when its sums
+    are unchanged) put through the composite as it is (its normalisation changes whenever a model is added).
+
+    The same numbers as ``figure(sums, composite_combine(parts), counts)``: the composite z-scores each
+    part's figure of the resampled totals, and those figures are what the cache holds.
+    """
+    combines = {m.name: m.combine for m in metrics}
+    figures = {column_name(p.metric, "figure"): cache.figures(p.metric, model, unprefixed(sums, p.metric),
+                                                              combines[p.metric], N_BOOT) for p in parts}
+    as_figures = [CompositePart(p.metric, _resampled, ("figure",), p.weight, p.higher_is_better, p.centre, p.scale)
+                  for p in parts]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(composite_combine(as_figures)(figures), dtype=float)
+
+
 def overall_columns(sums: Mapping[str, pl.DataFrame], long: pl.DataFrame, metrics: Sequence[MetricColumn],
-                    decision: DecisionConfig, comparisons: pl.DataFrame | None) -> pl.DataFrame:
-    """Per (model, slice): the composite, its interval, rank, rank interval and tier."""
-    rows = []
+                    decision: DecisionConfig, comparisons: pl.DataFrame | None,
+                    cache: ResampleCache | None = None) -> pl.DataFrame:
+    """Per (model, slice): the composite, its interval, rank, rank interval and tier (``sums`` prefixed)."""
+    rows, cache = [], cache or no_cache()
     names = [m.name for m in metrics if m.name in sums and decision.weights.get(m.name, 0) > 0]
     if not names or long.is_empty():
         return pl.DataFrame(schema=OVERALL_SCHEMA)
@@ -154,8 +183,7 @@ def overall_columns(sums: Mapping[str, pl.DataFrame], long: pl.DataFrame, metric
             continue
         combine = composite_combine(parts)
         models, arrays, n_prompts = per_model(joined, category)
-        counts = bootstrap_counts(n_prompts)
-        samples = np.column_stack([figure(a, combine, counts) for a in arrays])
+        samples = np.column_stack([composite_samples(parts, metrics, m, a, cache) for m, a in zip(models, arrays)])
         points = np.array([figure(a, combine)[0] for a in arrays])
         rank, (low, high) = ranks(points), rank_intervals(samples)
         tier = _tiers(points, True, _p_matrix(comparisons, models, COMPOSITE, category), decision.alpha)
@@ -167,25 +195,35 @@ def overall_columns(sums: Mapping[str, pl.DataFrame], long: pl.DataFrame, metric
     return pl.DataFrame(rows, schema=OVERALL_SCHEMA)
 
 
-def decorate(warehouse: Warehouse, long: pl.DataFrame, metrics: Sequence[MetricColumn], decision: DecisionConfig,
-             comparisons: pl.DataFrame | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The leaderboard's long table with rank intervals and tiers, and the overall (composite) table."""
-    sums = metric_sums(warehouse, metrics)
+def decorate(sums: Mapping[str, pl.DataFrame], long: pl.DataFrame, metrics: Sequence[MetricColumn],
+             decision: DecisionConfig, comparisons: pl.DataFrame | None = None,
+             cache: ResampleCache | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The leaderboard's long table with rank intervals and tiers, and the overall (composite) table.
+
+    ``sums``: ``metric_sums``; ``cache`` gives back the resampled figures of models whose sums did not change.
+    """
     if long.is_empty():
         return long, pl.DataFrame(schema=OVERALL_SCHEMA)
-    long = long.join(metric_rank_columns(sums, metrics, comparisons, decision.alpha),
+    by_name = {m.name: m for m in metrics}
+    sums = {name: prefixed(frame, by_name[name]) for name, frame in sums.items()}
+    long = long.join(metric_rank_columns(sums, metrics, comparisons, decision.alpha, cache),
                      on=["model", "category", "metric"], how="left")
-    return long, overall_columns(sums, long, metrics, decision, comparisons)
+    return long, overall_columns(sums, long, metrics, decision, comparisons, cache)
 
 
 def leaderboard_tables(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
-                       comparisons: pl.DataFrame | None, costs: pl.DataFrame | None) -> tuple[pl.DataFrame, pl.DataFrame]:
+                       comparisons: pl.DataFrame | None, costs: pl.DataFrame | None,
+                       cache: ResampleCache | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(wide, long): the leaderboard of each model's latest version, ranked by the composite.
 
-    ``version`` says which version of each model the row shows.
+    ``version`` says which version of each model the row shows. Each score table is read once;
+    ``cache`` (``ResampleCache`` on the data directory's cache file) makes a refresh after adding
+    one model resample that model only: the others' figures are read back by content.
     """
-    long = compute_leaderboard(store.warehouse, metrics)
-    long, overall = decorate(store.warehouse, long, metrics, decision, comparisons)
+    cache = cache or no_cache()
+    sums = metric_sums(store.warehouse, metrics)
+    long = leaderboard_from_sums(sums, metrics, cache)
+    long, overall = decorate(sums, long, metrics, decision, comparisons, cache)
     wide = widen(long, metrics, costs, overall)
     if not wide.is_empty():
         wide = wide.join(store.latest().select("model", "version"), on="model", how="left")

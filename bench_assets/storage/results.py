@@ -85,10 +85,8 @@ def export_results(warehouse: Warehouse, score_tables: Sequence[str], fmt: str, 
     image's current location (a path or URL) as ``image_location``. Returns
     the files written.
     """
-    try:
-        writer = EXPORT_WRITERS[fmt]
-    except KeyError:
-        raise ValueError(f"unknown export format {fmt!r}; known: {sorted(EXPORT_WRITERS)}") from None
+    if fmt not in EXPORT_WRITERS:
+        raise ValueError(f"unknown export format {fmt!r}; known: {sorted(EXPORT_WRITERS)}")
     out.mkdir(parents=True, exist_ok=True)
     prompt_table = prompts(warehouse)
     frames = {name: warehouse.read_table(name) for name in (*LEADERBOARD_TABLES, PROMPTS_TABLE)}
@@ -97,12 +95,17 @@ def export_results(warehouse: Warehouse, score_tables: Sequence[str], fmt: str, 
     for name, frame in frames.items():
         if frame.is_empty():
             continue
-        target = out / f"{name}.{fmt}"
-        tmp = target.with_name(f".{target.name}.tmp")
-        writer(_exportable(frame, fmt), tmp)
-        tmp.replace(target)
-        written.append(target)
+        written.append(write_export(frame, fmt, out / f"{name}.{fmt}"))
     return written
+
+
+def write_export(frame: pl.DataFrame, fmt: str, target: Path) -> Path:
+    """One table in ``fmt`` at ``target``, written beside it and renamed (a reader never sees half a file)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    EXPORT_WRITERS[fmt](_exportable(frame, fmt), tmp)
+    tmp.replace(target)
+    return target
 
 
 def _located(scores: pl.DataFrame, images: Store | None) -> pl.DataFrame:

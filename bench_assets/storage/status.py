@@ -20,7 +20,6 @@ States:
 from __future__ import annotations
 
 import json
-from collections import Counter
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +107,8 @@ def edited_prompts(manifest: pl.DataFrame, prompts: Sequence[Prompt]) -> list[st
     return sorted({pid for pid, h in drawn.iter_rows() if pid in current and current[pid] != h})
 
 
-Scored = dict[tuple[str, str], set[tuple[str, str | None]]]  # (model, category) -> (prompt_id, image_sha256)
+Scored = dict[tuple[str, str], pl.DataFrame]  # (model, category) -> its current rows' (prompt_id, image)
+SCORED = {"prompt_id": pl.Utf8, "image": pl.Utf8}  # image: the row's image_sha256, null for a per-prompt metric
 PART = "__status_partition"  # the row's partition, by position in the list read
 
 
@@ -117,46 +117,64 @@ def scored_images(warehouse: Warehouse, metric: Metric, partitions: Sequence[tup
 
     Each partition file is read once and the rows filtered once for all of
     them (``suite_statuses`` passes one model's categories), rather than once
-    per model × category × metric. A per-prompt metric's pairs are (prompt_id, None).
+    per model × category × metric. A per-prompt metric's rows have a null image.
     """
-    frames, owners = [], []
-    for model, category in partitions:
-        frame = warehouse.read_partition(metric.table, model, category)
-        if frame is not None and not frame.is_empty():
-            frames.append(frame)
-            owners.append((model, category))
+    image = pl.col("image_sha256") if metric.unit == "image" else pl.lit(None, pl.Utf8)
+    found = _scanned(warehouse, metric, partitions)
+    if found is None:
+        found = [(owner, warehouse.read_partition(metric.table, *owner)) for owner in partitions]
+    frames = [frame for _, frame in found if frame is not None and not frame.is_empty()]
+    owners = [owner for owner, frame in found if frame is not None and not frame.is_empty()]
     if not frames:
         return {}
     table = pl.concat(frames, how="diagonal_relaxed").with_columns(
         pl.Series(PART, np.repeat(np.arange(len(frames)), [f.height for f in frames])))
-    image = pl.col("image_sha256") if metric.unit == "image" else pl.lit(None, pl.Utf8)
     current = table.filter(
         (pl.col("metric_version") == metric.version) & (pl.col("scorer") == metric.scorer_id)
-    ).select(PART, "prompt_id", image.alias("image"))
-    scored: Scored = {owner: set() for owner in owners}
+    ).select(PART, pl.col("prompt_id").cast(pl.Utf8), image.cast(pl.Utf8).alias("image"))
+    scored: Scored = {owner: pl.DataFrame(schema=SCORED) for owner in owners}
     for (index,), part in current.partition_by(PART, as_dict=True).items():
-        scored[owners[index]] = set(zip(part["prompt_id"].to_list(), part["image"].to_list()))
+        scored[owners[index]] = part.drop(PART)
     return scored
 
 
-def _metric_state(metric: Metric, have: set[tuple[str, str | None]] | None, images: Sequence[tuple[str, str]],
-                  applicable: Collection[str]) -> str:
-    """"done", "missing" or "partial": whether ``have`` (``scored_images``' pairs; None: no rows at all) holds
-    every (prompt, image) the metric needs.
+def _scanned(warehouse: Warehouse, metric: Metric,
+             partitions: Sequence[tuple[str, str]]) -> list[tuple[tuple[str, str], pl.DataFrame]] | None:
+    """The partitions' files of a local warehouse read in one scan, only the columns the check reads;
+    None where that is not possible (an object store, a file of another shape or damaged: each file is
+    then read on its own, and a damaged one set aside as every reader does)."""
+    local = {owner: warehouse.partition_file(metric.table, *owner) for owner in partitions}
+    if any(path is None for path in local.values()):
+        return None
+    files = {owner: path for owner, path in local.items() if path.is_file()}  # no file: no rows, as when read
+    if len(files) < 2:
+        return None
+    columns = ["prompt_id", "metric_version", "scorer", *(["image_sha256"] if metric.unit == "image" else [])]
+    try:
+        scanned = pl.scan_parquet(list(files.values()), include_file_paths=PART).select(*columns, PART).collect()
+    except Exception:  # noqa: BLE001 - polars raises several kinds for a file it cannot read
+        return None
+    by_file = {str(path): owner for owner, path in files.items()}
+    return [(by_file[name], rows.drop(PART)) for (name,), rows in scanned.partition_by(PART, as_dict=True).items()]
 
-    ``images``: the partition's (prompt_id, sha256) pairs; ``applicable``: the prompts the metric applies to.
+
+def _metric_state(metric: Metric, have: pl.DataFrame | None, images: pl.DataFrame, applicable: Collection[str]) -> str:
+    """"done", "missing" or "partial": whether ``have`` (``scored_images``' rows; None: no rows at all) holds
+    every (prompt, image) the metric needs, judged with one anti-join rather than a set per image.
+
+    ``images``: the partition's (prompt_id, sha256) rows; ``applicable``: the prompts the metric applies to.
     """
-    wanted = [(p, sha) for p, sha in images if p in applicable]
+    wanted = images.filter(pl.col("prompt_id").is_in(pl.Series(list(applicable), dtype=pl.Utf8)))
     if metric.unit == "image":
-        needed = set(wanted)
-    else:
-        per_prompt = Counter(p for p, _sha in wanted)
-        needed = {(p, None) for p, n in per_prompt.items() if n >= 2}
-    if not needed:
+        needed, on = wanted.select("prompt_id", pl.col("sha256").alias("image")).unique(), ["prompt_id", "image"]
+    else:  # a set metric needs a row per prompt with two images or more
+        needed, on = wanted.group_by("prompt_id").len().filter(pl.col("len") >= 2).select("prompt_id"), ["prompt_id"]
+        have = None if have is None else have.filter(pl.col("image").is_null())
+    if needed.is_empty():
         return "done"
     if have is None:
         return "missing"
-    return "done" if needed <= have else "partial"
+    return "done" if needed.join(have.select(on), on=on, how="anti").is_empty() else "partial"
 
 
 def images_made_from(warehouse: Warehouse, model: str, category: str) -> str | None:
@@ -180,9 +198,50 @@ FILE_CHECK_COLUMNS = ("path", "size", "mtime_ns", "etag", "sha256")  # what ``ch
 
 
 def _on_disk_problems(manifest: pl.DataFrame, images: Store) -> str:
-    """``describe_problems`` of the manifest's files, handing over only the columns the check reads."""
-    rows = manifest.select([c for c in FILE_CHECK_COLUMNS if c in manifest.columns]).to_dicts()
-    return describe_problems(check_manifest_files(rows, images))
+    """``describe_problems`` of the manifest's files, handing over only the columns the check reads.
+
+    The files whose listed size, mtime and tag are the recorded ones are fine without a look (what
+    ``check_manifest_files`` decides first, per row); that comparison is made here for the whole
+    partition at once (a join with the folders' listing), and only the other rows, in their order, go
+    to ``check_manifest_files``: the same verdict, without a Python call per unchanged image.
+    """
+    frame = manifest.select([c for c in FILE_CHECK_COLUMNS if c in manifest.columns])
+    suspect = _not_as_listed(frame, images)
+    return describe_problems(check_manifest_files(suspect.to_dicts(), images)) if suspect.height else ""
+
+
+LISTED = {"key": pl.Utf8, "listed_size": pl.Int64, "listed_mtime_ns": pl.Int64, "listed_etag": pl.Utf8}
+
+
+def listing_frame(store: Store, folders: Sequence[str]) -> pl.DataFrame:
+    """``LISTED`` of every object under ``folders`` (one listing each, as ``check_manifest_files`` makes):
+    a local folder's walk put in columns as it goes (no object per file), another store's ``infos``."""
+    rows: list[tuple] = []
+    walk = getattr(store, "walk", None)
+    for folder in folders:
+        if walk is not None:
+            rows.extend((key, size, mtime, "") for key, size, mtime in walk(folder))
+        else:
+            rows.extend((key, i.size, i.mtime_ns, i.etag) for key, i in store.infos(folder).items())
+    return pl.DataFrame(rows, schema=LISTED, orient="row")
+
+
+def _not_as_listed(frame: pl.DataFrame, images: Store) -> pl.DataFrame:
+    """The rows whose file the listing shows missing or with another size, mtime or tag (all rows if their
+    paths are old absolute ones, which ``recorded_image_key`` resolves one by one)."""
+    if frame.height == 0 or not {"size", "mtime_ns"} <= set(frame.columns):
+        return frame
+    paths = frame["path"].cast(pl.Utf8).str.replace_all("\\", "/", literal=True)
+    if paths.str.contains(r"^/|^[A-Za-z]:/|://").any():
+        return frame
+    keys = paths.str.strip_chars("/")
+    folders = pl.select(pl.when(keys.str.contains("/")).then(keys.str.replace(r"/[^/]*$", "")).otherwise(pl.lit("")))
+    listing = listing_frame(images, sorted(set(folders.to_series().to_list())))
+    etag = pl.col("etag").cast(pl.Utf8).fill_null("") if "etag" in frame.columns else pl.lit("")
+    joined = frame.with_columns(keys.alias("key")).join(listing, on="key", how="left", maintain_order="left")
+    same = ((pl.col("size").cast(pl.Int64) == pl.col("listed_size"))
+            & (pl.col("mtime_ns").cast(pl.Int64) == pl.col("listed_mtime_ns")) & (etag == pl.col("listed_etag")))
+    return joined.filter(~same.fill_null(False)).select(frame.columns)
 
 
 def partition_status(
@@ -231,7 +290,7 @@ def partition_status(
     status.images = manifest.height
     if applicable is None:
         applicable = applicable_prompts(metrics, prompts)
-    pairs = list(zip(manifest["prompt_id"].to_list(), manifest["sha256"].to_list()))
+    pairs = manifest.select(pl.col("prompt_id").cast(pl.Utf8), pl.col("sha256").cast(pl.Utf8))
     for metric in metrics:
         have = (scored[metric.name] if scored is not None
                 else scored_images(warehouse, metric, [(model, category)])).get((model, category))

@@ -37,7 +37,7 @@ import uuid
 from stat import S_ISREG
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 from bench_assets.core.config import BenchConfig
 from bench_assets.core.paths import DataPaths
@@ -68,7 +68,8 @@ class LocalStore:
         return self.root / key if key else self.root
 
     def location(self, key: str) -> str:
-        return str(self.path(key))
+        key = clean_key(key)  # the same string as str(self.path(key)), without building a Path (status asks per image)
+        return os.path.join(str(self.root), key) if key else str(self.root)
 
     def local_path(self, key: str) -> Path | None:
         return self.path(key)
@@ -103,19 +104,37 @@ class LocalStore:
 
     def infos(self, prefix: str = "") -> dict[str, ObjectInfo]:
         """:meth:`keys` with each file's size and mtime: one ``stat`` per file, sorted by key."""
+        return {key: ObjectInfo(size, mtime) for key, size, mtime in sorted(self.walk(prefix))}
+
+    def walk(self, prefix: str = "") -> Iterator[tuple[str, int, int]]:
+        """(key, size, mtime_ns) of every file under ``prefix``, in no order; temp files left out.
+
+        ``os.scandir`` (the entry's type comes with the listing; keys are built as strings), not
+        ``Path.rglob``: ``bench status`` lists the folder of every recorded image.
+        """
         base = self.path(prefix)
-        candidates = [base] if base.is_file() else (base.rglob("*") if base.is_dir() else [])
-        found = {}
-        for path in candidates:
-            if path.name.endswith(".tmp"):
-                continue
+        if base.is_file():
+            stat = base.stat()
+            yield clean_key(prefix), stat.st_size, stat.st_mtime_ns
+            return
+        pending = [(str(base), clean_key(prefix))]
+        while pending:
+            folder, key = pending.pop()
             try:
-                stat = path.stat()
-            except FileNotFoundError:  # deleted since the listing
+                entries = list(os.scandir(folder))
+            except (FileNotFoundError, NotADirectoryError):
                 continue
-            if S_ISREG(stat.st_mode):
-                found[path.relative_to(self.root).as_posix()] = ObjectInfo(stat.st_size, stat.st_mtime_ns)
-        return dict(sorted(found.items()))
+            for entry in entries:
+                child = f"{key}/{entry.name}" if key else entry.name
+                try:
+                    if entry.is_dir() and not entry.is_symlink():  # as rglob: a linked folder is not walked
+                        pending.append((entry.path, child))
+                    elif not entry.name.endswith(".tmp"):
+                        stat = entry.stat()
+                        if S_ISREG(stat.st_mode):
+                            yield child, stat.st_size, stat.st_mtime_ns
+                except FileNotFoundError:  # deleted since the listing
+                    continue
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
@@ -385,3 +404,4 @@ def images_store(paths: DataPaths, config: BenchConfig) -> Store:
 def warehouse_store(paths: DataPaths, config: BenchConfig) -> Store:
     """Where the Parquet tables live (``<table>/<model>/<category>.parquet``)."""
     return configured_store(paths, config).child(WAREHOUSE_PREFIX)
+

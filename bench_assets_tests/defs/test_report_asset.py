@@ -31,10 +31,10 @@ def test_rematerializing_with_unchanged_scores_makes_no_new_thumbnail(report_run
     assert report_run.thumbs_after == [16, 16], "thumbnail files on disk, counted"
 
 
-def test_report_is_downstream_of_the_leaderboard_with_the_same_automation(data_dir):
+def test_report_is_downstream_of_the_leaderboard_and_the_distribution_scores_with_the_same_automation(data_dir):
     defs = build_definitions(DataPaths(data_dir))
     graph = defs.resolve_asset_graph()
     report = graph.get(dg.AssetKey("report"))
     leaderboard = graph.get(dg.AssetKey("leaderboard"))
-    assert report.parent_keys == {dg.AssetKey("leaderboard")}
+    assert report.parent_keys == {dg.AssetKey("leaderboard"), dg.AssetKey("distribution_scores")}
     assert report.automation_condition == leaderboard.automation_condition is not None

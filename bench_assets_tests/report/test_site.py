@@ -7,7 +7,7 @@ import polars as pl
 from bench_assets.metrics.registry import METRICS
 from bench_assets.report.site import safe_name
 from bench_assets.storage.warehouse import Warehouse
-from bench_assets_tests.report.helpers import read_data_file
+from bench_assets_tests.report.helpers import compare_page, prompt_page, read_data_file
 
 
 def test_rebuilding_with_unchanged_scores_makes_no_thumbnail_and_no_plot(built_report):
@@ -27,7 +27,7 @@ def test_compare_payload_has_every_image_with_its_values(built_report):
     wh = Warehouse(data / "warehouse")
     images = wh.read_table("images").filter(pl.col("category") == "object")
     clip = wh.read_table("scores_clip")
-    page = read_data_file(data / "report", "category/object")
+    page = compare_page(data / "report", "object")
     assert page["models"] == ["model-00", "model-01", "model-02"] and page["seeds"] == [0, 1]
     assert "text_rendering" in page["image_metrics"] and "lpips_diversity" in page["set_metrics"]
     for row in images.iter_rows(named=True):
@@ -42,7 +42,7 @@ def test_compare_payload_has_every_image_with_its_values(built_report):
 def test_drill_down_payload_carries_each_metrics_reasons(built_report):
     data = built_report.data
     wh = Warehouse(data / "warehouse")
-    page = read_data_file(data / "report", "prompt/obj-0000")
+    page = prompt_page(data / "report", "obj-0000")
     assert page["prompt"]["text"] == "a object scene number 0"
     assert len(page["images"]) == 3 * 2
     geneval = wh.read_table("scores_geneval").filter(pl.col("prompt_id") == "obj-0000")

@@ -332,7 +332,9 @@
     const state = compareState();
     if (!state.category) { fill(app, el("p", { text: "No categories yet." })); return; }
     const file = o.files.category[state.category];
-    return load(file).then(function (data) {
+    return load(file).then(function (page) {
+      return withModelCells(page, file);
+    }).then(function (data) {
       compare.data = data;
       compare.shown = PAGE_ROWS;
       compare.current = 0;
@@ -495,8 +497,39 @@
     });
   }
 
+  // Each model's cells and drill-down are its own files (data/model/<model>/...), so adding a model
+  // writes its files and leaves the others'; a page loads the files of the models it shows.
+  function modelFile(model) { return overview().files.model[model]; }
+
+  function withModelCells(page, file) {
+    const category = file.slice("category/".length);
+    return Promise.all(page.shards.map(function (model) {
+      return load(modelFile(model) + "/category/" + category);
+    })).then(function (parts) {
+      const cells = {}, sets = {};
+      page.shards.forEach(function (model, i) {
+        if (Object.keys(parts[i].cells).length) cells[model] = parts[i].cells;
+        if (Object.keys(parts[i].sets).length) sets[model] = parts[i].sets;
+      });
+      return Object.assign({}, page, { cells: cells, sets: sets });
+    });
+  }
+
+  function withModelImages(page, file) {
+    const models = overview().models;  // a model without this prompt has no file: that load fails, and is skipped
+    return Promise.all(models.map(function (model) {
+      return load(modelFile(model) + "/prompt/" + file).catch(function () { return null; });
+    })).then(function (parts) {
+      const images = [], sets = [];
+      parts.forEach(function (part) { if (part) { images.push.apply(images, part.images); sets.push.apply(sets, part.sets); } });
+      return Object.assign({}, page, { images: images, sets: sets });
+    });
+  }
+
   function renderPrompt(args, query) {
-    return load("prompt/" + args[0]).then(function (data) {
+    return load("prompt/" + args[0]).then(function (page) {
+      return withModelImages(page, args[0]);
+    }).then(function (data) {
       const p = data.prompt;
       const byModel = {};
       data.images.forEach(function (img) { (byModel[img.model] = byModel[img.model] || []).push(img); });

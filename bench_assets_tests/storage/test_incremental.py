@@ -1,0 +1,119 @@
+"""Issue 21, acceptance 2 and 3: adding a model to a finished warehouse recomputes only what involves it
+(counted: comparison rows, leaderboard bootstraps, report model files), and the result is the full rebuild's."""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from bench_assets.benchmarks.scale_data import ScaleSpec, add_model, build_data_dir, model_name, open_scale_data
+from bench_assets.core.config import load_config
+from bench_assets.core.decision import decision_config
+from bench_assets.core.paths import DataPaths
+from bench_assets.metrics.registry import METRICS
+from bench_assets.report.build import build_data_dir_report, model_sources
+from bench_assets.report.data import MetricInfo
+from bench_assets.report.site import build_report
+from bench_assets.storage.comparisons import COMPARISONS_TABLE, refresh_comparisons
+from bench_assets.storage.metric_columns import metric_columns
+from bench_assets.storage.ranking import leaderboard_tables
+from bench_assets.storage.resample_cache import ResampleCache, leaderboard_cache
+from bench_assets.storage.store import images_store
+from bench_assets.storage.versions import open_versions
+from bench_assets.storage.warehouse import open_warehouse
+
+SPEC = ScaleSpec(models=3, prompts=12, images_per_prompt=2, categories=2, metrics=3)
+NEW = model_name(SPEC.models)
+
+
+def _leaderboard(paths: DataPaths, cache: ResampleCache) -> tuple[pl.DataFrame, pl.DataFrame]:
+    config = load_config(paths)
+    store = open_versions(paths, config)
+    return leaderboard_tables(store, metric_columns(), decision_config(config, METRICS),
+                              store.warehouse.read_table(COMPARISONS_TABLE), None, cache)
+
+
+def _refresh_comparisons(paths: DataPaths):
+    config = load_config(paths)
+    store = open_versions(paths, config)
+    previous = store.warehouse.read_table(COMPARISONS_TABLE)
+    refreshed = refresh_comparisons(store, metric_columns(), decision_config(config, METRICS),
+                                    previous if previous.height else None)
+    store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
+    return refreshed
+
+
+@pytest.fixture(scope="module")
+def grown(tmp_path_factory) -> dict:
+    """A finished 3-model data directory with every derived output built, then a 4th model added and refreshed."""
+    paths = DataPaths(tmp_path_factory.mktemp("incremental") / "data")
+    build_data_dir(paths, SPEC)
+    first = _refresh_comparisons(paths)
+    cache = leaderboard_cache(paths)
+    _leaderboard(paths, cache)
+    cache.save()
+    build_data_dir_report(paths, SPEC.images_per_prompt)
+    add_model(open_scale_data(paths, SPEC), SPEC.models, own_images=True)
+    after = _refresh_comparisons(paths)
+    cache = leaderboard_cache(paths)
+    tables = _leaderboard(paths, cache)
+    report = build_data_dir_report(paths, SPEC.images_per_prompt)
+    return {"paths": paths, "first": first, "after": after, "cache": cache, "tables": tables, "report": report}
+
+
+def test_comparisons_recompute_only_rows_of_the_new_model_and_the_composite(grown):
+    table = grown["after"].table.filter(pl.col("kind") == "models")
+    involved = (pl.col("model_a") == NEW) | (pl.col("model_b") == NEW) | (pl.col("metric") == "composite")
+    assert grown["after"].tally.recomputed == table.filter(involved).height
+    assert grown["after"].tally.carried == table.filter(~involved).height > 0
+
+
+def test_leaderboard_resamples_only_the_new_model_and_equals_a_full_rebuild(grown):
+    cache = grown["cache"]
+    slices = SPEC.categories + 1  # each category and "all"
+    assert cache.computed_models == {NEW}
+    assert cache.computed == SPEC.metrics * slices, "one resampled figure per metric and slice of the new model"
+    assert cache.reused > 0
+    fresh = _leaderboard(grown["paths"], ResampleCache(None))
+    for carried, rebuilt in zip(grown["tables"], fresh):
+        assert_frame_equal(carried, rebuilt, check_exact=True)
+
+
+def test_report_writes_only_the_new_models_files_and_equals_a_full_build(grown, tmp_path):
+    paths, report = grown["paths"], grown["report"]
+    assert (report.pages_written, report.carried_over) == (1, SPEC.models)
+    assert report.thumbnails.created == SPEC.prompts * SPEC.images_per_prompt, "the new model's own images only"
+    shutil.move(paths.report, tmp_path / "incremental")  # the full build goes where it was: same relative links
+    config = load_config(paths)
+    full = build_report(open_warehouse(paths, config), paths.report, images_store(paths, config),
+                        [MetricInfo.of(cls) for cls in METRICS.values()], models=model_sources(paths.models),
+                        default_images_per_prompt=SPEC.images_per_prompt, incremental=False)
+    assert full.pages_written == SPEC.models + 1
+    _same_tree(tmp_path / "incremental", paths.report, skip={"manifest.json"})
+
+
+def test_changed_scores_of_one_model_rewrite_that_models_files_only(grown):
+    paths = grown["paths"]
+    wh = open_warehouse(paths, load_config(paths))
+    table = METRICS[SPEC.metric_names[0]].table
+    category = SPEC.category_names[0]
+    part = wh.read_partition(table, model_name(0), category)
+    wh.write_partition(table, model_name(0), category, part.with_columns(pl.col("value") * 0.5))
+    report = build_data_dir_report(paths, SPEC.images_per_prompt)
+    assert (report.pages_written, report.carried_over, report.thumbnails.created) == (1, SPEC.models, 0)
+
+
+def _same_tree(a: Path, b: Path, skip: set[str]) -> None:
+    compared = filecmp.dircmp(a, b, ignore=[*skip, *filecmp.DEFAULT_IGNORES])
+    pending = [compared]
+    while pending:
+        here = pending.pop()
+        assert not here.left_only and not here.right_only, (here.left, here.left_only, here.right_only)
+        _, mismatch, errors = filecmp.cmpfiles(here.left, here.right, here.common_files, shallow=False)
+        assert not mismatch and not errors, (here.left, mismatch, errors)
+        pending += here.subdirs.values()
