@@ -192,25 +192,26 @@ def _scale_data_dir(tmp_path, monkeypatch, models=2, prompts=20):
 
 def _image_lookups(monkeypatch, images_root) -> list[str]:
     """Every image-store key whose size and mtime are looked up from now on (one `stat` each on a folder,
-    one object of a listing on a bucket), whether asked for alone (`info`) or by listing (`infos`)."""
+    one object of a listing on a bucket), whether asked for alone (`info`) or by listing (`walk`, which
+    `infos` and the status's listing both use)."""
     from bench_assets.storage.store import LocalStore
 
     looked: list[str] = []
-    info, infos = LocalStore.info, LocalStore.infos
+    info, walk = LocalStore.info, LocalStore.walk
 
     def counted_info(self, key):
         if self.root == images_root:
             looked.append(key)
         return info(self, key)
 
-    def counted_infos(self, prefix=""):
-        found = infos(self, prefix)
-        if self.root == images_root:
-            looked.extend(found)
-        return found
+    def counted_walk(self, prefix=""):
+        for found in walk(self, prefix):
+            if self.root == images_root:
+                looked.append(found[0])
+            yield found
 
     monkeypatch.setattr(LocalStore, "info", counted_info)
-    monkeypatch.setattr(LocalStore, "infos", counted_infos)
+    monkeypatch.setattr(LocalStore, "walk", counted_walk)
     return looked
 
 
