@@ -5,16 +5,19 @@
     GET  /api/suites/<suite>        every prompt (with its published source and the metrics that apply),
                                     counts per category, the file's version, what changed since the last run
     POST /api/applies               {prompt} -> which metrics apply (and what they check), warnings; or 400
-    POST /api/suites/<suite>/edit   {version, edits: [{op: put|delete|move, ...}]} -> saved; 409 when stale
+    POST /api/suites/<suite>/edit   {version, edits: [{op: put|delete|move, ...}]} -> saved; 409 when stale;
+                                    a put may carry keep_image: {upload, reference_set?} (workbench/keep.py)
     POST /api/suites/<suite>/undo   {version} -> the content before the newest save; 409 when stale
     POST /api/specs                 {name, include, categories?, difficulty?, tags?, sample_per_category?, seed?}
     POST /api/propose               an image as the raw body, its name in X-Filename -> a proposed prompt
+                                    and its ``upload`` id (the image is stashed, to be kept as a reference)
 
 When a shared token is set (required beyond 127.0.0.1), every ``/api/``
 request carries it in the ``X-Bench-Token`` header; it is compared in
 constant time and never logged. Errors are JSON ``{"error": ...}``; a
 refused request writes nothing. Only ``data/`` is read or written: suites
-by name (never by path), specs through ``prompts/suites.py``'s ``write_spec``.
+by name (never by path), specs through ``prompts/suites.py``'s ``write_spec``,
+uploads in ``.cache/workbench-uploads/`` and kept ones in ``references/<set>/``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from bench_assets.prompts.suites import prompt_tags, write_spec
 from bench_assets.workbench.applies import applying_metrics
 from bench_assets.workbench.changes import is_active, partitions_to_rerun, published_source, since_last_run
 from bench_assets.workbench.edits import EditError, apply_edits, checked_prompt
+from bench_assets.workbench.keep import KeepError, ReferenceImages
 from bench_assets.workbench.proposals import Proposals
 from bench_assets.workbench.suite_files import NotFound, Snapshot, SuiteFiles, VersionConflict, prompt_record
 from bench_assets.workbench.uploads import MAX_UPLOAD_BYTES, UploadError, read_upload
@@ -49,7 +53,7 @@ TOKEN_HEADER = "x-bench-token"
 MAX_BODY = 4 * 1024 * 1024  # a whole suite's edits fit; an image goes to /api/propose
 SPEC_KEYS = ("categories", "difficulty", "tags", "sample_per_category", "seed")
 ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (  # the first match wins
-    (VersionConflict, 409), (NotFound, 404), (UploadError, 400), (EditError, 400), (PromptSuiteError, 400),
+    (VersionConflict, 409), (NotFound, 404), (UploadError, 400), (EditError, 400), (KeepError, 400), (PromptSuiteError, 400),
 )
 
 
@@ -62,10 +66,17 @@ class Workbench:
     first_suite: str | None = None  # the suite the page opens (``bench prompts --suite``); else the active one
     files: SuiteFiles = field(init=False)
     proposals: Proposals = field(init=False)
+    references: ReferenceImages = field(init=False)
 
     def __post_init__(self) -> None:
         self.files = SuiteFiles(self.paths.prompts)
         self.proposals = Proposals(self.paths)
+        self.references = ReferenceImages(self.paths.cache, self.paths.references)
+
+    def propose(self, image) -> dict[str, Any]:
+        """The proposal for a validated upload, and the id of the stashed image (to keep it on save)."""
+        proposal = self.proposals.propose(image)
+        return {**proposal, "upload": self.references.stash(image)}
 
     def suite_view(self, name: str) -> dict[str, Any]:
         snapshot = self.files.read(name)
@@ -77,8 +88,13 @@ class Workbench:
 
     def edit(self, name: str, version: str, edits: Any) -> dict[str, Any]:
         before = self.files.read_at(name, version)  # a stale tab gets its 409 before its edits are looked at
+        edits, keeps = self.references.with_keeps(edits)  # every keep_image checked before anything is written
         records = apply_edits([prompt_record(p) for p in before.suite.prompts], edits)
-        return self._saved(name, before, self.files.save(name, records, version))
+        after = self.files.save(name, records, version)
+        saved = self._saved(name, before, after)
+        prompts = after.suite.by_id()
+        kept = [self.references.keep(request, pid, prompts[pid].prompt) for request, pid in keeps if pid in prompts]
+        return {**saved, "reference_images": kept}
 
     def undo(self, name: str, version: str) -> dict[str, Any]:
         before = self.files.read(name)
@@ -163,7 +179,7 @@ def _routes(bench: Workbench) -> list:
     async def propose(request: Request) -> Response:
         filename = unquote(request.headers.get("x-filename", ""))
         image = await _call_checked(read_upload, await _limited_body(request), filename)
-        return await _call(bench.proposals.propose, image)
+        return await _call(bench.propose, image)
 
     return [
         Route("/", index),

@@ -3,8 +3,12 @@ validation, the token, bad uploads; nothing outside data/ is touched and refused
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import os
 import shutil
+import time
 import struct
 import zlib
 from pathlib import Path
@@ -13,7 +17,9 @@ import pytest
 
 from bench_assets.core.web import ServerThread
 from bench_assets.prompts.suites import load_suite, read_spec
+from bench_assets.references.registry import load_reference_set
 from bench_assets.workbench.app import build_app, open_workbench
+from bench_assets.workbench.keep import STASH_FOLDER, STASH_MAX_AGE_S
 from bench_assets.workbench.server import TokenRequired, listen
 from bench_assets.workbench.suite_files import HISTORY, version_of
 from bench_assets_tests.workbench.workbench_client import WorkbenchClient, assert_json_error, tree_hash
@@ -23,11 +29,14 @@ TOKEN = "a long shared workbench token"
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """One workbench with a token over a copy of the repo's default suite; a sibling folder outside data/."""
+def server(tmp_path_factory, tiny_sources):
+    """One workbench with a token over a copy of the repo's default suite and the tiny scorers (the proposers
+    borrow them); a sibling folder outside data/."""
     top = tmp_path_factory.mktemp("workbench_app")
     (top / "data" / "prompts").mkdir(parents=True)
     shutil.copy2(REPO_SUITE, top / "data" / "prompts" / "default.jsonl")
+    metrics = json.loads((tiny_sources / "scorers.json").read_text())
+    (top / "data" / "config.yaml").write_text(json.dumps({"metrics": metrics}))  # JSON is YAML
     (top / "outside").mkdir()
     (top / "outside" / "x.png").write_bytes(b"not to be touched")
     outside = tree_hash(top / "outside")
@@ -167,6 +176,104 @@ def test_bad_uploads_get_clear_errors_and_touch_nothing(server):
     assert_json_error(client.upload(png_header(20000, 20000), "bomb.png"), 400)
     assert_json_error(client.upload(good.getvalue(), "../../x.png"), 400)
     assert_json_error(WorkbenchClient(client.base).upload(good.getvalue(), "fine.png"), 401, "token")
+    assert tree_hash(data) == state
+
+
+def png_with_text(colour: str, text: str) -> bytes:
+    """An 8x8 PNG carrying a tEXt chunk: the stash must keep the pixels, not the chunk."""
+    from PIL import Image, PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", text)
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), colour).save(out, format="PNG", pnginfo=info)
+    return out.getvalue()
+
+
+def uploaded(client: WorkbenchClient, data: bytes, name: str = "photo.png") -> str:
+    reply = client.upload(data, name)
+    assert reply.status == 200, reply.body
+    return reply.json()["upload"]
+
+
+def put_new(prompt_id: str, text: str, keep: dict | None) -> dict:
+    return {"op": "put", "id": None, "prompt": {"id": prompt_id, "category": "object", "prompt": text},
+            **({"keep_image": keep} if keep is not None else {})}
+
+
+def test_an_upload_is_stashed_as_a_clean_png_and_kept_as_a_captioned_reference_image(server):
+    from PIL import Image
+
+    client, data = server
+    sent = png_with_text("blue", "secret payload")
+    upload = uploaded(client, sent)
+    stashed = data / ".cache" / STASH_FOLDER / f"{upload}.png"
+    assert len(upload) == 64 and hashlib.sha256(stashed.read_bytes()).hexdigest() == upload
+    assert stashed.read_bytes() != sent and b"secret payload" not in stashed.read_bytes()
+    with Image.open(stashed) as image:
+        assert image.format == "PNG" and image.getpixel((3, 3)) == (0, 0, 255)
+    references = data / "references" / "workbench"
+    references.mkdir(parents=True, exist_ok=True)
+    (references / "captions.jsonl").write_text('{"file": "other.png", "caption": "a line kept as it was"}\n')
+
+    added = put_new("kept-blue", "a blue square", {"upload": upload})  # the default set: workbench
+    edited = {**put_new("kept-blue", "a small blue square", {"upload": upload, "reference_set": "workbench"}),
+              "id": "kept-blue"}  # the second save replaces the image and its caption line
+    for edit in (added, edited):
+        reply = client.edit(client.suite()["version"], [edit])
+        assert reply.status == 200 and reply.json()["reference_images"] == ["workbench/kept-blue.png"], reply.body
+    assert (references / "kept-blue.png").read_bytes() == stashed.read_bytes()
+    lines = [json.loads(line) for line in (references / "captions.jsonl").read_text().splitlines()]
+    assert lines == [{"file": "other.png", "caption": "a line kept as it was"},
+                     {"file": "kept-blue.png", "caption": "a small blue square"}]
+    assert not list(references.glob(".*.tmp"))
+    prompt = load_suite(suite_file(data)).by_id()["kept-blue"]
+    assert prompt.metadata["reference_image"] == "workbench/kept-blue.png"
+    reference = load_reference_set(data / "references", "workbench")
+    assert [(i.name, i.caption) for i in reference.images] == [("kept-blue.png", "a small blue square")]
+    assert reference.images[0].sha256 == upload
+
+
+def test_stashed_uploads_older_than_a_day_go_when_the_next_one_arrives(server):
+    client, data = server
+    first = uploaded(client, png_with_text("green", "x"))
+    stash = data / ".cache" / STASH_FOLDER
+    old, recent = stash / ("0" * 64 + ".png"), stash / ("1" * 64 + ".png")
+    for path, age in ((old, STASH_MAX_AGE_S + 60), (recent, STASH_MAX_AGE_S - 60), (stash / f"{first}.png", 2 * 86400)):
+        path.touch()
+        os.utime(path, (time.time() - age, time.time() - age))
+    assert uploaded(client, png_with_text("green", "the same pixels")) == first  # same pixels, same id
+    assert not old.exists() and recent.exists()
+    assert time.time() - (stash / f"{first}.png").stat().st_mtime < 60  # uploaded again: kept a day from now
+
+
+def test_bad_keep_requests_get_clear_errors_and_touch_nothing(server):
+    client, data = server
+    upload = uploaded(client, png_with_text("yellow", "y"))
+    (data / "references").mkdir(exist_ok=True)
+    (data / "references" / "card.yaml").write_text("folder: /nowhere\n")
+    coco = data / "references" / "coco"
+    coco.mkdir(exist_ok=True)
+    (coco / "captions.json").write_text('{"images": [], "annotations": []}')
+    view = client.suite()
+    v, hum = view["version"], view["prompts"][0]
+    state = tree_hash(data)
+    cases = [
+        (put_new("k1", "t", {"upload": "abc"}), 400, "64 hex"),
+        (put_new("k1", "t", {"upload": upload.upper()}), 400, "64 hex"),
+        (put_new("k1", "t", {"upload": "f" * 64}), 404, "not in the stash"),
+        (put_new("k1", "t", {"upload": upload, "reference_set": "../evil"}), 400, "reference set name"),
+        (put_new("k1", "t", {"upload": upload, "reference_set": ".hidden"}), 400, "reference set name"),
+        (put_new("k1", "t", {"upload": upload, "reference_set": "card"}), 400, "card"),
+        (put_new("k1", "t", {"upload": upload, "reference_set": "coco"}), 400, "captions.json"),
+        (put_new("k1", "t", "workbench"), 400, "keep_image"),
+        (put_new(hum["id"], "t", {"upload": upload}), 400, "duplicate prompt id"),  # the save fails first
+        (put_new("../k1", "t", {"upload": upload}), 400, "id"),
+        ({"op": "delete", "ids": [hum["id"]], "keep_image": {"upload": upload}}, 400, "put"),
+    ]
+    for edit, status, words in cases:
+        assert_json_error(client.edit(v, [edit]), status, words)
+    assert_json_error(client.edit("0" * 64, [put_new("k1", "t", {"upload": upload})]), 409, "changed since")
     assert tree_hash(data) == state
 
 

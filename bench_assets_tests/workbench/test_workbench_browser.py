@@ -2,7 +2,8 @@
 
 Filter, edit a prompt's text and objects, save: the file changes, ``bench status`` (the library call) reports
 that category's partitions stale and the page says so; undo restores the file; a second tab's stale save is
-refused and the tab reloads; an uploaded PNG becomes a proposed prompt that saves and that GenEval and TIFA score.
+refused and the tab reloads; an uploaded PNG becomes a proposed prompt that saves and that GenEval and TIFA score,
+its image kept as a reference image.
 """
 
 from __future__ import annotations
@@ -115,8 +116,15 @@ def test_an_uploaded_png_becomes_a_prompt_that_geneval_and_tifa_score(browser, s
     assert page.inner_text("#proposal").startswith("proposed:")
     assert page.input_value("#e-id") == "upload-red-square"
     page.fill("#e-category", "object")
+    page.check("#keep-image")  # keep it as a reference image, in the default set
     page.click("#save")
     expect(page.locator("#message")).to_contain_text("saved upload-red-square")
     prompt = load_suite(paths.prompts / "default.jsonl").by_id()["upload-red-square"]
     assert prompt.metadata.get("objects"), prompt.metadata
     assert {"geneval", "tifa"} <= {a["metric"] for a in applying_metrics(prompt)}
+    assert prompt.metadata["reference_image"] == "workbench/upload-red-square.png"
+    with Image.open(paths.references / "workbench" / "upload-red-square.png") as kept:
+        assert kept.size == (64, 64) and kept.convert("RGB").getpixel((20, 20)) == (200, 30, 30)
+    page.click("#prompts tbody tr[data-id='upload-red-square']")
+    expect(page.locator("#e-reference")).to_have_text("reference image: data/references/workbench/upload-red-square.png")
+    assert page.locator("#keep").is_hidden()  # a prompt opened from the table has no upload to keep

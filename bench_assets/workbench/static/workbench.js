@@ -2,7 +2,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { suite: null, version: null, prompts: [], editing: undefined, token: sessionStorage.getItem("wbToken") };
+const state = { suite: null, version: null, prompts: [], editing: undefined, upload: null, token: sessionStorage.getItem("wbToken") };
 const STRUCTURED = ["objects", "relations", "text", "questions", "tags"];
 
 async function api(method, path, body, headers) {
@@ -108,8 +108,13 @@ const OBJECT = [["name", "name"], ["count", "count", true], ["colour", "colour"]
 const RELATION = [["subject", "subject"], ["relation", "relation (left of, above...)"], ["object", "object"]];
 const QUESTION = [["id", "id", true], ["question", "question"], ["parents", "parents (ids)"]];
 
-function openEditor(p, originalId) {
+// upload: the stashed image's id when the prompt was proposed for an upload (it may be kept as a reference image)
+function openEditor(p, originalId, upload) {
   state.editing = originalId;
+  state.upload = upload || null;
+  $("keep").hidden = !state.upload; $("keep-image").checked = false;
+  $("e-reference").hidden = !(p.metadata || {}).reference_image;
+  $("e-reference").textContent = `reference image: data/references/${(p.metadata || {}).reference_image || ""}`;
   const m = Object.assign({}, p.metadata || {});
   $("editor-title").textContent = originalId ? `Edit ${originalId}` : "New prompt";
   $("e-id").value = p.id || ""; $("e-category").value = p.category || ""; $("e-prompt").value = p.prompt || "";
@@ -202,7 +207,10 @@ function wire() {
     e.preventDefault();
     let prompt;
     try { prompt = editedPrompt(); } catch (err) { fail(new Error(`other metadata: ${err.message}`)); return; }
-    if (await saveEdits([{ op: "put", id: state.editing, prompt }], `saved ${prompt.id}`)) $("editor").hidden = true;
+    const edit = { op: "put", id: state.editing, prompt };
+    if (state.upload && $("keep-image").checked) edit.keep_image = { upload: state.upload, reference_set: $("keep-set").value.trim() || "workbench" };
+    const what = edit.keep_image ? `saved ${prompt.id}, its image kept in data/references/${edit.keep_image.reference_set}/` : `saved ${prompt.id}`;
+    if (await saveEdits([edit], what)) $("editor").hidden = true;
   });
   $("delete").addEventListener("click", () => picked().length && saveEdits([{ op: "delete", ids: picked() }], `deleted ${picked().length}`));
   $("move").addEventListener("click", () => picked().length && saveEdits([{ op: "move", ids: picked(), category: $("move-category").value.trim() }], "moved"));
@@ -243,7 +251,7 @@ async function upload(file) {
     const data = await api("POST", "/api/propose", file, { "X-Filename": encodeURIComponent(file.name) });
     $("proposal").textContent = `proposed: “${data.prompt}” (text from the ${data.text_source}; caption: “${data.caption}”)`;
     const stem = file.name.replace(/\.[^.]*$/, "").replace(/[^A-Za-z0-9_.-]+/g, "-").replace(/^[^A-Za-z0-9]+/, "") || "image";
-    openEditor({ id: `upload-${stem}`, category: $("f-category").value || "custom", prompt: data.prompt, metadata: data.metadata }, null);
+    openEditor({ id: `upload-${stem}`, category: $("f-category").value || "custom", prompt: data.prompt, metadata: data.metadata }, null, data.upload);
   } catch (err) {
     $("proposal").textContent = "";
     fail(err);
