@@ -18,6 +18,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "1")
 
+
+def _threads_per_worker() -> int:
+    """The cores each xdist worker gets: torch's default (every core, in every worker) oversubscribes the
+    machine, which cost the torch-heavy tests about a quarter of their time on 2 cores with `-n 2`."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # set before torch is imported; `bench run` subprocesses inherit it
+    os.environ.setdefault("OMP_NUM_THREADS", str(_threads_per_worker()))
+    os.environ.setdefault("MKL_NUM_THREADS", os.environ["OMP_NUM_THREADS"])
+
 TEST_SETTINGS = {"width": 64, "height": 64, "steps": 2, "images_per_prompt": 2, "batch_size": 8, "sampler": "euler"}
 TEST_PROMPTS = [
     {"id": "obj-1", "category": "object", "prompt": "a red bicycle",

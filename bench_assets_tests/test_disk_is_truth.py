@@ -5,25 +5,45 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from bench_assets.cli import main
 from bench_assets.core.paths import DataPaths
+from bench_assets_tests.conftest import make_data_dir
+
+
+def _use(data: Path, dagster_home: Path, env: pytest.MonkeyPatch) -> None:
+    env.setenv("BENCH_DATA_DIR", str(data))
+    env.setenv("DAGSTER_HOME", str(dagster_home))
+    env.delenv("BENCH_CONFIG", raising=False)
+    env.delenv("BENCH_PROMPT_SUITE", raising=False)
+
+
+@pytest.fixture(scope="module")
+def one_model_run(tmp_path_factory, tiny_sources) -> Path:
+    """tiny-a alone, settled; `bench run` done once for the module (each test damages its own copy)."""
+    data = make_data_dir(tmp_path_factory.mktemp("one_model"), tiny_sources, models=("tiny-a",))
+    past = 1_600_000_000
+    for path in (data / "models").rglob("*"):
+        os.utime(path, (past, past))
+    with pytest.MonkeyPatch.context() as env:
+        _use(data, data.parent / "dagster_home", env)
+        assert main(["run"]) == 0
+    return data
 
 
 @pytest.fixture
-def one_model(data_dir, tmp_path, monkeypatch):
-    """tiny-a alone, settled, with its own instance; `bench run` done once."""
-    for name in ("tiny-b.safetensors", "tiny-b.settings.yaml"):
-        (data_dir / "models" / name).unlink()
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    past = 1_600_000_000
-    for path in (data_dir / "models").rglob("*"):
-        os.utime(path, (past, past))
-    assert main(["run"]) == 0
-    return data_dir
+def one_model(one_model_run, tmp_path, monkeypatch) -> Path:
+    """A copy of the module's data dir (a moved data dir: every recorded key still resolves) and of its
+    instance."""
+    data = tmp_path / "data"
+    shutil.copytree(one_model_run, data, symlinks=True)
+    shutil.copytree(one_model_run.parent / "dagster_home", tmp_path / "dagster_home")
+    _use(data, tmp_path / "dagster_home", monkeypatch)
+    return data
 
 
 def _status(capsys) -> tuple[dict, list[str]]:
