@@ -21,6 +21,10 @@ from bench_assets.storage.status import IMAGES_TABLE
 from bench_assets.storage.store import LocalStore
 from bench_assets.storage.warehouse import Warehouse
 
+# The tests build on each other's warehouse (a first model, a second one, then a changed reference image):
+# one worker runs them, in order.
+pytestmark = pytest.mark.xdist_group("distribution_scoring")
+
 CATEGORIES = ("object", "colour")
 PER_CATEGORY = 7  # > k = 5: precision/recall has a value per category
 EXTRACTORS = ("inception_clean", "clip", "dinov2")  # what the default metrics read (fid_mode clean)
