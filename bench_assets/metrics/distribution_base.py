@@ -33,7 +33,9 @@ from typing import Any, Callable, ClassVar, Mapping
 import numpy as np
 
 from bench_assets.core.errors import BenchError
-from bench_assets.stats.distribution import PRDC_K, BootstrapInterval, bootstrap_distance, frechet_distance_of_features
+from bench_assets.stats.distribution import (
+    PRDC_K, BootstrapInterval, bootstrap_distance, bootstrap_figures, frechet_distance_of_features,
+)
 
 FID_MODES = ("clean", "legacy")
 INCEPTION = "inception"  # a metric's extractor: the FID Inception with fid_mode's resize (inception_clean / _legacy)
@@ -117,6 +119,16 @@ def interval_of(distance: Callable[[np.ndarray, np.ndarray], float], generated: 
         return None
     return bootstrap_distance(distance, generated, reference, n_boot=settings.bootstrap,
                               resample_reference=settings.resample_reference, seed=seed, bounds=bounds)
+
+
+def intervals_of(figures: Callable[[np.ndarray, np.ndarray], Mapping[str, float]], generated: np.ndarray,
+                 reference: np.ndarray, settings: DistributionSettings, seed: int,
+                 bounds: Mapping[str, tuple[float | None, float | None]]) -> dict[str, BootstrapInterval]:
+    """:func:`interval_of` for several figures computed together (prdc's four), from one set of resamples."""
+    if not settings.bootstrap:
+        return {}
+    return bootstrap_figures(figures, generated, reference, n_boot=settings.bootstrap,
+                             resample_reference=settings.resample_reference, seed=seed, bounds=bounds)
 
 
 class DistanceMetric(DistributionMetric):

@@ -11,10 +11,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from bench_assets.metrics.distribution_base import INCEPTION, DistributionMetric, DistributionSettings, interval_of
+from bench_assets.metrics.distribution_base import INCEPTION, DistributionMetric, DistributionSettings, intervals_of
 from bench_assets.stats.distribution import prdc
 
 PRDC_NAMES = ("precision", "recall", "density", "coverage")
+PRDC_BOUNDS = {"precision": (0.0, 1.0), "recall": (0.0, 1.0), "density": (0.0, None), "coverage": (0.0, 1.0)}
 
 
 class PrecisionRecall(DistributionMetric):
@@ -35,9 +36,5 @@ class PrecisionRecall(DistributionMetric):
         if self.too_few(generated, reference, settings):
             return [self.row(name, None, n_gen, n_ref, k=k) for name in PRDC_NAMES]
         values = prdc(reference, generated, k)
-        return [
-            self.row(name, values[name], n_gen, n_ref, k=k,
-                     interval=interval_of(lambda g, r, name=name: prdc(r, g, k)[name], generated, reference,
-                                          settings, seed, bounds=(0.0, None if name == "density" else 1.0)))
-            for name in PRDC_NAMES
-        ]
+        intervals = intervals_of(lambda g, r: prdc(r, g, k), generated, reference, settings, seed, bounds=PRDC_BOUNDS)
+        return [self.row(name, values[name], n_gen, n_ref, k=k, interval=intervals.get(name)) for name in PRDC_NAMES]

@@ -17,6 +17,7 @@ from bench_assets.stats import distribution
 from bench_assets.stats.distribution import (
     FeatureMoments,
     bootstrap_distance,
+    bootstrap_figures,
     frechet_distance,
     frechet_distance_of_features,
     kid,
@@ -230,3 +231,22 @@ def test_bootstrap_is_seeded_and_resamples_only_what_it_is_asked_to():
     assert all(r is ref for r in seen_refs)  # the reference rows stay fixed unless asked
     assert first == bootstrap_distance(frechet_distance_of_features, gen, ref, n_boot=30, seed=5)
     assert first.low < first.high and not first.resampled_reference
+
+
+def test_several_figures_from_one_set_of_resamples_equal_one_bootstrap_each():
+    """prdc's four figures: one resampling loop (n_boot + 1 evaluations), the intervals four loops would give."""
+    rng = np.random.default_rng(21)
+    real, fake = rng.normal(size=(60, 3)), rng.normal(0.3, 1.0, size=(50, 3))
+    calls = []
+
+    def figures(g, r):
+        calls.append(1)
+        return prdc(r, g, k=3)
+
+    bounds = {"precision": (0.0, 1.0), "density": (0.0, None)}
+    together = bootstrap_figures(figures, fake, real, n_boot=25, resample_reference=True, seed=4, bounds=bounds)
+    assert len(calls) == 26 and set(together) == {"precision", "recall", "density", "coverage"}
+    for name, interval in together.items():
+        alone = bootstrap_distance(lambda g, r, name=name: prdc(r, g, k=3)[name], fake, real, n_boot=25,
+                                   resample_reference=True, seed=4, bounds=bounds.get(name, (0.0, None)))
+        assert interval == alone
