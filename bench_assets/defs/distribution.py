@@ -29,10 +29,9 @@ from bench_assets.defs.partitions import (
 from bench_assets.defs.active_runs import active_partitions
 from bench_assets.defs.resources import BenchResource, ScorersResource
 from bench_assets.defs.sensors import suite_categories
-from bench_assets.references.sets import ReferenceSetError
 from bench_assets.references.watch import ReferenceWatch, decide_references
 from bench_assets.storage.distribution import DISTRIBUTION_TABLE
-from bench_assets.storage.distribution_scoring import open_reference_sets, score_against_reference
+from bench_assets.storage.distribution_scoring import open_reference_set, open_reference_sets, score_against_reference
 from bench_assets.storage.status import IMAGES_TABLE
 
 REFERENCE_SENSOR_INTERVAL_SECONDS = 30
@@ -69,18 +68,16 @@ def build_distribution_asset(images: dg.AssetsDefinition) -> dg.AssetsDefinition
                             scorers: ScorersResource) -> dg.MaterializeResult:
         model, name = split_model_reference(context.partition_key)  # type: ignore[arg-type]
         config = load_config(bench.paths)
-        found, broken = open_reference_sets(bench.paths, config)
-        if name not in found:
-            raise ReferenceSetError(broken.get(name, f"reference set {name!r} is no longer in {bench.paths.references}"))
+        reference = open_reference_set(bench.paths, config, name)  # raises ReferenceSetError naming why
         run = score_against_reference(
-            bench.warehouse, bench.images, model, bench.suite().categories, found[name],
+            bench.warehouse, bench.images, model, bench.suite().categories, reference,
             metric_config=scorers.options, distribution_config=config.distribution, device=_device())
-        for problem in found[name].problems:
+        for problem in reference.problems:
             context.log.warning(f"reference set {name}: left out {problem}")
         return dg.MaterializeResult(metadata={
             "rows": len(run.rows), "features_extracted": run.extracted, "features_reused": run.reused,
-            "already_current": run.skipped, "reference_fingerprint": found[name].fingerprint,
-            "reference_images": len(found[name].images), "left_out": len(found[name].problems)})
+            "already_current": run.skipped, "reference_fingerprint": reference.fingerprint,
+            "reference_images": len(reference.images), "left_out": len(reference.problems)})
 
     return distribution_scores
 

@@ -112,23 +112,27 @@ class DistributionMetric(ABC):
 
 
 def interval_of(distance: Callable[[np.ndarray, np.ndarray], float], generated: np.ndarray, reference: np.ndarray,
-                settings: DistributionSettings, seed: int,
-                bounds: tuple[float | None, float | None] = (0.0, None)) -> BootstrapInterval | None:
-    """The basic bootstrap interval of ``distance``, within ``bounds`` (None when ``bootstrap`` is 0)."""
+                settings: DistributionSettings, seed: int, bounds: tuple[float | None, float | None] = (0.0, None),
+                estimate: float | None = None) -> BootstrapInterval | None:
+    """The basic bootstrap interval of ``distance``, within ``bounds`` (None when ``bootstrap`` is 0);
+    ``estimate``: ``distance(generated, reference)`` when the caller computed it already."""
     if not settings.bootstrap:
         return None
     return bootstrap_distance(distance, generated, reference, n_boot=settings.bootstrap,
-                              resample_reference=settings.resample_reference, seed=seed, bounds=bounds)
+                              resample_reference=settings.resample_reference, seed=seed, bounds=bounds,
+                              estimate=estimate)
 
 
 def intervals_of(figures: Callable[[np.ndarray, np.ndarray], Mapping[str, float]], generated: np.ndarray,
                  reference: np.ndarray, settings: DistributionSettings, seed: int,
-                 bounds: Mapping[str, tuple[float | None, float | None]]) -> dict[str, BootstrapInterval]:
+                 bounds: Mapping[str, tuple[float | None, float | None]],
+                 estimates: Mapping[str, float] | None = None) -> dict[str, BootstrapInterval]:
     """:func:`interval_of` for several figures computed together (prdc's four), from one set of resamples."""
     if not settings.bootstrap:
         return {}
     return bootstrap_figures(figures, generated, reference, n_boot=settings.bootstrap,
-                             resample_reference=settings.resample_reference, seed=seed, bounds=bounds)
+                             resample_reference=settings.resample_reference, seed=seed, bounds=bounds,
+                             estimates=estimates)
 
 
 class DistanceMetric(DistributionMetric):
@@ -148,7 +152,7 @@ class DistanceMetric(DistributionMetric):
         if self.too_few(generated, reference, settings):
             return [self.row(self.name, None, n_gen, n_ref, **self.extra(settings))]
         value = self.distance(generated, reference)
-        interval = interval_of(self.distance, generated, reference, settings, seed)
+        interval = interval_of(self.distance, generated, reference, settings, seed, estimate=value)
         return [self.row(self.name, value, n_gen, n_ref, interval=interval, **self.extra(settings))]
 
 

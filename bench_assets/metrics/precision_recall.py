@@ -36,5 +36,6 @@ class PrecisionRecall(DistributionMetric):
         if self.too_few(generated, reference, settings):
             return [self.row(name, None, n_gen, n_ref, k=k) for name in PRDC_NAMES]
         values = prdc(reference, generated, k)
-        intervals = intervals_of(lambda g, r: prdc(r, g, k), generated, reference, settings, seed, bounds=PRDC_BOUNDS)
+        intervals = intervals_of(lambda g, r: prdc(r, g, k), generated, reference, settings, seed, bounds=PRDC_BOUNDS,
+                                 estimates=values)
         return [self.row(name, values[name], n_gen, n_ref, k=k, interval=intervals.get(name)) for name in PRDC_NAMES]

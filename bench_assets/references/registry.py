@@ -214,7 +214,8 @@ def load_reference_set(references: Path, name: str, open_prefix: OpenPrefix | No
     cache = cache or references / ".cache"
     listing = _listing(references, name, open_prefix, cache)
     checks = _checks_file(cache, name)
-    _load_checks(checks)
+    if any((listing.where, image, signature) not in _CHECKED for image, signature in listing.files.items()):
+        _load_checks(checks)  # a sensor's later ticks find every image checked in memory and read no file
     known = len(_CHECKED)
     try:
         return reference_set_from(name, listing)

@@ -370,12 +370,14 @@ def bootstrap_figures(
     seed: int = 0,
     method: str = "basic",
     bounds: Mapping[str, tuple[float | None, float | None]] | None = None,
+    estimates: Mapping[str, float] | None = None,
 ) -> dict[str, BootstrapInterval]:
     """Bootstrap intervals of every figure ``figures(generated, reference)`` returns, from one set of resamples.
 
     prdc gives four figures from one k-NN computation: one resampling loop for all four costs a quarter of
     four :func:`bootstrap_distance` calls. ``bounds``: each figure's range (default 0 and up), which its
-    interval is clipped to. Otherwise as :func:`bootstrap_distance`.
+    interval is clipped to. ``estimates``: ``figures(generated, reference)`` when the caller has it already
+    (it is not computed again). Otherwise as :func:`bootstrap_distance`.
     """
     generated, reference = np.asarray(generated), np.asarray(reference)
     rng = np.random.default_rng(seed)
@@ -386,7 +388,7 @@ def bootstrap_figures(
         resampled.append(figures(gen_rows, ref_rows))
     tail = (1.0 - confidence) / 2.0
     intervals = {}
-    for name, estimate in figures(generated, reference).items():
+    for name, estimate in (figures(generated, reference) if estimates is None else estimates).items():
         values = np.array([draw[name] for draw in resampled], dtype=float)
         low, high = INTERVAL_METHODS[method](float(estimate), *np.quantile(values, [tail, 1.0 - tail]))
         floor, ceiling = (bounds or {}).get(name, (0.0, None))
@@ -411,16 +413,19 @@ def bootstrap_distance(
     seed: int = 0,
     method: str = "basic",
     bounds: tuple[float | None, float | None] = (0.0, None),
+    estimate: float | None = None,
 ) -> BootstrapInterval:
     """Bootstrap interval of ``distance(generated, reference)`` over generated rows (and reference rows).
 
     ``method`` picks the interval (:data:`INTERVAL_METHODS`); ``bounds`` is the
     distance's range (0 and up for a distance, [0, 1] for precision or recall),
-    which the interval is clipped to. Estimators built on nearest neighbours
+    which the interval is clipped to; ``estimate``: the distance on all rows, when the caller has it.
+    Estimators built on nearest neighbours
     (prdc) or on subsets without replacement (kid) see repeated rows as exact
     duplicates, so read their intervals as approximate. Fixed seed: the same
     features give the same interval every run.
     """
     return bootstrap_figures(lambda g, r: {"value": distance(g, r)}, generated, reference, n_boot=n_boot,
                              confidence=confidence, resample_reference=resample_reference, seed=seed,
-                             method=method, bounds={"value": bounds})["value"]
+                             method=method, bounds={"value": bounds},
+                             estimates=None if estimate is None else {"value": estimate})["value"]

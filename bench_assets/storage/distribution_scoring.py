@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -25,8 +25,8 @@ from bench_assets.core.objects import Store
 from bench_assets.core.paths import DataPaths
 from bench_assets.metrics.distribution_base import DistributionMetric, DistributionSettings
 from bench_assets.metrics.distribution_registry import chosen_metrics
-from bench_assets.metrics.features import FeatureExtractor, extractor_options, loaded_extractor
-from bench_assets.references.registry import scan_reference_sets
+from bench_assets.metrics.features import FeatureExtractor, extractor_options, get_extractor, loaded_extractor
+from bench_assets.references.registry import load_reference_set, scan_reference_sets
 from bench_assets.references.sets import ReferenceSet
 from bench_assets.storage.distribution import (
     ALL_CATEGORIES,
@@ -87,17 +87,23 @@ def _current(existing: Any, reference: ReferenceSet, fingerprints: Mapping[str, 
     return made == expected and stamps == dict(fingerprints)
 
 
-Plan = list[tuple[DistributionMetric, FeatureExtractor]]  # which loaded extractor each chosen metric reads
+Plan = list[tuple[DistributionMetric, FeatureExtractor]]  # which extractor each chosen metric reads
 
 
 def _plan(settings: DistributionSettings, metric_config: Mapping[str, Mapping[str, Any]],
-          distribution_config: Mapping[str, Any], device: str) -> Plan:
+          distribution_config: Mapping[str, Any]) -> Plan:
+    """Each chosen metric with its extractor, not loaded yet: the ids say whether the rows are current."""
     pairs = []
     for metric in chosen_metrics(settings):
         name = metric.extractor_for(settings)
         options = {"batch_size": settings.batch_size, **extractor_options(name, metric_config, distribution_config)}
-        pairs.append((metric, loaded_extractor(name, options, device)))
+        pairs.append((metric, get_extractor(name, options)))
     return pairs
+
+
+def _loaded(plan: Plan, device: str) -> Plan:
+    """The plan with each extractor loaded on ``device`` (once per worker: ``loaded_extractor``)."""
+    return [(metric, loaded_extractor(extractor.name, extractor.options, device)) for metric, extractor in plan]
 
 
 def score_against_reference(
@@ -109,13 +115,14 @@ def score_against_reference(
     by_category = model_images(warehouse, images, model, categories)
     groups = {ALL_CATEGORIES: [src for sources in by_category.values() for src in sources], **by_category}
     fingerprints = {category: images_fingerprint([sha for sha, _ in sources]) for category, sources in groups.items()}
-    plan = _plan(settings, metric_config, distribution_config, device)
+    plan = _plan(settings, metric_config, distribution_config)
     expected = {(m.version, e.extractor_id, c) for m, e in plan for c in groups}
     existing = read_distribution_scores(warehouse, model, reference.name)
     if by_category and _current(existing, reference, fingerprints, expected):
         return DistributionRun(rows=existing.to_dicts(), skipped=True)
     cache = FeatureCache(warehouse, settings.batch_size)
-    rows = _score_rows(cache, plan, settings, model, reference, by_category, fingerprints) if by_category else []
+    rows = _score_rows(cache, _loaded(plan, device), settings, model, reference, by_category,
+                       fingerprints) if by_category else []
     write_distribution_scores(warehouse, model, reference.name, rows)
     return DistributionRun(rows=rows, extracted=cache.counts.extracted, reused=cache.counts.reused)
 
@@ -146,8 +153,17 @@ def _score_rows(cache: FeatureCache, plan: Plan, settings: DistributionSettings,
     return rows
 
 
+def _prefix_opener(paths: DataPaths, config: BenchConfig) -> Callable[[str], Store]:
+    """How a card's ``store_prefix`` is read: a child of the configured store."""
+    return lambda prefix: configured_store(paths, config).child(prefix)
+
+
 def open_reference_sets(paths: DataPaths, config: BenchConfig) -> tuple[dict[str, ReferenceSet], dict[str, str]]:
     """Every reference set of ``data/references/`` (store prefixes read through the configured store), and the
     entries that do not load, each with why."""
-    return scan_reference_sets(paths.references, open_prefix=lambda prefix: configured_store(paths, config).child(prefix),
-                               cache=paths.cache)
+    return scan_reference_sets(paths.references, open_prefix=_prefix_opener(paths, config), cache=paths.cache)
+
+
+def open_reference_set(paths: DataPaths, config: BenchConfig, name: str) -> ReferenceSet:
+    """The reference set ``name`` alone (raises ``ReferenceSetError`` saying why it does not load)."""
+    return load_reference_set(paths.references, name, open_prefix=_prefix_opener(paths, config), cache=paths.cache)

@@ -61,6 +61,8 @@ def partitions_to_rerun(paths: DataPaths, categories: Iterable[str]) -> list[dic
     """``bench status``'s rows that are not done, in ``categories``: what the sensor and schedule re-run."""
     wanted = set(categories)
     inputs = StatusInputs.from_data_dir(paths)
+    entries = scan_models(paths.models)
+    others = {(entry.key, c) for entry in entries for c in inputs.suite.categories if c not in wanted}  # not judged
     return [{"model": s.model, "category": s.category, "state": s.state, "why": s.error or ""}
-            for _entry, statuses in suite_statuses(inputs, scan_models(paths.models))
-            for s in statuses if s.category in wanted and s.state != "done"]
+            for _entry, statuses in suite_statuses(inputs, entries, skip=others)
+            for s in statuses if s.state != "done"]

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench_assets.core.errors import BenchError
 from bench_assets.references.registry import CARD_SUFFIXES
+from bench_assets.storage.store import LocalStore
 from bench_assets.workbench.suite_files import NotFound
 
 if TYPE_CHECKING:
@@ -64,11 +65,8 @@ def png_bytes(image: "Image.Image") -> bytes:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """``data`` as ``path``: written beside it under a hidden name, then moved over it (``os.replace``)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """``data`` as ``path``, atomically: the local store's write (a temporary file moved over it)."""
+    LocalStore(path.parent).put_bytes(path.name, data)
 
 
 def captions_with(old: str, file_name: str, caption: str) -> str:
