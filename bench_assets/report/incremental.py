@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping
 import polars as pl
 
 from bench_assets.report.data import ReportInputs, to_json
-from bench_assets.storage.comparisons import content_digest
+from bench_assets.storage.partition_digests import content_digest
 from bench_assets.storage.leaderboard import OVERALL
 
 MANIFEST = "manifest.json"

@@ -39,6 +39,7 @@ from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test
 from bench_assets.stats.resampling import Combine, bootstrap_counts, figure
 from bench_assets.storage.leaderboard import OVERALL, MetricColumn, compute_leaderboard, finite_scores, prompt_sums
 from bench_assets.storage.metric_columns import metric_columns
+from bench_assets.storage.partition_digests import content_digest
 from bench_assets.storage.ranking import joined_sums, per_model, prefixed_sums, slices
 from bench_assets.storage.versions import VersionRef, VersionStore, open_versions
 from bench_assets.storage.warehouse import Warehouse
@@ -344,13 +345,6 @@ class Refresh:
 
 def _digest(*parts: str) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
-
-
-def content_digest(frame: pl.DataFrame) -> str:
-    """A digest of a model's rows of one table, whatever their order (the ``model`` column left out)."""
-    columns = sorted(c for c in frame.columns if c != "model")
-    hashes = np.sort(frame.select(columns).hash_rows(seed=0).to_numpy())
-    return _digest(",".join(f"{c}:{frame.schema[c]}" for c in columns), hashes.tobytes().hex())
 
 
 def _main_group(keys: Mapping[str, str]) -> list[str]:
