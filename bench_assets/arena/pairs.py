@@ -75,29 +75,33 @@ class Candidate:
         return self.a.intact(images) and self.b.intact(images)
 
 
+ARENA_COLUMNS = ("model", "category", "prompt_id", "image_index", "seed", "path", "sha256")
+
+
 def usable_images(warehouse: Warehouse, images: Store, models: Sequence[str] | None,
                   category: str | None) -> pl.DataFrame:
-    """Manifest rows of images that exist and did not fail, within the arena's scope; ``path`` as keys.
+    """Manifest rows of images that did not fail, within the arena's scope; ``path`` as keys.
 
-    Existence comes from one listing per (model, category), not a request per image.
+    Only the columns a pair needs are read. Whether a file is still there,
+    with the bytes recorded, is checked when its pair is drawn
+    (``PairPool.draw``: a broken candidate leaves the pool then), not by
+    listing every image here: at 100 models × 10,000 prompts that listing was
+    4 million entries and most of a reload's time, and a file can go
+    missing after any listing anyway. ``images`` is kept for that check's callers.
     """
-    manifest = warehouse.read_table(IMAGES_TABLE)
+    manifest = warehouse.read_columns(IMAGES_TABLE, ARENA_COLUMNS)
     if manifest.is_empty():
         return manifest
     if models:
         manifest = manifest.filter(pl.col("model").is_in(list(models)))
     if category:
         manifest = manifest.filter(pl.col("category") == category)
-    failures = warehouse.read_table(FAILURES_TABLE)
+    failures = warehouse.read_columns(FAILURES_TABLE, ("model", "category", "prompt_id", "image_index"))
     if not failures.is_empty():
         failed = failures.filter(pl.col("image_index").is_not_null()).select(
             "model", "category", "prompt_id", pl.col("image_index").cast(pl.Int64))
         manifest = manifest.join(failed, on=["model", "category", "prompt_id", "image_index"], how="anti")
-    manifest = manifest.with_columns(image_keys(manifest["path"]))
-    present: set[str] = set()
-    for model, category in manifest.select("model", "category").unique().iter_rows():
-        present.update(images.keys(f"{model}/{category}"))
-    return manifest.filter(pl.col("path").is_in(list(present)))
+    return manifest.with_columns(image_keys(manifest["path"]))
 
 
 def prompt_texts(warehouse: Warehouse, suite_path: Path | None) -> dict[str, str]:
@@ -268,19 +272,31 @@ class _MarkedKeys:
 def _index_images(images: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray, list[tuple[str, int]], list[str]]:
     """Manifest rows, a (seed group × model) table of row numbers (−1: none), the groups, the models.
 
-    A group is one (prompt id, image index); a model with two rows there keeps
-    its first, as the candidates always did.
+    A group is one (prompt id, image index), groups in (prompt id, image index)
+    order; a model with two rows there keeps its first, as the candidates
+    always did. Prompts and models become integer codes (their few distinct
+    values sorted), so the millions of rows are grouped by one integer
+    ``np.unique``, not a sort of strings, and stay where they are (the table
+    holds their row numbers).
     """
     if images.is_empty():
         return images, np.full((0, 0), -1, dtype=np.int32), [], []
-    rows = (images.select("model", "category", "prompt_id", "image_index", "seed", "path", "sha256")
-            .sort("prompt_id", "image_index", "model", maintain_order=True)
-            .unique(["prompt_id", "image_index", "model"], keep="first", maintain_order=True))
+    rows = images.select("model", "category", "prompt_id", "image_index", "seed", "path", "sha256")
     models = sorted(rows["model"].unique().to_list())
-    groups = rows.select("prompt_id", "image_index").unique(maintain_order=True)
-    rows = rows.join(groups.with_row_index("group"), on=["prompt_id", "image_index"], how="left",
-                     maintain_order="left")
-    model_ids = rows["model"].replace_strict(models, list(range(len(models))), return_dtype=pl.Int64).to_numpy()
-    row_of = np.full((groups.height, len(models)), -1, dtype=np.int32)
-    row_of[rows["group"].to_numpy(), model_ids] = np.arange(rows.height, dtype=np.int32)
-    return rows, row_of, list(groups.iter_rows()), models
+    prompt_ids = sorted(rows["prompt_id"].unique().to_list())
+    model = _codes(rows["model"], models)
+    prompt = _codes(rows["prompt_id"], prompt_ids)
+    index = rows["image_index"].cast(pl.Int64).to_numpy()
+    span = int(index.max()) + 1
+    group_key = prompt * span + index
+    _, first = np.unique(group_key * len(models) + model, return_index=True)  # (group, model) order, first row
+    group_keys, group = np.unique(group_key[first], return_inverse=True)
+    row_of = np.full((len(group_keys), len(models)), -1, dtype=np.int32)
+    row_of[group, model[first]] = first
+    groups = [(prompt_ids[int(k) // span], int(k) % span) for k in group_keys]
+    return rows, row_of, groups, models
+
+
+def _codes(values: pl.Series, distinct: list[str]) -> np.ndarray:
+    """Each value's position in ``distinct``."""
+    return values.replace_strict(distinct, list(range(len(distinct))), return_dtype=pl.Int64).to_numpy()

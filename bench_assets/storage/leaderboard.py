@@ -180,7 +180,7 @@ def leaderboard_from_sums(per_prompt: Mapping[str, pl.DataFrame], metrics: Seque
 
 
 def _table_seconds(warehouse: Warehouse, table: str) -> pl.DataFrame | None:
-    frame = warehouse.read_table(table)
+    frame = warehouse.read_columns(table, ("model", "category", "gpu_seconds"))
     if frame.is_empty() or "gpu_seconds" not in frame.columns:
         return None
     return frame.group_by("model", "category").agg(pl.col("gpu_seconds").cast(pl.Float64).fill_null(0.0).sum())

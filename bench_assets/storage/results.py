@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 
 import polars as pl
 
-from bench_assets.core.naming import recorded_image_key
+from bench_assets.core.naming import KEY_PARTS
 from bench_assets.core.objects import Store
 from bench_assets.storage.warehouse import Warehouse
 
@@ -43,9 +43,18 @@ def prompts(warehouse: Warehouse) -> pl.DataFrame:
 
 
 def image_keys(values: pl.Series) -> pl.Series:
-    """A column of recorded image locations as keys (old absolute paths included); nulls stay null."""
-    return pl.Series(values.name, [None if v is None else recorded_image_key(v) for v in values.to_list()],
-                     dtype=pl.Utf8)
+    """A column of recorded image locations as keys (old absolute paths included); nulls stay null.
+
+    ``recorded_image_key``'s rules as column expressions (a key: slashes trimmed; an absolute path or
+    URL: its last ``KEY_PARTS`` parts), so 4 million rows take a fraction of a second, not a call each.
+    """
+    text = values.cast(pl.Utf8).str.replace_all("\\", "/", literal=True)
+    absolute = text.str.starts_with("/") | text.str.contains("://", literal=True) | text.str.contains(r"^[A-Za-z]:/")
+    if not absolute.any():  # every row a key (the usual case): no split of millions of paths
+        return text.str.strip_chars("/").alias(values.name)
+    last_parts = text.str.strip_chars_end("/").str.split("/").list.tail(KEY_PARTS).list.join("/")
+    keys = pl.select(pl.when(absolute).then(last_parts).otherwise(text.str.strip_chars("/"))).to_series()
+    return keys.alias(values.name)
 
 
 def item_scores(warehouse: Warehouse, table: str, prompt_table: pl.DataFrame | None = None) -> pl.DataFrame:

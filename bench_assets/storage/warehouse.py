@@ -132,6 +132,27 @@ class Warehouse:
             return pl.DataFrame()
         return pl.concat(frames, how="diagonal_relaxed")
 
+    def read_columns(self, table: str, columns: Sequence[str]) -> pl.DataFrame:
+        """The table's rows, only ``columns`` (those a file lacks are null): what a reader of every model uses.
+
+        On a local store one lazy scan of every partition file reads just those
+        columns (a manifest's settings and provenance are most of its bytes);
+        where that cannot be done (an object store, files whose columns differ,
+        a damaged file, which the per-file read then moves aside) each file is
+        read whole, as ``read_table`` does, and the columns picked after.
+        """
+        keys = self.parquet_keys(table)
+        files = [self.store.local_path(k) for k in keys]
+        if keys and all(f is not None for f in files):
+            try:
+                return pl.scan_parquet(files, missing_columns="insert").select(list(columns)).collect()
+            except Exception:  # noqa: BLE001 - polars raises several kinds for a file it cannot read
+                pass
+        frame = self.read_table(table)
+        if frame.is_empty():
+            return pl.DataFrame()
+        return frame.select([pl.col(c) if c in frame.columns else pl.lit(None).alias(c) for c in columns])
+
     # -- writing ---------------------------------------------------------------------------------
 
     def write_partition(

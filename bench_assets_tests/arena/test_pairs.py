@@ -70,9 +70,13 @@ def test_only_pairs_of_two_models_with_intact_unfailed_images_of_one_prompt_and_
     wh.write_partition(FAILURES_TABLE, "m2", "a", [failure], schema=FAILURE_SCHEMA)
     (tmp_path / "images" / "m3" / "b" / "b1_i0_s0.png").unlink()
     remaining_pool = pool_of(wh, tmp_path)
+    assert len(remaining_pool) == 12 - 2  # the failed image's pairs are never candidates
+    assert not {k for k in offered(remaining_pool, ALL_KEYS) if (k[0], k[1]) == ("a1", 1) and "m2" in k[2:]}
+    # the missing file is found when its pair is drawn (no listing of every image): never shown, then dropped
+    drawn = {remaining_pool.draw("v").key for _ in range(200)}
+    assert not {k for k in drawn if (k[0], k[1]) == ("b1", 0) and "m3" in k[2:]}
     remaining = offered(remaining_pool, ALL_KEYS)
     assert ("a1", 1, "m1", "m3") in remaining
-    assert not {k for k in remaining if (k[0], k[1]) == ("a1", 1) and "m2" in k[2:]}
     assert not {k for k in remaining if (k[0], k[1]) == ("b1", 0) and "m3" in k[2:]}
     assert len(remaining) == len(remaining_pool) == 12 - 2 - 2
 

@@ -6,7 +6,8 @@ import polars as pl
 import pytest
 
 from bench_assets.metrics.registry import METRICS
-from bench_assets.storage.results import EXPORT_WRITERS, export_results, item_scores, metric_extras
+from bench_assets.core.naming import recorded_image_key
+from bench_assets.storage.results import EXPORT_WRITERS, export_results, image_keys, item_scores, metric_extras
 from bench_assets.storage.warehouse import Warehouse
 
 TABLES = [m.table for m in METRICS.values()]
@@ -68,3 +69,13 @@ def test_an_export_with_the_image_store_says_where_each_image_is(synthetic_resul
     clip = pl.read_csv(tmp_path / "out" / "scores_clip.csv")
     assert clip["image_location"].to_list() == [images.location(k) for k in clip["image_path"]]
     assert all((synthetic_results / "images" / k).is_file() for k in clip["image_path"])
+
+
+def test_image_keys_resolve_every_kind_of_recorded_location_as_recorded_image_key_does():
+    recorded = ["m/c/p_i0_s0.png", "/m/c/p_i0_s0.png/", "/home/me/data/images/m/c/p_i0_s0.png",
+                "C:\\data\\images\\m\\c\\x.png", "c:/data/images/m/c/x.png", "s3://bucket/x/images/m/c/y.png",
+                "images\\m\\c\\z.png", "a/b", "/x", None]
+    keys = image_keys(pl.Series("path", recorded))
+    assert keys.name == "path"
+    assert keys.to_list() == [None if r is None else recorded_image_key(r) for r in recorded]
+    assert keys.to_list()[:3] == ["m/c/p_i0_s0.png"] * 3

@@ -57,6 +57,23 @@ def test_a_corrupt_partition_is_moved_aside_once_and_reads_as_missing(wh):
     assert wh.categories("scores_x", "m1") == ["a"]
 
 
+def test_read_columns_reads_only_those_columns_of_every_partition(wh):
+    wh.write_partition("scores_x", "m1", "a", _rows("m1", "a", 2))
+    wh.write_partition("scores_x", "m2", "b", [{**r, "extra": 1} for r in _rows("m2", "b", 3)])
+    frame = wh.read_columns("scores_x", ("model", "value", "extra"))
+    assert frame.columns == ["model", "value", "extra"]
+    assert frame.sort("model").select("model", "extra").rows() == [("m1", None)] * 2 + [("m2", 1)] * 3
+    assert wh.read_columns("nothing", ("model",)).is_empty()
+
+
+def test_read_columns_sets_a_damaged_file_aside_and_reads_the_others(wh):
+    wh.write_partition("scores_x", "m1", "a", _rows("m1", "a", 2))
+    wh.write_partition("scores_x", "m1", "b", _rows("m1", "b", 1))
+    wh.store.put_bytes(wh.partition_key("scores_x", "m1", "b"), b"PAR1 truncated")
+    assert wh.read_columns("scores_x", ("category", "value"))["category"].to_list() == ["a", "a"]
+    assert len(wh.quarantined) == 1 and "b.parquet" in wh.quarantined[0]
+
+
 def test_empty_rows_without_schema_remove_the_partition(wh):
     wh.write_partition("t", "m", "c", _rows("m", "c", 1))
     wh.write_partition("t", "m", "c", [])
