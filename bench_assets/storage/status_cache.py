@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from bench_assets.core.objects import Store
+
+log = logging.getLogger(__name__)
 
 VERDICTS_FILE = "status_verdicts.json"
 FORMAT = 1  # bump when a verdict's meaning or key changes: older files are then ignored
@@ -122,11 +126,17 @@ class VerdictCache:
             self.changed = True
 
     def save(self) -> None:
-        """Replace the file at once (temp file + rename), only when a verdict changed."""
+        """Replace the file at once (a temp file of its own + rename), only when a verdict changed. A folder
+        that cannot be written costs the next call its speed, never its answer: logged, not raised."""
         if not self.changed:
             return
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.file.with_name(f"{self.file.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps({"format": FORMAT, "partitions": self.entries}, separators=(",", ":")))
-        os.replace(tmp, self.file)
+        try:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", dir=self.file.parent, prefix=self.file.name,
+                                             suffix=".tmp", delete=False) as tmp:
+                tmp.write(json.dumps({"format": FORMAT, "partitions": self.entries}, separators=(",", ":")))
+            os.replace(tmp.name, self.file)
+        except OSError as exc:
+            log.warning("could not keep the status verdicts in %s: %s", self.file, exc)
+            return
         self.changed = False

@@ -159,3 +159,22 @@ def test_an_image_rewritten_in_place_is_noticed_by_verify_only(done_dir):
         ("model-001", "counting")].error
     assert sum(s.state == "done" for s in verified.values()) == 5
     assert _by_partition(_statuses(done_dir))[("model-001", "counting")].state == "stale", "what verify found is kept"
+
+
+def test_a_damaged_verdicts_file_or_an_unwritable_cache_folder_only_costs_speed(done_dir, monkeypatch):
+    first = _statuses(done_dir)
+    (done_dir.cache / status_cache.VERDICTS_FILE).write_text("{not json")
+    reads = Reads(monkeypatch)
+    assert _statuses(done_dir) == first
+    assert len(reads.partitions()) == 6, "every partition judged again"
+    reads.files.clear()
+    assert _statuses(done_dir) == first and reads.files == [], "and kept again"
+
+    (done_dir.cache / status_cache.VERDICTS_FILE).unlink()
+    monkeypatch.setattr(status_cache.tempfile, "NamedTemporaryFile", _refused)
+    assert _statuses(done_dir) == first
+    assert not (done_dir.cache / status_cache.VERDICTS_FILE).exists()
+
+
+def _refused(*_args, **_kwargs):
+    raise PermissionError("read-only data directory")
