@@ -214,11 +214,12 @@ def _sql_prompt(con, db_path: Path) -> int:
             print(f"error: {exc}", file=sys.stderr)
 
 
-def cmd_status(_: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     paths = DataPaths.from_env()
     _repair_dead_runs()
     inputs = StatusInputs.from_data_dir(paths)
-    rows = [status for _entry, statuses in suite_statuses(inputs, scan_models(paths.models)) for status in statuses]
+    rows = [status for _entry, statuses in suite_statuses(inputs, scan_models(paths.models), verify=args.verify)
+            for status in statuses]
     print(STATUS_HEADER)
     print("-" * len(STATUS_HEADER))
     for status in rows:
@@ -586,7 +587,10 @@ COMMANDS = (
         _arg("-c", dest="command_text", metavar="QUERY", help="run QUERY (';'-separated statements) and exit; "
              "without -c: an interactive prompt"),
     )),
-    Command("status", "per model × category: done, missing, partial, failed or stale", cmd_status),
+    Command("status", "per model × category: done, missing, partial, failed or stale", cmd_status, (
+        _arg("--verify", action="store_true", help="also compare every recorded image's size and mtime with the "
+             "disk (notices a file rewritten in place; the nightly schedule does this)"),
+    )),
     Command("import-prompts", "convert a published prompt set into data/prompts/<suite>.jsonl", cmd_import_prompts, (
         _arg("--format", required=True, choices=list(IMPORTERS)),
         _arg("path", help="the file (or folder, for txt and a OneIG repo checkout) you downloaded"),

@@ -43,7 +43,9 @@ def build_nightly_schedule(job: Any) -> dg.ScheduleDefinition:
         entries = [entry for entry in scan_models(bench.paths.models) if entry.key in registered]
         tick_id = context.scheduled_execution_time.strftime("%Y%m%dT%H%M%S")
         requests = []
-        for entry, statuses in suite_statuses(inputs, entries, skip=busy):
+        # verify: every recorded image compared with the disk, even a partition whose verdict is kept (the
+        # daily safety net for an image rewritten in place, which `bench status` alone does not see)
+        for entry, statuses in suite_statuses(inputs, entries, skip=busy, verify=True):
             todo = [status for status in statuses if _needs_a_run(status, entry)]
             if todo:
                 requests.append(model_run_request(

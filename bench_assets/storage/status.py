@@ -23,7 +23,7 @@ import json
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import polars as pl
@@ -38,6 +38,7 @@ from bench_assets.metrics.registry import configured_metrics, metric_options
 from bench_assets.models.registry import ModelEntry, fingerprint, model_settings
 from bench_assets.prompts.prompt import Prompt, PromptSuite
 from bench_assets.prompts.suites import load_suite
+from bench_assets.storage.status_cache import FileSignature, VerdictCache, digest, listed_files
 from bench_assets.storage.store import images_store
 from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
@@ -67,6 +68,16 @@ class PartitionStatus:
     failed_images: int = 0
     error: str | None = None
     metrics: dict[str, str] = field(default_factory=dict)  # metric -> "done" | "missing" | "partial"
+    # The image store folders whose files the verdict compared with the manifest: what the verdict cache
+    # watches (``status_cache``). Empty: the verdict came before any look at the disk; None: the manifest
+    # names its images by old absolute paths (nothing to watch: such a verdict is never kept).
+    image_folders: tuple[str, ...] | None = field(default=(), compare=False, repr=False)
+
+    def verdict(self) -> dict[str, Any]:
+        """What the verdict cache keeps (everything but ``image_folders``, which it keeps as signatures)."""
+        return {"model": self.model, "category": self.category, "state": self.state,
+                "expected_images": self.expected_images, "images": self.images,
+                "failed_images": self.failed_images, "error": self.error, "metrics": dict(self.metrics)}
 
 
 def _rows(warehouse: Warehouse, table: str, model: str, category: str) -> pl.DataFrame:
@@ -226,17 +237,35 @@ def listing_frame(store: Store, folders: Sequence[str]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=LISTED, orient="row")
 
 
+def _image_keys(frame: pl.DataFrame) -> pl.Series | None:
+    """The manifest's image keys, or None if they are old absolute paths (``recorded_image_key`` resolves
+    those one by one)."""
+    paths = frame["path"].cast(pl.Utf8).str.replace_all("\\", "/", literal=True)
+    if paths.str.contains(r"^/|^[A-Za-z]:/|://").any():
+        return None
+    return paths.str.strip_chars("/")
+
+
+def _key_folders(keys: pl.Series) -> pl.Series:
+    return pl.select(pl.when(keys.str.contains("/")).then(keys.str.replace(r"/[^/]*$", ""))
+                     .otherwise(pl.lit(""))).to_series()
+
+
+def image_folders(manifest: pl.DataFrame) -> tuple[str, ...] | None:
+    """The image store folders the manifest's images are in (None: old absolute paths)."""
+    keys = _image_keys(manifest) if manifest.height else pl.Series([], dtype=pl.Utf8)
+    return None if keys is None else tuple(sorted(set(_key_folders(keys).to_list())))
+
+
 def _not_as_listed(frame: pl.DataFrame, images: Store) -> pl.DataFrame:
     """The rows whose file the listing shows missing or with another size, mtime or tag (all rows if their
     paths are old absolute ones, which ``recorded_image_key`` resolves one by one)."""
     if frame.height == 0 or not {"size", "mtime_ns"} <= set(frame.columns):
         return frame
-    paths = frame["path"].cast(pl.Utf8).str.replace_all("\\", "/", literal=True)
-    if paths.str.contains(r"^/|^[A-Za-z]:/|://").any():
+    keys = _image_keys(frame)
+    if keys is None:
         return frame
-    keys = paths.str.strip_chars("/")
-    folders = pl.select(pl.when(keys.str.contains("/")).then(keys.str.replace(r"/[^/]*$", "")).otherwise(pl.lit("")))
-    listing = listing_frame(images, sorted(set(folders.to_series().to_list())))
+    listing = listing_frame(images, sorted(set(_key_folders(keys).to_list())))
     etag = pl.col("etag").cast(pl.Utf8).fill_null("") if "etag" in frame.columns else pl.lit("")
     joined = frame.with_columns(keys.alias("key")).join(listing, on="key", how="left", maintain_order="left")
     same = ((pl.col("size").cast(pl.Int64) == pl.col("listed_size"))
@@ -278,6 +307,7 @@ def partition_status(
         status.state, status.images = "stale", manifest.height
         return status
     redrawn = edited_prompts(manifest, prompts)
+    status.image_folders = image_folders(manifest)
     on_disk = _on_disk_problems(manifest, images) or (
         f"prompt(s) edited since their images were made: {', '.join(redrawn)}" if redrawn else "")
     if on_disk:
@@ -327,27 +357,99 @@ class StatusInputs:
                    configured_metrics(metric_options(config)), generation_defaults(config), paths.cache)
 
 
-def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry],
-                   skip: Collection[tuple[str, str]] = ()) -> Iterator[tuple[ModelEntry, list[PartitionStatus]]]:
+def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry], skip: Collection[tuple[str, str]] = (),
+                   *, verify: bool = False) -> Iterator[tuple[ModelEntry, list[PartitionStatus]]]:
     """Each model with its status in every category of the suite, model by model (a generator: ``bench status``
     prints each model as soon as it is judged).
 
     ``skip`` holds (model, category) pairs not to judge: the schedule's
     partitions already queued or running.
+
+    A partition whose inputs did not change since a past call is not judged again: its verdict comes from
+    the verdict cache (``status_cache``), checked against one listing per warehouse table and one look at
+    each of its image folders, so an unchanged data directory costs no Parquet read and no ``stat`` per
+    image. Without ``verify`` an image rewritten in place (same folder entries) is not noticed; with it
+    (the nightly schedule, ``bench status --verify``) every recorded image of a kept verdict is compared
+    with the manifest as well, as a judged partition's always are.
     """
     suite = inputs.suite
-    prompts = {category: suite.in_category(category) for category in suite.categories}
-    applicable = {category: applicable_prompts(inputs.metrics, prompts[category]) for category in suite.categories}
-    for entry in entries:
-        model_fp = None if entry.error else fingerprint(entry, inputs.cache)
-        settings = model_settings(inputs.defaults, suite.generation, entry)
-        judged = [(entry.key, c) for c in suite.categories if (entry.key, c) not in skip]
-        # one model's score rows at a time: memory stays bounded however many models there are
-        scored = {metric.name: scored_images(inputs.warehouse, metric, judged) for metric in inputs.metrics}
-        yield entry, [partition_status(inputs.warehouse, entry.key, category, prompts[category], settings,
-                                       inputs.metrics, model_fp, images=inputs.images,
-                                       applicable=applicable[category], scored=scored)
-                      for category in suite.categories if (entry.key, category) not in skip]
+    every_category = suite.categories  # a walk over every prompt: once, not once per model
+    prompts = {category: suite.in_category(category) for category in every_category}
+    applicable = {category: applicable_prompts(inputs.metrics, prompts[category]) for category in every_category}
+    verdicts = _Verdicts(inputs, prompts, applicable)
+    try:
+        for entry in entries:
+            model_fp = None if entry.error else fingerprint(entry, inputs.cache)
+            settings = model_settings(inputs.defaults, suite.generation, entry)
+            categories = [c for c in every_category if (entry.key, c) not in skip]
+            keys = {c: verdicts.key(entry.key, c, model_fp, settings) for c in categories}
+            kept = {c: verdicts.reuse(entry.key, c, keys[c], verify) for c in categories}
+            judged = [(entry.key, c) for c in categories if kept[c] is None]
+            # one model's score rows at a time: memory stays bounded however many models there are
+            scored = {metric.name: scored_images(inputs.warehouse, metric, judged) for metric in inputs.metrics}
+            statuses = []
+            for category in categories:
+                status = kept[category]
+                if status is None:
+                    status = partition_status(inputs.warehouse, entry.key, category, prompts[category], settings,
+                                              inputs.metrics, model_fp, images=inputs.images,
+                                              applicable=applicable[category], scored=scored)
+                    verdicts.record(entry.key, category, keys[category], status)
+                statuses.append(status)
+            yield entry, statuses
+    finally:
+        verdicts.save()
+
+
+class _Verdicts:
+    """The verdict cache as ``suite_statuses`` uses it: a partition's key is everything its status is judged
+    from except its images (watched through their folders by ``VerdictCache``)."""
+
+    def __init__(self, inputs: StatusInputs, prompts: Mapping[str, Sequence[Prompt]],
+                 applicable: Mapping[str, Mapping[str, Collection[str]]]) -> None:
+        self.inputs = inputs
+        self.cache = VerdictCache(inputs.cache, inputs.images)
+        self.tables = [IMAGES_TABLE, FAILURES_TABLE, *dict.fromkeys(m.table for m in inputs.metrics)]
+        self.files = listed_files(inputs.warehouse.store, self.tables)  # after the cache noted its start time
+        metrics = [(m.name, m.version, m.scorer_id, m.unit, m.table) for m in inputs.metrics]
+        self.per_category = {category: digest([
+            inputs.warehouse.store.url, inputs.images.url, metrics,
+            sorted((p.id, p.text_hash) for p in prompts[category]),
+            {name: sorted(ids) for name, ids in applicable[category].items()},
+        ]) for category in prompts}
+
+    def _files(self, model: str, category: str) -> list[FileSignature | None]:
+        return [self.files.get(Warehouse.partition_key(table, model, category)) for table in self.tables]
+
+    def key(self, model: str, category: str, model_fp: str | None, settings: GenerationSettings) -> str:
+        return digest([model, category, model_fp, set_fields(settings), self.per_category[category],
+                       self._files(model, category)])
+
+    def reuse(self, model: str, category: str, key: str, verify: bool) -> PartitionStatus | None:
+        """The kept verdict, if its inputs and image folders are unchanged (and, with ``verify``, its images
+        still as recorded; a verdict that found them changed is judged again). None: judge the partition."""
+        found = self.cache.lookup(model, category, key)
+        if found is None:
+            return None
+        status = PartitionStatus(**found[0], image_folders=found[1])
+        if not verify or not status.image_folders:
+            return status
+        if status.state == "stale":
+            return None
+        count, problem = disk_problems(self.inputs.warehouse, model, category, images=self.inputs.images)
+        if not problem:
+            return status
+        stale = PartitionStatus(model, category, "stale", status.expected_images, images=count,
+                                failed_images=status.failed_images, error=problem, image_folders=status.image_folders)
+        self.record(model, category, key, stale)
+        return stale
+
+    def record(self, model: str, category: str, key: str, status: PartitionStatus) -> None:
+        mtimes = [signature[1] for signature in self._files(model, category) if signature is not None]
+        self.cache.record(model, category, key, status.verdict(), status.image_folders, max(mtimes, default=0))
+
+    def save(self) -> None:
+        self.cache.save()
 
 
 STATUS_HEADER = f"{'model':<28} {'category':<12} {'state':<8} {'images':>9} {'failed':>6}  metrics / error"
