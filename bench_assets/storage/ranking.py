@@ -24,7 +24,7 @@ from bench_assets.stats.composite import CompositePart, column_name, composite_c
 from bench_assets.stats.ranks import rank_intervals, rank_order, ranks, tiers
 from bench_assets.stats.resampling import N_BOOT, figure, percentile_interval
 from bench_assets.storage.leaderboard import (
-    OVERALL, MetricColumn, finite_scores, leaderboard_from_sums, prompt_sums, widen,
+    OVERALL, MetricColumn, finite_scores, leaderboard_from_sums, prompt_sums, read_scores, widen,
 )
 from bench_assets.storage.resample_cache import ResampleCache, no_cache
 from bench_assets.storage.versions import VersionStore
@@ -52,9 +52,9 @@ def metric_sums(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -> dict[s
     """Per metric: ``prompt_sums`` of every model's finite rows, each table read once (and dropped before the next)."""
     out = {}
     for metric in metrics:
-        scores = warehouse.read_table(metric.table)
+        scores = read_scores(warehouse, metric)
         if not scores.is_empty():
-            out[metric.name] = prompt_sums(finite_scores(scores), metric)
+            out[metric.name] = prompt_sums(scores, metric)
     return out
 
 
