@@ -339,7 +339,7 @@ def cost_per_thousand(warehouse: Warehouse, images_table: str, score_tables: Seq
     Modal also bills are not in it.
     """
     costs = gpu_costs(warehouse, images_table, score_tables).filter(pl.col("category") == OVERALL)
-    images = warehouse.read_table(images_table)
+    images = warehouse.read_columns(images_table, ["model"])
     if costs.is_empty() or images.is_empty():
         return pl.DataFrame(schema={"model": pl.Utf8, "images": pl.Int64})
     counts = images.group_by("model").agg(pl.len().alias("images"))
