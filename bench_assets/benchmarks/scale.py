@@ -146,14 +146,18 @@ def comparisons(paths: DataPaths, mode: str) -> Work:
     """``mode`` "full": every row computed; "refresh": the table already written is the previous one, so
     only rows whose sides' content changed are recomputed (what the asset does)."""
     from bench_assets.storage.comparisons import COMPARISONS_TABLE, refresh_comparisons
+    from bench_assets.storage.partition_digests import partition_digests
 
     results = _Results(paths)
     previous = results.store.warehouse.read_table(COMPARISONS_TABLE) if mode == "refresh" else None
 
     def work() -> dict:
-        refreshed = refresh_comparisons(results.store, results.columns, results.decision, previous)
+        digests = partition_digests(paths, results.store.warehouse)
+        refreshed = refresh_comparisons(results.store, results.columns, results.decision, previous, digests)
+        digests.save()
         results.store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
-        return {"rows": refreshed.table.height, "recomputed": refreshed.tally.recomputed}
+        return {"rows": refreshed.table.height, "recomputed": refreshed.tally.recomputed,
+                "partitions_digested": digests.read}
 
     return work
 

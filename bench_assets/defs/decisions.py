@@ -22,6 +22,7 @@ from bench_assets.defs.resources import BenchResource
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.comparisons import COMPARISONS_TABLE, describe, refresh_comparisons, regressions, to_markdown
 from bench_assets.storage.metric_columns import metric_columns
+from bench_assets.storage.partition_digests import partition_digests
 
 REGRESSION_CHECK = "no_version_regression"
 
@@ -48,7 +49,10 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
     def comparisons(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         decision = decision_for(bench)
         store = bench.versions
-        refresh = refresh_comparisons(store, columns, decision, store.warehouse.read_table(COMPARISONS_TABLE))
+        digests = partition_digests(bench.paths, store.warehouse)  # unchanged models known from the listing
+        refresh = refresh_comparisons(store, columns, decision, store.warehouse.read_table(COMPARISONS_TABLE),
+                                      digests)
+        digests.save()
         table = refresh.table
         store.warehouse.write_table(COMPARISONS_TABLE, table)
         versions = table.filter(table["kind"] == "versions")

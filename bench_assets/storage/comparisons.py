@@ -21,7 +21,8 @@ content digests of their two sides.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from functools import cached_property
 from itertools import combinations
 from typing import Callable, Mapping, Sequence
@@ -37,10 +38,12 @@ from bench_assets.stats.composite import CompositePart, column_name, composite_c
 from bench_assets.stats.all_pairs import pair_intervals, pairs_to_test, resampled_figures
 from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test, sign_flip_ps
 from bench_assets.stats.resampling import Combine, bootstrap_counts, figure
-from bench_assets.storage.leaderboard import OVERALL, MetricColumn, compute_leaderboard, finite_scores, prompt_sums
+from bench_assets.storage.leaderboard import (
+    OVERALL, MetricColumn, compute_leaderboard, finite_scores, leaderboard_from_sums, prompt_sums, read_scores,
+)
 from bench_assets.storage.metric_columns import metric_columns
-from bench_assets.storage.partition_digests import content_digest
-from bench_assets.storage.ranking import joined_sums, per_model, prefixed_sums, slices
+from bench_assets.storage.partition_digests import PartitionDigests
+from bench_assets.storage.ranking import joined_sums, per_model, prefixed, slices
 from bench_assets.storage.versions import VersionRef, VersionStore, open_versions
 from bench_assets.storage.warehouse import Warehouse
 
@@ -220,25 +223,44 @@ def norms_from(long: pl.DataFrame) -> dict[tuple[str, str], tuple[float, float]]
             for (category, metric), group in long.group_by("category", "metric")}
 
 
-def adjust(rows: list[dict], family: Sequence[str], alpha: float, over: str | None = None) -> pl.DataFrame:
+def adjust(rows: list[dict] | pl.DataFrame, family: Sequence[str], alpha: float,
+           over: str | None = None) -> pl.DataFrame:
     """Holm-adjusted p-values within each family (rows sharing the ``family`` columns).
 
     Rows without a p-value (pairs not tested) are not counted in their family;
     ``over`` names the family in ``adjusted_over`` (default: the other columns).
+    ``rows``: dicts, or a frame of ``SCHEMA``'s columns (the adjusted ones may be absent).
     """
-    if not rows:
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(rows) if rows else None
+    if frame is None or frame.is_empty():
         return pl.DataFrame(schema=SCHEMA)
     # The composite is a summary of the metrics, not one more metric: its own family.
-    frame = pl.DataFrame(rows).with_row_index("_i").with_columns((pl.col("metric") == COMPOSITE).alias("_composite"))
-    adjusted = np.full(frame.height, np.nan)
-    for _, group in frame.group_by(*family, "_composite"):
-        adjusted[group["_i"].to_numpy()] = holm(group["p_value"].to_numpy())
+    frame = frame.with_columns((pl.col("metric") == COMPOSITE).alias("_composite"))
+    frame = frame.with_columns(holm_adjusted(frame, [*family, "_composite"]))
     over = over or "Holm over " + " × ".join(c for c in ("model_a", "model_b", "metric", "category") if c not in family)
-    frame = frame.with_columns(pl.Series("p_adjusted", adjusted), pl.lit(over).alias("adjusted_over"))
+    frame = frame.with_columns(pl.lit(over).alias("adjusted_over"))
     oriented = pl.when(pl.col("higher_is_better")).then(pl.col("diff")).otherwise(-pl.col("diff"))
     better = (pl.when(pl.col("p_adjusted") >= alpha).then(pl.lit(None))
               .when(oriented > 0).then(pl.col("model_a")).when(oriented < 0).then(pl.col("model_b")))
     return frame.with_columns(better.alias("better")).select(list(SCHEMA)).cast(SCHEMA)
+
+
+def holm_adjusted(frame: pl.DataFrame, family: Sequence[str]) -> pl.Series:
+    """``stats.paired.holm`` of ``p_value`` within each family, every family in one sort.
+
+    Holm's step-down: the i-th smallest of a family's m p-values becomes the running maximum of
+    min(1, (m − i)·p); NaN and null p-values are not counted and stay NaN. The same arithmetic as
+    ``holm``, so the same bits (ties take the same value whatever their order).
+    """
+    p = pl.col("p_value").cast(pl.Float64)
+    counted = (frame.with_row_index("_i").filter(p.is_not_null() & p.is_finite())
+               .sort([*family, "p_value"], maintain_order=True)
+               .with_columns(pl.int_range(pl.len()).over(family).alias("_order"), pl.len().over(family).alias("_m")))
+    step = pl.min_horizontal(pl.lit(1.0), (pl.col("_m") - pl.col("_order")).cast(pl.Float64) * p)
+    running = counted.select(step.cum_max().over(family))
+    adjusted = np.full(frame.height, np.nan)
+    adjusted[counted["_i"].to_numpy()] = running.to_series().to_numpy()
+    return pl.Series("p_adjusted", adjusted)
 
 
 MODEL_FAMILY = ("kind", "metric", "category")  # pairs of models: corrected for the number of pairs tested
@@ -341,17 +363,43 @@ class Tally:
 class Refresh:
     table: pl.DataFrame
     tally: Tally
+    norms: Norms = field(default_factory=dict)  # the composite's normalisation the rows were computed with
+
+
+ROW_SCHEMA = {c: t for c, t in SCHEMA.items() if c not in ("p_adjusted", "adjusted_over", "better")}
+PAIR = ["model_a", "model_b"]
+CARRY_KEY = [*PAIR, "digest_a", "digest_b"]
 
 
 def _digest(*parts: str) -> str:
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
-def _main_group(keys: Mapping[str, str]) -> list[str]:
-    """The largest set of models with the same items (ties: the one with the first model by name)."""
-    by_keys: dict[str, list[str]] = {}
-    for model in sorted(keys):
-        by_keys.setdefault(keys[model], []).append(model)
+def _rows_frame(columns: Mapping[str, object], height: int) -> pl.DataFrame:
+    """Comparison rows from columns (arrays, or one value for every row); those not given are null."""
+    data = {c: (columns[c] if c in columns else None) for c in ROW_SCHEMA}
+    data = {c: (v if isinstance(v, (list, np.ndarray, pl.Series)) else [v] * height) for c, v in data.items()}
+    return pl.DataFrame(data, schema=ROW_SCHEMA)
+
+
+def _dict_rows(rows: list[dict]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=ROW_SCHEMA) if rows else pl.DataFrame(schema=ROW_SCHEMA)
+
+
+def _main_group(keyed: pl.DataFrame) -> list[str]:
+    """The largest set of models with the same items (ties: the one with the first model by name).
+
+    Each model's items are recognised by their count and two sums of their keys' 64-bit hashes (order-free,
+    no overflow below 2^31 items), computed in one pass instead of digesting every model's rows.
+    """
+    h = pl.struct(KEYS).hash(seed=0)
+    signature = (keyed.group_by("model")
+                 .agg(pl.len().alias("n"), (h // 2**32).cast(pl.Int64).sum().alias("high"),
+                      (h % 2**32).cast(pl.Int64).sum().alias("low"))
+                 .sort("model"))
+    by_keys: dict[tuple, list[str]] = {}
+    for model, *items in signature.iter_rows():
+        by_keys.setdefault(tuple(items), []).append(model)
     return max(by_keys.values(), key=len, default=[])
 
 
@@ -383,34 +431,50 @@ def _aligned(sums: pl.DataFrame, category: str, combine: Combine, prefix: str = 
 
 
 class _MetricTable:
-    """One metric's finite rows of every latest model, with what comparing them all at once needs."""
+    """One metric's finite rows of every latest model (its score columns only), with what comparing them all
+    at once needs. Built for one metric at a time and dropped before the next; what the composite needs
+    afterwards (``sums``, ``digests``, ``group``) is small and kept."""
 
-    def __init__(self, metric: MetricColumn, scores: pl.DataFrame):
+    def __init__(self, metric: MetricColumn, scores: pl.DataFrame, digests: Mapping[str, str]):
         self.metric = metric
         self.keyed = _keyed(scores)
-        by_model = {m: rows for (m,), rows in self.keyed.partition_by("model", as_dict=True).items()}
-        self.sides = {m: Side(m, {metric.name: rows}) for m, rows in by_model.items()}
-        self.digests = {m: content_digest(rows) for m, rows in by_model.items()}
-        self.group = _main_group({m: content_digest(rows.select(KEYS)) for m, rows in by_model.items()})
-        self.sums = prefixed_sums(self.keyed, metric)
+        self.models = sorted(self.keyed["model"].unique())
+        # a partition written after the listing has no digest yet: a fresh token, so its pairs are recomputed
+        self.digests = {m: digests.get(m) or _digest("unlisted", uuid.uuid4().hex) for m in self.models}
+        self.group = _main_group(self.keyed)
+        self.plain_sums = prompt_sums(self.keyed, metric)  # the leaderboard's per-prompt sums (the norms)
+        self.sums = prefixed(self.plain_sums, metric)
+
+    @cached_property
+    def sides(self) -> dict[str, Side]:
+        """Each model's rows, for the pairs whose items differ (matched item by item)."""
+        by_model = self.keyed.partition_by("model", as_dict=True)
+        return {m: Side(m, {self.metric.name: rows}) for (m,), rows in by_model.items()}
 
     def slices(self, models: Sequence[str] | None) -> dict[str, _Slice]:
         prefix = column_name(self.metric.name, "")
         return {c: _aligned(self.sums, c, self.metric.combine, prefix, models) for c in slices(self.sums)}
 
     @cached_property
-    def _items(self) -> tuple[np.ndarray, np.ndarray]:
-        """(group models × items) values, the same items in the same order for each, and the items' categories."""
+    def _items(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(group models × items) values, the same items in the same order for each (grouped by category),
+        and where each category's items start (and its name)."""
         rows = self.keyed.filter(pl.col("model").is_in(self.group)).sort("model", *KEYS)
         values = rows["value"].to_numpy().astype(float).reshape(len(self.group), -1)
-        return values, rows["category"].to_numpy()[: values.shape[1]]
+        categories = rows["category"][: values.shape[1]]
+        starts = np.flatnonzero(np.r_[True, (categories[1:] != categories[:-1]).to_numpy()])
+        return values, starts, categories.gather(starts).to_list()
 
     def wins(self, category: str, a: Sequence[int], b: Sequence[int]) -> tuple[np.ndarray, int]:
         """(pairs, 3) wins/ties/losses of the group's models a[i] against b[i] (indices into the group)."""
-        values, categories = self._items
-        if category != OVERALL:
-            values = values[:, categories == category]
+        values, starts, names = self._items
+        if category not in (OVERALL, *names):
+            values = values[:, :0]
+        elif category != OVERALL:
+            k = names.index(category)
+            values = values[:, starts[k]: starts[k + 1] if k + 1 < len(starts) else values.shape[1]]
         sign, out = (1.0 if self.metric.higher_is_better else -1.0), np.zeros((len(a), 3), dtype=int)
+        a, b = np.asarray(a, dtype=int), np.asarray(b, dtype=int)
         for start in range(0, len(a), 256):  # bounded memory: 256 pairs × items at a time
             d = (values[a[start:start + 256]] - values[b[start:start + 256]]) * sign
             out[start:start + 256] = np.column_stack([(d > 0).sum(1), (d == 0).sum(1), (d < 0).sum(1)])
@@ -421,16 +485,42 @@ def _tested(everyone: Mapping[str, _Slice], higher: bool, reference: str | None)
     return {c: pairs_to_test(s.models, s.points, higher, reference) for c, s in everyone.items()}
 
 
-def _carry(old_rows: list[dict], pair: tuple[str, str], tested: Mapping[str, set]) -> list[dict] | None:
-    """The previous rows of an unchanged pair, p kept where still tested; None if a new test is due."""
-    rows = []
-    for row in old_rows:
-        wanted = pair in tested.get(row["category"], ())
-        has_p = row["p_value"] is not None and np.isfinite(row["p_value"])
-        if wanted and not has_p and row["diff"] is not None and np.isfinite(row["diff"]):
-            return None
-        rows.append({**row, "p_value": row["p_value"] if wanted else float("nan")})
-    return rows
+def _tested_frame(tested: Mapping[str, set]) -> pl.DataFrame:
+    rows = [(c, a, b) for c, pairs in tested.items() for a, b in pairs]
+    return pl.DataFrame(rows, schema={"category": pl.Utf8, "model_a": pl.Utf8, "model_b": pl.Utf8},
+                        orient="row").with_columns(pl.lit(True).alias("_wanted"))
+
+
+def _finite(column: str) -> pl.Expr:
+    return (pl.col(column).is_not_null() & pl.col(column).is_finite()).fill_null(False)
+
+
+def _carried(previous: pl.DataFrame | None, pairs: pl.DataFrame, tested: Mapping[str, set]) -> pl.DataFrame:
+    """The previous rows of the pairs whose two sides are unchanged (same digests), p kept where the pair is
+    still tested and NaN where not; a pair is left out (recomputed) where a test is now due and it has none."""
+    if previous is None or previous.is_empty():
+        return pl.DataFrame(schema=ROW_SCHEMA)
+    old = (previous.join(pairs, on=CARRY_KEY, how="semi")
+           .join(_tested_frame(tested), on=["category", *PAIR], how="left")
+           .with_columns(pl.col("_wanted").fill_null(False)))
+    due = old.filter(pl.col("_wanted") & ~_finite("p_value") & _finite("diff")).select(PAIR).unique()
+    p_value = pl.when(pl.col("_wanted")).then(pl.col("p_value")).otherwise(float("nan")).alias("p_value")
+    return old.join(due, on=PAIR, how="anti").with_columns(p_value).select(list(ROW_SCHEMA))
+
+
+def _split(metric: str, models: Sequence[str], digests: Mapping[str, str], group: set, previous, tested,
+           tally: Tally) -> tuple[pl.DataFrame, list, list]:
+    """(carried rows, pairs of the group to compute, other pairs to compute): only changed pairs are computed."""
+    pairs = list(combinations(sorted(models), 2))
+    keys = pl.DataFrame({"model_a": [a for a, _ in pairs], "model_b": [b for _, b in pairs],
+                         "digest_a": [digests[a] for a, _ in pairs], "digest_b": [digests[b] for _, b in pairs]},
+                        schema={c: pl.Utf8 for c in CARRY_KEY})
+    carried = _carried(previous, keys, tested)
+    done = set(carried.select(PAIR).unique().iter_rows())
+    fast = [p for p in pairs if p not in done and p[0] in group and p[1] in group]
+    slow = [p for p in pairs if p not in done and not (p[0] in group and p[1] in group)]
+    tally.carried += carried.height
+    return carried, fast, slow
 
 
 def _tests(part: _Slice, pairs, a, b, diffs, tested: set) -> np.ndarray:
@@ -443,148 +533,195 @@ def _tests(part: _Slice, pairs, a, b, diffs, tested: set) -> np.ndarray:
 
 
 def _fast_rows(metric: str, higher: bool, group: Mapping[str, _Slice], pairs, tested, digests, tally: Tally,
-               wins=None) -> list[dict]:
-    """Rows of pairs of models with the same items: intervals from the shared bootstrap, tests where wanted."""
-    rows = []
+               wins=None) -> pl.DataFrame:
+    """Rows of pairs of models with the same items: intervals from the shared bootstrap, tests where wanted.
+    Built as columns, one frame per slice."""
+    frames = []
     for category, part in group.items():
         here = [p for p in pairs if p[0] in part.index and p[1] in part.index]
-        a, b = [part.index[p[0]] for p in here], [part.index[p[1]] for p in here]
+        if not here:
+            continue
+        a = np.array([part.index[p[0]] for p in here], dtype=int)
+        b = np.array([part.index[p[1]] for p in here], dtype=int)
         low, high = pair_intervals(part.samples, a, b, part.n_prompts)
-        counts, n_items = wins(category, a, b) if wins else (None, None)
-        diffs = [float(part.points[i] - part.points[j]) for i, j in zip(a, b)]
+        diffs = part.points[a] - part.points[b]
         p_values = _tests(part, here, a, b, diffs, tested.get(category, set()))
         tally.tests += int(sum(p in tested.get(category, ()) for p in here))
-        for k, pair in enumerate(here):
-            result = PairedResult(float(part.points[a[k]]), float(part.points[b[k]]), diffs[k], float(low[k]),
-                                  float(high[k]), float(p_values[k]), part.n_prompts)
-            rows.append(_row("models", pair, metric, category, higher, result,
-                             None if counts is None else tuple(int(x) for x in counts[k]), n_items,
-                             (None, None) if counts is None else (0, 0), (digests[pair[0]], digests[pair[1]])))
-    tally.recomputed += len(rows)
+        columns = {"kind": "models", "model_a": [p[0] for p in here], "model_b": [p[1] for p in here],
+                   "metric": metric, "category": category, "higher_is_better": higher,
+                   "value_a": part.points[a], "value_b": part.points[b], "diff": diffs,
+                   "ci_low": np.asarray(low, dtype=float), "ci_high": np.asarray(high, dtype=float),
+                   "p_value": p_values, "n_prompts": part.n_prompts, "test": TEST_NAME,
+                   "digest_a": [digests[p[0]] for p in here], "digest_b": [digests[p[1]] for p in here]}
+        if wins is not None:
+            counts, n_items = wins(category, a, b)
+            columns.update(a_wins=counts[:, 0], ties=counts[:, 1], b_wins=counts[:, 2], n_items=n_items,
+                           unmatched_a=0, unmatched_b=0)
+        frames.append(_rows_frame(columns, len(here)))
+    rows = pl.concat(frames) if frames else pl.DataFrame(schema=ROW_SCHEMA)
+    tally.recomputed += rows.height
     return rows
 
 
-def _split(metric: str, models, digests, group, previous, tested, tally: Tally) -> tuple[list, list, list]:
-    """(carried rows, pairs of the group to compute, other pairs to compute): only changed pairs are computed."""
-    carried, fast, slow = [], [], []
-    for pair in combinations(sorted(models), 2):
-        key = (metric, *pair, digests[pair[0]], digests[pair[1]])
-        rows = _carry(previous[key], pair, tested) if key in previous else None
-        if rows is not None:
-            carried += rows
-        else:
-            (fast if pair[0] in group and pair[1] in group else slow).append(pair)
-    tally.carried += len(carried)
-    return carried, fast, slow
+def _counted(rows: list[dict], tally: Tally) -> pl.DataFrame:
+    tally.recomputed += len(rows)
+    tally.tests += int(sum(r["p_value"] is not None and np.isfinite(r["p_value"]) for r in rows))
+    return _dict_rows(rows)
 
 
-def _metric_model_rows(table: _MetricTable, previous, reference: str | None, tally: Tally) -> list[dict]:
+def _metric_model_rows(table: _MetricTable, previous, reference: str | None, tally: Tally) -> pl.DataFrame:
     """One metric's rows of every pair of latest models (A before B by name)."""
     metric, everyone = table.metric, table.slices(None)
     tested = _tested(everyone, metric.higher_is_better, reference)
-    rows, fast, slow = _split(metric.name, table.sides, table.digests, set(table.group), previous, tested, tally)
+    carried, fast, slow = _split(metric.name, table.models, table.digests, set(table.group), previous, tested,
+                                 tally)
+    frames = [carried]
     if fast:
-        group = everyone if len(table.group) == len(table.sides) else table.slices(table.group)
-        rows += _fast_rows(metric.name, metric.higher_is_better, group, fast, tested, table.digests, tally,
-                           table.wins)
+        group = everyone if len(table.group) == len(table.models) else table.slices(table.group)
+        frames.append(_fast_rows(metric.name, metric.higher_is_better, group, fast, tested, table.digests, tally,
+                                 table.wins))
     for a, b in slow:  # items differ (a failed image): matched item by item, the pair's own bootstrap
         pair_rows, _ = _metric_pair_rows("models", table.sides[a], table.sides[b], metric, None,
                                          lambda c: (a, b) in tested.get(c, ()), (table.digests[a], table.digests[b]))
-        tally.recomputed, tally.tests = tally.recomputed + len(pair_rows), tally.tests + int(sum(
-            np.isfinite(r["p_value"]) for r in pair_rows))
-        rows += pair_rows
-    return rows
+        frames.append(_counted(pair_rows, tally))
+    return pl.concat(frames)
 
 
-def _composite_model_rows(tables: Mapping[str, _MetricTable], metrics, decision: DecisionConfig, norms: Norms,
-                          previous, tally: Tally) -> list[dict]:
+@dataclass(frozen=True)
+class _Kept:
+    """What the composite needs of a weighted metric once its table is dropped."""
+
+    metric: MetricColumn
+    sums: pl.DataFrame  # prefixed per-prompt sums of every model
+    digests: dict[str, str]
+    group: list[str]
+
+
+def _composite_model_rows(kept: Mapping[str, _Kept], decision: DecisionConfig, norms: Norms, previous,
+                          tally: Tally, warehouse: Warehouse) -> pl.DataFrame:
     """The composite's rows of every pair: like a metric's, its columns those of every weighted metric.
 
     Its digest holds the normalisation (every model's figures), so a new model recomputes every composite row.
     """
-    weighted = [m for m in metrics if m.name in tables and decision.weights.get(m.name, 0) > 0]
+    weighted = [k.metric for k in kept.values()]
     if not weighted:
-        return []
-    models = sorted(set().union(*(tables[m.name].sides for m in weighted)))
+        return pl.DataFrame(schema=ROW_SCHEMA)
+    models = sorted(set().union(*(k.digests for k in kept.values())))
     context = _digest(repr(sorted(norms.items())), repr(sorted(decision.weights.items())))
-    digests = {m: _digest(context, *(tables[w.name].digests.get(m, "-") for w in weighted)) for m in models}
-    group = sorted(set.intersection(*(set(tables[w.name].group) for w in weighted)))
-    joined = joined_sums({w.name: tables[w.name].sums for w in weighted}, [w.name for w in weighted])
+    digests = {m: _digest(context, *(kept[w.name].digests.get(m, "-") for w in weighted)) for m in models}
+    group = sorted(set.intersection(*(set(k.group) for k in kept.values())))
+    joined = joined_sums({w.name: kept[w.name].sums for w in weighted}, [w.name for w in weighted])
     combines = {c: _composite_combine(weighted, decision, norms, c) for c in slices(joined)}
-    tested = _tested({c: _aligned(joined, c, f) for c, f in combines.items()}, True, decision.reference)
-    rows, fast, slow = _split(COMPOSITE, models, digests, set(group), previous, tested, tally)
-    rows += _fast_rows(COMPOSITE, True, {c: _aligned(joined, c, f, models=group) for c, f in combines.items()},
-                       fast, tested, digests, tally) if fast else []
+    everyone = {c: _aligned(joined, c, f) for c, f in combines.items()}
+    tested = _tested(everyone, True, decision.reference)
+    carried, fast, slow = _split(COMPOSITE, models, digests, set(group), previous, tested, tally)
+    frames = [carried]
+    if fast:
+        aligned = everyone if len(group) == len(models) else {c: _aligned(joined, c, f, models=group)
+                                                               for c, f in combines.items()}
+        frames.append(_fast_rows(COMPOSITE, True, aligned, fast, tested, digests, tally))
+    rows_of = _ModelRows(warehouse, weighted)
     for a, b in slow:
-        matches = _pair_matches([tables[w.name] for w in weighted], a, b)
+        matches = _pair_matches(weighted, rows_of, a, b)
         pair_rows = _composite_rows("models", Side(a, {}), Side(b, {}), weighted, matches, decision, norms, None,
                                     lambda c: (a, b) in tested.get(c, ()), (digests[a], digests[b]))
-        tally.recomputed, tally.tests = tally.recomputed + len(pair_rows), tally.tests + int(sum(
-            np.isfinite(r["p_value"]) for r in pair_rows))
-        rows += pair_rows
-    return rows
+        frames.append(_counted(pair_rows, tally))
+    return pl.concat(frames)
 
 
-def _pair_matches(tables: Sequence[_MetricTable], a: str, b: str) -> dict[str, _Matched]:
+class _ModelRows:
+    """One model's finite rows of a metric, read back from the warehouse when a pair whose items differ needs
+    them (rare: a failed image); the last few models kept, so a hundred models are never held at once."""
+
+    def __init__(self, warehouse: Warehouse, metrics: Sequence[MetricColumn], keep: int = 8):
+        self.warehouse, self.keep = warehouse, keep
+        self.metrics = {m.name: m for m in metrics}
+        self._rows: dict[tuple[str, str], pl.DataFrame] = {}
+
+    def __call__(self, metric: str, model: str) -> pl.DataFrame:
+        key = (metric, model)
+        if key not in self._rows:
+            if len(self._rows) >= self.keep * len(self.metrics):
+                self._rows.pop(next(iter(self._rows)))
+            self._rows[key] = read_scores(self.warehouse, self.metrics[metric], model)
+        return self._rows[key]
+
+
+def _pair_matches(metrics: Sequence[MetricColumn], rows_of: Callable[[str, str], pl.DataFrame], a: str,
+                  b: str) -> dict[str, _Matched]:
     """The pair's matched items per metric, where both have some in common (what the composite reads)."""
     matches = {}
-    for table in tables:
-        if a in table.sides and b in table.sides:
-            name = table.metric.name
-            matched = _match(table.sides[a].scores[name], table.sides[b].scores[name], table.metric)
-            if matched is not None and not matched.items.is_empty():
-                matches[name] = matched
+    for metric in metrics:
+        matched = _match(rows_of(metric.name, a), rows_of(metric.name, b), metric)
+        if matched is not None and not matched.items.is_empty():
+            matches[metric.name] = matched
     return matches
 
 
-def _previous_rows(previous: pl.DataFrame | None) -> dict[tuple, list[dict]]:
-    """The previous table's model rows by (metric, model_a, model_b, digest_a, digest_b)."""
+def _previous_rows(previous: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
+    """The previous table's model rows by metric (what can be carried over)."""
     if previous is None or previous.is_empty() or "digest_a" not in previous.columns:
         return {}
-    out: dict[tuple, list[dict]] = {}
-    keep = [c for c in SCHEMA if c not in ("p_adjusted", "adjusted_over", "better")]
-    for row in previous.filter(pl.col("kind") == "models").select(keep).iter_rows(named=True):
-        out.setdefault((row["metric"], row["model_a"], row["model_b"], row["digest_a"], row["digest_b"]), []).append(row)
-    return out
+    rows = previous.filter(pl.col("kind") == "models").select(list(ROW_SCHEMA)).cast(ROW_SCHEMA)
+    return {metric: frame for (metric,), frame in rows.partition_by("metric", as_dict=True).items()}
 
 
-def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decision: DecisionConfig, norms: Norms,
-                   previous: pl.DataFrame | None = None) -> Refresh:
+def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decision: DecisionConfig,
+                   norms: Norms | None = None, previous: pl.DataFrame | None = None,
+                   digests: PartitionDigests | None = None) -> Refresh:
     """Every pair of latest models on every metric, category and the composite (kind ``models``).
 
     Every pair gets its difference and paired bootstrap interval; the sign-flip
     test and Holm's correction only the pairs tested (``stats.all_pairs.pairs_to_test``:
     neighbours in rank and the ``leaderboard.reference`` model), Holm over the
     pairs tested of each metric and category. Rows of pairs whose two sides are
-    unchanged (the content digests in ``digest_a`` / ``digest_b``) are carried
-    over from ``previous``.
+    unchanged (their partitions' content digests, ``digest_a`` / ``digest_b``,
+    from ``digests``: the listing, not the rows, for files seen before) are
+    carried over from ``previous`` by a join.
+
+    One metric at a time: its score columns read, its rows computed, its table
+    dropped; the composite keeps the weighted metrics' per-prompt sums only.
+    ``norms`` None: the composite's normalisation from those same sums (what
+    ``norms_from(compute_leaderboard(...))`` gives, without reading the tables again).
     """
     tally, old = Tally(), _previous_rows(previous)
-    frames = {m.name: warehouse.read_table(m.table) for m in metrics}
-    frames = {name: finite_scores(frame) for name, frame in frames.items() if not frame.is_empty()}
-    tables = {m.name: _MetricTable(m, frames[m.name]) for m in metrics if m.name in frames and frames[m.name].height}
-    rows = []
-    for table in tables.values():
-        rows += _metric_model_rows(table, old, decision.reference, tally)
-    rows += _composite_model_rows(tables, metrics, decision, norms, old, tally)
-    return Refresh(adjust(rows, MODEL_FAMILY, decision.alpha, TESTED_PAIRS), tally)
+    digests = digests or PartitionDigests(warehouse)
+    frames, kept, points = [], {}, []
+    for metric in metrics:
+        scores = read_scores(warehouse, metric)
+        if scores.is_empty():
+            continue
+        table = _MetricTable(metric, scores, digests.of_models(metric.table))
+        del scores
+        frames.append(_metric_model_rows(table, old.get(metric.name), decision.reference, tally))
+        if norms is None:
+            points.append(leaderboard_from_sums({metric.name: table.plain_sums}, [metric], None))
+        if decision.weights.get(metric.name, 0) > 0:
+            kept[metric.name] = _Kept(metric, table.sums, table.digests, table.group)
+        del table
+    if norms is None:
+        norms = norms_from(pl.concat(points)) if points else {}
+    frames.append(_composite_model_rows(kept, decision, norms, old.get(COMPOSITE), tally, warehouse))
+    return Refresh(adjust(pl.concat(frames), MODEL_FAMILY, decision.alpha, TESTED_PAIRS), tally, norms)
 
 
 def refresh_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
-                        previous: pl.DataFrame | None = None) -> Refresh:
+                        previous: pl.DataFrame | None = None, digests: PartitionDigests | None = None) -> Refresh:
     """The ``comparisons`` table: every pair of latest models (``compare_latest``), and each model's latest
-    vs previous version (the full procedure, Holm over the metrics of each)."""
-    norms = norms_from(compute_leaderboard(store.warehouse, metrics, intervals=False))
-    models = compare_latest(store.warehouse, metrics, decision, norms, previous)
+    vs previous version (the full procedure, Holm over the metrics of each).
+
+    ``digests``: the data directory's ``partition_digests`` (what the asset passes), so unchanged models
+    are recognised from the listing; None digests every partition read."""
+    models = compare_latest(store.warehouse, metrics, decision, None, previous, digests)
     frames = [models.table]
     for latest, prev in version_pairs(store):
         frames.append(compare_one(version_side(store, latest, metrics), version_side(store, prev, metrics),
-                                  metrics, decision, norms, kind="versions", categories=[OVERALL]))
+                                  metrics, decision, models.norms, kind="versions", categories=[OVERALL]))
     table = pl.concat(frames, how="vertical_relaxed").sort("kind", "metric", "category", "model_a", "model_b")
     return Refresh(table, models.tally)
 
 
 def build_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
-                      previous: pl.DataFrame | None = None) -> pl.DataFrame:
+                      previous: pl.DataFrame | None = None, digests: PartitionDigests | None = None) -> pl.DataFrame:
     """``refresh_comparisons``'s table."""
-    return refresh_comparisons(store, metrics, decision, previous).table
+    return refresh_comparisons(store, metrics, decision, previous, digests).table

@@ -108,6 +108,23 @@ def finite_scores(scores: pl.DataFrame) -> pl.DataFrame:
     return scores.filter(pl.col("value").is_not_null() & pl.col("value").is_finite())
 
 
+SCORE_KEYS = ("model", "category", "prompt_id", "image_index")
+
+
+def score_columns(metric: MetricColumn) -> list[str]:
+    """The columns of a score table that ``prompt_sums`` and a paired comparison read: the keys, ``value`` and
+    whatever the metric's summary expressions name (GenEval's ``task``, OneIG's columns)."""
+    named = {name for expr in metric.summary().values() for name in expr.meta.root_names()}
+    return [*SCORE_KEYS, "value", *sorted(named - {*SCORE_KEYS, "value"})]
+
+
+def read_scores(warehouse: Warehouse, metric: MetricColumn, model: str | None = None) -> pl.DataFrame:
+    """The metric's finite score rows (one ``model``'s, or every one's), only ``score_columns`` read: a
+    hundred models' tables are read a metric at a time, a tenth of their bytes, never all at once."""
+    scores = warehouse.read_columns(metric.table, score_columns(metric), model)
+    return finite_scores(scores) if "value" in scores.columns else pl.DataFrame()
+
+
 def _summarise(per_prompt: pl.DataFrame, metric: MetricColumn, cache: ResampleCache | None) -> list[dict]:
     """Per (model, slice) of ``prompt_sums``: the point figure and, with a ``cache``, its interval
     (without one: NaN, for callers that read the points only)."""
@@ -146,9 +163,9 @@ def compute_leaderboard(warehouse: Warehouse, metrics: Sequence[MetricColumn],
     """
     per_prompt = {}
     for metric in metrics:
-        scores = warehouse.read_table(metric.table)
+        scores = read_scores(warehouse, metric)
         if not scores.is_empty():
-            per_prompt[metric.name] = prompt_sums(finite_scores(scores), metric)
+            per_prompt[metric.name] = prompt_sums(scores, metric)
     return leaderboard_from_sums(per_prompt, metrics, (cache or no_cache()) if intervals else None)
 
 
@@ -180,7 +197,7 @@ def leaderboard_from_sums(per_prompt: Mapping[str, pl.DataFrame], metrics: Seque
 
 
 def _table_seconds(warehouse: Warehouse, table: str) -> pl.DataFrame | None:
-    frame = warehouse.read_columns(table, ("model", "category", "gpu_seconds"))
+    frame = warehouse.read_columns(table, ["model", "category", "gpu_seconds"])
     if frame.is_empty() or "gpu_seconds" not in frame.columns:
         return None
     return frame.group_by("model", "category").agg(pl.col("gpu_seconds").cast(pl.Float64).fill_null(0.0).sum())
@@ -322,7 +339,7 @@ def cost_per_thousand(warehouse: Warehouse, images_table: str, score_tables: Seq
     Modal also bills are not in it.
     """
     costs = gpu_costs(warehouse, images_table, score_tables).filter(pl.col("category") == OVERALL)
-    images = warehouse.read_table(images_table)
+    images = warehouse.read_columns(images_table, ["model"])
     if costs.is_empty() or images.is_empty():
         return pl.DataFrame(schema={"model": pl.Utf8, "images": pl.Int64})
     counts = images.group_by("model").agg(pl.len().alias("images"))

@@ -24,7 +24,7 @@ from bench_assets.stats.composite import CompositePart, column_name, composite_c
 from bench_assets.stats.ranks import rank_intervals, rank_order, ranks, tiers
 from bench_assets.stats.resampling import N_BOOT, figure, percentile_interval
 from bench_assets.storage.leaderboard import (
-    OVERALL, MetricColumn, finite_scores, leaderboard_from_sums, prompt_sums, widen,
+    OVERALL, MetricColumn, finite_scores, leaderboard_from_sums, prompt_sums, read_scores, widen,
 )
 from bench_assets.storage.resample_cache import ResampleCache, no_cache
 from bench_assets.storage.versions import VersionStore
@@ -52,9 +52,9 @@ def metric_sums(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -> dict[s
     """Per metric: ``prompt_sums`` of every model's finite rows, each table read once (and dropped before the next)."""
     out = {}
     for metric in metrics:
-        scores = warehouse.read_table(metric.table)
+        scores = read_scores(warehouse, metric)
         if not scores.is_empty():
-            out[metric.name] = prompt_sums(finite_scores(scores), metric)
+            out[metric.name] = prompt_sums(scores, metric)
     return out
 
 
@@ -85,18 +85,36 @@ def unprefixed(sums: Mapping[str, np.ndarray], metric: str) -> dict[str, np.ndar
     return {c[len(prefix):]: v for c, v in sums.items() if c.startswith(prefix)}
 
 
-def _p_matrix(comparisons: pl.DataFrame | None, models: list[str], metric: str, category: str) -> np.ndarray:
-    """Adjusted p-values between the models (1 where no comparison was made)."""
-    matrix = np.ones((len(models), len(models)))
-    if comparisons is None or comparisons.is_empty():
+class AdjustedPs:
+    """The ``comparisons`` table's Holm-adjusted p-values of pairs of models, split once by (metric, category)
+    so each slice's tiers look up their own rows (not the whole table once per metric and slice)."""
+
+    def __init__(self, comparisons: pl.DataFrame | None):
+        self._by: dict[tuple, pl.DataFrame] = {}
+        if comparisons is not None and not comparisons.is_empty():
+            rows = comparisons.filter((pl.col("kind") == "models") & pl.col("p_adjusted").is_finite())
+            self._by = rows.select("metric", "category", "model_a", "model_b", "p_adjusted").partition_by(
+                "metric", "category", as_dict=True)
+
+    def matrix(self, models: list[str], metric: str, category: str) -> np.ndarray:
+        """Adjusted p-values between the models (1 where no comparison was made)."""
+        matrix = np.ones((len(models), len(models)))
+        rows = self._by.get((metric, category))
+        if rows is None:
+            return matrix
+        index = {m: i for i, m in enumerate(models)}
+        at = rows.select(*[pl.col(c).replace_strict(index, default=None, return_dtype=pl.Int64)
+                           for c in ("model_a", "model_b")], "p_adjusted").drop_nulls()
+        a, b, p = (at[c].to_numpy() for c in at.columns)
+        matrix[a, b] = matrix[b, a] = p
         return matrix
-    index = {m: i for i, m in enumerate(models)}
-    rows = comparisons.filter((pl.col("kind") == "models") & (pl.col("metric") == metric)
-                              & (pl.col("category") == category))
-    for a, b, p in rows.select("model_a", "model_b", "p_adjusted").iter_rows():
-        if a in index and b in index and p is not None and np.isfinite(p):
-            matrix[index[a], index[b]] = matrix[index[b], index[a]] = p
-    return matrix
+
+
+def _p_matrix(comparisons: pl.DataFrame | AdjustedPs | None, models: list[str], metric: str,
+              category: str) -> np.ndarray:
+    """Adjusted p-values between the models (1 where no comparison was made)."""
+    adjusted = comparisons if isinstance(comparisons, AdjustedPs) else AdjustedPs(comparisons)
+    return adjusted.matrix(models, metric, category)
 
 
 def _tiers(points: np.ndarray, higher: bool, p: np.ndarray, alpha: float) -> np.ndarray:
@@ -104,7 +122,7 @@ def _tiers(points: np.ndarray, higher: bool, p: np.ndarray, alpha: float) -> np.
 
 
 def metric_rank_columns(sums: Mapping[str, pl.DataFrame], metrics: Sequence[MetricColumn],
-                        comparisons: pl.DataFrame | None, alpha: float,
+                        comparisons: pl.DataFrame | AdjustedPs | None, alpha: float,
                         cache: ResampleCache | None = None) -> pl.DataFrame:
     """(model, category, metric, rank_low, rank_high, tier) for every metric and slice (``sums`` prefixed)."""
     cache = cache or no_cache()
@@ -169,7 +187,7 @@ def composite_samples(parts: Sequence[CompositePart], metrics: Sequence[MetricCo
 
 
 def overall_columns(sums: Mapping[str, pl.DataFrame], long: pl.DataFrame, metrics: Sequence[MetricColumn],
-                    decision: DecisionConfig, comparisons: pl.DataFrame | None,
+                    decision: DecisionConfig, comparisons: pl.DataFrame | AdjustedPs | None,
                     cache: ResampleCache | None = None) -> pl.DataFrame:
     """Per (model, slice): the composite, its interval, rank, rank interval and tier (``sums`` prefixed)."""
     rows, cache = [], cache or no_cache()
@@ -206,6 +224,7 @@ def decorate(sums: Mapping[str, pl.DataFrame], long: pl.DataFrame, metrics: Sequ
         return long, pl.DataFrame(schema=OVERALL_SCHEMA)
     by_name = {m.name: m for m in metrics}
     sums = {name: prefixed(frame, by_name[name]) for name, frame in sums.items()}
+    comparisons = AdjustedPs(comparisons)
     long = long.join(metric_rank_columns(sums, metrics, comparisons, decision.alpha, cache),
                      on=["model", "category", "metric"], how="left")
     return long, overall_columns(sums, long, metrics, decision, comparisons, cache)

@@ -132,26 +132,32 @@ class Warehouse:
             return pl.DataFrame()
         return pl.concat(frames, how="diagonal_relaxed")
 
-    def read_columns(self, table: str, columns: Sequence[str]) -> pl.DataFrame:
-        """The table's rows, only ``columns`` (those a file lacks are null): what a reader of every model uses.
+    def read_columns(self, table: str, columns: Sequence[str], model: str | None = None) -> pl.DataFrame:
+        """``read_table(table)`` (or one ``model``'s partitions) with only ``columns`` read from each file.
 
-        On a local store one lazy scan of every partition file reads just those
-        columns (a manifest's settings and provenance are most of its bytes);
-        where that cannot be done (an object store, files whose columns differ,
-        a damaged file, which the per-file read then moves aside) each file is
-        read whole, as ``read_table`` does, and the columns picked after.
+        What a reader that needs a few columns of a big table pays: each local file's footer and those
+        columns, the files scanned together (polars reads them in parallel); a column no file has is
+        left out, as ``read_table`` leaves it out. An unreadable file is moved aside as every reader does.
         """
-        keys = self.parquet_keys(table)
-        files = [self.store.local_path(k) for k in keys]
-        if keys and all(f is not None for f in files):
+        keys = self.parquet_keys(table if model is None else f"{table}/{model}")
+        keys = keys if model is None else [k for k in keys if k.startswith(f"{table}/{model}/")]
+        if self.store.local_path("") is None:  # an object store: each object is fetched whole anyway
+            frames = [f.select([c for c in columns if c in f.columns]) for f in self.read_keys(keys)]
+            frames = [f for f in frames if f.width]
+            return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+        scans = []
+        for key in keys:
+            scan = pl.scan_parquet(self.store.local_path(key))
             try:
-                return pl.scan_parquet(files, missing_columns="insert").select(list(columns)).collect()
-            except Exception:  # noqa: BLE001 - polars raises several kinds for a file it cannot read
-                pass
-        frame = self.read_table(table)
-        if frame.is_empty():
-            return pl.DataFrame()
-        return frame.select([pl.col(c) if c in frame.columns else pl.lit(None).alias(c) for c in columns])
+                present = set(scan.collect_schema().names())
+            except FileNotFoundError:
+                continue
+            except Exception as exc:  # noqa: BLE001 - polars raises ComputeError/OSError/... for a damaged file
+                self._quarantine(key, exc)
+                continue
+            if present & set(columns):
+                scans.append(scan.select([c for c in columns if c in present]))
+        return pl.concat(scans, how="diagonal_relaxed").collect() if scans else pl.DataFrame()
 
     # -- writing ---------------------------------------------------------------------------------
 

@@ -21,11 +21,12 @@ from bench_assets.report.data import MetricInfo
 from bench_assets.report.site import build_report
 from bench_assets.storage.comparisons import COMPARISONS_TABLE, refresh_comparisons
 from bench_assets.storage.metric_columns import metric_columns
+from bench_assets.storage.partition_digests import CACHE_FILE as DIGESTS_FILE, PartitionDigests
 from bench_assets.storage.ranking import leaderboard_tables
 from bench_assets.storage.resample_cache import ResampleCache, leaderboard_cache
 from bench_assets.storage.store import images_store
 from bench_assets.storage.versions import open_versions
-from bench_assets.storage.warehouse import open_warehouse
+from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
 SPEC = ScaleSpec(models=3, prompts=12, images_per_prompt=2, categories=2, metrics=3)
 NEW = model_name(SPEC.models)
@@ -38,14 +39,32 @@ def _leaderboard(paths: DataPaths, cache: ResampleCache) -> tuple[pl.DataFrame, 
                               store.warehouse.read_table(COMPARISONS_TABLE), None, cache)
 
 
-def _refresh_comparisons(paths: DataPaths):
+class _RecordingWarehouse:
+    """A warehouse that records which partitions are read whole (what the partition digests read)."""
+
+    def __init__(self, warehouse: Warehouse):
+        self.warehouse, self.read = warehouse, []
+
+    def __getattr__(self, name):
+        return getattr(self.warehouse, name)
+
+    def read_partition(self, table: str, model: str, category: str):
+        self.read.append((table, model, category))
+        return self.warehouse.read_partition(table, model, category)
+
+
+def _refresh_comparisons(paths: DataPaths, previous: pl.DataFrame | None = None):
+    """The asset's refresh (the previous table: the one written, unless given), and the partitions digested."""
     config = load_config(paths)
     store = open_versions(paths, config)
-    previous = store.warehouse.read_table(COMPARISONS_TABLE)
+    previous = store.warehouse.read_table(COMPARISONS_TABLE) if previous is None else previous
+    recording = _RecordingWarehouse(store.warehouse)
+    digests = PartitionDigests(recording, paths.cache / DIGESTS_FILE)
     refreshed = refresh_comparisons(store, metric_columns(), decision_config(config, METRICS),
-                                    previous if previous.height else None)
+                                    previous if previous.height else None, digests)
+    digests.save()
     store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
-    return refreshed
+    return refreshed, recording.read
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +72,18 @@ def grown(tmp_path_factory) -> dict:
     """A finished 3-model data directory with every derived output built, then a 4th model added and refreshed."""
     paths = DataPaths(tmp_path_factory.mktemp("incremental") / "data")
     build_data_dir(paths, SPEC)
-    first = _refresh_comparisons(paths)
+    first, _ = _refresh_comparisons(paths)
     cache = leaderboard_cache(paths)
     _leaderboard(paths, cache)
     cache.save()
     build_data_dir_report(paths, SPEC.images_per_prompt)
     add_model(open_scale_data(paths, SPEC), SPEC.models, own_images=True)
-    after = _refresh_comparisons(paths)
+    after, digested = _refresh_comparisons(paths)
     cache = leaderboard_cache(paths)
     tables = _leaderboard(paths, cache)
     report = build_data_dir_report(paths, SPEC.images_per_prompt)
-    return {"paths": paths, "first": first, "after": after, "cache": cache, "tables": tables, "report": report}
+    return {"paths": paths, "first": first, "after": after, "digested": digested, "cache": cache, "tables": tables,
+            "report": report}
 
 
 def test_comparisons_recompute_only_rows_of_the_new_model_and_the_composite(grown):
@@ -71,6 +91,16 @@ def test_comparisons_recompute_only_rows_of_the_new_model_and_the_composite(grow
     involved = (pl.col("model_a") == NEW) | (pl.col("model_b") == NEW) | (pl.col("metric") == "composite")
     assert grown["after"].tally.recomputed == table.filter(involved).height
     assert grown["after"].tally.carried == table.filter(~involved).height > 0
+
+
+def test_comparisons_refresh_digests_only_the_new_models_partitions_and_equals_a_full_rebuild(grown):
+    """Unchanged models are recognised from the listing: the only partitions read whole are the new model's."""
+    assert sorted(grown["digested"]) == sorted((METRICS[name].table, NEW, category)
+                                               for name in SPEC.metric_names for category in SPEC.category_names)
+    rebuilt, _ = _refresh_comparisons(grown["paths"], previous=pl.DataFrame())
+    assert (rebuilt.tally.carried, rebuilt.tally.recomputed) == (0, rebuilt.table.filter(
+        pl.col("kind") == "models").height)
+    assert_frame_equal(grown["after"].table, rebuilt.table, check_exact=True)
 
 
 def test_leaderboard_resamples_only_the_new_model_and_equals_a_full_rebuild(grown):

@@ -57,21 +57,21 @@ def test_a_corrupt_partition_is_moved_aside_once_and_reads_as_missing(wh):
     assert wh.categories("scores_x", "m1") == ["a"]
 
 
-def test_read_columns_reads_only_those_columns_of_every_partition(wh):
-    wh.write_partition("scores_x", "m1", "a", _rows("m1", "a", 2))
-    wh.write_partition("scores_x", "m2", "b", [{**r, "extra": 1} for r in _rows("m2", "b", 3)])
-    frame = wh.read_columns("scores_x", ("model", "value", "extra"))
-    assert frame.columns == ["model", "value", "extra"]
-    assert frame.sort("model").select("model", "extra").rows() == [("m1", None)] * 2 + [("m2", 1)] * 3
-    assert wh.read_columns("nothing", ("model",)).is_empty()
-
-
-def test_read_columns_sets_a_damaged_file_aside_and_reads_the_others(wh):
-    wh.write_partition("scores_x", "m1", "a", _rows("m1", "a", 2))
-    wh.write_partition("scores_x", "m1", "b", _rows("m1", "b", 1))
-    wh.store.put_bytes(wh.partition_key("scores_x", "m1", "b"), b"PAR1 truncated")
-    assert wh.read_columns("scores_x", ("category", "value"))["category"].to_list() == ["a", "a"]
-    assert len(wh.quarantined) == 1 and "b.parquet" in wh.quarantined[0]
+def test_read_columns_reads_the_columns_asked_of_every_file_or_of_one_model(wh):
+    wh.write_partition("scores_x", "m1", "a", [{**r, "image_index": 0, "note": "x"} for r in _rows("m1", "a", 2)])
+    wh.write_partition("scores_x", "m1", "b", [{**r, "extra": 1.5} for r in _rows("m1", "b", 1)])
+    wh.write_partition("scores_x", "m1-2", "a", _rows("m1-2", "a", 3, value=2.0))
+    wh.store.put_bytes(wh.partition_key("scores_x", "m2", "a"), b"PAR1 truncated")
+    wanted = ["model", "category", "image_index", "value", "extra", "absent"]
+    table = wh.read_columns("scores_x", wanted)
+    assert table.columns == ["model", "category", "image_index", "value", "extra"], "in the order asked; none added"
+    expected = wh.read_table("scores_x").select(table.columns)
+    assert table.sort("model", "category", "value").equals(expected.sort("model", "category", "value"))
+    assert (table.height, table["image_index"].null_count(), table["extra"].null_count()) == (6, 4, 5)
+    assert len(wh.quarantined) == 1 and wh.store.keys("scores_x/m2") == ["scores_x/m2/a.parquet.corrupt"]
+    one = wh.read_columns("scores_x", ["model", "value"], model="m1")
+    assert one.sort("value").rows() == [("m1", 1.0)] * 3, "m1's partitions only, not m1-2's"
+    assert wh.read_columns("nothing", ["value"]).is_empty()
 
 
 def test_empty_rows_without_schema_remove_the_partition(wh):
