@@ -13,6 +13,7 @@ from bench_assets.storage.store import images_store
 from bench_assets.metrics.registry import METRICS
 from bench_assets.report.data import MetricInfo
 from bench_assets.report.site import ReportSummary, build_report
+from bench_assets.storage.partition_digests import partition_digests
 from bench_assets.storage.warehouse import open_warehouse
 
 
@@ -47,16 +48,19 @@ def build_data_dir_report(paths: DataPaths, images_per_prompt: int = 4) -> Repor
     """Rebuild ``data/report/`` from the warehouse, every registered metric, the drop folder.
 
     The warehouse and the images are wherever the configuration puts them now
-    (the data directory, or a bucket), so a moved data directory needs no rewrite.
+    (the data directory, or a bucket), so a moved data directory needs no rewrite. Unchanged models are
+    recognised by the data directory's cached partition digests, so their rows are not read.
     """
     config = load_config(paths)
     references, _ = open_reference_sets(paths, config)  # one that does not load: its rows still get a page
+    warehouse = open_warehouse(paths, config)
     return build_report(
-        open_warehouse(paths, config),
+        warehouse,
         paths.report,
         images_store(paths, config),
         [MetricInfo.of(cls) for cls in METRICS.values()],
         models=model_sources(paths.models),
         default_images_per_prompt=images_per_prompt,
         references=references,
+        digests=partition_digests(paths, warehouse),
     )

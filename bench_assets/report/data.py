@@ -14,13 +14,13 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import polars as pl
 
 from bench_assets.core.objects import Store
 from bench_assets.storage.leaderboard import OVERALL
-from bench_assets.storage.results import image_keys, item_scores, metric_extras, prompts as read_prompts
+from bench_assets.storage.results import image_keys, metric_extras, model_scores, read_model_rows
 from bench_assets.storage.status import FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse
 
@@ -53,51 +53,121 @@ class MetricInfo:
 
 @dataclass
 class ReportInputs:
-    """The warehouse tables the report reads, read once per build."""
+    """One model's rows the report reads (``read_model``), with the small tables every page shares.
+
+    A build holds one model's inputs at a time: its images manifest, its
+    failures and its rows of every score table, read just before its files
+    are written and dropped after, so memory is one model's, whatever the
+    number of models.
+    """
 
     leaderboard: pl.DataFrame
     images: pl.DataFrame
     failures: pl.DataFrame
     prompts: pl.DataFrame
-    scores: dict[str, pl.DataFrame]  # metric name -> item scores joined to prompts
-    metrics: list[MetricInfo]
+    scores: dict[str, pl.DataFrame]  # metric name -> the model's item scores joined to prompts
+    metrics: list[MetricInfo]  # the metrics the model has rows of
     models: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> kind, source
 
     @classmethod
-    def read(cls, warehouse: Warehouse, metrics: Sequence[MetricInfo],
-             models: dict[str, dict[str, str]] | None = None) -> "ReportInputs":
-        prompt_table = read_prompts(warehouse)
-        scores = {m.name: item_scores(warehouse, m.table, prompt_table) for m in metrics}
+    def read_model(cls, warehouse: Warehouse, metrics: Sequence[MetricInfo], model: str, prompts: pl.DataFrame,
+                   leaderboard: pl.DataFrame, models: dict[str, dict[str, str]] | None = None,
+                   partitions: Mapping[str, Sequence[str]] | None = None) -> "ReportInputs":
+        """``model``'s rows; ``partitions``: table -> the model's categories in it (as listed), else listed here."""
+        def categories(table: str) -> Sequence[str]:
+            return partitions.get(table, ()) if partitions is not None else warehouse.categories(table, model)
+
+        scores = {m.name: model_scores(warehouse, m.table, model, categories(m.table), prompts) for m in metrics}
         return cls(
-            leaderboard=warehouse.read_table(LEADERBOARD_TABLE),
-            images=warehouse.read_table(IMAGES_TABLE),
-            failures=warehouse.read_table(FAILURES_TABLE),
-            prompts=prompt_table,
+            leaderboard=leaderboard,
+            images=read_model_rows(warehouse, IMAGES_TABLE, model, categories(IMAGES_TABLE)),
+            failures=read_model_rows(warehouse, FAILURES_TABLE, model, categories(FAILURES_TABLE)),
+            prompts=prompts,
             scores={name: frame for name, frame in scores.items() if not frame.is_empty()},
-            metrics=[m for m in metrics if m.name in scores and not scores[m.name].is_empty()],
+            metrics=[m for m in metrics if not scores[m.name].is_empty()],
             models=models or {},
         )
-
-    @property
-    def model_names(self) -> list[str]:
-        """Every model with rows anywhere, or in the drop folder: one that failed to load still shows."""
-        names = set(self.models)
-        for frame in (self.images, self.leaderboard, self.failures):
-            if not frame.is_empty():
-                names |= set(frame["model"])
-        return sorted(names)
-
-    @property
-    def categories(self) -> list[str]:
-        if not self.prompts.is_empty():
-            return list(dict.fromkeys(self.prompts["category"]))
-        return sorted(set(self.images["category"])) if not self.images.is_empty() else []
 
     def metric(self, name: str) -> MetricInfo:
         return next(m for m in self.metrics if m.name == name)
 
     def of_unit(self, unit: str) -> list[MetricInfo]:
         return [m for m in self.metrics if m.unit == unit]
+
+
+@dataclass
+class SiteInputs:
+    """What the shared pages (overview, one per category, one per prompt) read: small inputs only.
+
+    The leaderboard and the prompts (one row per model x category, one per
+    prompt) and each model's ``model_summary`` (a few numbers per category),
+    which the report's manifest keeps, so a build after adding one model
+    reads no other model's rows to write them.
+    """
+
+    leaderboard: pl.DataFrame
+    prompts: pl.DataFrame
+    metrics: list[MetricInfo]  # those some model has rows of, in the registry's order
+    summaries: dict[str, dict[str, Any]]  # model -> model_summary, every model shown
+    models: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> kind, source
+
+    @property
+    def model_names(self) -> list[str]:
+        return sorted(self.summaries)
+
+    @property
+    def categories(self) -> list[str]:
+        if not self.prompts.is_empty():
+            return list(dict.fromkeys(self.prompts["category"]))
+        return sorted({c for s in self.summaries.values() for c, seen in s["categories"].items() if seen["images"]})
+
+    @property
+    def images(self) -> int:
+        return sum(s["images"] for s in self.summaries.values())
+
+    def of_unit(self, unit: str) -> list[MetricInfo]:
+        return [m for m in self.metrics if m.unit == unit]
+
+
+def shown_models(models: Mapping[str, Any], leaderboard: pl.DataFrame,
+                 summaries: Mapping[str, dict[str, Any]]) -> set[str]:
+    """Every model with rows anywhere, or in the drop folder: one that failed to load still shows."""
+    names = set(models) | {m for m, s in summaries.items() if s["images"] or s["failures"]}
+    return names | (set(leaderboard["model"]) if not leaderboard.is_empty() else set())
+
+
+def present_metrics(metrics: Sequence[MetricInfo], summaries: Mapping[str, dict[str, Any]]) -> list[MetricInfo]:
+    """The registered metrics some model has rows of, in the registry's order."""
+    scored = {name for s in summaries.values() for name in s["scored"]}
+    return [m for m in metrics if m.name in scored]
+
+
+def model_summary(inputs: ReportInputs, rows: pl.DataFrame, sets: pl.DataFrame, thumbnails: int,
+                  default_images_per_prompt: int) -> dict[str, Any]:
+    """What the shared pages need of one model (``inputs``, ``rows``, ``sets``: its own), small enough for the
+    manifest: per category whether it has images or set values and which seed indices; its image and failure
+    counts, its load errors, the metrics it has rows of and its distinct images (``thumbnails``)."""
+    categories: dict[str, dict[str, Any]] = {}
+    if not rows.is_empty():
+        seeds = rows.group_by("category").agg(pl.col("image_index").unique().sort())
+        for category, indices in seeds.sort("category").iter_rows():
+            categories[category] = {"images": True, "sets": False, "seeds": [int(i) for i in indices]}
+    for category in sorted(set(sets["category"])):
+        categories.setdefault(category, {"images": False, "sets": False, "seeds": []})["sets"] = True
+    failures, manifest = inputs.failures, inputs.images
+    stages = failures["stage"] if not failures.is_empty() else pl.Series("stage", [], dtype=pl.Utf8)
+    load_errors = failures.filter(pl.col("stage") == "load") if not failures.is_empty() else failures
+    return {
+        "images": manifest.height,
+        "images_per_prompt": (json.loads(manifest["settings"][0]).get("images_per_prompt", default_images_per_prompt)
+                              if manifest.height else default_images_per_prompt),
+        "categories": categories,
+        "failures": failures.height,
+        "failed": int((stages != "load").sum()),
+        "errors": [{"category": r["category"], "error": r["error"]} for r in load_errors.iter_rows(named=True)],
+        "scored": [m.name for m in inputs.metrics],
+        "thumbnails": thumbnails,
+    }
 
 
 def clean(value: Any) -> Any:
@@ -137,45 +207,32 @@ def leaderboard_layout(columns: Sequence[str], metric_names: Iterable[str]) -> d
     return {"metrics": [{"name": m, "fields": groups[m]} for m in order], "extra": extra}
 
 
-def _images_per_prompt(images: pl.DataFrame, default: int) -> dict[str, int]:
-    if images.is_empty():
-        return {}
-    first = images.group_by("model").agg(pl.col("settings").first())
-    return {r["model"]: json.loads(r["settings"]).get("images_per_prompt", default) for r in first.iter_rows(named=True)}
-
-
-def health(inputs: ReportInputs, default_images_per_prompt: int) -> list[dict[str, Any]]:
+def health(site: SiteInputs) -> list[dict[str, Any]]:
     """Per model: images expected, present, failed and missing, and whole-partition errors."""
-    per_category = (inputs.prompts.group_by("category").len() if not inputs.prompts.is_empty()
-                    else pl.DataFrame(schema={"category": pl.Utf8, "len": pl.UInt32}))
-    n_prompts = dict(zip(per_category["category"], per_category["len"]))
-    per_prompt = _images_per_prompt(inputs.images, default_images_per_prompt)
+    expected_prompts = site.prompts.height if not site.prompts.is_empty() else 0
     rows = []
-    for model in inputs.model_names:
-        mine = inputs.images.filter(pl.col("model") == model) if not inputs.images.is_empty() else inputs.images
-        fails = (inputs.failures.filter(pl.col("model") == model) if not inputs.failures.is_empty()
-                 else pl.DataFrame(schema={"stage": pl.Utf8, "category": pl.Utf8, "error": pl.Utf8}))
-        expected = sum(n_prompts.values()) * per_prompt.get(model, default_images_per_prompt)
-        load_errors = fails.filter(pl.col("stage") == "load")
+    for model in site.model_names:
+        summary = site.summaries[model]
+        expected = expected_prompts * summary["images_per_prompt"]
         rows.append({
             "model": model,
             "expected": int(expected),
-            "images": mine.height,
-            "failed": fails.filter(pl.col("stage") != "load").height,
-            "missing": max(0, int(expected) - mine.height),
-            "errors": [{"category": r["category"], "error": r["error"]} for r in load_errors.iter_rows(named=True)],
+            "images": summary["images"],
+            "failed": summary["failed"],
+            "missing": max(0, int(expected) - summary["images"]),
+            "errors": summary["errors"],
         })
     return rows
 
 
-def _leaders(inputs: ReportInputs) -> dict[str, str]:
+def _leaders(site: SiteInputs) -> dict[str, str]:
     """The overall leader of each metric (rank 1 in category ``all``)."""
-    board = inputs.leaderboard
+    board = site.leaderboard
     if board.is_empty():
         return {}
     overall = board.filter(pl.col("category") == OVERALL)
     leaders = {}
-    for metric in inputs.metrics:
+    for metric in site.metrics:
         column = f"{metric.name}_rank"
         if column in overall.columns:
             top = overall.filter(pl.col(column) == 1)["model"].to_list()
@@ -184,34 +241,33 @@ def _leaders(inputs: ReportInputs) -> dict[str, str]:
     return leaders
 
 
-def overview_payload(inputs: ReportInputs, plots: dict[str, dict[str, str]], exports: Sequence[str],
-                     default_images_per_prompt: int) -> dict[str, Any]:
-    board = inputs.leaderboard
+def overview_payload(site: SiteInputs, plots: dict[str, dict[str, str]], exports: Sequence[str]) -> dict[str, Any]:
+    board = site.leaderboard
     return {
-        "models": inputs.model_names,
-        "categories": inputs.categories,
+        "models": site.model_names,
+        "categories": site.categories,
         "metrics": [{"name": m.name, "unit": m.unit, "higher_is_better": m.higher_is_better,
                      "description": m.description, "plots": plots.get(m.name, {}),
-                     "value_label": m.value_label, "columns": list(m.columns)} for m in inputs.metrics],
+                     "value_label": m.value_label, "columns": list(m.columns)} for m in site.metrics],
         "leaderboard": {
-            "layout": leaderboard_layout(board.columns, [m.name for m in inputs.metrics]),
+            "layout": leaderboard_layout(board.columns, [m.name for m in site.metrics]),
             "columns": board.columns,
             "rows": [[clean(v) for v in row] for row in board.iter_rows()],
         },
-        "health": health(inputs, default_images_per_prompt),
-        "leaders": _leaders(inputs),
+        "health": health(site),
+        "leaders": _leaders(site),
         "exports": list(exports),
-        "images": inputs.images.height,
+        "images": site.images,
     }
 
 
-def model_points(inputs: ReportInputs, metric: str) -> list[dict[str, Any]]:
+def model_points(site: SiteInputs, metric: str) -> list[dict[str, Any]]:
     """Overall mean, interval and GPU-seconds per image of every model, for the plots."""
-    board = inputs.leaderboard
+    board = site.leaderboard
     if board.is_empty() or f"{metric}_mean" not in board.columns:
         return []
     overall = board.filter((pl.col("category") == OVERALL) & pl.col(f"{metric}_mean").is_not_null())
-    counts = (dict(inputs.images.group_by("model").len().iter_rows()) if not inputs.images.is_empty() else {})
+    counts = {model: summary["images"] for model, summary in site.summaries.items()}
     points = []
     for row in overall.sort("model").iter_rows(named=True):
         seconds, n = row.get("gpu_seconds"), counts.get(row["model"], 0)
@@ -276,26 +332,23 @@ def set_values(inputs: ReportInputs) -> pl.DataFrame:
 # --- Compare (one category) ---------------------------------------------------------------------
 
 
-def category_payload(inputs: ReportInputs, category: str, images: pl.DataFrame, sets: pl.DataFrame,
-                     prompt_files: dict[str, str]) -> dict[str, Any]:
+def category_payload(site: SiteInputs, category: str, prompt_files: dict[str, str]) -> dict[str, Any]:
     """The compare grid of one category, without its cells: which models and seeds it has, and its prompts.
 
     Each model's cells are in its own file (``category_cells``), so a new model adds a file and
     leaves the others' alone; the page loads the models listed in ``shards``.
     """
-    mine = images.filter(pl.col("category") == category) if not images.is_empty() else images
-    with_sets = sets.filter(pl.col("category") == category)
-    prompt_rows = inputs.prompts.filter(pl.col("category") == category) if not inputs.prompts.is_empty() else None
-    listed = (prompt_rows.select("prompt_id", "prompt").rows() if prompt_rows is not None
-              else [(p, p) for p in sorted(set(mine["prompt_id"]))])
-    models = sorted(set(mine["model"])) if mine.height else []
+    here = {m: s["categories"][category] for m, s in site.summaries.items() if category in s["categories"]}
+    models = sorted(m for m, seen in here.items() if seen["images"])
+    listed = (site.prompts.filter(pl.col("category") == category).select("prompt_id", "prompt").rows()
+              if not site.prompts.is_empty() else [])
     return {
         "category": category,
         "models": models,
-        "shards": sorted({*models, *with_sets["model"]}),
-        "seeds": sorted({int(i) for i in mine["image_index"]}) if mine.height else [],
-        "image_metrics": [m.name for m in inputs.of_unit("image")],
-        "set_metrics": [m.name for m in inputs.of_unit("prompt")],
+        "shards": sorted(m for m, seen in here.items() if seen["images"] or seen["sets"]),
+        "seeds": sorted({i for seen in here.values() for i in seen["seeds"]}),
+        "image_metrics": [m.name for m in site.of_unit("image")],
+        "set_metrics": [m.name for m in site.of_unit("prompt")],
         "prompts": [{"id": pid, "text": text, "file": prompt_files[pid]} for pid, text in listed
                     if pid in prompt_files],
     }
@@ -324,13 +377,13 @@ def _details(row: dict[str, Any], extras: Sequence[str]) -> dict[str, Any]:
     return {c: clean(row[c]) for c in extras if row.get(c) is not None}
 
 
-def prompt_pages(inputs: ReportInputs) -> dict[str, dict[str, Any]]:
+def prompt_pages(prompts: pl.DataFrame) -> dict[str, dict[str, Any]]:
     """Every prompt's own page: the prompt (each model's images of it are in the model's ``prompt_images``)."""
     return {row["prompt_id"]: {"prompt": {
         "id": row["prompt_id"], "category": row["category"], "text": row["prompt"],
         "negative_prompt": row.get("negative_prompt"), "difficulty": row.get("difficulty"),
         "metadata": json.loads(row["metadata"] or "{}")}}
-        for row in (inputs.prompts.iter_rows(named=True) if not inputs.prompts.is_empty() else [])}
+        for row in (prompts.iter_rows(named=True) if not prompts.is_empty() else [])}
 
 
 def prompt_images(inputs: ReportInputs, images: pl.DataFrame) -> dict[str, dict[str, Any]]:
@@ -362,17 +415,6 @@ def prompt_images(inputs: ReportInputs, images: pl.DataFrame) -> dict[str, dict[
         page["images"] = sorted(page["images"].values(), key=lambda i: i["index"])
         page["sets"].sort(key=lambda s: s["metric"])
     return by_prompt
-
-
-def of_model(inputs: ReportInputs, images: pl.DataFrame, sets: pl.DataFrame,
-             model: str) -> tuple[ReportInputs, pl.DataFrame, pl.DataFrame]:
-    """The inputs, image rows and set values of one model only (the leaderboard and prompts kept whole)."""
-    def mine(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.filter(pl.col("model") == model) if not frame.is_empty() else frame
-
-    return (ReportInputs(inputs.leaderboard, mine(inputs.images), mine(inputs.failures), inputs.prompts,
-                         {name: mine(frame) for name, frame in inputs.scores.items()}, inputs.metrics,
-                         inputs.models), mine(images), mine(sets))
 
 
 # --- Model page -----------------------------------------------------------------------------------

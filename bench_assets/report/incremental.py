@@ -4,12 +4,16 @@ A model's files (its page, its drill-down and compare cells, its rows of the
 export) and its thumbnails depend only on that model's rows (manifest,
 failures, scores, its GPU cost) and on a few shared inputs (the prompts, the
 metrics, where images are linked from). A digest of exactly those
-(``model_digests``) is kept per model in ``data/report/manifest.json``; a
-build after adding one model finds every other digest unchanged, leaves
-their files as they are, and does not look at their thumbnails. A model
-whose rows changed, or a changed shared input (a new digest for every
-model), is written again, so a file kept is always the one a full build
-would write.
+(``model_digests``) is kept per model in ``data/report/manifest.json``,
+with the model's ``model_summary`` (what the shared pages need of it). The
+rows' part of the digest is each table's partition digests
+(``storage.partition_digests``: recognised from the store's listing, a
+file read only when its listing changed), so a build after adding one model
+finds every other digest unchanged without reading their rows, leaves their
+files as they are, does not look at their thumbnails and writes the shared
+pages from their summaries. A model whose rows changed, or a changed shared
+input (a new digest for every model), is written again, so a file kept is
+always the one a full build would write.
 """
 
 from __future__ import annotations
@@ -18,44 +22,53 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import polars as pl
 
-from bench_assets.report.data import ReportInputs, to_json
-from bench_assets.storage.partition_digests import content_digest
+from bench_assets.report.data import MetricInfo, to_json
+from bench_assets.storage.partition_digests import combined_digest, content_digest
 from bench_assets.storage.leaderboard import OVERALL
 
 MANIFEST = "manifest.json"
-REPORT_VERSION = 1  # bump when a model page or an export part changes shape, so nothing old is carried over
+REPORT_VERSION = 2  # bump when a model page, an export part or a summary changes shape, so nothing old is carried over
 COSTS = ("generation_gpu_seconds", "scoring_gpu_seconds", "gpu_seconds")
 
+# table -> (model, category) -> the partition's content digest (``PartitionDigests.of_table``)
+Listing = Mapping[str, Mapping[tuple[str, str], str]]
 
-def _per_model(frame: pl.DataFrame) -> dict[str, str]:
-    if frame.is_empty() or "model" not in frame.columns:
+
+def partitions_of(listing: Listing, model: str) -> dict[str, list[str]]:
+    """table -> the categories ``model`` has a partition of (what its rows are read from)."""
+    return {table: sorted(c for m, c in parts if m == model) for table, parts in listing.items()}
+
+
+def _per_model(parts: Mapping[tuple[str, str], str]) -> dict[str, str]:
+    """model -> one digest of its partitions of a table."""
+    grouped: dict[str, dict[str, str]] = {}
+    for (model, category), digest in parts.items():
+        grouped.setdefault(model, {})[category] = digest
+    return {model: combined_digest(digests) for model, digests in grouped.items()}
+
+
+def _costs(leaderboard: pl.DataFrame) -> dict[str, list]:
+    if leaderboard.is_empty():
         return {}
-    return {model: content_digest(rows) for (model,), rows in frame.partition_by("model", as_dict=True).items()}
-
-
-def _costs(inputs: ReportInputs) -> dict[str, list]:
-    board = inputs.leaderboard
-    if board.is_empty():
-        return {}
-    overall = board.filter(pl.col("category") == OVERALL)
+    overall = leaderboard.filter(pl.col("category") == OVERALL)
     present = [c for c in COSTS if c in overall.columns]
     return {row[0]: list(row[1:]) for row in overall.select("model", *present).iter_rows()}
 
 
-def model_digests(inputs: ReportInputs, shared: Any) -> dict[str, str]:
-    """Per model: a digest of every input of its page and export rows, and of ``shared`` (what every page reads)."""
-    frames = {"images": inputs.images, "failures": inputs.failures,
-              **{f"scores:{name}": frame for name, frame in inputs.scores.items()}}
-    parts = {name: _per_model(frame) for name, frame in frames.items()}
-    costs = _costs(inputs)
-    context = to_json([REPORT_VERSION, shared, prompts_digest(inputs), [vars(m) for m in inputs.metrics]])
-    return {model: hashlib.blake2b(to_json([context, {name: digests.get(model) for name, digests in parts.items()},
-                                            costs.get(model), inputs.models.get(model)]).encode(),
-                                   digest_size=12).hexdigest() for model in inputs.model_names}
+def model_digests(listing: Listing, leaderboard: pl.DataFrame, prompts: pl.DataFrame, metrics: Sequence[MetricInfo],
+                  models: Mapping[str, Any], candidates: Sequence[str], shared: Any) -> dict[str, str]:
+    """Per model of ``candidates``: a digest of every input of its files -- its partitions' digests, its costs,
+    its drop-folder entry -- and of ``shared`` (what every model's files read)."""
+    parts = {table: _per_model(found) for table, found in listing.items()}
+    costs = _costs(leaderboard)
+    context = to_json([REPORT_VERSION, shared, prompts_digest(prompts), [vars(m) for m in metrics]])
+    return {model: hashlib.blake2b(to_json([context, {table: digests.get(model) for table, digests in parts.items()},
+                                            costs.get(model), models.get(model)]).encode(),
+                                   digest_size=12).hexdigest() for model in candidates}
 
 
 def _identity(folder: Path) -> list[int] | None:
@@ -69,8 +82,8 @@ def _identity(folder: Path) -> list[int] | None:
 
 @dataclass
 class Manifest:
-    """What the last build wrote: per model its digest and the thumbnails it could not make, the prompts' digest,
-    and which thumbnail folder they were made in."""
+    """What the last build wrote: per model its digest, its summary and the images it could not thumbnail, the
+    prompts' digest, and which thumbnail folder they were made in."""
 
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     prompts: str = ""
@@ -94,8 +107,8 @@ class Manifest:
         tmp.replace(target)
 
 
-def prompts_digest(inputs: ReportInputs) -> str:
-    return content_digest(inputs.prompts) if not inputs.prompts.is_empty() else ""
+def prompts_digest(prompts: pl.DataFrame) -> str:
+    return content_digest(prompts) if not prompts.is_empty() else ""
 
 
 @dataclass
@@ -112,22 +125,22 @@ class Plan:
     prompts_now: str
 
     @classmethod
-    def make(cls, report_dir: Path, inputs: ReportInputs, shared: Any, incremental: bool,
+    def make(cls, report_dir: Path, digests: dict[str, str], prompts: pl.DataFrame, incremental: bool,
              has_files: Callable[[str], bool]) -> "Plan":
-        """``has_files(model)``: whether the model's files from the last build are all still there."""
+        """``digests``: ``model_digests`` now; ``has_files(model)``: whether the model's files from the last build
+        are all still there."""
         thumbs = _identity(report_dir / "thumbs")
         carried = Manifest.read(report_dir) if incremental else Manifest()
         if carried.thumbs != thumbs:  # thumbnails made elsewhere, or deleted: nothing is trusted
             carried = Manifest(prompts=carried.prompts)
-        digests = model_digests(inputs, shared)
         same = {m for m, d in digests.items() if carried.models.get(m, {}).get("digest") == d and has_files(m)}
         changed = [m for m, entry in carried.models.items() if digests.get(m) != entry.get("digest")]
-        now = prompts_digest(inputs)
+        now = prompts_digest(prompts)
         return cls(carried, digests, same, set(carried.models) - set(digests), not carried.models or bool(changed),
                    carried.prompts != now or not (report_dir / "data" / "prompt").is_dir(), now)
 
-    def manifest(self, thumbs: Mapping[str, str | None], images: pl.DataFrame, report_dir: Path) -> Manifest:
-        """This build's manifest: every model's digest and the images it has that got no thumbnail."""
-        shas = dict(images.group_by("model").agg(pl.col("sha256").unique()).iter_rows()) if images.height else {}
-        return Manifest({m: {"digest": d, "unreadable": sorted(s for s in shas.get(m, []) if thumbs.get(s) is None)}
-                         for m, d in self.digests.items()}, self.prompts_now, _identity(report_dir / "thumbs"))
+    def manifest(self, entries: Mapping[str, dict[str, Any]], report_dir: Path) -> Manifest:
+        """This build's manifest: per model shown (``entries``: its summary and the images that got no
+        thumbnail), its digest."""
+        return Manifest({m: {"digest": self.digests[m], **entry} for m, entry in entries.items()},
+                        self.prompts_now, _identity(report_dir / "thumbs"))

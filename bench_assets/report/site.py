@@ -43,9 +43,13 @@ from bench_assets.report.plots import ModelPoint, cost_plot, means_plot
 from bench_assets.report.reference_pages import (
     overview_distribution, reference_names, reference_payload, reference_thumbnails, shown_images,
 )
-from bench_assets.report.incremental import Manifest, Plan
+from bench_assets.report.incremental import Listing, Plan, model_digests, partitions_of
 from bench_assets.report.thumbnails import ThumbnailStats, ensure_thumbnail, prune_thumbnails, thumbnail_relpath
-from bench_assets.storage.results import LEADERBOARD_TABLES, PROMPTS_TABLE, write_export
+from bench_assets.storage.partition_digests import PartitionDigests
+from bench_assets.storage.results import (
+    LEADERBOARD_TABLES, PROMPTS_TABLE, prompts as read_prompts, read_model_column, write_export,
+)
+from bench_assets.storage.status import FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse
 
 STATIC_FILES = ("index.html", "report.js", "report.css")
@@ -96,25 +100,15 @@ def _write_data(folder: Path, key: str, payload: Any, target: Path | None = None
     tmp.replace(target)
 
 
-def _thumbnails(inputs: pages.ReportInputs, thumbs_dir: Path, images: Store, stats: ThumbnailStats,
-                carried: Manifest, same: set[str]) -> dict[str, str | None]:
-    """sha256 -> thumbnail href (relative to the report), making only the missing ones.
-
-    Images of models in ``same`` (unchanged since the manifest ``carried``) are not looked at: their
-    thumbnails were made, except those the manifest lists as unreadable.
-    """
+def _thumbnails(images_rows: pl.DataFrame, thumbs_dir: Path, images: Store,
+                stats: ThumbnailStats) -> dict[str, str | None]:
+    """sha256 -> thumbnail href (relative to the report) of one model's images, making only the missing ones."""
     hrefs: dict[str, str | None] = {}
-    if inputs.images.is_empty():
+    if images_rows.is_empty():
         return hrefs
-    unreadable = {sha for m in same for sha in carried.models[m].get("unreadable", [])}
-    fresh = inputs.images.filter(~pl.col("model").is_in(sorted(same)))
-    for sha, path in fresh.select("sha256", "path").unique("sha256").sort("sha256").iter_rows():
+    for sha, path in images_rows.select("sha256", "path").unique("sha256").sort("sha256").iter_rows():
         rel = ensure_thumbnail(images, recorded_image_key(path), sha, thumbs_dir, stats)
         hrefs[sha] = f"{THUMBS}/{rel}" if rel else None
-    for sha in inputs.images["sha256"].unique().to_list():
-        if sha not in hrefs:
-            stats.cached += 1
-            hrefs[sha] = None if sha in unreadable else f"{THUMBS}/{thumbnail_relpath(sha)}"
     return hrefs
 
 
@@ -140,15 +134,15 @@ def _plot_name(kind: str, metric: str, points: Sequence[ModelPoint], *extra: Any
     return f"plots/{kind}-{safe_name(metric)}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}.svg"
 
 
-def _plots(inputs: pages.ReportInputs, report_dir: Path) -> dict[str, dict[str, str]]:
+def _plots(site: pages.SiteInputs, report_dir: Path) -> dict[str, dict[str, str]]:
     """Per metric: the means plot and the quality-versus-cost plot (paths relative to the report).
 
     Drawing is most of a small report's build time, so a figure whose data
     has not changed keeps its file; files no figure uses any more are removed.
     """
     written: dict[str, dict[str, str]] = {}
-    for metric in inputs.metrics:
-        points = [ModelPoint(**p) for p in pages.model_points(inputs, metric.name)]
+    for metric in site.metrics:
+        points = [ModelPoint(**p) for p in pages.model_points(site, metric.name)]
         if not points:
             continue
         entry = {"means": _plot_name("means", metric.name, points)}
@@ -184,30 +178,31 @@ def _replace_folder(staging: Path, final: Path) -> None:
     shutil.rmtree(trash, ignore_errors=True)
 
 
-def _model_files(report_dir: Path, inputs: pages.ReportInputs, rows: pl.DataFrame, sets: pl.DataFrame,
-                 tables: Sequence[str], model: str, prompt_files: Mapping[str, str]) -> int:
-    """Everything of one model: its page, its drill-down and compare cells (``data/model/<model>/``, written
-    aside and renamed into place) and its export rows (``export/<table>/<model>.csv``); the files written."""
-    own, own_rows, own_sets = pages.of_model(inputs, rows, sets, model)
+def _model_files(report_dir: Path, own: pages.ReportInputs, rows: pl.DataFrame, sets: pl.DataFrame,
+                 metrics: Sequence[pages.MetricInfo], tables: Sequence[str], model: str,
+                 prompt_files: Mapping[str, str]) -> int:
+    """Everything of one model (``own``, ``rows``, ``sets``: its rows only): its page, its drill-down and
+    compare cells (``data/model/<model>/``, written aside and renamed into place) and its export rows
+    (``export/<table>/<model>.csv``, one per registered metric it has rows of); the files written."""
     name = safe_name(model)
     staging = report_dir / "data" / "model" / f".{name}-{uuid.uuid4().hex[:8]}"
     written = 0
     try:
-        for pid, payload in pages.prompt_images(own, own_rows).items():
+        for pid, payload in pages.prompt_images(own, rows).items():
             _write_data(report_dir, f"model/{name}/prompt/{prompt_files[pid]}", payload,
                         staging / "prompt" / f"{prompt_files[pid]}.js")
             written += 1
-        for category, payload in pages.category_cells(own, own_rows, own_sets).items():
+        for category, payload in pages.category_cells(own, rows, sets).items():
             _write_data(report_dir, f"model/{name}/category/{safe_name(category)}", payload,
                         staging / "category" / f"{safe_name(category)}.js")
             written += 1
         _replace_folder(staging, report_dir / "data" / "model" / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    _write_data(report_dir, f"model/{name}", pages.model_payload(own, own_rows, own_sets, model))
-    for metric in inputs.metrics:
+    _write_data(report_dir, f"model/{name}", pages.model_payload(own, rows, sets, model))
+    for metric in metrics:
         target = report_dir / "export" / safe_name(metric.table) / f"{name}.{EXPORT_FORMAT}"
-        if metric.table in tables and own.scores[metric.name].height:
+        if metric.table in tables and metric.name in own.scores:
             write_export(own.scores[metric.name], EXPORT_FORMAT, target)
             written += 1
         else:
@@ -224,27 +219,27 @@ def _remove_model(report_dir: Path, model: str) -> None:
         part.unlink(missing_ok=True)
 
 
-def _exports_listed(report_dir: Path, inputs: pages.ReportInputs, tables: Sequence[str]) -> list[str]:
+def _exports_listed(report_dir: Path, site: pages.SiteInputs, tables: Sequence[str]) -> list[str]:
     """The export files for the overview: the shared tables, then each score table's per-model files."""
     shared = [f"export/{name}.{EXPORT_FORMAT}" for name in (*LEADERBOARD_TABLES, PROMPTS_TABLE)
               if (report_dir / "export" / f"{name}.{EXPORT_FORMAT}").is_file()]
     parts = [f"export/{safe_name(m.table)}/{safe_name(model)}.{EXPORT_FORMAT}"
-             for m in inputs.metrics if m.table in tables
-             for model in sorted(set(inputs.scores[m.name]["model"]))]
+             for m in site.metrics if m.table in tables
+             for model in site.model_names if m.name in site.summaries[model]["scored"]]
     return shared + parts
 
 
-def _shared_files(warehouse: Warehouse, inputs: pages.ReportInputs, rows: pl.DataFrame, sets: pl.DataFrame,
-                  report_dir: Path, prompt_files: Mapping[str, str], prompts_changed: bool) -> int:
+def _shared_files(warehouse: Warehouse, site: pages.SiteInputs, report_dir: Path, prompt_files: Mapping[str, str],
+                  prompts_changed: bool) -> int:
     """The pages every model shows on: each category's grid (its cells are the models'), each prompt's page
     (only when the prompts changed), and the leaderboards' and prompts' export; the files written."""
     written = 0
-    for category in inputs.categories:
+    for category in site.categories:
         _write_data(report_dir, f"category/{safe_name(category)}",
-                    pages.category_payload(inputs, category, rows, sets, dict(prompt_files)))
+                    pages.category_payload(site, category, dict(prompt_files)))
         written += 1
     if prompts_changed:
-        pages_now = pages.prompt_pages(inputs)
+        pages_now = pages.prompt_pages(site.prompts)
         for pid, payload in pages_now.items():
             _write_data(report_dir, f"prompt/{prompt_files[pid]}", payload)
         keep = {f"{prompt_files[pid]}.js" for pid in pages_now}
@@ -263,6 +258,67 @@ def _shared_files(warehouse: Warehouse, inputs: pages.ReportInputs, rows: pl.Dat
     return written
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What every model's files read besides its own rows (each is in every model's digest)."""
+
+    prompts: pl.DataFrame
+    leaderboard: pl.DataFrame
+    models: dict[str, dict[str, str]]  # the drop folder: key -> kind, source
+    prefix: str  # a full image's link, before its key
+    tables: list[str]  # the score tables exported
+    default_images_per_prompt: int
+    prompt_files: dict[str, str]  # prompt id -> its file name
+
+
+@dataclass
+class _ModelsBuilt:
+    """What the per-model pass leaves for the shared pages: every shown model's manifest entry (its summary,
+    the images that got no thumbnail), the files written, and each built model's image digests (for pruning)."""
+
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    written: int = 0
+    shas: list[pl.Series] = field(default_factory=list)
+
+
+def _build_models(warehouse: Warehouse, report_dir: Path, images: Store, metrics: Sequence[pages.MetricInfo],
+                  shared: _Shared, plan: Plan, listing: Listing, stats: ThumbnailStats) -> _ModelsBuilt:
+    """Each model in turn: an unchanged one keeps its files and its manifest entry; any other has its rows read,
+    its thumbnails made and its files written, then its rows are dropped before the next model's are read."""
+    built = _ModelsBuilt()
+    for model in sorted(plan.digests):
+        if model in plan.same:
+            built.entries[model] = {k: v for k, v in plan.carried.models[model].items() if k != "digest"}
+            stats.cached += built.entries[model]["summary"]["thumbnails"]
+            continue
+        own = pages.ReportInputs.read_model(warehouse, metrics, model, shared.prompts, shared.leaderboard,
+                                            shared.models, partitions_of(listing, model))
+        thumbs = _thumbnails(own.images, report_dir / THUMBS, images, stats)
+        rows, sets = pages.image_rows(own, thumbs, shared.prefix), pages.set_values(own)
+        summary = pages.model_summary(own, rows, sets, len(thumbs), shared.default_images_per_prompt)
+        if model not in pages.shown_models(shared.models, shared.leaderboard, {model: summary}):
+            _remove_model(report_dir, model)  # only empty partitions: not a model the report shows
+            continue
+        built.written += _model_files(report_dir, own, rows, sets, metrics, shared.tables, model, shared.prompt_files)
+        unreadable = sorted(sha for sha, href in thumbs.items() if href is None)
+        built.entries[model] = {"summary": summary, "unreadable": unreadable}
+        if own.images.height:
+            built.shas.append(own.images["sha256"])
+    return built
+
+
+def _thumbnails_in_use(warehouse: Warehouse, built: _ModelsBuilt, plan: Plan, listing: Listing) -> set[str]:
+    """Every shown model's thumbnails (relative to the thumbnail folder): the built models' from their rows,
+    the unchanged ones' from their manifests' ``sha256`` column only."""
+    columns = list(built.shas)
+    for model in sorted(plan.same & set(built.entries)):
+        categories = partitions_of(listing, model).get(IMAGES_TABLE, ())
+        columns.append(read_model_column(warehouse, IMAGES_TABLE, model, categories, "sha256"))
+    if not columns:
+        return set()
+    return {thumbnail_relpath(sha) for sha in pl.concat(columns).unique().to_list()}
+
+
 def build_report(
     warehouse: Warehouse,
     report_dir: Path,
@@ -273,55 +329,68 @@ def build_report(
     score_tables: Sequence[str] | None = None,
     incremental: bool = True,
     references: Mapping[str, ReferenceSet] | None = None,
+    digests: PartitionDigests | None = None,
 ) -> ReportSummary:
     """Build the site from the warehouse into ``report_dir``; thumbnails already made are reused.
 
     ``images`` is the image store the rows' keys belong to (a folder path opens a local one);
     ``references`` the registered reference sets, each of which gets a page. ``incremental``: a model whose inputs are unchanged since the last build (``report.incremental``)
     keeps its files and its thumbnails are not looked at; the shared pages are written again. False:
-    every model's files are written.
+    every model's files are written. ``digests``: the partition digests to recognise unchanged models by (the
+    data directory's cache, saved after the build); none: every partition is read once to digest it.
+
+    One model's rows are in memory at a time; the shared pages are written from the leaderboard, the
+    prompts and each model's summary.
     """
     started = time.perf_counter()
     images = images if isinstance(images, Store) else open_store(images)
     report_dir.mkdir(parents=True, exist_ok=True)
-    inputs = pages.ReportInputs.read(warehouse, metrics, models)
+    digests = digests or PartitionDigests(warehouse)
+    prompts, leaderboard = read_prompts(warehouse), warehouse.read_table(pages.LEADERBOARD_TABLE)
+    models = models or {}
+    listing = {table: digests.of_table(table) for table in dict.fromkeys([IMAGES_TABLE, FAILURES_TABLE,
+                                                                          *(m.table for m in metrics)])}
     prefix = pages.full_image_prefix(report_dir, images)
     tables = list(score_tables) if score_tables is not None else [m.table for m in metrics]
-    plan = Plan.make(report_dir, inputs, [prefix, default_images_per_prompt, sorted(tables)], incremental,
-                     lambda m: (report_dir / "data" / "model" / f"{safe_name(m)}.js").is_file())
+    candidates = sorted(set(models) | {m for table in (IMAGES_TABLE, FAILURES_TABLE) for m, _ in listing[table]}
+                        | (set(leaderboard["model"]) if leaderboard.height else set()))
+    plan = Plan.make(report_dir, model_digests(listing, leaderboard, prompts, metrics, models, candidates,
+                                               [prefix, default_images_per_prompt, sorted(tables)]),
+                     prompts, incremental, lambda m: (report_dir / "data" / "model" / f"{safe_name(m)}.js").is_file())
+    prompt_files = {pid: safe_name(pid) for pid in prompts["prompt_id"]} if not prompts.is_empty() else {}
+    shared = _Shared(prompts, leaderboard, models, prefix, tables, default_images_per_prompt, prompt_files)
     stats = ThumbnailStats()
-    thumbs = _thumbnails(inputs, report_dir / THUMBS, images, stats, plan.carried, plan.same)
+    built = _build_models(warehouse, report_dir, images, metrics, shared, plan, listing, stats)
+    summaries = {m: entry["summary"] for m, entry in built.entries.items()}
+    site = pages.SiteInputs(leaderboard, prompts, pages.present_metrics(metrics, summaries), summaries, models)
     board = distribution_board(warehouse)
     reference_files, reference_thumbs = _reference_pages(report_dir, board, references or {}, stats)
-    if plan.lost or inputs.images.is_empty():  # thumbnails no image uses any more: only when a model changed or went
+    if plan.lost or not site.images:  # thumbnails no image uses any more: only when a model changed or went
         stats.removed = prune_thumbnails(report_dir / THUMBS,
-                                         {*(thumbnail_relpath(sha) for sha in thumbs), *reference_thumbs})
-    rows, sets = pages.image_rows(inputs, thumbs, prefix), pages.set_values(inputs)
-    prompt_files = {pid: safe_name(pid) for pid in inputs.prompts["prompt_id"]} if not inputs.prompts.is_empty() else {}
-    written = sum(_model_files(report_dir, inputs, rows, sets, tables, model, prompt_files)
-                  for model in inputs.model_names if model not in plan.same)
-    for gone in plan.gone:
+                                         _thumbnails_in_use(warehouse, built, plan, listing) | reference_thumbs)
+    for gone in plan.gone - set(built.entries):
         _remove_model(report_dir, gone)
-    written += _shared_files(warehouse, inputs, rows, sets, report_dir, prompt_files, plan.prompts_changed)
-    exports = _exports_listed(report_dir, inputs, tables)
-    overview = pages.overview_payload(inputs, _plots(inputs, report_dir), exports, default_images_per_prompt)
-    overview["files"] = {"category": {c: f"category/{safe_name(c)}" for c in inputs.categories},
-                         "model": {m: f"model/{safe_name(m)}" for m in inputs.model_names}}
+    written = built.written + _shared_files(warehouse, site, report_dir, prompt_files, plan.prompts_changed)
+    exports = _exports_listed(report_dir, site, tables)
+    overview = pages.overview_payload(site, _plots(site, report_dir), exports)
+    overview["files"] = {"category": {c: f"category/{safe_name(c)}" for c in site.categories},
+                         "model": {m: f"model/{safe_name(m)}" for m in site.model_names}}
     overview["distribution"] = overview_distribution(board, reference_files)
     _write_data(report_dir, "overview", overview)
-    plan.manifest(thumbs, inputs.images, report_dir).write(report_dir)
+    plan.manifest(built.entries, report_dir).write(report_dir)
+    digests.save()
     _copy_static(report_dir)
     return ReportSummary(
         index=report_dir / "index.html",
-        models=len(inputs.model_names),
-        images=inputs.images.height,
+        models=len(site.model_names),
+        images=site.images,
         leaders=overview["leaders"],
         thumbnails=stats,
         seconds=time.perf_counter() - started,
         files=written + 1 + len(STATIC_FILES),
         exports=exports,
-        pages_written=len(inputs.model_names) - len(plan.same),
-        carried_over=len(plan.same),
+        pages_written=len(site.model_names) - len(plan.same & set(site.model_names)),
+        carried_over=len(plan.same & set(site.model_names)),
     )
 
 

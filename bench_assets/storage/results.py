@@ -9,6 +9,7 @@ keys too); an export can add where that is now (``image_location``).
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -58,13 +59,46 @@ def image_keys(values: pl.Series) -> pl.Series:
 
 
 def item_scores(warehouse: Warehouse, table: str, prompt_table: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Every row of a score table with its prompt's text; each row's image key is already on it.
+    """Every row of a score table with its prompt's text; each row's image key is already on it."""
+    return _with_prompts(warehouse.read_table(table), warehouse, prompt_table)
+
+
+def read_model_rows(warehouse: Warehouse, table: str, model: str, categories: Sequence[str]) -> pl.DataFrame:
+    """One model's rows of a partitioned table (its ``categories``' files, in path order); empty if none."""
+    frames = warehouse.read_keys([warehouse.partition_key(table, model, c) for c in sorted(categories)])
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
+
+
+def read_model_column(warehouse: Warehouse, table: str, model: str, categories: Sequence[str],
+                      column: str) -> pl.Series:
+    """One column of one model's rows (only that column read from each file); a file that does not read as
+    Parquet, or lacks the column, gives none (the readers of whole rows move a damaged file aside)."""
+    values = []
+    for category in sorted(categories):
+        key = warehouse.partition_key(table, model, category)
+        path = warehouse.store.local_path(key)
+        try:
+            frame = pl.read_parquet(path if path is not None else io.BytesIO(warehouse.store.get_bytes(key)),
+                                    columns=[column])
+        except Exception:  # noqa: BLE001 - missing, damaged or without the column: no values from it
+            continue
+        values.append(frame[column])
+    return pl.concat(values) if values else pl.Series(column, [], dtype=pl.Utf8)
+
+
+def model_scores(warehouse: Warehouse, table: str, model: str, categories: Sequence[str],
+                 prompt_table: pl.DataFrame | None = None) -> pl.DataFrame:
+    """``item_scores`` of one model only (its ``categories``' partitions): what a per-model page or export reads."""
+    return _with_prompts(read_model_rows(warehouse, table, model, categories), warehouse, prompt_table)
+
+
+def _with_prompts(scores: pl.DataFrame, warehouse: Warehouse, prompt_table: pl.DataFrame | None) -> pl.DataFrame:
+    """Score rows with their prompt's text and image keys.
 
     Columns that are entirely null in some partitions (a set metric's
     ``image_index``) are cast to their non-null types so the join and any
     writer see one schema.
     """
-    scores = warehouse.read_table(table)
     if scores.is_empty():
         return scores
     scores = scores.with_columns(

@@ -8,7 +8,8 @@ import polars as pl
 
 from bench_assets.metrics.registry import METRICS
 from bench_assets.report.data import (
-    MetricInfo, ReportInputs, health, image_rows, leaderboard_layout, model_payload, set_values,
+    MetricInfo, ReportInputs, SiteInputs, health, image_rows, leaderboard_layout, model_payload, model_summary,
+    set_values, shown_models,
 )
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse
@@ -52,7 +53,7 @@ def test_health_counts_failed_and_missing_images_per_model(synthetic_results, tm
          "seed": None, "error": "broken.safetensors: truncated header", "failed_at": "now"}
     ], schema=FAILURE_SCHEMA)
     dropped = {"new-model": {"kind": "diffusers", "source": "new-model"}}  # in data/models, never run yet
-    rows = {r["model"]: r for r in health(ReportInputs.read(wh, METRIC_INFO, dropped), default_images_per_prompt=4)}
+    rows = {r["model"]: r for r in health(_site(wh, dropped))}
     # never generated anything: every image missing, at the default images per prompt
     assert (rows["broken"]["images"], rows["broken"]["missing"]) == (0, 6 * 4)
     assert rows["broken"]["errors"] == [{"category": "object", "error": "broken.safetensors: truncated header"}]
@@ -67,7 +68,7 @@ def test_health_counts_failed_and_missing_images_per_model(synthetic_results, tm
 
 def test_worst_prompts_are_the_lowest_means_with_their_worst_image(synthetic_results, tmp_path):
     wh = Warehouse(synthetic_results / "warehouse")
-    inputs = ReportInputs.read(wh, METRIC_INFO)
+    inputs = _model_inputs(wh, "model-00")
 
     images = image_rows(inputs, {}, "../images/")
     page = model_payload(inputs, images, set_values(inputs), "model-00")
@@ -81,3 +82,21 @@ def test_worst_prompts_are_the_lowest_means_with_their_worst_image(synthetic_res
     lpips = wh.read_table("scores_lpips").filter(pl.col("model") == "model-00").sort("value")
     assert page["worst"]["lpips_diversity"][0]["value"] == lpips["value"][0]
     assert page["fingerprints"] == ["fp-model-00"] and page["settings"]["images_per_prompt"] == 2
+
+
+def _model_inputs(wh: Warehouse, model: str, dropped: dict | None = None) -> ReportInputs:
+    return ReportInputs.read_model(wh, METRIC_INFO, model, wh.read_table("prompts"), wh.read_table("leaderboard"),
+                                   dropped)
+
+
+def _site(wh: Warehouse, dropped: dict) -> SiteInputs:
+    """The shared pages' inputs as a build makes them: each model's summary from its own rows."""
+    listed = set(dropped) | set(wh.read_table(IMAGES_TABLE)["model"]) | set(wh.read_table(FAILURES_TABLE)["model"])
+    summaries = {}
+    for model in sorted(listed):
+        own = _model_inputs(wh, model, dropped)
+        rows, sets = image_rows(own, {}, "../images/"), set_values(own)
+        summaries[model] = model_summary(own, rows, sets, 0, default_images_per_prompt=4)
+    board = wh.read_table("leaderboard")
+    shown = shown_models(dropped, board, summaries)
+    return SiteInputs(board, wh.read_table("prompts"), METRIC_INFO, {m: summaries[m] for m in shown}, dropped)

@@ -81,9 +81,13 @@ def grown(tmp_path_factory) -> dict:
     after, digested = _refresh_comparisons(paths)
     cache = leaderboard_cache(paths)
     tables = _leaderboard(paths, cache)
-    report = build_data_dir_report(paths, SPEC.images_per_prompt)
+    read: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        original = Warehouse._read
+        patch.setattr(Warehouse, "_read", lambda self, key: read.append(key) or original(self, key))
+        report = build_data_dir_report(paths, SPEC.images_per_prompt)
     return {"paths": paths, "first": first, "after": after, "digested": digested, "cache": cache, "tables": tables,
-            "report": report}
+            "report": report, "report_read": read}
 
 
 def test_comparisons_recompute_only_rows_of_the_new_model_and_the_composite(grown):
@@ -118,6 +122,8 @@ def test_report_writes_only_the_new_models_files_and_equals_a_full_build(grown, 
     paths, report = grown["paths"], grown["report"]
     assert (report.pages_written, report.carried_over) == (1, SPEC.models)
     assert report.thumbnails.created == SPEC.prompts * SPEC.images_per_prompt, "the new model's own images only"
+    partitions_read = {key.split("/")[1] for key in grown["report_read"] if key.count("/") == 2}
+    assert partitions_read == {NEW}, "the other models' rows are not read, not even to digest them"
     shutil.move(paths.report, tmp_path / "incremental")  # the full build goes where it was: same relative links
     config = load_config(paths)
     full = build_report(open_warehouse(paths, config), paths.report, images_store(paths, config),
