@@ -357,24 +357,21 @@ def category_payload(site: SiteInputs, category: str, prompt_files: dict[str, st
 def category_cells(inputs: ReportInputs, images: pl.DataFrame, sets: pl.DataFrame) -> dict[str, dict[str, Any]]:
     """One model's compare cells per category (``images``/``sets``: that model's rows only):
     per prompt and seed index, [seed, thumbnail, full image, values], and its set metrics' values."""
-    image_metrics = [m.name for m in inputs.of_unit("image")]
+    image_metrics = [m.name for m in inputs.of_unit("image") if m.name in images.columns]
     out: dict[str, dict[str, Any]] = {}
-    for row in (images.iter_rows(named=True) if not images.is_empty() else []):
-        values = {m: clean(row[m]) for m in image_metrics if row.get(m) is not None}
-        page = out.setdefault(row["category"], {"cells": {}, "sets": {}})
-        page["cells"].setdefault(row["prompt_id"], {})[str(row["image_index"])] = [
-            row["seed"], row["thumb"], row["full"], values]
-    for row in sets.iter_rows(named=True):
-        page = out.setdefault(row["category"], {"cells": {}, "sets": {}})
-        page["sets"].setdefault(row["prompt_id"], {})[row["metric"]] = clean(row["value"])
+    rows = (_columns(images, "category", "prompt_id", "image_index", "seed", "thumb", "full", *image_metrics)
+            if not images.is_empty() else [])
+    for category, pid, index, seed, thumb, full, *scores in rows:
+        values = {m: clean(v) for m, v in zip(image_metrics, scores) if v is not None}
+        page = out.setdefault(category, {"cells": {}, "sets": {}})
+        page["cells"].setdefault(pid, {})[str(index)] = [seed, thumb, full, values]
+    for category, pid, metric, value in _columns(sets, "category", "prompt_id", "metric", "value"):
+        page = out.setdefault(category, {"cells": {}, "sets": {}})
+        page["sets"].setdefault(pid, {})[metric] = clean(value)
     return out
 
 
 # --- Drill-down (one prompt) --------------------------------------------------------------------
-
-
-def _details(row: dict[str, Any], extras: Sequence[str]) -> dict[str, Any]:
-    return {c: clean(row[c]) for c in extras if row.get(c) is not None}
 
 
 def prompt_pages(prompts: pl.DataFrame) -> dict[str, dict[str, Any]]:
@@ -386,29 +383,39 @@ def prompt_pages(prompts: pl.DataFrame) -> dict[str, dict[str, Any]]:
         for row in (prompts.iter_rows(named=True) if not prompts.is_empty() else [])}
 
 
+def _columns(frame: pl.DataFrame, *names: str) -> Iterable[tuple]:
+    """The rows of ``names`` as tuples, a column at a time: far cheaper than ``iter_rows(named=True)``
+    over the hundreds of thousands of score rows one model has."""
+    return zip(*(frame[name].to_list() for name in names))
+
+
 def prompt_images(inputs: ReportInputs, images: pl.DataFrame) -> dict[str, dict[str, Any]]:
     """One model's drill-down per prompt (``inputs`` and ``images``: that model's rows only): its images with
     every metric value and its details, and its set metrics' values."""
     known = set(inputs.prompts["prompt_id"]) if not inputs.prompts.is_empty() else set()
     by_prompt: dict[str, dict[str, Any]] = {}
     if not images.is_empty():
-        for row in images.select("model", "prompt_id", "image_index", "seed", "thumb", "full", "sha256").iter_rows(named=True):
-            if row["prompt_id"] in known:
-                by_prompt.setdefault(row["prompt_id"], {"images": {}, "sets": []})["images"][row["image_index"]] = {
-                    "model": row["model"], "index": row["image_index"], "seed": row["seed"],
-                    "thumb": row["thumb"], "full": row["full"], "sha256": row["sha256"], "scores": {}}
+        for model, pid, index, seed, thumb, full, sha in _columns(
+                images, "model", "prompt_id", "image_index", "seed", "thumb", "full", "sha256"):
+            if pid in known:
+                by_prompt.setdefault(pid, {"images": {}, "sets": []})["images"][index] = {
+                    "model": model, "index": index, "seed": seed, "thumb": thumb, "full": full, "sha256": sha,
+                    "scores": {}}
     for metric in inputs.metrics:
         frame = inputs.scores[metric.name]
         extras = metric_extras(frame)
-        for row in frame.iter_rows(named=True):
-            if row["prompt_id"] not in known:
+        indices = frame["image_index"] if "image_index" in frame.columns else pl.Series([None] * frame.height)
+        for pid, model, index, value, *details in _columns(
+                frame.with_columns(indices.alias("image_index")), "prompt_id", "model", "image_index", "value",
+                *extras):
+            if pid not in known:
                 continue
-            entry = {"metric": metric.name, "value": clean(row["value"]), "details": _details(row, extras)}
+            entry = {"metric": metric.name, "value": clean(value),
+                     "details": {c: clean(v) for c, v in zip(extras, details) if v is not None}}
             if metric.unit == "prompt":
-                by_prompt.setdefault(row["prompt_id"], {"images": {}, "sets": []})["sets"].append(
-                    {"model": row["model"], **entry})
+                by_prompt.setdefault(pid, {"images": {}, "sets": []})["sets"].append({"model": model, **entry})
                 continue
-            image = by_prompt.get(row["prompt_id"], {"images": {}})["images"].get(row["image_index"])
+            image = by_prompt.get(pid, {"images": {}})["images"].get(index)
             if image is not None:
                 image["scores"][metric.name] = entry
     for page in by_prompt.values():
