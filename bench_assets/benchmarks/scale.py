@@ -19,8 +19,9 @@ fresh subprocess of its own against it (``BENCH_DATA_DIR`` = that directory,
   docs/sql.md, through ``storage.query.open_sql`` / ``run_statements``, rows fetched;
 - ``arena pair sampling``: ``arena.app.open_arena`` (the manifest read and
   indexed by prompt × seed × model; no pair is built until drawn) and 100 draws;
-- then one model is added (a setup row: its checkpoint, version, own images and
-  every table's partitions), and ``comparisons`` (only rows whose sides
+- then one model is added (a setup row: its checkpoint, version, own images,
+  every table's partitions and its images' report thumbnails, which the
+  ``images`` step makes as it writes them), and ``comparisons`` (only rows whose sides
   changed, the rest carried over by content digest), ``leaderboard`` (only
   the new model resampled, the others' figures read back from the data
   directory's cache) and ``report`` (only the new model's files written, by
@@ -53,7 +54,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from bench_assets.benchmarks.scale_data import ScaleSpec, add_model, build_data_dir, open_scale_data
+from bench_assets.benchmarks.scale_data import (
+    ScaleData, ScaleSpec, add_model, build_data_dir, model_name, open_scale_data,
+)
 from bench_assets.core.paths import DataPaths
 
 REPO = Path(__file__).resolve().parents[2]
@@ -242,9 +245,28 @@ def add_one_model(paths: DataPaths, _: str) -> Work:
 
     def work() -> dict:
         rows = add_model(data, spec.models, own_images=True)
-        return {"rows": rows, "models": spec.models + 1}
+        started = time.perf_counter()
+        made = new_model_thumbnails(paths, data, model_name(spec.models))
+        return {"rows": rows, "models": spec.models + 1, "thumbnails_made": made,
+                "thumbnail_seconds": round(time.perf_counter() - started, 2)}
 
     return work
+
+
+def new_model_thumbnails(paths: DataPaths, data: ScaleData, model: str) -> int:
+    """The report's thumbnails of the added model's images, as the ``images`` step makes them when it writes
+    them (``report.thumbnails.thumbnails_of``), so the report rebuild after it finds them made."""
+    from bench_assets.core.config import load_config
+    from bench_assets.report.thumbnails import THUMBS_FOLDER, thumbnails_of
+    from bench_assets.storage.status import IMAGES_TABLE
+    from bench_assets.storage.store import images_store
+
+    warehouse, images = data.store.warehouse, images_store(paths, load_config(paths))
+    made = 0
+    for category in warehouse.categories(IMAGES_TABLE, model):
+        rows = warehouse.read_partition(IMAGES_TABLE, model, category)
+        made += thumbnails_of(images, rows.iter_rows(named=True), paths.report / THUMBS_FOLDER).created
+    return made
 
 
 @dataclass(frozen=True)

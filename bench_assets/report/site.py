@@ -44,7 +44,9 @@ from bench_assets.report.reference_pages import (
     overview_distribution, reference_names, reference_payload, reference_thumbnails, shown_images,
 )
 from bench_assets.report.incremental import Listing, Plan, model_digests, partitions_of
-from bench_assets.report.thumbnails import ThumbnailStats, ensure_thumbnail, prune_thumbnails, thumbnail_relpath
+from bench_assets.report.thumbnails import (
+    THUMBS_FOLDER, ThumbnailStats, ensure_thumbnail, prune_thumbnails, thumbnail_relpath,
+)
 from bench_assets.storage.partition_digests import PartitionDigests
 from bench_assets.storage.results import (
     LEADERBOARD_TABLES, PROMPTS_TABLE, prompts as read_prompts, read_model_column, write_export,
@@ -54,7 +56,6 @@ from bench_assets.storage.warehouse import Warehouse
 
 STATIC_FILES = ("index.html", "report.js", "report.css")
 PLOT_VERSION = 1  # bump when the plots change look, so cached figures are redrawn
-THUMBS = "thumbs"
 EXPORT_FORMAT = "csv"
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 
@@ -108,7 +109,7 @@ def _thumbnails(images_rows: pl.DataFrame, thumbs_dir: Path, images: Store,
         return hrefs
     for sha, path in images_rows.select("sha256", "path").unique("sha256").sort("sha256").iter_rows():
         rel = ensure_thumbnail(images, recorded_image_key(path), sha, thumbs_dir, stats)
-        hrefs[sha] = f"{THUMBS}/{rel}" if rel else None
+        hrefs[sha] = f"{THUMBS_FOLDER}/{rel}" if rel else None
     return hrefs
 
 
@@ -116,7 +117,7 @@ def _reference_pages(report_dir: Path, board: pl.DataFrame, references: Mapping[
                      stats: ThumbnailStats) -> tuple[dict[str, str], set[str]]:
     """Write each reference set's page (removing those of sets gone); (name -> its data file, the thumbnails
     they use, relative to the thumbnails folder)."""
-    thumbs = reference_thumbnails(references, report_dir / THUMBS, stats, f"{THUMBS}/")
+    thumbs = reference_thumbnails(references, report_dir / THUMBS_FOLDER, stats, f"{THUMBS_FOLDER}/")
     files = {}
     for name in reference_names(board, references):
         files[name] = f"reference/{safe_name(name)}"
@@ -293,7 +294,7 @@ def _build_models(warehouse: Warehouse, report_dir: Path, images: Store, metrics
             continue
         own = pages.ReportInputs.read_model(warehouse, metrics, model, shared.prompts, shared.leaderboard,
                                             shared.models, partitions_of(listing, model))
-        thumbs = _thumbnails(own.images, report_dir / THUMBS, images, stats)
+        thumbs = _thumbnails(own.images, report_dir / THUMBS_FOLDER, images, stats)
         rows, sets = pages.image_rows(own, thumbs, shared.prefix), pages.set_values(own)
         summary = pages.model_summary(own, rows, sets, len(thumbs), shared.default_images_per_prompt)
         if model not in pages.shown_models(shared.models, shared.leaderboard, {model: summary}):
@@ -366,7 +367,7 @@ def build_report(
     board = distribution_board(warehouse)
     reference_files, reference_thumbs = _reference_pages(report_dir, board, references or {}, stats)
     if plan.lost or not site.images:  # thumbnails no image uses any more: only when a model changed or went
-        stats.removed = prune_thumbnails(report_dir / THUMBS,
+        stats.removed = prune_thumbnails(report_dir / THUMBS_FOLDER,
                                          _thumbnails_in_use(warehouse, built, plan, listing) | reference_thumbs)
     for gone in plan.gone - set(built.entries):
         _remove_model(report_dir, gone)

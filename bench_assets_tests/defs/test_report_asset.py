@@ -24,9 +24,10 @@ def test_report_materializes_with_path_url_and_headline_figures(report_run):
     assert report_run.leaderboard_meta["report"] == index.resolve().as_uri()
 
 
-def test_rematerializing_with_unchanged_scores_makes_no_new_thumbnail(report_run):
+def test_the_images_step_makes_the_thumbnails_and_no_report_makes_them_again(report_run):
     first, second = report_run.report_meta
-    assert (first["thumbnails_created"], first["thumbnails_cached"]) == (16, 0)
+    assert report_run.thumbs_before_report == 16, "made by the images step, with the images"
+    assert (first["thumbnails_created"], first["thumbnails_cached"]) == (0, 16)
     assert (second["thumbnails_created"], second["thumbnails_cached"]) == (0, 16)
     assert report_run.thumbs_after == [16, 16], "thumbnail files on disk, counted"
 

@@ -48,6 +48,7 @@ class RealRun:
     leaderboard_meta: dict
     report_meta: list[dict]  # metadata of the two report materializations
     thumbs_after: list[int]  # thumbnail files on disk after each
+    thumbs_before_report: int = 0  # thumbnail files the images step made, before any report
 
 
 def _thumb_files(data: Path) -> int:
@@ -78,6 +79,7 @@ def report_run(tiny_sources, tmp_path_factory) -> RealRun:
         for model in ("tiny-a", "tiny-b"):  # one run per model, as the sensor requests it
             request = model_run_request(model, ["object", "colour"], ["object", "colour"], None, "test")
             assert job.execute_in_process(instance=instance, tags=request.tags).success, model
+        made = _thumb_files(data)
         leaderboard = refresh_leaderboard(defs, instance)
         metas, thumbs = [], []
         for _ in range(2):
@@ -85,7 +87,7 @@ def report_run(tiny_sources, tmp_path_factory) -> RealRun:
             assert result.success
             metas.append(materialization_metadata(result, "report"))
             thumbs.append(_thumb_files(data))
-    return RealRun(data, materialization_metadata(leaderboard, "leaderboard"), metas, thumbs)
+    return RealRun(data, materialization_metadata(leaderboard, "leaderboard"), metas, thumbs, made)
 
 
 @dataclass
