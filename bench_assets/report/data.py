@@ -404,6 +404,7 @@ def prompt_images(inputs: ReportInputs, images: pl.DataFrame) -> dict[str, dict[
     for metric in inputs.metrics:
         frame = inputs.scores[metric.name]
         extras = metric_extras(frame)
+        cleaned = any(frame.schema[c].is_float() for c in extras)  # only a float can be NaN or infinite
         indices = frame["image_index"] if "image_index" in frame.columns else pl.Series([None] * frame.height)
         for pid, model, index, value, *details in _columns(
                 frame.with_columns(indices.alias("image_index")), "prompt_id", "model", "image_index", "value",
@@ -411,11 +412,13 @@ def prompt_images(inputs: ReportInputs, images: pl.DataFrame) -> dict[str, dict[
             if pid not in known:
                 continue
             entry = {"metric": metric.name, "value": clean(value),
-                     "details": {c: clean(v) for c, v in zip(extras, details) if v is not None}}
+                     "details": ({c: clean(v) for c, v in zip(extras, details) if v is not None} if cleaned
+                                 else {c: v for c, v in zip(extras, details) if v is not None})}
             if metric.unit == "prompt":
                 by_prompt.setdefault(pid, {"images": {}, "sets": []})["sets"].append({"model": model, **entry})
                 continue
-            image = by_prompt.get(pid, {"images": {}})["images"].get(index)
+            page = by_prompt.get(pid)
+            image = page["images"].get(index) if page is not None else None
             if image is not None:
                 image["scores"][metric.name] = entry
     for page in by_prompt.values():
