@@ -320,6 +320,41 @@ def _thumbnails_in_use(warehouse: Warehouse, built: _ModelsBuilt, plan: Plan, li
     return {thumbnail_relpath(sha) for sha in pl.concat(columns).unique().to_list()}
 
 
+def _overview(report_dir: Path, site: pages.SiteInputs, exports: list[str], distribution: Any) -> dict[str, Any]:
+    """Write the overview (leaderboard, plots, health, where each category's and model's file is); its payload."""
+    overview = pages.overview_payload(site, _plots(site, report_dir), exports)
+    overview["files"] = {"category": {c: f"category/{safe_name(c)}" for c in site.categories},
+                         "model": {m: f"model/{safe_name(m)}" for m in site.model_names}}
+    overview["distribution"] = distribution
+    _write_data(report_dir, "overview", overview)
+    return overview
+
+
+def _shared_inputs(warehouse: Warehouse, report_dir: Path, images: Store, metrics: Sequence[pages.MetricInfo],
+                   models: dict[str, dict[str, str]], default_images_per_prompt: int,
+                   score_tables: Sequence[str] | None) -> _Shared:
+    """The small tables and settings every model's files read (read once per build)."""
+    prompts = read_prompts(warehouse)
+    return _Shared(prompts, warehouse.read_table(pages.LEADERBOARD_TABLE), models,
+                   pages.full_image_prefix(report_dir, images),
+                   list(score_tables) if score_tables is not None else [m.table for m in metrics],
+                   default_images_per_prompt,
+                   {pid: safe_name(pid) for pid in prompts["prompt_id"]} if not prompts.is_empty() else {})
+
+
+def _plan(report_dir: Path, listing: Listing, shared: _Shared, metrics: Sequence[pages.MetricInfo],
+          incremental: bool) -> Plan:
+    """Which models keep their files: every model shown from the listing, the leaderboard or the drop folder,
+    each with its digest now."""
+    board = shared.leaderboard
+    candidates = sorted(set(shared.models) | {m for table in (IMAGES_TABLE, FAILURES_TABLE) for m, _ in listing[table]}
+                        | (set(board["model"]) if board.height else set()))
+    digests = model_digests(listing, board, shared.prompts, metrics, shared.models, candidates,
+                            [shared.prefix, shared.default_images_per_prompt, sorted(shared.tables)])
+    return Plan.make(report_dir, digests, shared.prompts, incremental,
+                     lambda m: (report_dir / "data" / "model" / f"{safe_name(m)}.js").is_file())
+
+
 def build_report(
     warehouse: Warehouse,
     report_dir: Path,
@@ -335,8 +370,9 @@ def build_report(
     """Build the site from the warehouse into ``report_dir``; thumbnails already made are reused.
 
     ``images`` is the image store the rows' keys belong to (a folder path opens a local one);
-    ``references`` the registered reference sets, each of which gets a page. ``incremental``: a model whose inputs are unchanged since the last build (``report.incremental``)
-    keeps its files and its thumbnails are not looked at; the shared pages are written again. False:
+    ``references`` the registered reference sets, each of which gets a page. ``incremental``: a model whose
+    inputs are unchanged since the last build (``report.incremental``) keeps its files and its thumbnails
+    are not looked at; the shared pages are written again. False:
     every model's files are written. ``digests``: the partition digests to recognise unchanged models by (the
     data directory's cache, saved after the build); none: every partition is read once to digest it.
 
@@ -347,23 +383,16 @@ def build_report(
     images = images if isinstance(images, Store) else open_store(images)
     report_dir.mkdir(parents=True, exist_ok=True)
     digests = digests or PartitionDigests(warehouse)
-    prompts, leaderboard = read_prompts(warehouse), warehouse.read_table(pages.LEADERBOARD_TABLE)
-    models = models or {}
     listing = {table: digests.of_table(table) for table in dict.fromkeys([IMAGES_TABLE, FAILURES_TABLE,
                                                                           *(m.table for m in metrics)])}
-    prefix = pages.full_image_prefix(report_dir, images)
-    tables = list(score_tables) if score_tables is not None else [m.table for m in metrics]
-    candidates = sorted(set(models) | {m for table in (IMAGES_TABLE, FAILURES_TABLE) for m, _ in listing[table]}
-                        | (set(leaderboard["model"]) if leaderboard.height else set()))
-    plan = Plan.make(report_dir, model_digests(listing, leaderboard, prompts, metrics, models, candidates,
-                                               [prefix, default_images_per_prompt, sorted(tables)]),
-                     prompts, incremental, lambda m: (report_dir / "data" / "model" / f"{safe_name(m)}.js").is_file())
-    prompt_files = {pid: safe_name(pid) for pid in prompts["prompt_id"]} if not prompts.is_empty() else {}
-    shared = _Shared(prompts, leaderboard, models, prefix, tables, default_images_per_prompt, prompt_files)
+    shared = _shared_inputs(warehouse, report_dir, images, metrics, models or {}, default_images_per_prompt,
+                            score_tables)
+    plan = _plan(report_dir, listing, shared, metrics, incremental)
     stats = ThumbnailStats()
     built = _build_models(warehouse, report_dir, images, metrics, shared, plan, listing, stats)
     summaries = {m: entry["summary"] for m, entry in built.entries.items()}
-    site = pages.SiteInputs(leaderboard, prompts, pages.present_metrics(metrics, summaries), summaries, models)
+    site = pages.SiteInputs(shared.leaderboard, shared.prompts, pages.present_metrics(metrics, summaries), summaries,
+                            shared.models)
     board = distribution_board(warehouse)
     reference_files, reference_thumbs = _reference_pages(report_dir, board, references or {}, stats)
     if plan.lost or not site.images:  # thumbnails no image uses any more: only when a model changed or went
@@ -371,28 +400,17 @@ def build_report(
                                          _thumbnails_in_use(warehouse, built, plan, listing) | reference_thumbs)
     for gone in plan.gone - set(built.entries):
         _remove_model(report_dir, gone)
-    written = built.written + _shared_files(warehouse, site, report_dir, prompt_files, plan.prompts_changed)
-    exports = _exports_listed(report_dir, site, tables)
-    overview = pages.overview_payload(site, _plots(site, report_dir), exports)
-    overview["files"] = {"category": {c: f"category/{safe_name(c)}" for c in site.categories},
-                         "model": {m: f"model/{safe_name(m)}" for m in site.model_names}}
-    overview["distribution"] = overview_distribution(board, reference_files)
-    _write_data(report_dir, "overview", overview)
+    written = built.written + _shared_files(warehouse, site, report_dir, shared.prompt_files, plan.prompts_changed)
+    exports = _exports_listed(report_dir, site, shared.tables)
+    overview = _overview(report_dir, site, exports, overview_distribution(board, reference_files))
     plan.manifest(built.entries, report_dir).write(report_dir)
     digests.save()
     _copy_static(report_dir)
-    return ReportSummary(
-        index=report_dir / "index.html",
-        models=len(site.model_names),
-        images=site.images,
-        leaders=overview["leaders"],
-        thumbnails=stats,
-        seconds=time.perf_counter() - started,
-        files=written + 1 + len(STATIC_FILES),
-        exports=exports,
-        pages_written=len(site.model_names) - len(plan.same & set(site.model_names)),
-        carried_over=len(plan.same & set(site.model_names)),
-    )
+    kept = len(plan.same & set(site.model_names))
+    return ReportSummary(index=report_dir / "index.html", models=len(site.model_names), images=site.images,
+                         leaders=overview["leaders"], thumbnails=stats, seconds=time.perf_counter() - started,
+                         files=written + 1 + len(STATIC_FILES), exports=exports,
+                         pages_written=len(site.model_names) - kept, carried_over=kept)
 
 
 def folder_size(folder: Path) -> int:
