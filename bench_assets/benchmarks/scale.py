@@ -11,6 +11,8 @@ fresh subprocess of its own against it (``BENCH_DATA_DIR`` = that directory,
   first tick (a setup row) registered every model: the tick the daemon pays
   every 20 s when nothing changed;
 - ``bench status``: the command run as a program in the step's process (``runpy``), output captured;
+  the first call judges every partition, the second ("again") finds every verdict it kept still
+  current (``storage/status_cache.py``): what a user pays when little changed;
 - ``comparisons, full build``: ``storage.comparisons.build_comparisons`` and its write;
 - ``leaderboard refresh``: ``storage.ranking.leaderboard_tables``, the tables'
   writes and ``refresh_views``, as the ``leaderboard`` asset does;
@@ -285,6 +287,7 @@ def steps() -> list[Step]:
         Step("register every model (first sensor tick)", sensor_tick, setup=True),
         Step("sensor tick", sensor_tick),
         Step("bench status", bench_status),
+        Step("bench status again (nothing changed: verdicts kept)", bench_status),
         Step("comparisons, full build", comparisons, arg="full"),
         Step("leaderboard refresh", leaderboard),
         Step("report, full build", report),
