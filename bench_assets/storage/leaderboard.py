@@ -203,6 +203,9 @@ def _table_seconds(warehouse: Warehouse, table: str) -> pl.DataFrame | None:
     return frame.group_by("model", "category").agg(pl.col("gpu_seconds").cast(pl.Float64).fill_null(0.0).sum())
 
 
+COST_DECIMALS = 6  # GPU seconds are kept to the microsecond
+
+
 def gpu_costs(warehouse: Warehouse, images_table: str, score_tables: Sequence[str]) -> pl.DataFrame:
     """GPU seconds per (model, category) and overall: generating the images + scoring them.
 
@@ -233,6 +236,10 @@ def gpu_costs(warehouse: Warehouse, images_table: str, score_tables: Sequence[st
     costs = pl.concat([costs, overall.with_columns(pl.lit(OVERALL).alias("category"))], how="diagonal")
     costs = costs.with_columns(
         (pl.col("generation_gpu_seconds") + pl.col("scoring_gpu_seconds")).alias("gpu_seconds"))
+    # Kept to the microsecond: polars sums a group's floats in an order that varies from run to run (threads),
+    # so unrounded the same rows gave costs differing in their last bits, and every model's report page
+    # looked changed after adding one model (47 of 100 rewritten at 100 x 10,000).
+    costs = costs.with_columns(pl.col(c).round(COST_DECIMALS) for c in schema if c.endswith("gpu_seconds"))
     return costs.select(list(schema)).cast(schema)
 
 

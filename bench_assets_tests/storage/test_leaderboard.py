@@ -146,6 +146,23 @@ def test_gpu_seconds_sum_generation_and_scoring_per_category_and_overall(tmp_pat
     assert "gpu_seconds" in to_markdown(wide, [CLIP]) and "| 8.0 |" in to_markdown(wide, [CLIP])
 
 
+def test_gpu_seconds_do_not_depend_on_the_order_their_rows_are_summed_in(tmp_path):
+    """Float sums depend on their order (0.1 + 0.2 + 0.3 != 0.3 + 0.2 + 0.1), and polars' order varies with
+    threads: unrounded, an unchanged model's cost changed in its last bits and its report page was rewritten."""
+    from bench_assets.storage.leaderboard import gpu_costs
+
+    seconds = [0.1, 0.2, 0.3, 1e-7, 0.7]
+    assert sum(seconds) != sum(reversed(seconds))
+    built = []
+    for order in (seconds, seconds[::-1]):
+        wh = Warehouse(tmp_path / f"wh{len(built)}")
+        wh.write_partition("images", "m", "a", [{"model": "m", "category": "a", "prompt_id": f"p{i}",
+                                                 "gpu_seconds": s} for i, s in enumerate(order)])
+        built.append(gpu_costs(wh, "images", []).sort("category"))
+    assert built[0].equals(built[1])
+    assert built[0].filter(pl.col("category") == "a")["gpu_seconds"].item() == 1.3  # to the microsecond
+
+
 def test_cost_per_thousand_images_from_recorded_gpu_seconds(tmp_path):
     from bench_assets.storage.leaderboard import cost_per_thousand
 
