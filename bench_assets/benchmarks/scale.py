@@ -147,17 +147,21 @@ def comparisons(paths: DataPaths, mode: str) -> Work:
     only rows whose sides' content changed are recomputed (what the asset does)."""
     from bench_assets.storage.comparisons import COMPARISONS_TABLE, refresh_comparisons
     from bench_assets.storage.partition_digests import partition_digests
+    from bench_assets.storage.resample_cache import COMPARISONS, leaderboard_cache
 
     results = _Results(paths)
     previous = results.store.warehouse.read_table(COMPARISONS_TABLE) if mode == "refresh" else None
 
     def work() -> dict:
         digests = partition_digests(paths, results.store.warehouse)
-        refreshed = refresh_comparisons(results.store, results.columns, results.decision, previous, digests)
+        cache = leaderboard_cache(paths, COMPARISONS)
+        refreshed = refresh_comparisons(results.store, results.columns, results.decision, previous, digests, cache)
         digests.save()
+        cache.save()
         results.store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
         return {"rows": refreshed.table.height, "recomputed": refreshed.tally.recomputed,
-                "partitions_digested": digests.read}
+                "partitions_digested": digests.read, "bootstraps_computed": cache.computed,
+                "bootstraps_reused": cache.reused}
 
     return work
 
