@@ -23,6 +23,7 @@ from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.comparisons import COMPARISONS_TABLE, describe, refresh_comparisons, regressions, to_markdown
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.partition_digests import partition_digests
+from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
 from bench_assets.storage.resample_cache import COMPARISONS, leaderboard_cache
 
 REGRESSION_CHECK = "no_version_regression"
@@ -52,10 +53,12 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
         store = bench.versions
         digests = partition_digests(bench.paths, store.warehouse)  # unchanged models known from the listing
         cache = leaderboard_cache(bench.paths, COMPARISONS)  # bootstrap figures shared with the leaderboard
+        sums = prompt_sums_cache(bench.paths, store.warehouse, digests)  # unchanged partitions' sums read back
         refresh = refresh_comparisons(store, columns, decision, store.warehouse.read_table(COMPARISONS_TABLE),
-                                      digests, cache)
+                                      digests, cache, sums)
         digests.save()
         cache.save()
+        sums.save()
         table = refresh.table
         store.warehouse.write_table(COMPARISONS_TABLE, table)
         versions = table.filter(table["kind"] == "versions")

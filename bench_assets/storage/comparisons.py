@@ -44,6 +44,7 @@ from bench_assets.storage.leaderboard import (
 )
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.partition_digests import PartitionDigests
+from bench_assets.storage.prompt_sums_cache import PromptSumsCache, no_sums_cache
 from bench_assets.storage.ranking import joined_sums, per_model, prefixed, slices, unprefixed
 from bench_assets.storage.resample_cache import ResampleCache, no_cache
 from bench_assets.storage.versions import VersionRef, VersionStore, open_versions
@@ -479,14 +480,14 @@ class _MetricTable:
     afterwards (``sums``, ``digests``, ``group``) is small and kept."""
 
     def __init__(self, metric: MetricColumn, scores: pl.DataFrame, digests: Mapping[str, str],
-                 cache: ResampleCache):
+                 cache: ResampleCache, sums_cache: PromptSumsCache):
         self.metric, self.resample = metric, metric_resample(metric, cache)
         self.keyed = _keyed(scores)
         self.models = sorted(self.keyed["model"].unique())
         # a partition written after the listing has no digest yet: a fresh token, so its pairs are recomputed
         self.digests = {m: digests.get(m) or _digest("unlisted", uuid.uuid4().hex) for m in self.models}
         self.group = _main_group(self.keyed)
-        self.plain_sums = prompt_sums(self.keyed, metric)  # the leaderboard's per-prompt sums (the norms)
+        self.plain_sums = sums_cache.sums(metric, self.keyed)  # the leaderboard's per-prompt sums (the norms)
         self.sums = prefixed(self.plain_sums, metric)
 
     @cached_property
@@ -714,7 +715,8 @@ def _previous_rows(previous: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
 
 def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decision: DecisionConfig,
                    norms: Norms | None = None, previous: pl.DataFrame | None = None,
-                   digests: PartitionDigests | None = None, cache: ResampleCache | None = None) -> Refresh:
+                   digests: PartitionDigests | None = None, cache: ResampleCache | None = None,
+                   sums_cache: PromptSumsCache | None = None) -> Refresh:
     """Every pair of latest models on every metric, category and the composite (kind ``models``).
 
     Every pair gets its difference and paired bootstrap interval; the sign-flip
@@ -732,16 +734,18 @@ def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decisi
 
     Each model's resampled figures come from ``cache`` (the leaderboard's ``ResampleCache``: same sums,
     same bootstrap counts), so after adding a model only that model is resampled; the composite's from
-    the cached per-metric figures through the composite.
+    the cached per-metric figures through the composite. ``sums_cache`` gives back the per-prompt sums of
+    partitions whose content is unchanged (the rows are still read: the wins and ties need every item).
     """
     tally, old, cache = Tally(), _previous_rows(previous), cache or no_cache()
     digests = digests or PartitionDigests(warehouse)
+    sums_cache = sums_cache or no_sums_cache(warehouse)
     frames, kept, points = [], {}, []
     for metric in metrics:
         scores = read_scores(warehouse, metric)
         if scores.is_empty():
             continue
-        table = _MetricTable(metric, scores, digests.of_models(metric.table), cache)
+        table = _MetricTable(metric, scores, digests.of_models(metric.table), cache, sums_cache)
         del scores
         frames.append(_metric_model_rows(table, old.get(metric.name), decision.reference, tally))
         if norms is None:
@@ -757,14 +761,15 @@ def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decisi
 
 def refresh_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
                         previous: pl.DataFrame | None = None, digests: PartitionDigests | None = None,
-                        cache: ResampleCache | None = None) -> Refresh:
+                        cache: ResampleCache | None = None, sums_cache: PromptSumsCache | None = None) -> Refresh:
     """The ``comparisons`` table: every pair of latest models (``compare_latest``), and each model's latest
     vs previous version (the full procedure, Holm over the metrics of each).
 
     ``digests``: the data directory's ``partition_digests`` (what the asset passes), so unchanged models
     are recognised from the listing; None digests every partition read. ``cache``: the data directory's
-    ``leaderboard_cache(paths, COMPARISONS)``, shared with the leaderboard (None: this build's only)."""
-    models = compare_latest(store.warehouse, metrics, decision, None, previous, digests, cache)
+    ``leaderboard_cache(paths, COMPARISONS)``, shared with the leaderboard (None: this build's only);
+    ``sums_cache``: ``prompt_sums_cache`` on the same digests (None: every sum made afresh)."""
+    models = compare_latest(store.warehouse, metrics, decision, None, previous, digests, cache, sums_cache)
     frames = [models.table]
     for latest, prev in version_pairs(store):
         frames.append(compare_one(version_side(store, latest, metrics), version_side(store, prev, metrics),
