@@ -161,7 +161,6 @@ def comparisons(paths: DataPaths, mode: str) -> Work:
                                         sums)
         digests.save()
         cache.save()
-        sums.save()
         results.store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
         return {"rows": refreshed.table.height, "recomputed": refreshed.tally.recomputed,
                 "partitions_digested": digests.read, "partitions_summed": sums.partitions_summed,
@@ -192,7 +191,6 @@ def leaderboard(paths: DataPaths, _: str) -> Work:
         wide, long = leaderboard_tables(results.store, results.columns, results.decision,
                                         wh.read_table(COMPARISONS_TABLE), costs, cache, sums)
         cache.save()
-        sums.save()
         digests.save()
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)

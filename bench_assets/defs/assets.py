@@ -415,7 +415,6 @@ def build_leaderboard_asset(
                                         wh.read_table(COMPARISONS_TABLE),
                                         gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]), cache, sums)
         cache.save()
-        sums.save()
         digests.save()
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
         wide = human_column(wide, wh)  # the arena's rating, interval and votes (nulls before any vote)

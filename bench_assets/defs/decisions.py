@@ -58,7 +58,6 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
                                       digests, cache, sums)
         digests.save()
         cache.save()
-        sums.save()
         table = refresh.table
         store.warehouse.write_table(COMPARISONS_TABLE, table)
         versions = table.filter(table["kind"] == "versions")

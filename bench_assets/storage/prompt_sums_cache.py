@@ -11,7 +11,8 @@ score columns) and summed; a changed row is a new digest, so a stale sum is
 never used.
 
 One Parquet file per metric in the data directory's ``.cache/prompt-sums``,
-rewritten with the partitions listed now: one entry per live partition (a
+rewritten (when something changed) with the partitions listed now, as soon
+as that metric's sums are made: one entry per live partition (a
 deleted partition's sums go with the next save). A change of the metric's
 summary expressions (or of ``SUMS_VERSION``) makes the whole file stale.
 """
@@ -44,7 +45,7 @@ def summary_signature(metric: MetricColumn) -> str:
 
 class PromptSumsCache:
     """``sums(metric)``: ``prompt_sums`` of every model's finite rows, partitions with a known digest read back
-    from the cache and only the others read from the warehouse; ``save`` keeps the live partitions' sums.
+    from the cache and only the others read from the warehouse; the live partitions' sums are written back.
 
     ``partitions_summed`` counts the partitions whose rows were summed (read) by this object: after adding
     one model, that model's partitions only.
@@ -52,7 +53,6 @@ class PromptSumsCache:
 
     def __init__(self, warehouse: Warehouse, digests: PartitionDigests | None, folder: Path | None = None):
         self.warehouse, self.digests, self.folder = warehouse, digests, folder
-        self._pending: dict[str, pl.DataFrame] = {}  # metric -> the sums to save, with their digests
         self.partitions_summed = 0
 
     def _file(self, metric: MetricColumn) -> Path | None:
@@ -99,8 +99,7 @@ class PromptSumsCache:
             return pl.DataFrame()
         everything = pl.concat(frames, how="vertical_relaxed").sort("model", "category", "prompt_id")
         if missing or stored is None or known.height != stored.height:  # unchanged: the file stays as it is
-            self._pending[metric.name] = everything.filter(pl.col("digest").is_not_null()).with_columns(
-            pl.lit(summary_signature(metric)).alias("signature"))
+            self._write(metric, everything.filter(pl.col("digest").is_not_null()))
         return everything.drop("digest")
 
     def _live(self, metric: MetricColumn) -> pl.DataFrame:
@@ -122,20 +121,19 @@ class PromptSumsCache:
     def _model_names(self, metric: MetricColumn) -> set[str]:
         return {m for m, _ in self.digests.of_table(metric.table)}
 
-    def save(self) -> None:
-        """Write each metric's live partitions' sums (atomically), those this object computed or read back."""
-        if self.folder is None:
+    def _write(self, metric: MetricColumn, frame: pl.DataFrame) -> None:
+        """The metric's live partitions' sums, written (atomically) as soon as made: a hundred models' sums of
+        every metric are never held at once."""
+        path = self._file(metric)
+        if path is None:
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        for name, frame in self._pending.items():
-            path = self.folder / f"{name}.parquet"
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-            try:
-                frame.write_parquet(tmp)
-                os.replace(tmp, path)
-            finally:
-                tmp.unlink(missing_ok=True)
-        self._pending = {}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            frame.with_columns(pl.lit(summary_signature(metric)).alias("signature")).write_parquet(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def no_sums_cache(warehouse: Warehouse) -> PromptSumsCache:

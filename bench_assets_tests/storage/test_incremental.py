@@ -77,8 +77,6 @@ def _refresh_comparisons(paths: DataPaths, previous: pl.DataFrame | None = None,
                                     previous if previous.height else None, digests, cache, sums)
     digests.save()
     cache.save()
-    if sums is not None:
-        sums.save()
     store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
     return refreshed, recording.read, cache, sums
 
@@ -92,14 +90,12 @@ def grown(tmp_path_factory) -> dict:
     cache, sums = leaderboard_cache(paths), _sums_cache(paths)
     _leaderboard(paths, cache, sums)
     cache.save()
-    sums.save()
     build_data_dir_report(paths, SPEC.images_per_prompt)
     add_model(open_scale_data(paths, SPEC), SPEC.models, own_images=True)
     after, digested, compared, compared_sums = _refresh_comparisons(paths)
     cache, sums = leaderboard_cache(paths), _sums_cache(paths)
     tables = _leaderboard(paths, cache, sums)
     cache.save()
-    sums.save()
     report = build_data_dir_report(paths, SPEC.images_per_prompt)
     return {"paths": paths, "first": first, "after": after, "digested": digested, "compared": compared,
             "compared_sums": compared_sums, "cache": cache, "sums": sums, "tables": tables, "report": report}

@@ -46,7 +46,6 @@ def test_sums_are_those_of_the_rows_and_are_read_back_without_summing(warehouse,
     first = _open(warehouse, tmp_path)
     assert_frame_equal(first.sums(METRIC), _summed(warehouse), check_exact=True)
     assert first.partitions_summed == len(MODELS) * len(CATEGORIES)
-    first.save()
     first.digests.save()
     again = _open(warehouse, tmp_path)
     assert_frame_equal(again.sums(METRIC), _summed(warehouse), check_exact=True)
@@ -56,14 +55,12 @@ def test_sums_are_those_of_the_rows_and_are_read_back_without_summing(warehouse,
 def test_a_changed_partition_alone_is_summed_and_a_deleted_one_is_forgotten(warehouse, tmp_path):
     first = _open(warehouse, tmp_path)
     first.sums(METRIC)
-    first.save()
     first.digests.save()
     warehouse.write_partition(METRIC.table, "b", "dogs", _rows("b", "dogs", 99))
     warehouse.delete_partition(METRIC.table, "c", "cats")
     again = _open(warehouse, tmp_path)
     assert_frame_equal(again.sums(METRIC), _summed(warehouse), check_exact=True)
     assert again.partitions_summed == 1
-    again.save()
     kept = pl.read_parquet(tmp_path / f"{METRIC.name}.parquet")
     assert kept.select("model", "category").unique().height == len(MODELS) * len(CATEGORIES) - 1
     assert kept.filter((pl.col("model") == "c") & (pl.col("category") == "cats")).is_empty()
