@@ -152,17 +152,25 @@ def comparisons(paths: DataPaths, mode: str) -> Work:
     only rows whose sides' content changed are recomputed (what the asset does)."""
     from bench_assets.storage.comparisons import COMPARISONS_TABLE, refresh_comparisons
     from bench_assets.storage.partition_digests import partition_digests
+    from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
+    from bench_assets.storage.resample_cache import COMPARISONS, leaderboard_cache
 
     results = _Results(paths)
     previous = results.store.warehouse.read_table(COMPARISONS_TABLE) if mode == "refresh" else None
 
     def work() -> dict:
         digests = partition_digests(paths, results.store.warehouse)
-        refreshed = refresh_comparisons(results.store, results.columns, results.decision, previous, digests)
+        cache = leaderboard_cache(paths, COMPARISONS)
+        sums = prompt_sums_cache(paths, results.store.warehouse, digests)
+        refreshed = refresh_comparisons(results.store, results.columns, results.decision, previous, digests, cache,
+                                        sums)
         digests.save()
+        cache.save()
         results.store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
         return {"rows": refreshed.table.height, "recomputed": refreshed.tally.recomputed,
-                "partitions_digested": digests.read}
+                "partitions_digested": digests.read, "partitions_summed": sums.partitions_summed,
+                "bootstraps_computed": cache.computed,
+                "bootstraps_reused": cache.reused}
 
     return work
 
@@ -171,6 +179,8 @@ def leaderboard(paths: DataPaths, _: str) -> Work:
     from bench_assets.storage.catalog import refresh_views
     from bench_assets.storage.comparisons import COMPARISONS_TABLE
     from bench_assets.storage.leaderboard import gpu_costs
+    from bench_assets.storage.partition_digests import partition_digests
+    from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
     from bench_assets.storage.ranking import leaderboard_tables
     from bench_assets.storage.resample_cache import leaderboard_cache
     from bench_assets.storage.status import IMAGES_TABLE
@@ -181,13 +191,17 @@ def leaderboard(paths: DataPaths, _: str) -> Work:
     def work() -> dict:
         costs = gpu_costs(wh, IMAGES_TABLE, [c.table for c in results.columns])
         cache = leaderboard_cache(paths)
+        digests = partition_digests(paths, wh)
+        sums = prompt_sums_cache(paths, wh, digests)
         wide, long = leaderboard_tables(results.store, results.columns, results.decision,
-                                        wh.read_table(COMPARISONS_TABLE), costs, cache)
+                                        wh.read_table(COMPARISONS_TABLE), costs, cache, sums)
         cache.save()
+        digests.save()
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         catalog = refresh_views(paths.duckdb, wh)
-        return {"rows": wide.height, "views": len(catalog.views), "bootstraps_computed": cache.computed,
+        return {"rows": wide.height, "views": len(catalog.views), "partitions_summed": sums.partitions_summed,
+                "bootstraps_computed": cache.computed,
                 "bootstraps_reused": cache.reused}
 
     return work

@@ -34,6 +34,8 @@ from bench_assets.storage.comparisons import COMPARISONS_TABLE
 from bench_assets.storage.leaderboard import gpu_costs, to_markdown
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.ranking import leaderboard_tables
+from bench_assets.storage.partition_digests import partition_digests
+from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
 from bench_assets.storage.resample_cache import leaderboard_cache
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.locks import PartitionBusy, partition_lock
@@ -414,10 +416,13 @@ def build_leaderboard_asset(
         wh = bench.warehouse
         computed_at = _now()
         cache = leaderboard_cache(bench.paths)  # unchanged models' bootstrap figures read back, not redone
+        digests = partition_digests(bench.paths, wh)
+        sums = prompt_sums_cache(bench.paths, wh, digests)  # unchanged partitions' per-prompt sums: no read
         wide, long = leaderboard_tables(bench.versions, columns, decision_for(bench),
                                         wh.read_table(COMPARISONS_TABLE),
-                                        gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]), cache)
+                                        gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]), cache, sums)
         cache.save()
+        digests.save()
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
         wide = human_column(wide, wh)  # the arena's rating, interval and votes (nulls before any vote)
         wh.write_table("leaderboard", wide)

@@ -23,6 +23,8 @@ from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.comparisons import COMPARISONS_TABLE, describe, refresh_comparisons, regressions, to_markdown
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.partition_digests import partition_digests
+from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
+from bench_assets.storage.resample_cache import COMPARISONS, leaderboard_cache
 
 REGRESSION_CHECK = "no_version_regression"
 
@@ -50,9 +52,12 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
         decision = decision_for(bench)
         store = bench.versions
         digests = partition_digests(bench.paths, store.warehouse)  # unchanged models known from the listing
+        cache = leaderboard_cache(bench.paths, COMPARISONS)  # bootstrap figures shared with the leaderboard
+        sums = prompt_sums_cache(bench.paths, store.warehouse, digests)  # unchanged partitions' sums read back
         refresh = refresh_comparisons(store, columns, decision, store.warehouse.read_table(COMPARISONS_TABLE),
-                                      digests)
+                                      digests, cache, sums)
         digests.save()
+        cache.save()
         table = refresh.table
         store.warehouse.write_table(COMPARISONS_TABLE, table)
         versions = table.filter(table["kind"] == "versions")
@@ -64,6 +69,7 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
                       "rows_recomputed": int(refresh.tally.recomputed),
                       "rows_carried_over": int(refresh.tally.carried),
                       "sign_flip_tests": int(refresh.tally.tests),
+                      "bootstraps_computed": cache.computed, "bootstraps_reused": cache.reused,
                       "versions": dg.MetadataValue.md(to_markdown(versions))},
             check_results=[dg.AssetCheckResult(
                 check_name=REGRESSION_CHECK,

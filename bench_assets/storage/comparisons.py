@@ -11,8 +11,9 @@ composite the same way, over every metric at once.
 
 ``bench compare`` / ``bench gate`` and the version rows compare one pair with
 that full procedure. The ``comparisons`` table (``compare_latest``) compares
-every pair of latest models at once: one bootstrap for all models (a pair's
-interval is a difference of two columns, ``stats.all_pairs``), the sign-flip
+every pair of latest models at once: every model resampled on the same
+bootstrap counts, its figures from the leaderboard's ``ResampleCache`` (a
+pair's interval is a difference of two columns, ``stats.all_pairs``), the sign-flip
 test only for the pairs a decision reads (neighbours in rank, the reference
 model), Holm over those, and rows of unchanged pairs carried over by the
 content digests of their two sides.
@@ -35,15 +36,17 @@ from bench_assets.core.decision import DecisionConfig, decision_config
 from bench_assets.core.paths import DataPaths
 from bench_assets.metrics.registry import METRICS, metrics_named
 from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
-from bench_assets.stats.all_pairs import pair_intervals, pairs_to_test, resampled_figures
+from bench_assets.stats.all_pairs import pair_intervals, pairs_to_test
 from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test, sign_flip_ps
-from bench_assets.stats.resampling import Combine, bootstrap_counts, figure
+from bench_assets.stats.resampling import N_BOOT, Combine, figure
 from bench_assets.storage.leaderboard import (
     OVERALL, MetricColumn, compute_leaderboard, finite_scores, leaderboard_from_sums, prompt_sums, read_scores,
 )
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.partition_digests import PartitionDigests
-from bench_assets.storage.ranking import joined_sums, per_model, prefixed, slices
+from bench_assets.storage.prompt_sums_cache import PromptSumsCache, no_sums_cache
+from bench_assets.storage.ranking import joined_sums, per_model, prefixed, slices, unprefixed
+from bench_assets.storage.resample_cache import ResampleCache, no_cache
 from bench_assets.storage.versions import VersionRef, VersionStore, open_versions
 from bench_assets.storage.warehouse import Warehouse
 
@@ -403,6 +406,44 @@ def _main_group(keyed: pl.DataFrame) -> list[str]:
     return max(by_keys.values(), key=len, default=[])
 
 
+Resample = Callable[[Sequence[str], Sequence[Mapping[str, np.ndarray]]], np.ndarray]  # (models, sums) -> (n_boot, K)
+
+
+def metric_resample(metric: MetricColumn, cache: ResampleCache) -> Resample:
+    """Each model's resampled figures of ``metric``, from ``cache`` (the leaderboard's: the same
+    ``figure(sums, combine, bootstrap_counts(n_prompts, N_BOOT, 0))`` of the same aligned sums), so an
+    unchanged model is read back and only a new one is resampled."""
+
+    def resample(models: Sequence[str], arrays: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
+        return np.column_stack([cache.figures(metric.name, m, a, metric.combine, N_BOOT)
+                                for m, a in zip(models, arrays)])
+
+    return resample
+
+
+def composite_resample(weighted: Sequence[MetricColumn], decision: DecisionConfig, norms: Norms, category: str,
+                       cache: ResampleCache) -> Resample:
+    """Each model's resampled composite from its cached per-metric figures: given the normalisation, the
+    composite is a fixed function of each weighted metric's figure (``ranking.composite_samples``), applied
+    to every model's figures at once."""
+    as_figures = composite_combine([CompositePart(m.name, _figure_column, ("figure",), decision.weights[m.name],
+                                                  m.higher_is_better, *norms.get((category, m.name), (0.0, 1.0)))
+                                    for m in weighted])
+
+    def resample(models: Sequence[str], arrays: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
+        figures = {column_name(m.name, "figure"): metric_resample(m, cache)(models, [unprefixed(a, m.name)
+                                                                                       for a in arrays])
+                   for m in weighted}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(as_figures(figures), dtype=float)
+
+    return resample
+
+
+def _figure_column(totals: Mapping[str, np.ndarray]) -> np.ndarray:
+    return totals["figure"]
+
+
 @dataclass
 class _Slice:
     """Some models' per-prompt sums of one slice, aligned on the same prompts, and their figures."""
@@ -411,6 +452,7 @@ class _Slice:
     arrays: list[dict[str, np.ndarray]]
     n_prompts: int
     combine: Combine
+    resample: Resample
 
     def __post_init__(self):
         self.index = {m: i for i, m in enumerate(self.models)}
@@ -418,16 +460,18 @@ class _Slice:
 
     @cached_property
     def samples(self) -> np.ndarray:
-        return resampled_figures(self.arrays, self.combine, bootstrap_counts(self.n_prompts))
+        """(n_boot, K): every model's resampled figure, on the same bootstrap counts (so a pair's paired
+        interval is the difference of two columns)."""
+        return self.resample(self.models, self.arrays)
 
 
-def _aligned(sums: pl.DataFrame, category: str, combine: Combine, prefix: str = "",
+def _aligned(sums: pl.DataFrame, category: str, combine: Combine, resample: Resample, prefix: str = "",
              models: Sequence[str] | None = None) -> _Slice:
     """``ranking.per_model`` of the models named (None: all), prefixes taken off the columns."""
     frame = sums if models is None else sums.filter(pl.col("model").is_in(list(models)))
     names, arrays, n_prompts = per_model(frame, category)
     arrays = [{c[len(prefix):]: v for c, v in a.items()} for a in arrays]
-    return _Slice(names, arrays, n_prompts, combine)
+    return _Slice(names, arrays, n_prompts, combine, resample)
 
 
 class _MetricTable:
@@ -435,14 +479,15 @@ class _MetricTable:
     at once needs. Built for one metric at a time and dropped before the next; what the composite needs
     afterwards (``sums``, ``digests``, ``group``) is small and kept."""
 
-    def __init__(self, metric: MetricColumn, scores: pl.DataFrame, digests: Mapping[str, str]):
-        self.metric = metric
+    def __init__(self, metric: MetricColumn, scores: pl.DataFrame, digests: Mapping[str, str],
+                 cache: ResampleCache, sums_cache: PromptSumsCache):
+        self.metric, self.resample = metric, metric_resample(metric, cache)
         self.keyed = _keyed(scores)
         self.models = sorted(self.keyed["model"].unique())
         # a partition written after the listing has no digest yet: a fresh token, so its pairs are recomputed
         self.digests = {m: digests.get(m) or _digest("unlisted", uuid.uuid4().hex) for m in self.models}
         self.group = _main_group(self.keyed)
-        self.plain_sums = prompt_sums(self.keyed, metric)  # the leaderboard's per-prompt sums (the norms)
+        self.plain_sums = sums_cache.sums(metric, self.keyed)  # the leaderboard's per-prompt sums (the norms)
         self.sums = prefixed(self.plain_sums, metric)
 
     @cached_property
@@ -453,7 +498,8 @@ class _MetricTable:
 
     def slices(self, models: Sequence[str] | None) -> dict[str, _Slice]:
         prefix = column_name(self.metric.name, "")
-        return {c: _aligned(self.sums, c, self.metric.combine, prefix, models) for c in slices(self.sums)}
+        return {c: _aligned(self.sums, c, self.metric.combine, self.resample, prefix, models)
+                for c in slices(self.sums)}
 
     @cached_property
     def _items(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -598,7 +644,7 @@ class _Kept:
 
 
 def _composite_model_rows(kept: Mapping[str, _Kept], decision: DecisionConfig, norms: Norms, previous,
-                          tally: Tally, warehouse: Warehouse) -> pl.DataFrame:
+                          tally: Tally, warehouse: Warehouse, cache: ResampleCache) -> pl.DataFrame:
     """The composite's rows of every pair: like a metric's, its columns those of every weighted metric.
 
     Its digest holds the normalisation (every model's figures), so a new model recomputes every composite row.
@@ -611,13 +657,14 @@ def _composite_model_rows(kept: Mapping[str, _Kept], decision: DecisionConfig, n
     digests = {m: _digest(context, *(kept[w.name].digests.get(m, "-") for w in weighted)) for m in models}
     group = sorted(set.intersection(*(set(k.group) for k in kept.values())))
     joined = joined_sums({w.name: kept[w.name].sums for w in weighted}, [w.name for w in weighted])
-    combines = {c: _composite_combine(weighted, decision, norms, c) for c in slices(joined)}
-    everyone = {c: _aligned(joined, c, f) for c, f in combines.items()}
+    combines = {c: (_composite_combine(weighted, decision, norms, c),
+                    composite_resample(weighted, decision, norms, c, cache)) for c in slices(joined)}
+    everyone = {c: _aligned(joined, c, *f) for c, f in combines.items()}
     tested = _tested(everyone, True, decision.reference)
     carried, fast, slow = _split(COMPOSITE, models, digests, set(group), previous, tested, tally)
     frames = [carried]
     if fast:
-        aligned = everyone if len(group) == len(models) else {c: _aligned(joined, c, f, models=group)
+        aligned = everyone if len(group) == len(models) else {c: _aligned(joined, c, *f, models=group)
                                                                for c, f in combines.items()}
         frames.append(_fast_rows(COMPOSITE, True, aligned, fast, tested, digests, tally))
     rows_of = _ModelRows(warehouse, weighted)
@@ -668,7 +715,8 @@ def _previous_rows(previous: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
 
 def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decision: DecisionConfig,
                    norms: Norms | None = None, previous: pl.DataFrame | None = None,
-                   digests: PartitionDigests | None = None) -> Refresh:
+                   digests: PartitionDigests | None = None, cache: ResampleCache | None = None,
+                   sums_cache: PromptSumsCache | None = None) -> Refresh:
     """Every pair of latest models on every metric, category and the composite (kind ``models``).
 
     Every pair gets its difference and paired bootstrap interval; the sign-flip
@@ -683,15 +731,21 @@ def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decisi
     dropped; the composite keeps the weighted metrics' per-prompt sums only.
     ``norms`` None: the composite's normalisation from those same sums (what
     ``norms_from(compute_leaderboard(...))`` gives, without reading the tables again).
+
+    Each model's resampled figures come from ``cache`` (the leaderboard's ``ResampleCache``: same sums,
+    same bootstrap counts), so after adding a model only that model is resampled; the composite's from
+    the cached per-metric figures through the composite. ``sums_cache`` gives back the per-prompt sums of
+    partitions whose content is unchanged (the rows are still read: the wins and ties need every item).
     """
-    tally, old = Tally(), _previous_rows(previous)
+    tally, old, cache = Tally(), _previous_rows(previous), cache or no_cache()
     digests = digests or PartitionDigests(warehouse)
+    sums_cache = sums_cache or no_sums_cache(warehouse)
     frames, kept, points = [], {}, []
     for metric in metrics:
         scores = read_scores(warehouse, metric)
         if scores.is_empty():
             continue
-        table = _MetricTable(metric, scores, digests.of_models(metric.table))
+        table = _MetricTable(metric, scores, digests.of_models(metric.table), cache, sums_cache)
         del scores
         frames.append(_metric_model_rows(table, old.get(metric.name), decision.reference, tally))
         if norms is None:
@@ -701,18 +755,21 @@ def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decisi
         del table
     if norms is None:
         norms = norms_from(pl.concat(points)) if points else {}
-    frames.append(_composite_model_rows(kept, decision, norms, old.get(COMPOSITE), tally, warehouse))
+    frames.append(_composite_model_rows(kept, decision, norms, old.get(COMPOSITE), tally, warehouse, cache))
     return Refresh(adjust(pl.concat(frames), MODEL_FAMILY, decision.alpha, TESTED_PAIRS), tally, norms)
 
 
 def refresh_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
-                        previous: pl.DataFrame | None = None, digests: PartitionDigests | None = None) -> Refresh:
+                        previous: pl.DataFrame | None = None, digests: PartitionDigests | None = None,
+                        cache: ResampleCache | None = None, sums_cache: PromptSumsCache | None = None) -> Refresh:
     """The ``comparisons`` table: every pair of latest models (``compare_latest``), and each model's latest
     vs previous version (the full procedure, Holm over the metrics of each).
 
     ``digests``: the data directory's ``partition_digests`` (what the asset passes), so unchanged models
-    are recognised from the listing; None digests every partition read."""
-    models = compare_latest(store.warehouse, metrics, decision, None, previous, digests)
+    are recognised from the listing; None digests every partition read. ``cache``: the data directory's
+    ``leaderboard_cache(paths, COMPARISONS)``, shared with the leaderboard (None: this build's only);
+    ``sums_cache``: ``prompt_sums_cache`` on the same digests (None: every sum made afresh)."""
+    models = compare_latest(store.warehouse, metrics, decision, None, previous, digests, cache, sums_cache)
     frames = [models.table]
     for latest, prev in version_pairs(store):
         frames.append(compare_one(version_side(store, latest, metrics), version_side(store, prev, metrics),
@@ -722,6 +779,7 @@ def refresh_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], de
 
 
 def build_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
-                      previous: pl.DataFrame | None = None, digests: PartitionDigests | None = None) -> pl.DataFrame:
+                      previous: pl.DataFrame | None = None, digests: PartitionDigests | None = None,
+                      cache: ResampleCache | None = None) -> pl.DataFrame:
     """``refresh_comparisons``'s table."""
-    return refresh_comparisons(store, metrics, decision, previous, digests).table
+    return refresh_comparisons(store, metrics, decision, previous, digests, cache).table

@@ -24,8 +24,9 @@ from bench_assets.stats.composite import CompositePart, column_name, composite_c
 from bench_assets.stats.ranks import rank_intervals, rank_order, ranks, tiers
 from bench_assets.stats.resampling import N_BOOT, figure, percentile_interval
 from bench_assets.storage.leaderboard import (
-    OVERALL, MetricColumn, finite_scores, leaderboard_from_sums, prompt_sums, read_scores, widen,
+    OVERALL, MetricColumn, finite_scores, leaderboard_from_sums, prompt_sums, widen,
 )
+from bench_assets.storage.prompt_sums_cache import PromptSumsCache, no_sums_cache
 from bench_assets.storage.resample_cache import ResampleCache, no_cache
 from bench_assets.storage.versions import VersionStore
 from bench_assets.storage.warehouse import Warehouse
@@ -48,13 +49,16 @@ def prefixed(sums: pl.DataFrame, metric: MetricColumn) -> pl.DataFrame:
                                            for c in metric.summary()])
 
 
-def metric_sums(warehouse: Warehouse, metrics: Sequence[MetricColumn]) -> dict[str, pl.DataFrame]:
-    """Per metric: ``prompt_sums`` of every model's finite rows, each table read once (and dropped before the next)."""
+def metric_sums(warehouse: Warehouse, metrics: Sequence[MetricColumn],
+                sums_cache: PromptSumsCache | None = None) -> dict[str, pl.DataFrame]:
+    """Per metric: ``prompt_sums`` of every model's finite rows, each table read once (and dropped before the
+    next); with ``sums_cache``, only the partitions whose content changed are read."""
+    cache = sums_cache or no_sums_cache(warehouse)
     out = {}
     for metric in metrics:
-        scores = read_scores(warehouse, metric)
-        if not scores.is_empty():
-            out[metric.name] = prompt_sums(scores, metric)
+        sums = cache.sums(metric)
+        if not sums.is_empty():
+            out[metric.name] = sums
     return out
 
 
@@ -232,15 +236,17 @@ def decorate(sums: Mapping[str, pl.DataFrame], long: pl.DataFrame, metrics: Sequ
 
 def leaderboard_tables(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
                        comparisons: pl.DataFrame | None, costs: pl.DataFrame | None,
-                       cache: ResampleCache | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+                       cache: ResampleCache | None = None,
+                       sums_cache: PromptSumsCache | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(wide, long): the leaderboard of each model's latest version, ranked by the composite.
 
     ``version`` says which version of each model the row shows. Each score table is read once;
     ``cache`` (``ResampleCache`` on the data directory's cache file) makes a refresh after adding
-    one model resample that model only: the others' figures are read back by content.
+    one model resample that model only: the others' figures are read back by content; ``sums_cache``
+    (``prompt_sums_cache``) reads back their per-prompt sums, so their score files are not read.
     """
     cache = cache or no_cache()
-    sums = metric_sums(store.warehouse, metrics)
+    sums = metric_sums(store.warehouse, metrics, sums_cache)
     long = leaderboard_from_sums(sums, metrics, cache)
     long, overall = decorate(sums, long, metrics, decision, comparisons, cache)
     wide = widen(long, metrics, costs, overall)

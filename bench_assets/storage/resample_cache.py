@@ -11,9 +11,12 @@ model is resampled. The figures read back are the arrays computed before,
 so the leaderboard is the same to the last bit whether built fresh or not.
 
 The cache is one ``.npz`` file (in the data directory's ``.cache``): the
-digests and one matrix of figures (a row each, read in one go); entries not
-used by a build are dropped when it is saved, so it holds one build's
-figures, about 8 KB per model × metric × slice.
+digests, one matrix of figures (a row each, read in one go) and which users
+(``leaderboard``, ``comparisons``: both assets resample the same per-model
+sums, so a figure one computed the other reads back) used each entry last.
+Saving keeps the entries this user used in this build and the entries
+another user still uses, so neither evicts the other's figures and the file
+holds about one build's figures, about 8 KB per model × metric × slice.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from bench_assets.stats.resampling import Combine, bootstrap_counts, figure
 
 CACHE_VERSION = "1"  # bump when a metric's combine or the resampling changes, so old figures are not read
 CACHE_FILE = "leaderboard-resamples.npz"
+LEADERBOARD = "leaderboard"
+COMPARISONS = "comparisons"
 
 
 def sums_digest(metric: str, sums: Mapping[str, np.ndarray], n_boot: int, seed: int) -> str:
@@ -45,22 +50,17 @@ def sums_digest(metric: str, sums: Mapping[str, np.ndarray], n_boot: int, seed: 
 
 
 class ResampleCache:
-    """Resampled figures by digest: ``figures`` computes only what it has not seen; ``save`` keeps what was used.
+    """Resampled figures by digest: ``figures`` computes only what it has not seen; ``save`` keeps what ``user``
+    used in this build and what other users of the file still use.
 
     ``computed`` / ``reused`` count the lookups of this build, and
     ``computed_models`` names the models whose figures were computed (what a
     refresh after adding one model should be limited to).
     """
 
-    def __init__(self, path: Path | None = None):
-        self.path = path
-        self._stored: dict[str, np.ndarray] = {}
-        if path is not None and path.is_file():
-            try:
-                with np.load(path) as saved:  # one matrix, a row per figure: read at once, not member by member
-                    self._stored = dict(zip(saved["keys"].tolist(), saved["values"]))
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # a damaged cache is only lost time
-                self._stored = {}
+    def __init__(self, path: Path | None = None, user: str = LEADERBOARD):
+        self.path, self.user = path, user
+        self._stored, self._users, self._loaded = self._load()
         self._used: dict[str, np.ndarray] = {}
         self.computed = 0
         self.reused = 0
@@ -85,19 +85,50 @@ class ResampleCache:
             self.reused += 1
         return found
 
+    def _load(self) -> tuple[dict[str, np.ndarray], dict[str, frozenset[str]], int | None]:
+        """(figures, users of each, the file's mtime) as saved; a file of before users were kept is the
+        leaderboard's (its only user then)."""
+        if self.path is None or not self.path.is_file():
+            return {}, {}, None
+        try:
+            mtime = self.path.stat().st_mtime_ns
+            with np.load(self.path) as saved:  # one matrix, a row per figure: read at once, not member by member
+                keys = saved["keys"].tolist()
+                users = saved["users"].tolist() if "users" in saved.files else [LEADERBOARD] * len(keys)
+                stored = dict(zip(keys, saved["values"]))
+            return stored, {k: frozenset(u.split(",")) for k, u in zip(keys, users)}, mtime
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):  # a damaged cache is only lost time
+            return {}, {}, None
+
+    def _kept(self) -> tuple[dict[str, np.ndarray], dict[str, frozenset[str]]]:
+        """What the file keeps: this build's figures (this user's, and others' where they share them), and the
+        other users' figures this build did not use (without this user, who no longer needs them)."""
+        if self.path is not None and self.path.is_file() and self.path.stat().st_mtime_ns != self._loaded:
+            self._stored, self._users, self._loaded = self._load()  # another user saved since: keep its entries
+        users = {k: (self._users.get(k, frozenset()) - {self.user}) for k in self._stored}
+        figures = {k: v for k, v in self._stored.items() if users[k]}
+        users = {k: u for k, u in users.items() if u}
+        for key, value in self._used.items():
+            figures[key], users[key] = value, users.get(key, frozenset()) | {self.user}
+        return figures, users
+
     def save(self) -> None:
-        """Write the figures this build used (only those: the file never grows past one build's); nothing
-        when they are the ones already saved."""
-        if self.path is None or not self._used or (not self.computed and self._used.keys() == self._stored.keys()):
+        """Write what ``_kept`` keeps (the file never grows past one build of each user); nothing when it is
+        what is already saved."""
+        if self.path is None:
+            return
+        figures, users = self._kept()
+        if not figures or users == self._users:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp.npz")
         try:
-            np.savez(tmp, keys=np.array(list(self._used)), values=np.stack(list(self._used.values())))
+            np.savez(tmp, keys=np.array(list(figures)), values=np.stack(list(figures.values())),
+                     users=np.array([",".join(sorted(users[k])) for k in figures]))
             os.replace(tmp, self.path)
         finally:
             tmp.unlink(missing_ok=True)
-        self._stored = dict(self._used)
+        self._stored, self._users, self._loaded = figures, users, self.path.stat().st_mtime_ns
 
 
 def no_cache() -> ResampleCache:
@@ -105,6 +136,7 @@ def no_cache() -> ResampleCache:
     return ResampleCache(None)
 
 
-def leaderboard_cache(paths: DataPaths) -> ResampleCache:
-    """The leaderboard's cache, in the data directory's ``.cache`` (local even when the warehouse is a bucket)."""
-    return ResampleCache(paths.cache / CACHE_FILE)
+def leaderboard_cache(paths: DataPaths, user: str = LEADERBOARD) -> ResampleCache:
+    """The resampled figures' cache, in the data directory's ``.cache`` (local even when the warehouse is a
+    bucket), opened for ``user`` (``LEADERBOARD``, ``COMPARISONS``): the two assets share it."""
+    return ResampleCache(paths.cache / CACHE_FILE, user)

@@ -22,8 +22,9 @@ from bench_assets.report.site import build_report
 from bench_assets.storage.comparisons import COMPARISONS_TABLE, refresh_comparisons
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.partition_digests import CACHE_FILE as DIGESTS_FILE, PartitionDigests
+from bench_assets.storage.prompt_sums_cache import PromptSumsCache, prompt_sums_cache
 from bench_assets.storage.ranking import leaderboard_tables
-from bench_assets.storage.resample_cache import ResampleCache, leaderboard_cache
+from bench_assets.storage.resample_cache import COMPARISONS, ResampleCache, leaderboard_cache
 from bench_assets.storage.store import images_store
 from bench_assets.storage.versions import open_versions
 from bench_assets.storage.warehouse import Warehouse, open_warehouse
@@ -32,11 +33,18 @@ SPEC = ScaleSpec(models=3, prompts=12, images_per_prompt=2, categories=2, metric
 NEW = model_name(SPEC.models)
 
 
-def _leaderboard(paths: DataPaths, cache: ResampleCache) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _leaderboard(paths: DataPaths, cache: ResampleCache,
+                 sums: PromptSumsCache | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     config = load_config(paths)
     store = open_versions(paths, config)
     return leaderboard_tables(store, metric_columns(), decision_config(config, METRICS),
-                              store.warehouse.read_table(COMPARISONS_TABLE), None, cache)
+                              store.warehouse.read_table(COMPARISONS_TABLE), None, cache, sums)
+
+
+def _sums_cache(paths: DataPaths) -> PromptSumsCache:
+    """The data directory's per-prompt sums, on its partition digests (as the assets open it)."""
+    warehouse = open_warehouse(paths, load_config(paths))
+    return prompt_sums_cache(paths, warehouse, PartitionDigests(warehouse, paths.cache / DIGESTS_FILE))
 
 
 class _RecordingWarehouse:
@@ -53,18 +61,24 @@ class _RecordingWarehouse:
         return self.warehouse.read_partition(table, model, category)
 
 
-def _refresh_comparisons(paths: DataPaths, previous: pl.DataFrame | None = None):
-    """The asset's refresh (the previous table: the one written, unless given), and the partitions digested."""
+def _refresh_comparisons(paths: DataPaths, previous: pl.DataFrame | None = None,
+                         cache: ResampleCache | None = None):
+    """The asset's refresh (the previous table: the one written, unless given; the shared resample cache, unless
+    given), the partitions digested and the cache."""
     config = load_config(paths)
     store = open_versions(paths, config)
     previous = store.warehouse.read_table(COMPARISONS_TABLE) if previous is None else previous
     recording = _RecordingWarehouse(store.warehouse)
     digests = PartitionDigests(recording, paths.cache / DIGESTS_FILE)
+    fresh = cache is not None
+    cache = cache or leaderboard_cache(paths, COMPARISONS)
+    sums = None if fresh else prompt_sums_cache(paths, store.warehouse, digests)
     refreshed = refresh_comparisons(store, metric_columns(), decision_config(config, METRICS),
-                                    previous if previous.height else None, digests)
+                                    previous if previous.height else None, digests, cache, sums)
     digests.save()
+    cache.save()
     store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
-    return refreshed, recording.read
+    return refreshed, recording.read, cache, sums
 
 
 @pytest.fixture(scope="module")
@@ -72,22 +86,24 @@ def grown(tmp_path_factory) -> dict:
     """A finished 3-model data directory with every derived output built, then a 4th model added and refreshed."""
     paths = DataPaths(tmp_path_factory.mktemp("incremental") / "data")
     build_data_dir(paths, SPEC)
-    first, _ = _refresh_comparisons(paths)
-    cache = leaderboard_cache(paths)
-    _leaderboard(paths, cache)
+    first, *_ = _refresh_comparisons(paths)
+    cache, sums = leaderboard_cache(paths), _sums_cache(paths)
+    _leaderboard(paths, cache, sums)
     cache.save()
     build_data_dir_report(paths, SPEC.images_per_prompt)
     add_model(open_scale_data(paths, SPEC), SPEC.models, own_images=True)
-    after, digested = _refresh_comparisons(paths)
-    cache = leaderboard_cache(paths)
-    tables = _leaderboard(paths, cache)
+    after, digested, compared, compared_sums = _refresh_comparisons(paths)
+    cache, sums = leaderboard_cache(paths), _sums_cache(paths)
+    tables = _leaderboard(paths, cache, sums)
+    cache.save()
     read: list[str] = []
     with pytest.MonkeyPatch.context() as patch:
         original = Warehouse._read
         patch.setattr(Warehouse, "_read", lambda self, key: read.append(key) or original(self, key))
         report = build_data_dir_report(paths, SPEC.images_per_prompt)
-    return {"paths": paths, "first": first, "after": after, "digested": digested, "cache": cache, "tables": tables,
-            "report": report, "report_read": read}
+    return {"paths": paths, "first": first, "after": after, "digested": digested, "compared": compared,
+            "compared_sums": compared_sums, "cache": cache, "sums": sums, "tables": tables, "report": report,
+            "report_read": read}
 
 
 def test_comparisons_recompute_only_rows_of_the_new_model_and_the_composite(grown):
@@ -101,18 +117,28 @@ def test_comparisons_refresh_digests_only_the_new_models_partitions_and_equals_a
     """Unchanged models are recognised from the listing: the only partitions read whole are the new model's."""
     assert sorted(grown["digested"]) == sorted((METRICS[name].table, NEW, category)
                                                for name in SPEC.metric_names for category in SPEC.category_names)
-    rebuilt, _ = _refresh_comparisons(grown["paths"], previous=pl.DataFrame())
+    rebuilt, *_ = _refresh_comparisons(grown["paths"], previous=pl.DataFrame(), cache=ResampleCache(None))
     assert (rebuilt.tally.carried, rebuilt.tally.recomputed) == (0, rebuilt.table.filter(
         pl.col("kind") == "models").height)
     assert_frame_equal(grown["after"].table, rebuilt.table, check_exact=True)
 
 
-def test_leaderboard_resamples_only_the_new_model_and_equals_a_full_rebuild(grown):
-    cache = grown["cache"]
+def test_comparisons_resample_only_the_new_model_and_the_leaderboard_reads_its_figures_back(grown):
+    """The two assets share the resample cache: the comparisons (which run first) resample the new model once
+    per metric and slice, and the leaderboard finds every figure it needs already made."""
+    compared, cache = grown["compared"], grown["cache"]
     slices = SPEC.categories + 1  # each category and "all"
-    assert cache.computed_models == {NEW}
-    assert cache.computed == SPEC.metrics * slices, "one resampled figure per metric and slice of the new model"
+    assert compared.computed_models == {NEW}
+    assert compared.computed == SPEC.metrics * slices, "one resampled figure per metric and slice of the new model"
+    assert (cache.computed, cache.computed_models) == (0, set())
     assert cache.reused > 0
+
+
+def test_leaderboard_sums_only_the_new_models_partitions_and_equals_a_full_rebuild(grown):
+    """Unchanged partitions' per-prompt sums are read back by their content digests, not summed again: the
+    comparisons (first) sum the new model's partitions only, and the leaderboard reads all of them back."""
+    assert grown["compared_sums"].partitions_summed == SPEC.metrics * SPEC.categories
+    assert grown["sums"].partitions_summed == 0
     fresh = _leaderboard(grown["paths"], ResampleCache(None))
     for carried, rebuilt in zip(grown["tables"], fresh):
         assert_frame_equal(carried, rebuilt, check_exact=True)
