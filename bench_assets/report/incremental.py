@@ -27,7 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 import polars as pl
 
 from bench_assets.report.data import MetricInfo, to_json
-from bench_assets.storage.partition_digests import combined_digest, content_digest
+from bench_assets.storage.partition_digests import content_digest, model_digests as partition_model_digests
 from bench_assets.storage.leaderboard import OVERALL
 
 MANIFEST = "manifest.json"
@@ -43,14 +43,6 @@ def partitions_of(listing: Listing, model: str) -> dict[str, list[str]]:
     return {table: sorted(c for m, c in parts if m == model) for table, parts in listing.items()}
 
 
-def _per_model(parts: Mapping[tuple[str, str], str]) -> dict[str, str]:
-    """model -> one digest of its partitions of a table."""
-    grouped: dict[str, dict[str, str]] = {}
-    for (model, category), digest in parts.items():
-        grouped.setdefault(model, {})[category] = digest
-    return {model: combined_digest(digests) for model, digests in grouped.items()}
-
-
 def _costs(leaderboard: pl.DataFrame) -> dict[str, list]:
     if leaderboard.is_empty():
         return {}
@@ -63,7 +55,7 @@ def model_digests(listing: Listing, leaderboard: pl.DataFrame, prompts: pl.DataF
                   models: Mapping[str, Any], candidates: Sequence[str], shared: Any) -> dict[str, str]:
     """Per model of ``candidates``: a digest of every input of its files -- its partitions' digests, its costs,
     its drop-folder entry -- and of ``shared`` (what every model's files read)."""
-    parts = {table: _per_model(found) for table, found in listing.items()}
+    parts = {table: partition_model_digests(found) for table, found in listing.items()}
     costs = _costs(leaderboard)
     context = to_json([REPORT_VERSION, shared, prompts_digest(prompts), [vars(m) for m in metrics]])
     return {model: hashlib.blake2b(to_json([context, {table: digests.get(model) for table, digests in parts.items()},

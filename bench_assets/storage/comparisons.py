@@ -21,7 +21,6 @@ content digests of their two sides.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -43,7 +42,7 @@ from bench_assets.storage.leaderboard import (
     OVERALL, MetricColumn, compute_leaderboard, finite_scores, leaderboard_from_sums, prompt_sums, read_scores,
 )
 from bench_assets.storage.metric_columns import metric_columns
-from bench_assets.storage.partition_digests import PartitionDigests
+from bench_assets.storage.partition_digests import PartitionDigests, digest
 from bench_assets.storage.prompt_sums_cache import PromptSumsCache, no_sums_cache
 from bench_assets.storage.ranking import joined_sums, per_model, prefixed, slices, unprefixed
 from bench_assets.storage.resample_cache import ResampleCache, no_cache
@@ -374,10 +373,6 @@ PAIR = ["model_a", "model_b"]
 CARRY_KEY = [*PAIR, "digest_a", "digest_b"]
 
 
-def _digest(*parts: str) -> str:
-    return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
-
-
 def _rows_frame(columns: Mapping[str, object], height: int) -> pl.DataFrame:
     """Comparison rows from columns (arrays, or one value for every row); those not given are null."""
     data = {c: (columns[c] if c in columns else None) for c in ROW_SCHEMA}
@@ -485,7 +480,7 @@ class _MetricTable:
         self.keyed = _keyed(scores)
         self.models = sorted(self.keyed["model"].unique())
         # a partition written after the listing has no digest yet: a fresh token, so its pairs are recomputed
-        self.digests = {m: digests.get(m) or _digest("unlisted", uuid.uuid4().hex) for m in self.models}
+        self.digests = {m: digests.get(m) or digest("unlisted", uuid.uuid4().hex) for m in self.models}
         self.group = _main_group(self.keyed)
         self.plain_sums = sums_cache.sums(metric, self.keyed)  # the leaderboard's per-prompt sums (the norms)
         self.sums = prefixed(self.plain_sums, metric)
@@ -653,8 +648,8 @@ def _composite_model_rows(kept: Mapping[str, _Kept], decision: DecisionConfig, n
     if not weighted:
         return pl.DataFrame(schema=ROW_SCHEMA)
     models = sorted(set().union(*(k.digests for k in kept.values())))
-    context = _digest(repr(sorted(norms.items())), repr(sorted(decision.weights.items())))
-    digests = {m: _digest(context, *(kept[w.name].digests.get(m, "-") for w in weighted)) for m in models}
+    context = digest(repr(sorted(norms.items())), repr(sorted(decision.weights.items())))
+    digests = {m: digest(context, *(kept[w.name].digests.get(m, "-") for w in weighted)) for m in models}
     group = sorted(set.intersection(*(set(k.group) for k in kept.values())))
     joined = joined_sums({w.name: kept[w.name].sums for w in weighted}, [w.name for w in weighted])
     combines = {c: (_composite_combine(weighted, decision, norms, c),

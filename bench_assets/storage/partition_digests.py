@@ -24,7 +24,7 @@ import hashlib
 import os
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import numpy as np
 import polars as pl
@@ -37,7 +37,8 @@ DIGEST_VERSION = "1"  # bump when ``content_digest`` changes, so no old digest i
 CACHE_SCHEMA = {"key": pl.Utf8, "signature": pl.Utf8, "digest": pl.Utf8}
 
 
-def _digest(*parts: str) -> str:
+def digest(*parts: str) -> str:
+    """A short digest of some strings, in order (what the caches and the comparisons key their entries by)."""
     return hashlib.blake2b("\x1f".join(parts).encode(), digest_size=12).hexdigest()
 
 
@@ -45,12 +46,20 @@ def content_digest(frame: pl.DataFrame) -> str:
     """A digest of rows whatever their order (the ``model`` column left out)."""
     columns = sorted(c for c in frame.columns if c != "model")
     hashes = np.sort(frame.select(columns).hash_rows(seed=0).to_numpy())
-    return _digest(",".join(f"{c}:{frame.schema[c]}" for c in columns), hashes.tobytes().hex())
+    return digest(",".join(f"{c}:{frame.schema[c]}" for c in columns), hashes.tobytes().hex())
 
 
-def combined_digest(digests: dict[str, str]) -> str:
+def combined_digest(digests: Mapping[str, str]) -> str:
     """One digest of several named digests (a model's categories), whatever order they came in."""
-    return _digest(*(f"{name}={digests[name]}" for name in sorted(digests)))
+    return digest(*(f"{name}={digests[name]}" for name in sorted(digests)))
+
+
+def model_digests(partitions: Mapping[tuple[str, str], str]) -> dict[str, str]:
+    """model -> one digest of its partitions' digests (``of_table``'s (model, category) -> digest)."""
+    grouped: dict[str, dict[str, str]] = {}
+    for (model, category), found in partitions.items():
+        grouped.setdefault(model, {})[category] = found
+    return {model: combined_digest(found) for model, found in grouped.items()}
 
 
 class PartitionDigests:
@@ -86,10 +95,10 @@ class PartitionDigests:
         out = {}
         self._listed.add(table)
         for key, signature in sorted(self._listing(table)):
-            digest = self._digest_of(key, signature)
-            if digest is not None:
+            found = self._digest_of(key, signature)
+            if found is not None:
                 _, model, name = key.split("/")
-                out[(model, name[: -len(PARQUET)])] = digest
+                out[(model, name[: -len(PARQUET)])] = found
         return out
 
     def _digest_of(self, key: str, signature: str) -> str | None:
@@ -107,10 +116,7 @@ class PartitionDigests:
 
     def of_models(self, table: str) -> dict[str, str]:
         """model -> one digest of all its partitions of ``table`` (a category added or changed changes it)."""
-        per_model: dict[str, dict[str, str]] = {}
-        for (model, category), digest in self.of_table(table).items():
-            per_model.setdefault(model, {})[category] = digest
-        return {model: combined_digest(digests) for model, digests in per_model.items()}
+        return model_digests(self.of_table(table))
 
     def save(self) -> None:
         """Write the entries used by this object (atomically: a concurrent reader sees the old file or this one)."""
