@@ -180,6 +180,7 @@ def leaderboard(paths: DataPaths, _: str) -> Work:
     from bench_assets.storage.comparisons import COMPARISONS_TABLE
     from bench_assets.storage.leaderboard import gpu_costs
     from bench_assets.storage.partition_digests import partition_digests
+    from bench_assets.storage.partition_seconds import partition_seconds
     from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
     from bench_assets.storage.ranking import leaderboard_tables
     from bench_assets.storage.resample_cache import leaderboard_cache
@@ -189,18 +190,21 @@ def leaderboard(paths: DataPaths, _: str) -> Work:
     wh = results.store.warehouse
 
     def work() -> dict:
-        costs = gpu_costs(wh, IMAGES_TABLE, [c.table for c in results.columns])
         cache = leaderboard_cache(paths)
         digests = partition_digests(paths, wh)
+        seconds = partition_seconds(paths, wh, digests)
+        costs = gpu_costs(wh, IMAGES_TABLE, [c.table for c in results.columns], seconds)
         sums = prompt_sums_cache(paths, wh, digests)
         wide, long = leaderboard_tables(results.store, results.columns, results.decision,
                                         wh.read_table(COMPARISONS_TABLE), costs, cache, sums)
         cache.save()
         digests.save()
+        seconds.save()
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         catalog = refresh_views(paths.duckdb, wh)
         return {"rows": wide.height, "views": len(catalog.views), "partitions_summed": sums.partitions_summed,
+                "partitions_seconds_read": seconds.partitions_read,
                 "bootstraps_computed": cache.computed,
                 "bootstraps_reused": cache.reused}
 

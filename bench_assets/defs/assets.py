@@ -32,6 +32,7 @@ from bench_assets.arena.results import human_column
 from bench_assets.storage.catalog import refresh_views
 from bench_assets.storage.comparisons import COMPARISONS_TABLE
 from bench_assets.storage.leaderboard import gpu_costs, to_markdown
+from bench_assets.storage.partition_seconds import partition_seconds
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.ranking import leaderboard_tables
 from bench_assets.storage.partition_digests import partition_digests
@@ -418,11 +419,14 @@ def build_leaderboard_asset(
         cache = leaderboard_cache(bench.paths)  # unchanged models' bootstrap figures read back, not redone
         digests = partition_digests(bench.paths, wh)
         sums = prompt_sums_cache(bench.paths, wh, digests)  # unchanged partitions' per-prompt sums: no read
+        seconds = partition_seconds(bench.paths, wh, digests)  # unchanged partitions' GPU seconds: no read
         wide, long = leaderboard_tables(bench.versions, columns, decision_for(bench),
                                         wh.read_table(COMPARISONS_TABLE),
-                                        gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns]), cache, sums)
+                                        gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns], seconds), cache,
+                                        sums)
         cache.save()
         digests.save()
+        seconds.save()
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
         wide = human_column(wide, wh)  # the arena's rating, interval and votes (nulls before any vote)
         wh.write_table("leaderboard", wide)

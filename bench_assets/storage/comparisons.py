@@ -44,9 +44,9 @@ from bench_assets.storage.leaderboard import (
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.partition_digests import PartitionDigests, digest
 from bench_assets.storage.prompt_sums_cache import PromptSumsCache, no_sums_cache
-from bench_assets.storage.ranking import joined_sums, per_model, prefixed, slices, unprefixed
+from bench_assets.storage.ranking import aligned_slices, prefixed, unprefixed
 from bench_assets.storage.resample_cache import ResampleCache, no_cache
-from bench_assets.storage.versions import VersionRef, VersionStore, open_versions
+from bench_assets.storage.versions import ModelVersion, VersionRef, VersionStore, open_versions
 from bench_assets.storage.warehouse import Warehouse
 
 COMPARISONS_TABLE = "comparisons"
@@ -340,11 +340,12 @@ def compare_in_data_dir(paths: DataPaths, a: str, b: str, metric_names: Sequence
 
 
 def version_pairs(store: VersionStore) -> list[tuple[VersionRef, VersionRef]]:
-    """(latest, previous) for every model with at least two versions."""
+    """(latest, previous) for every model with at least two versions (``store.table()``, sorted, read once:
+    it is a file per version, so reading it once per model cost 9 s at a hundred models)."""
     pairs = []
-    for model in store.table()["model"].unique().sort():
-        versions = store.of(model)
-        if len(versions) >= 2:
+    for (model,), rows in store.table().partition_by("model", as_dict=True, maintain_order=True).items():
+        if rows.height >= 2:
+            versions = [ModelVersion(**row) for row in rows.iter_rows(named=True)]  # oldest first
             pairs.append((VersionRef(model, versions[-1]), VersionRef(model, versions[-2])))
     return pairs
 
@@ -460,13 +461,15 @@ class _Slice:
         return self.resample(self.models, self.arrays)
 
 
-def _aligned(sums: pl.DataFrame, category: str, combine: Combine, resample: Resample, prefix: str = "",
-             models: Sequence[str] | None = None) -> _Slice:
-    """``ranking.per_model`` of the models named (None: all), prefixes taken off the columns."""
-    frame = sums if models is None else sums.filter(pl.col("model").is_in(list(models)))
-    names, arrays, n_prompts = per_model(frame, category)
-    arrays = [{c[len(prefix):]: v for c, v in a.items()} for a in arrays]
-    return _Slice(names, arrays, n_prompts, combine, resample)
+def _aligned(frames: Sequence[pl.DataFrame], combine_of: Callable[[str], tuple[Combine, Resample]], prefix: str = "",
+             models: Sequence[str] | None = None) -> dict[str, _Slice]:
+    """Every slice's ``_Slice`` (``ranking.aligned_slices`` of the models named, None: all), prefixes taken off
+    the columns; ``combine_of(category)``: the slice's combine and resample."""
+    out = {}
+    for category, (names, arrays, n_prompts) in aligned_slices(frames, models).items():
+        arrays = [{c[len(prefix):]: v for c, v in a.items()} for a in arrays]
+        out[category] = _Slice(names, arrays, n_prompts, *combine_of(category))
+    return out
 
 
 class _MetricTable:
@@ -492,9 +495,8 @@ class _MetricTable:
         return {m: Side(m, {self.metric.name: rows}) for (m,), rows in by_model.items()}
 
     def slices(self, models: Sequence[str] | None) -> dict[str, _Slice]:
-        prefix = column_name(self.metric.name, "")
-        return {c: _aligned(self.sums, c, self.metric.combine, self.resample, prefix, models)
-                for c in slices(self.sums)}
+        return _aligned([self.sums], lambda _: (self.metric.combine, self.resample),
+                        column_name(self.metric.name, ""), models)
 
     @cached_property
     def _items(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -651,16 +653,18 @@ def _composite_model_rows(kept: Mapping[str, _Kept], decision: DecisionConfig, n
     context = digest(repr(sorted(norms.items())), repr(sorted(decision.weights.items())))
     digests = {m: digest(context, *(kept[w.name].digests.get(m, "-") for w in weighted)) for m in models}
     group = sorted(set.intersection(*(set(k.group) for k in kept.values())))
-    joined = joined_sums({w.name: kept[w.name].sums for w in weighted}, [w.name for w in weighted])
-    combines = {c: (_composite_combine(weighted, decision, norms, c),
-                    composite_resample(weighted, decision, norms, c, cache)) for c in slices(joined)}
-    everyone = {c: _aligned(joined, c, *f) for c, f in combines.items()}
+    sums = [kept[w.name].sums for w in weighted]
+
+    def combine_of(category: str) -> tuple[Combine, Resample]:
+        return (_composite_combine(weighted, decision, norms, category),
+                composite_resample(weighted, decision, norms, category, cache))
+
+    everyone = _aligned(sums, combine_of)
     tested = _tested(everyone, True, decision.reference)
     carried, fast, slow = _split(COMPOSITE, models, digests, set(group), previous, tested, tally)
     frames = [carried]
     if fast:
-        aligned = everyone if len(group) == len(models) else {c: _aligned(joined, c, *f, models=group)
-                                                               for c, f in combines.items()}
+        aligned = everyone if len(group) == len(models) else _aligned(sums, combine_of, models=group)
         frames.append(_fast_rows(COMPOSITE, True, aligned, fast, tested, digests, tally))
     rows_of = _ModelRows(warehouse, weighted)
     for a, b in slow:

@@ -10,13 +10,14 @@ interval here), 1000 resamples, fixed seed (reproducible).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import polars as pl
 
 from bench_assets.core.errors import BenchError
 from bench_assets.stats.resampling import bootstrap_counts, figure, percentile_interval
+from bench_assets.storage.partition_seconds import PartitionSeconds
 from bench_assets.storage.resample_cache import ResampleCache, no_cache
 from bench_assets.storage.warehouse import Warehouse
 
@@ -128,29 +129,30 @@ def read_scores(warehouse: Warehouse, metric: MetricColumn, model: str | None = 
 def _summarise(per_prompt: pl.DataFrame, metric: MetricColumn, cache: ResampleCache | None) -> list[dict]:
     """Per (model, slice) of ``prompt_sums``: the point figure and, with a ``cache``, its interval
     (without one: NaN, for callers that read the points only)."""
-    summary = metric.summary()
     rows = []
     overall = per_prompt.with_columns(pl.lit(OVERALL).alias("category")).sort("model", "prompt_id")
-    slices = [per_prompt, overall]
-    for frame in slices:
-        for (model, category), group in frame.group_by("model", "category", maintain_order=True):
-            columns = {name: group[f"sum_{name}"].to_numpy() for name in summary}
+    for frame in (per_prompt, overall):
+        for model, category, columns, n in _model_slices(frame, metric):
             point = metric.combine({name: np.array([c.sum()]) for name, c in columns.items()})[0]
+            n_prompts = len(next(iter(columns.values())))
             low, high = (float("nan"), float("nan")) if cache is None else percentile_interval(
-                cache.figures(metric.name, model, columns, metric.combine, N_BOOT), group.height)
-            rows.append(
-                {
-                    "model": model,
-                    "category": category,
-                    "metric": metric.name,
-                    "mean": float(point),
-                    "ci_low": low,
-                    "ci_high": high,
-                    "n": int(group["rows"].sum()),
-                    "n_prompts": group.height,
-                }
-            )
+                cache.figures(metric.name, model, columns, metric.combine, N_BOOT), n_prompts)
+            rows.append({"model": model, "category": category, "metric": metric.name, "mean": float(point),
+                         "ci_low": low, "ci_high": high, "n": n, "n_prompts": n_prompts})
     return rows
+
+
+def _model_slices(frame: pl.DataFrame, metric: MetricColumn) -> Iterator[tuple[str, str, dict[str, np.ndarray], int]]:
+    """(model, category, its sums per summary column, its row count) for each (model, category) of ``frame``,
+    its rows in ``frame``'s order: the columns turned into arrays once and cut into views, not a frame per
+    group (a hundred models' groups cost seconds that way)."""
+    frame = frame.sort("model", "category", maintain_order=True)  # each group's rows together, in their order
+    groups = (frame.select("model", "category").with_row_index("_at")
+              .group_by("model", "category", maintain_order=True).agg(pl.col("_at").first(), pl.len()))
+    sums = {name: frame[f"sum_{name}"].to_numpy() for name in metric.summary()}
+    counts = frame["rows"].to_numpy()
+    for model, category, at, length in groups.iter_rows():
+        yield model, category, {name: c[at:at + length] for name, c in sums.items()}, int(counts[at:at + length].sum())
 
 
 def compute_leaderboard(warehouse: Warehouse, metrics: Sequence[MetricColumn],
@@ -196,28 +198,32 @@ def leaderboard_from_sums(per_prompt: Mapping[str, pl.DataFrame], metrics: Seque
     return long.sort("category", "metric", "rank", "model")
 
 
-def _table_seconds(warehouse: Warehouse, table: str) -> pl.DataFrame | None:
-    frame = warehouse.read_columns(table, ["model", "category", "gpu_seconds"])
-    if frame.is_empty() or "gpu_seconds" not in frame.columns:
+def _table_seconds(seconds: PartitionSeconds, table: str) -> pl.DataFrame | None:
+    """(model, category, gpu_seconds) of a table's partitions; None when none records any."""
+    frame = seconds.of_table(table)
+    if frame.is_empty() or frame["gpu_seconds"].is_null().all():
         return None
-    return frame.group_by("model", "category").agg(pl.col("gpu_seconds").cast(pl.Float64).fill_null(0.0).sum())
+    return frame.with_columns(pl.col("gpu_seconds").fill_null(0.0))
 
 
 COST_DECIMALS = 6  # GPU seconds are kept to the microsecond
 
 
-def gpu_costs(warehouse: Warehouse, images_table: str, score_tables: Sequence[str]) -> pl.DataFrame:
+def gpu_costs(warehouse: Warehouse, images_table: str, score_tables: Sequence[str],
+              seconds: PartitionSeconds | None = None) -> pl.DataFrame:
     """GPU seconds per (model, category) and overall: generating the images + scoring them.
 
     Every manifest and score row carries the device time it took to make
     (its share of batch and load time), so the sum is what the model cost to
     benchmark, whichever backend did the work. Cached rows keep the cost of
-    the run that made them.
+    the run that made them. ``seconds``: the data directory's ``partition_seconds`` (unchanged
+    partitions' sums read back); None reads every partition.
     """
+    seconds = seconds or PartitionSeconds(warehouse, None)
     schema = {"model": pl.Utf8, "category": pl.Utf8, "generation_gpu_seconds": pl.Float64,
               "scoring_gpu_seconds": pl.Float64, "gpu_seconds": pl.Float64}
-    generation = _table_seconds(warehouse, images_table)
-    scoring = [f for f in (_table_seconds(warehouse, t) for t in score_tables) if f is not None]
+    generation = _table_seconds(seconds, images_table)
+    scoring = [f for f in (_table_seconds(seconds, t) for t in score_tables) if f is not None]
     parts = []
     if generation is not None:
         parts.append(generation.rename({"gpu_seconds": "generation_gpu_seconds"}))

@@ -66,22 +66,43 @@ def slices(frame: pl.DataFrame) -> list[str]:
     return [OVERALL, *sorted(frame["category"].unique())]
 
 
-def per_model(frame: pl.DataFrame, category: str) -> tuple[list[str], list[dict[str, np.ndarray]], int]:
-    """Each model's sums aligned on the slice's union of prompts (0 where a model lacks a prompt)."""
-    part = frame if category == OVERALL else frame.filter(pl.col("category") == category)
-    prompts = part.select(PROMPT).unique().sort(PROMPT).with_row_index("_row")
-    columns = [c for c in part.columns if c not in ("model", *PROMPT)]
-    located = part.join(prompts, on=PROMPT).with_columns(pl.col(columns).cast(pl.Float64).fill_null(0.0))
-    by_model = located.partition_by("model", as_dict=True)
-    models = sorted(model for (model,) in by_model)
-    arrays = []
-    for model in models:  # one join for every model, then each model's rows put at their prompts' places
-        rows = by_model[(model,)]
-        at, values = rows["_row"].to_numpy(), rows.select(columns).to_numpy()
-        aligned = np.zeros((prompts.height, len(columns)))
-        aligned[at] = values
-        arrays.append({c: np.ascontiguousarray(aligned[:, i]) for i, c in enumerate(columns)})
-    return models, arrays, prompts.height
+Aligned = tuple[list[str], list[dict[str, np.ndarray]], int]  # models, each one's sums per column, prompts
+
+
+def aligned_slices(frames: Sequence[pl.DataFrame], models: Sequence[str] | None = None) -> dict[str, Aligned]:
+    """Per slice (``all``, then each category): each model's sums aligned on the slice's union of prompts
+    (0 where a model lacks a prompt or a frame lacks the model), the models named (None: all) in name order.
+
+    ``frames`` hold different columns of the same (model, category, prompt_id) keys (several metrics' sums:
+    as if fully joined). Everything is placed at once: one (columns × models × prompts) array filled by two
+    index columns per frame. The prompts are sorted by (category, prompt_id), so a category's prompts are
+    one contiguous block of the overall ones and its arrays are views of them, not a second alignment.
+    """
+    if models is not None:
+        frames = [f.filter(pl.col("model").is_in(list(models))) for f in frames]
+    keys = pl.concat([f.select("model", *PROMPT) for f in frames])
+    prompts = keys.select(PROMPT).unique().sort(PROMPT).with_row_index("_row")
+    names = keys.select("model").unique().sort("model").with_row_index("_model")
+    columns = [c for f in frames for c in f.columns if c not in ("model", *PROMPT)]
+    aligned = np.zeros((len(columns), names.height, prompts.height))
+    i = 0
+    for frame in frames:
+        located = frame.join(prompts, on=PROMPT).join(names, on="model")
+        at_model, at_row = located["_model"].to_numpy(), located["_row"].to_numpy()
+        for column in (c for c in frame.columns if c not in ("model", *PROMPT)):
+            aligned[i, at_model, at_row] = located[column].cast(pl.Float64).fill_null(0.0).to_numpy()
+            i += 1
+    everyone = names["model"].to_list()
+    out = {OVERALL: (everyone, [{c: aligned[k, m] for k, c in enumerate(columns)} for m in range(len(everyone))],
+                     prompts.height)}
+    present = keys.select("category", "model").unique().join(names, on="model")
+    blocks = prompts.group_by("category", maintain_order=True).agg(pl.col("_row").first(), pl.len())
+    for category, start, length in blocks.iter_rows():
+        here = sorted(present.filter(pl.col("category") == category)["_model"].to_list())
+        out[category] = ([everyone[m] for m in here],
+                         [{c: aligned[k, m, start:start + length] for k, c in enumerate(columns)} for m in here],
+                         length)
+    return out
 
 
 def unprefixed(sums: Mapping[str, np.ndarray], metric: str) -> dict[str, np.ndarray]:
@@ -134,8 +155,7 @@ def metric_rank_columns(sums: Mapping[str, pl.DataFrame], metrics: Sequence[Metr
     for metric in metrics:
         if metric.name not in sums:
             continue
-        for category in slices(sums[metric.name]):
-            models, arrays, n_prompts = per_model(sums[metric.name], category)
+        for category, (models, arrays, n_prompts) in aligned_slices([sums[metric.name]]).items():
             own = [unprefixed(a, metric.name) for a in arrays]
             samples = np.column_stack([cache.figures(metric.name, m, s, metric.combine, N_BOOT)
                                        for m, s in zip(models, own)])
@@ -159,14 +179,6 @@ def composite_parts(long: pl.DataFrame, metrics: Sequence[MetricColumn], decisio
             parts.append(CompositePart(metric.name, metric.combine, tuple(metric.summary()), weight,
                                        metric.higher_is_better, *z_constants(points.to_list())))
     return parts
-
-
-def joined_sums(sums: Mapping[str, pl.DataFrame], names: Sequence[str]) -> pl.DataFrame:
-    frames = [sums[n] for n in names]
-    joined = frames[0]
-    for frame in frames[1:]:
-        joined = joined.join(frame, on=["model", *PROMPT], how="full", coalesce=True)
-    return joined.fill_null(0.0)
 
 
 def _resampled(totals: dict[str, np.ndarray]) -> np.ndarray:
@@ -198,13 +210,11 @@ def overall_columns(sums: Mapping[str, pl.DataFrame], long: pl.DataFrame, metric
     names = [m.name for m in metrics if m.name in sums and decision.weights.get(m.name, 0) > 0]
     if not names or long.is_empty():
         return pl.DataFrame(schema=OVERALL_SCHEMA)
-    joined = joined_sums(sums, names)
-    for category in slices(joined):
+    for category, (models, arrays, n_prompts) in aligned_slices([sums[n] for n in names]).items():
         parts = composite_parts(long, metrics, decision, category)
         if not parts:
             continue
         combine = composite_combine(parts)
-        models, arrays, n_prompts = per_model(joined, category)
         samples = np.column_stack([composite_samples(parts, metrics, m, a, cache) for m, a in zip(models, arrays)])
         points = np.array([figure(a, combine)[0] for a in arrays])
         rank, (low, high) = ranks(points), rank_intervals(samples)
