@@ -80,9 +80,8 @@ def aligned_slices(frames: Sequence[pl.DataFrame], models: Sequence[str] | None 
     """
     if models is not None:
         frames = [f.filter(pl.col("model").is_in(list(models))) for f in frames]
-    keys = pl.concat([f.select("model", *PROMPT) for f in frames])
-    prompts = keys.select(PROMPT).unique().sort(PROMPT).with_row_index("_row")
-    names = keys.select("model").unique().sort("model").with_row_index("_model")
+    prompts = _distinct(frames, PROMPT).sort(PROMPT).with_row_index("_row")
+    names = _distinct(frames, ["model"]).sort("model").with_row_index("_model")
     columns = [c for f in frames for c in f.columns if c not in ("model", *PROMPT)]
     aligned = np.zeros((len(columns), names.height, prompts.height))
     i = 0
@@ -95,7 +94,7 @@ def aligned_slices(frames: Sequence[pl.DataFrame], models: Sequence[str] | None 
     everyone = names["model"].to_list()
     out = {OVERALL: (everyone, [{c: aligned[k, m] for k, c in enumerate(columns)} for m in range(len(everyone))],
                      prompts.height)}
-    present = keys.select("category", "model").unique().join(names, on="model")
+    present = _distinct(frames, ["category", "model"]).join(names, on="model")
     blocks = prompts.group_by("category", maintain_order=True).agg(pl.col("_row").first(), pl.len())
     for category, start, length in blocks.iter_rows():
         here = sorted(present.filter(pl.col("category") == category)["_model"].to_list())
@@ -103,6 +102,11 @@ def aligned_slices(frames: Sequence[pl.DataFrame], models: Sequence[str] | None 
                          [{c: aligned[k, m, start:start + length] for k, c in enumerate(columns)} for m in here],
                          length)
     return out
+
+
+def _distinct(frames: Sequence[pl.DataFrame], columns: list[str]) -> pl.DataFrame:
+    """The distinct values of ``columns`` over all frames (each frame's first: a tenth of the rows to hash)."""
+    return pl.concat([f.select(columns).unique() for f in frames]).unique()
 
 
 def unprefixed(sums: Mapping[str, np.ndarray], metric: str) -> dict[str, np.ndarray]:

@@ -63,3 +63,24 @@ def test_weights_decide_the_overall_rank(store):
     table = to_markdown(both, METRICS)
     assert "| rank | tier | model | version | composite | quality | error |" in table
     assert "#1-2" in table  # a rank interval in the markdown
+
+
+def test_aligned_slices_put_each_models_sums_at_its_prompts_and_zeros_where_it_has_none():
+    """Every slice of several frames aligned at once, as a full join of them would align it slice by slice."""
+    from bench_assets.storage.ranking import aligned_slices
+
+    quality = pl.DataFrame({"model": ["a", "a", "a", "b", "c"], "category": ["x", "x", "y", "x", "y"],
+                            "prompt_id": ["p2", "p1", "q1", "p1", "q2"], "quality/value": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    error = pl.DataFrame({"model": ["b", "d"], "category": ["y", "x"], "prompt_id": ["q1", "p2"],
+                          "error/value": [6.0, None]})
+    got = aligned_slices([quality, error])
+    assert list(got) == ["all", "x", "y"]
+    models, arrays, n_prompts = got["all"]
+    assert models == ["a", "b", "c", "d"] and n_prompts == 4  # (x, p1), (x, p2), (y, q1), (y, q2)
+    assert arrays[0]["quality/value"].tolist() == [2.0, 1.0, 3.0, 0.0]
+    assert arrays[1]["error/value"].tolist() == [0.0, 0.0, 6.0, 0.0]  # b lacks error in x: zeros there
+    assert arrays[3]["error/value"].tolist() == [0.0, 0.0, 0.0, 0.0]  # a null sum counts as 0
+    models, arrays, n_prompts = got["y"]
+    assert models == ["a", "b", "c"] and n_prompts == 2  # d has no prompt of y: not in the slice
+    assert [a["quality/value"].tolist() for a in arrays] == [[3.0, 0.0], [0.0, 0.0], [0.0, 5.0]]
+    assert aligned_slices([quality], models=["c"])["y"][0] == ["c"] and "x" not in aligned_slices([quality], ["c"])
