@@ -31,8 +31,19 @@ def oriented(figures: np.ndarray, higher_is_better: bool) -> np.ndarray:
 def ranks(figures: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
     """Competition ranks ("min": ties share the best rank) along the last axis; NaN ranks last."""
     better = oriented(np.asarray(figures, dtype=float), higher_is_better)
-    better = np.where(np.isfinite(better), better, -np.inf)
-    return 1 + (better[..., None, :] > better[..., :, None]).sum(axis=-1)
+    worse = -np.where(np.isfinite(better), better, -np.inf)  # ascending = best first
+    # A model's rank is 1 + how many are strictly better: its place in the sorted row, moved back to the
+    # first of its ties. Sorting costs K log K per row, not the K² of comparing every pair (a thousand
+    # resamples × a hundred models × 14 slices × 12 figures).
+    order = np.argsort(worse, axis=-1, kind="stable")
+    in_order = np.take_along_axis(worse, order, axis=-1)
+    places = np.broadcast_to(np.arange(worse.shape[-1]), worse.shape)
+    starts = np.ones(worse.shape, dtype=bool)
+    starts[..., 1:] = in_order[..., 1:] != in_order[..., :-1]
+    first_of_ties = np.maximum.accumulate(np.where(starts, places, 0), axis=-1)
+    result = np.empty(worse.shape, dtype=int)
+    np.put_along_axis(result, order, first_of_ties + 1, axis=-1)
+    return result
 
 
 def rank_intervals(samples: np.ndarray, higher_is_better: bool = True,

@@ -35,6 +35,18 @@ def test_ranks_are_competition_ranks_and_direction_aware():
     assert ranks(np.array([[1.0, 2.0], [2.0, 1.0]])).tolist() == [[2, 1], [1, 2]]
 
 
+def test_ranks_count_the_models_strictly_better_in_every_row():
+    """The sort-based ranks against their definition, on rows full of ties, NaN and infinities."""
+    rng = np.random.default_rng(3)
+    figures = np.round(rng.normal(size=(400, 9)), 1)
+    figures.flat[::7], figures.flat[::11], figures.flat[::13] = np.nan, np.inf, -np.inf
+    for higher in (True, False):
+        better = figures if higher else -figures
+        better = np.where(np.isfinite(better), better, -np.inf)  # what cannot be ranked comes last
+        by_definition = 1 + (better[:, None, :] > better[:, :, None]).sum(axis=-1)
+        assert np.array_equal(ranks(figures, higher), by_definition)
+
+
 def test_models_the_tests_cannot_separate_share_a_tier():
     rng = np.random.default_rng(11)
     # two clearly separated groups of two nearly equal models
