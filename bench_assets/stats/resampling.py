@@ -10,7 +10,7 @@ prompts; resampling prompts is then a matrix product with a weight matrix
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -55,6 +55,7 @@ def figure(sums: Sums, combine: Combine, weights: np.ndarray | None = None) -> n
         return np.asarray(combine(totals), dtype=float)
 
 
+@lru_cache(maxsize=4096)
 def expanded_tail(n_clusters: int, confidence: float = CONFIDENCE) -> float:
     """The percentile to cut at so that the interval keeps its coverage with few prompts.
 
@@ -82,3 +83,21 @@ def percentile_interval(samples: np.ndarray, n_clusters: int, confidence: float 
     tail = expanded_tail(n_clusters, confidence)
     low, high = np.quantile(samples, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+def percentile_intervals(samples: Sequence[np.ndarray], n_clusters: Sequence[int],
+                         confidence: float = CONFIDENCE) -> np.ndarray:
+    """``percentile_interval`` of many sample vectors, (k, 2): vectors of one length and cluster count, all
+    finite (the usual case), in one quantile call, the same numbers as one call each (a leaderboard has
+    17,000 of them at a hundred models)."""
+    out = np.empty((len(samples), 2))
+    batches: dict[tuple[int, int], list[int]] = {}
+    for i, (vector, n) in enumerate(zip(samples, n_clusters)):
+        if vector.size and np.isfinite(vector).all():
+            batches.setdefault((vector.size, n), []).append(i)
+        else:
+            out[i] = percentile_interval(vector, n, confidence)
+    for (_, n), rows in batches.items():
+        tail = expanded_tail(n, confidence)
+        out[rows] = np.quantile(np.column_stack([samples[i] for i in rows]), [tail, 1.0 - tail], axis=0).T
+    return out

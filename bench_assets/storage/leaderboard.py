@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from bench_assets.core.errors import BenchError
-from bench_assets.stats.resampling import bootstrap_counts, figure, percentile_interval
+from bench_assets.stats.resampling import bootstrap_counts, figure, percentile_interval, percentile_intervals
 from bench_assets.storage.partition_seconds import PartitionSeconds
 from bench_assets.storage.resample_cache import ResampleCache, no_cache
 from bench_assets.storage.warehouse import Warehouse
@@ -132,13 +132,15 @@ def _summarise(per_prompt: pl.DataFrame, metric: MetricColumn, cache: ResampleCa
     rows = []
     overall = per_prompt.with_columns(pl.lit(OVERALL).alias("category")).sort("model", "prompt_id")
     for frame in (per_prompt, overall):
-        for model, category, columns, n in _model_slices(frame, metric):
+        groups = list(_model_slices(frame, metric))
+        n_prompts = [len(next(iter(columns.values()))) for _, _, columns, _ in groups]
+        intervals = np.full((len(groups), 2), np.nan) if cache is None else percentile_intervals(
+            [cache.figures(metric.name, model, columns, metric.combine, N_BOOT) for model, _, columns, _ in groups],
+            n_prompts)
+        for (model, category, columns, n), prompts, (low, high) in zip(groups, n_prompts, intervals):
             point = metric.combine({name: np.array([c.sum()]) for name, c in columns.items()})[0]
-            n_prompts = len(next(iter(columns.values())))
-            low, high = (float("nan"), float("nan")) if cache is None else percentile_interval(
-                cache.figures(metric.name, model, columns, metric.combine, N_BOOT), n_prompts)
             rows.append({"model": model, "category": category, "metric": metric.name, "mean": float(point),
-                         "ci_low": low, "ci_high": high, "n": n, "n_prompts": n_prompts})
+                         "ci_low": float(low), "ci_high": float(high), "n": n, "n_prompts": prompts})
     return rows
 
 
