@@ -55,7 +55,7 @@ from bench_assets.storage.status import FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.warehouse import Warehouse
 
 STATIC_FILES = ("index.html", "report.js", "report.css")
-PLOT_VERSION = 1  # bump when the plots change look, so cached figures are redrawn
+PLOT_VERSION = 2  # bump when the plots change look, so cached figures are redrawn
 EXPORT_FORMAT = "csv"
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,80}$")
 
