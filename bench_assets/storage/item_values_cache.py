@@ -121,7 +121,7 @@ class ItemValuesCache:
         fresh = model_items(keyed)
         self.models_read += len(digests) if everything else len(changed)
         items = {**known, **{m: NO_ITEMS for m in changed}, **fresh}
-        if changed or len(stored) != len(known):
+        if set(stored) != set(digests.values()):  # new models' entries, or deleted models' to drop
             self._write(metric, {digests[m]: items[m] for m in digests})
         return MetricItems(items, keyed, None if everything else set(changed))
 

@@ -85,6 +85,18 @@ def test_refresh_after_adding_a_model_reads_only_its_rows_and_equals_a_build_wit
     assert sorted(read) == sorted((table, NEW) for table in TABLES)
     assert items.models_read == SPEC.metrics
     assert_frame_equal(refreshed.table, _without_caches(paths), check_exact=True)
+    with np.load(paths.cache / FOLDER / f"{SPEC.metric_names[0]}.npz") as saved:
+        assert len(saved["digests"]) == SPEC.models + 1
+
+
+def test_the_item_cache_alone_sums_every_model_afresh(paths):
+    """Without the per-prompt sums cache, the sums are not made from the changed models' rows only."""
+    add_model(open_scale_data(paths, SPEC), SPEC.models, own_images=True)
+    config = load_config(paths)
+    store = open_versions(paths, config)
+    alone = refresh_comparisons(store, metric_columns(), decision_config(config, METRICS),
+                                item_cache=item_values_cache(paths, store.warehouse))
+    assert_frame_equal(alone.table, _without_caches(paths), check_exact=True)
 
 
 def test_a_changed_score_is_a_new_digest_and_never_a_stale_value(paths):
