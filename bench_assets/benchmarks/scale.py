@@ -151,6 +151,7 @@ def comparisons(paths: DataPaths, mode: str) -> Work:
     """``mode`` "full": every row computed; "refresh": the table already written is the previous one, so
     only rows whose sides' content changed are recomputed (what the asset does)."""
     from bench_assets.storage.comparisons import COMPARISONS_TABLE, refresh_comparisons
+    from bench_assets.storage.item_values_cache import item_values_cache
     from bench_assets.storage.partition_digests import partition_digests
     from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
     from bench_assets.storage.resample_cache import COMPARISONS, leaderboard_cache
@@ -162,13 +163,15 @@ def comparisons(paths: DataPaths, mode: str) -> Work:
         digests = partition_digests(paths, results.store.warehouse)
         cache = leaderboard_cache(paths, COMPARISONS)
         sums = prompt_sums_cache(paths, results.store.warehouse, digests)
+        items = item_values_cache(paths, results.store.warehouse)
         refreshed = refresh_comparisons(results.store, results.columns, results.decision, previous, digests, cache,
-                                        sums)
+                                        sums, items)
         digests.save()
         cache.save()
         results.store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
         return {"rows": refreshed.table.height, "recomputed": refreshed.tally.recomputed,
                 "partitions_digested": digests.read, "partitions_summed": sums.partitions_summed,
+                "models_read": items.models_read,
                 "bootstraps_computed": cache.computed,
                 "bootstraps_reused": cache.reused}
 

@@ -21,6 +21,7 @@ from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.resources import BenchResource
 from bench_assets.metrics.registry import METRICS
 from bench_assets.storage.comparisons import COMPARISONS_TABLE, describe, refresh_comparisons, regressions, to_markdown
+from bench_assets.storage.item_values_cache import item_values_cache
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.partition_digests import partition_digests
 from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
@@ -54,8 +55,9 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
         digests = partition_digests(bench.paths, store.warehouse)  # unchanged models known from the listing
         cache = leaderboard_cache(bench.paths, COMPARISONS)  # bootstrap figures shared with the leaderboard
         sums = prompt_sums_cache(bench.paths, store.warehouse, digests)  # unchanged partitions' sums read back
+        items = item_values_cache(bench.paths, store.warehouse)  # unchanged models' items and values: no read
         refresh = refresh_comparisons(store, columns, decision, store.warehouse.read_table(COMPARISONS_TABLE),
-                                      digests, cache, sums)
+                                      digests, cache, sums, items)
         digests.save()
         cache.save()
         table = refresh.table

@@ -38,8 +38,11 @@ from bench_assets.stats.composite import CompositePart, column_name, composite_c
 from bench_assets.stats.all_pairs import pair_intervals, pairs_to_test
 from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test, sign_flip_ps
 from bench_assets.stats.resampling import N_BOOT, Combine, figure
+from bench_assets.storage.item_values_cache import (
+    KEYS, ItemValuesCache, MetricItems, ModelItems, keyed_scores, no_item_cache,
+)
 from bench_assets.storage.leaderboard import (
-    OVERALL, MetricColumn, compute_leaderboard, finite_scores, leaderboard_from_sums, prompt_sums, read_scores,
+    OVERALL, MetricColumn, compute_leaderboard, leaderboard_from_sums, prompt_sums, read_scores,
 )
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.partition_digests import PartitionDigests, digest
@@ -51,7 +54,6 @@ from bench_assets.storage.warehouse import Warehouse
 
 COMPARISONS_TABLE = "comparisons"
 COMPOSITE = "composite"
-KEYS = ["category", "prompt_id", "image_index"]
 PROMPT = ["category", "prompt_id"]
 SCHEMA = {
     "kind": pl.Utf8, "model_a": pl.Utf8, "model_b": pl.Utf8, "metric": pl.Utf8, "category": pl.Utf8,
@@ -82,17 +84,10 @@ class _Matched:
     unmatched_b: pl.DataFrame
 
 
-def _keyed(scores: pl.DataFrame) -> pl.DataFrame:
-    frame = finite_scores(scores)
-    if "image_index" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, dtype=pl.Int64).alias("image_index"))
-    return frame.with_columns(pl.col("image_index").cast(pl.Int64).fill_null(-1))  # set metrics: per prompt
-
-
 def _match(a: pl.DataFrame, b: pl.DataFrame, metric: MetricColumn) -> _Matched | None:
     if a.is_empty() or b.is_empty():
         return None
-    a, b = _keyed(a), _keyed(b)
+    a, b = keyed_scores(a), keyed_scores(b)
     shared = a.select(KEYS).join(b.select(KEYS), on=KEYS, how="semi").unique()
     in_a, in_b = a.join(shared, on=KEYS, how="semi"), b.join(shared, on=KEYS, how="semi")
     items = in_a.select(*KEYS, pl.col("value").alias("value_a")).join(
@@ -385,20 +380,12 @@ def _dict_rows(rows: list[dict]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=ROW_SCHEMA) if rows else pl.DataFrame(schema=ROW_SCHEMA)
 
 
-def _main_group(keyed: pl.DataFrame) -> list[str]:
-    """The largest set of models with the same items (ties: the one with the first model by name).
-
-    Each model's items are recognised by their count and two sums of their keys' 64-bit hashes (order-free,
-    no overflow below 2^31 items), computed in one pass instead of digesting every model's rows.
-    """
-    h = pl.struct(KEYS).hash(seed=0)
-    signature = (keyed.group_by("model")
-                 .agg(pl.len().alias("n"), (h // 2**32).cast(pl.Int64).sum().alias("high"),
-                      (h % 2**32).cast(pl.Int64).sum().alias("low"))
-                 .sort("model"))
+def _main_group(items: Mapping[str, ModelItems]) -> list[str]:
+    """The largest set of models with the same items (ties: the one with the first model by name), each model's
+    items recognised by their ``ModelItems.signature``."""
     by_keys: dict[tuple, list[str]] = {}
-    for model, *items in signature.iter_rows():
-        by_keys.setdefault(tuple(items), []).append(model)
+    for model in sorted(items):
+        by_keys.setdefault(items[model].signature, []).append(model)
     return max(by_keys.values(), key=len, default=[])
 
 
@@ -473,26 +460,34 @@ def _aligned(frames: Sequence[pl.DataFrame], combine_of: Callable[[str], tuple[C
 
 
 class _MetricTable:
-    """One metric's finite rows of every latest model (its score columns only), with what comparing them all
-    at once needs. Built for one metric at a time and dropped before the next; what the composite needs
-    afterwards (``sums``, ``digests``, ``group``) is small and kept."""
+    """One metric's items of every latest model (``ItemValuesCache``: only changed models' rows read), with
+    what comparing them all at once needs. Built for one metric at a time and dropped before the next; what
+    the composite needs afterwards (``sums``, ``digests``, ``group``) is small and kept."""
 
-    def __init__(self, metric: MetricColumn, scores: pl.DataFrame, digests: Mapping[str, str],
-                 cache: ResampleCache, sums_cache: PromptSumsCache):
+    def __init__(self, metric: MetricColumn, read: MetricItems, digests: Mapping[str, str],
+                 cache: ResampleCache, sums_cache: PromptSumsCache, warehouse: Warehouse):
         self.metric, self.resample = metric, metric_resample(metric, cache)
-        self.keyed = _keyed(scores)
-        self.models = sorted(self.keyed["model"].unique())
+        self.items = {m: found for m, found in read.items.items() if found.signature[0] > 0}
+        self.keyed, self._rows_of = read.keyed, _ModelRows(warehouse, [metric])
+        self.models = sorted(self.items)
         # a partition written after the listing has no digest yet: a fresh token, so its pairs are recomputed
         self.digests = {m: digests.get(m) or digest("unlisted", uuid.uuid4().hex) for m in self.models}
-        self.group = _main_group(self.keyed)
-        self.plain_sums = sums_cache.sums(metric, self.keyed)  # the leaderboard's per-prompt sums (the norms)
+        self.group = _main_group(self.items)
+        # the leaderboard's per-prompt sums (the norms): the rows read are summed, the others' sums read back
+        self.plain_sums = sums_cache.sums(metric, read.keyed, read.read)
         self.sums = prefixed(self.plain_sums, metric)
 
     @cached_property
-    def sides(self) -> dict[str, Side]:
-        """Each model's rows, for the pairs whose items differ (matched item by item)."""
-        by_model = self.keyed.partition_by("model", as_dict=True)
-        return {m: Side(m, {self.metric.name: rows}) for (m,), rows in by_model.items()}
+    def _held(self) -> dict[str, pl.DataFrame]:
+        if self.keyed.is_empty():  # every model's items read back from the cache
+            return {}
+        return {m: rows for (m,), rows in self.keyed.partition_by("model", as_dict=True).items()}
+
+    def side(self, model: str) -> Side:
+        """The model's rows, for the pairs whose items differ (matched item by item): from the rows read, else
+        read back (rare: a failed image; a few models kept at a time)."""
+        rows = self._held.get(model)
+        return Side(model, {self.metric.name: self._rows_of(self.metric.name, model) if rows is None else rows})
 
     def slices(self, models: Sequence[str] | None) -> dict[str, _Slice]:
         return _aligned([self.sums], lambda _: (self.metric.combine, self.resample),
@@ -502,11 +497,9 @@ class _MetricTable:
     def _items(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(group models × items) values, the same items in the same order for each (grouped by category),
         and where each category's items start (and its name)."""
-        rows = self.keyed.filter(pl.col("model").is_in(self.group)).sort("model", *KEYS)
-        values = rows["value"].to_numpy().astype(float).reshape(len(self.group), -1)
-        categories = rows["category"][: values.shape[1]]
-        starts = np.flatnonzero(np.r_[True, (categories[1:] != categories[:-1]).to_numpy()])
-        return values, starts, categories.gather(starts).to_list()
+        first = self.items[self.group[0]]
+        values = np.vstack([self.items[m].values for m in self.group])
+        return values, first.starts, list(first.categories)
 
     def wins(self, category: str, a: Sequence[int], b: Sequence[int]) -> tuple[np.ndarray, int]:
         """(pairs, 3) wins/ties/losses of the group's models a[i] against b[i] (indices into the group)."""
@@ -624,7 +617,7 @@ def _metric_model_rows(table: _MetricTable, previous, reference: str | None, tal
         frames.append(_fast_rows(metric.name, metric.higher_is_better, group, fast, tested, table.digests, tally,
                                  table.wins))
     for a, b in slow:  # items differ (a failed image): matched item by item, the pair's own bootstrap
-        pair_rows, _ = _metric_pair_rows("models", table.sides[a], table.sides[b], metric, None,
+        pair_rows, _ = _metric_pair_rows("models", table.side(a), table.side(b), metric, None,
                                          lambda c: (a, b) in tested.get(c, ()), (table.digests[a], table.digests[b]))
         frames.append(_counted(pair_rows, tally))
     return pl.concat(frames)
@@ -715,7 +708,7 @@ def _previous_rows(previous: pl.DataFrame | None) -> dict[str, pl.DataFrame]:
 def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decision: DecisionConfig,
                    norms: Norms | None = None, previous: pl.DataFrame | None = None,
                    digests: PartitionDigests | None = None, cache: ResampleCache | None = None,
-                   sums_cache: PromptSumsCache | None = None) -> Refresh:
+                   sums_cache: PromptSumsCache | None = None, item_cache: ItemValuesCache | None = None) -> Refresh:
     """Every pair of latest models on every metric, category and the composite (kind ``models``).
 
     Every pair gets its difference and paired bootstrap interval; the sign-flip
@@ -734,18 +727,22 @@ def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decisi
     Each model's resampled figures come from ``cache`` (the leaderboard's ``ResampleCache``: same sums,
     same bootstrap counts), so after adding a model only that model is resampled; the composite's from
     the cached per-metric figures through the composite. ``sums_cache`` gives back the per-prompt sums of
-    partitions whose content is unchanged (the rows are still read: the wins and ties need every item).
+    partitions whose content is unchanged, ``item_cache`` (``item_values_cache``) the items and values of
+    models whose content is unchanged (what grouping the models and the wins and ties need), so their rows
+    are not read; without it every model's rows are read.
     """
     tally, old, cache = Tally(), _previous_rows(previous), cache or no_cache()
     digests = digests or PartitionDigests(warehouse)
     sums_cache = sums_cache or no_sums_cache(warehouse)
+    item_cache = item_cache or no_item_cache(warehouse)
     frames, kept, points = [], {}, []
     for metric in metrics:
-        scores = read_scores(warehouse, metric)
-        if scores.is_empty():
+        listed = digests.of_models(metric.table)
+        read = item_cache.items(metric, listed)
+        if not any(found.signature[0] for found in read.items.values()):
             continue
-        table = _MetricTable(metric, scores, digests.of_models(metric.table), cache, sums_cache)
-        del scores
+        table = _MetricTable(metric, read, listed, cache, sums_cache, warehouse)
+        del read
         frames.append(_metric_model_rows(table, old.get(metric.name), decision.reference, tally))
         if norms is None:
             points.append(leaderboard_from_sums({metric.name: table.plain_sums}, [metric], None))
@@ -760,15 +757,18 @@ def compare_latest(warehouse: Warehouse, metrics: Sequence[MetricColumn], decisi
 
 def refresh_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,
                         previous: pl.DataFrame | None = None, digests: PartitionDigests | None = None,
-                        cache: ResampleCache | None = None, sums_cache: PromptSumsCache | None = None) -> Refresh:
+                        cache: ResampleCache | None = None, sums_cache: PromptSumsCache | None = None,
+                        item_cache: ItemValuesCache | None = None) -> Refresh:
     """The ``comparisons`` table: every pair of latest models (``compare_latest``), and each model's latest
     vs previous version (the full procedure, Holm over the metrics of each).
 
     ``digests``: the data directory's ``partition_digests`` (what the asset passes), so unchanged models
     are recognised from the listing; None digests every partition read. ``cache``: the data directory's
     ``leaderboard_cache(paths, COMPARISONS)``, shared with the leaderboard (None: this build's only);
-    ``sums_cache``: ``prompt_sums_cache`` on the same digests (None: every sum made afresh)."""
-    models = compare_latest(store.warehouse, metrics, decision, None, previous, digests, cache, sums_cache)
+    ``sums_cache``: ``prompt_sums_cache`` on the same digests (None: every sum made afresh); ``item_cache``:
+    ``item_values_cache`` (None: every model's rows read)."""
+    models = compare_latest(store.warehouse, metrics, decision, None, previous, digests, cache, sums_cache,
+                            item_cache)
     frames = [models.table]
     for latest, prev in version_pairs(store):
         frames.append(compare_one(version_side(store, latest, metrics), version_side(store, prev, metrics),

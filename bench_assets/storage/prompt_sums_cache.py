@@ -23,7 +23,7 @@ import hashlib
 import os
 import uuid
 from pathlib import Path
-from typing import Mapping
+from typing import Collection, Mapping
 
 import polars as pl
 
@@ -70,14 +70,16 @@ class PromptSumsCache:
             return None
         return frame.drop("signature")
 
-    def sums(self, metric: MetricColumn, scores: pl.DataFrame | None = None) -> pl.DataFrame:
+    def sums(self, metric: MetricColumn, scores: pl.DataFrame | None = None,
+             covered: Collection[str] | None = None) -> pl.DataFrame:
         """Per (model, category, prompt): ``prompt_sums`` of the metric's finite rows, sorted.
 
-        ``scores``: the metric's finite rows already read (the comparisons read them for other reasons):
-        a changed partition is summed from them instead of read again. Without digests: all summed afresh.
+        ``scores``: the metric's finite rows already read (the comparisons read them for other reasons) of the
+        models ``covered`` (None: of every model): a changed partition of theirs is summed from them instead of
+        read again. Without digests: all summed afresh.
         """
         if self.digests is None:
-            scores = read_scores(self.warehouse, metric) if scores is None else scores
+            scores = read_scores(self.warehouse, metric) if scores is None or covered is not None else scores
             return prompt_sums(scores, metric) if not scores.is_empty() else pl.DataFrame()
         live = self._live(metric)
         stored = self._stored(metric)
@@ -87,7 +89,7 @@ class PromptSumsCache:
         missing = sorted({m for (m, c) in live.select(PARTITION).iter_rows() if (m, c) not in have})
         frames = [] if known is None else [known]
         if missing:
-            fresh = self._summed(metric, missing, scores)
+            fresh = self._summed(metric, missing, scores, covered)
             if fresh.height:
                 fresh = fresh.join(live, on=PARTITION, how="left")
                 # a model's partitions that were known are kept from the cache: every partition taken once
@@ -108,15 +110,26 @@ class PromptSumsCache:
                              "digest": list(table.values())},
                             schema={"model": pl.Utf8, "category": pl.Utf8, "digest": pl.Utf8})
 
-    def _summed(self, metric: MetricColumn, models: list[str], scores: pl.DataFrame | None) -> pl.DataFrame:
-        """``prompt_sums`` of the models named: from ``scores`` when given, else their columns read (all models'
-        at once when most are wanted, a full build)."""
+    def _summed(self, metric: MetricColumn, models: list[str], scores: pl.DataFrame | None,
+                covered: Collection[str] | None = None) -> pl.DataFrame:
+        """``prompt_sums`` of the models named: from ``scores`` for those it covers, else their columns read (all
+        models' at once when most are wanted, a full build)."""
+        absent = [m for m in models if m not in covered] if scores is not None and covered is not None else []
+        if absent:
+            read = self._read(metric, absent)
+            scores = read if scores.is_empty() else pl.concat([scores, read], how="diagonal_relaxed")
         if scores is None:
-            scores = (read_scores(self.warehouse, metric) if 2 * len(models) > len(self._model_names(metric))
-                      else pl.concat([read_scores(self.warehouse, metric, m) for m in models], how="diagonal_relaxed"))
+            scores = self._read(metric, models)
         if scores.is_empty():
             return pl.DataFrame()
         return prompt_sums(scores.filter(pl.col("model").is_in(models)), metric)
+
+    def _read(self, metric: MetricColumn, models: list[str]) -> pl.DataFrame:
+        """The models' finite rows: all models' at once when most are wanted (a full build)."""
+        if 2 * len(models) > len(self._model_names(metric)):
+            scores = read_scores(self.warehouse, metric)
+            return scores.filter(pl.col("model").is_in(models)) if not scores.is_empty() else scores
+        return pl.concat([read_scores(self.warehouse, metric, m) for m in models], how="diagonal_relaxed")
 
     def _model_names(self, metric: MetricColumn) -> set[str]:
         return {m for m, _ in self.digests.of_table(metric.table)}
