@@ -91,6 +91,7 @@ class VerdictCache:
         self.images = images
         self.started_ns = time.time_ns()  # before anything is listed or read
         self.changed = False
+        self.asked: set[str] = set()  # the partitions this call looked up or recorded
         try:
             saved = json.loads(self.file.read_text())
             self.entries: dict[str, dict] = saved["partitions"] if saved.get("format") == FORMAT else {}
@@ -103,6 +104,7 @@ class VerdictCache:
 
     def lookup(self, model: str, category: str, key: str) -> tuple[dict, tuple[str, ...]] | None:
         """The verdict kept under ``key`` and the image folders it watched, if none of them changed since."""
+        self.asked.add(self._name(model, category))
         entry = self.entries.get(self._name(model, category))
         if not isinstance(entry, dict) or entry.get("key") != key:
             return None
@@ -116,6 +118,7 @@ class VerdictCache:
         """Keep ``verdict`` under ``key``, watching ``folders`` (None: nothing it could watch), unless something it
         was judged from changed too recently to be sure a later change shows (``RACY_NS``); ``newest_file_ns``:
         its warehouse files' newest mtime. Otherwise the partition's old verdict is dropped."""
+        self.asked.add(self._name(model, category))
         settled_before = self.started_ns - RACY_NS
         signatures = [[folder, folder_signature(self.images, folder)] for folder in folders or ()]
         if folders is None or newest_file_ns >= settled_before or not all(
@@ -124,6 +127,15 @@ class VerdictCache:
         else:
             self.entries[self._name(model, category)] = {"key": key, "folders": signatures, "verdict": dict(verdict)}
             self.changed = True
+
+    def forget_except(self, listed: set[tuple[str, str]]) -> None:
+        """Drop the verdicts of partitions that have no warehouse file any more (``listed``: the (model, category)
+        of every file listed) and were not asked about in this call: a deleted model's verdicts go, so the file
+        holds the data directory's partitions, not every partition it ever had."""
+        gone = [name for name in self.entries if name not in self.asked and tuple(name.rsplit("/", 1)) not in listed]
+        for name in gone:
+            del self.entries[name]
+        self.changed |= bool(gone)
 
     def save(self) -> None:
         """Replace the file at once (a temp file of its own + rename), only when a verdict changed. A folder

@@ -178,3 +178,23 @@ def test_a_damaged_verdicts_file_or_an_unwritable_cache_folder_only_costs_speed(
 
 def _refused(*_args, **_kwargs):
     raise PermissionError("read-only data directory")
+
+
+def test_a_deleted_models_verdicts_leave_the_file(done_dir):
+    """The file holds the data directory's partitions: a model whose folder and rows are gone loses its
+    verdicts at the next call, the others keep theirs."""
+    import shutil
+
+    first = _statuses(done_dir)
+    verdicts = done_dir.cache / status_cache.VERDICTS_FILE
+    assert {name.split("/")[0] for name in json.loads(verdicts.read_text())["partitions"]} == {"model-000",
+                                                                                               "model-001"}
+    warehouse = Warehouse(done_dir.warehouse)
+    for table in warehouse.tables():
+        warehouse.delete_model(table, "model-001")
+    for path in done_dir.models.iterdir():
+        if path.name.startswith("model-001"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+    again = _statuses(done_dir)
+    assert again == [s for s in first if s.model == "model-000"]
+    assert {name.split("/")[0] for name in json.loads(verdicts.read_text())["partitions"]} == {"model-000"}
