@@ -21,8 +21,6 @@ the next save). A damaged file only costs the reads it saved; a change of
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -31,6 +29,7 @@ import numpy as np
 import polars as pl
 
 from bench_assets.core.paths import DataPaths
+from bench_assets.storage.cache_files import replacing
 from bench_assets.storage.leaderboard import MetricColumn, finite_scores, read_scores
 from bench_assets.storage.partition_digests import digest
 from bench_assets.storage.warehouse import Warehouse
@@ -146,13 +145,8 @@ class ItemValuesCache:
         path = self._file(metric)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp.npz")
-        try:
+        with replacing(path, ".tmp.npz") as tmp:
             np.savez(tmp, version=np.array(_version(metric)), **_arrays(entries))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 def _version(metric: MetricColumn) -> str:

@@ -21,8 +21,6 @@ store one LIST (no request per object).
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from pathlib import Path
 from typing import Iterator, Mapping
 
@@ -30,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from bench_assets.core.paths import DataPaths
+from bench_assets.storage.cache_files import replacing
 from bench_assets.storage.warehouse import PARQUET, Warehouse
 
 CACHE_FILE = "partition-digests.parquet"
@@ -127,10 +126,8 @@ class PartitionDigests:
         keys = sorted(entries)
         frame = pl.DataFrame({"key": keys, "signature": [entries[k][0] for k in keys],
                               "digest": [entries[k][1] for k in keys]}, schema=CACHE_SCHEMA)
-        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.cache_file.with_name(f".{self.cache_file.name}.{uuid.uuid4().hex}.tmp")
-        frame.write_parquet(tmp)
-        os.replace(tmp, self.cache_file)
+        with replacing(self.cache_file) as tmp:
+            frame.write_parquet(tmp)
 
 
 def _load(cache_file: Path | None) -> dict[str, tuple[str, str]]:

@@ -15,13 +15,12 @@ changed; a damaged or missing file only costs the reads it saved.
 
 from __future__ import annotations
 
-import os
-import uuid
 from pathlib import Path
 
 import polars as pl
 
 from bench_assets.core.paths import DataPaths
+from bench_assets.storage.cache_files import replacing
 from bench_assets.storage.partition_digests import PartitionDigests
 from bench_assets.storage.warehouse import Warehouse
 
@@ -98,13 +97,8 @@ class PartitionSeconds:
         everything = pl.concat([others, *[f.select(list(SCHEMA)) for f in asked]]).cast(SCHEMA)
         if everything.sort(list(SCHEMA)).equals(self._stored.sort(list(SCHEMA))):
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with replacing(self.path) as tmp:
             everything.write_parquet(tmp)
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
         self._stored = everything
 
 

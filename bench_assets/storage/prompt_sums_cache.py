@@ -20,14 +20,13 @@ summary expressions (or of ``SUMS_VERSION``) makes the whole file stale.
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 from pathlib import Path
 from typing import Collection, Mapping
 
 import polars as pl
 
 from bench_assets.core.paths import DataPaths
+from bench_assets.storage.cache_files import replacing
 from bench_assets.storage.leaderboard import MetricColumn, prompt_sums, read_scores
 from bench_assets.storage.partition_digests import PartitionDigests
 from bench_assets.storage.warehouse import Warehouse
@@ -140,13 +139,8 @@ class PromptSumsCache:
         path = self._file(metric)
         if path is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-        try:
+        with replacing(path) as tmp:
             frame.with_columns(pl.lit(summary_signature(metric)).alias("signature")).write_parquet(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
 
 
 def no_sums_cache(warehouse: Warehouse) -> PromptSumsCache:

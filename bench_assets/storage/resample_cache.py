@@ -22,8 +22,6 @@ holds about one build's figures, about 8 KB per model × metric × slice.
 from __future__ import annotations
 
 import hashlib
-import os
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Mapping
@@ -32,6 +30,7 @@ import numpy as np
 
 from bench_assets.core.paths import DataPaths
 from bench_assets.stats.resampling import Combine, bootstrap_counts, figure
+from bench_assets.storage.cache_files import replacing
 
 CACHE_VERSION = "1"  # bump when a metric's combine or the resampling changes, so old figures are not read
 CACHE_FILE = "leaderboard-resamples.npz"
@@ -122,14 +121,9 @@ class ResampleCache:
         figures, users = self._kept()
         if not figures or users == self._users:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.tmp.npz")
-        try:
+        with replacing(self.path, ".tmp.npz") as tmp:
             np.savez(tmp, keys=np.array(list(figures)), values=np.stack(list(figures.values())),
                      users=np.array([",".join(sorted(users[k])) for k in figures]))
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
         self._stored, self._users, self._loaded = figures, users, self.path.stat().st_mtime_ns
 
 
