@@ -438,9 +438,14 @@ def read_spec(paths: DataPaths) -> ScaleSpec:
     return ScaleSpec(**json.loads((paths.root / SPEC_FILE).read_text()))
 
 
+def size_folder(workdir: Path, spec: ScaleSpec) -> Path:
+    """Where a size's data directory (and its Dagster home) is built."""
+    return workdir / f"{spec.models}x{spec.prompts}"
+
+
 def measure_size(spec: ScaleSpec, workdir: Path, limits: Limits, log: Callable[[str], None] = print) -> dict:
     """Build the data directory for ``spec``, then run every step against it."""
-    data = workdir / f"{spec.models}x{spec.prompts}" / "data"
+    data = size_folder(workdir, spec) / "data"
     shutil.rmtree(data.parent, ignore_errors=True)
     data.mkdir(parents=True)
     log(f"building {spec.models} models × {spec.prompts} prompts × {spec.images_per_prompt} images in {data}")
@@ -524,13 +529,16 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> dict:
     limits = Limits(args.step_timeout, memory)
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="bench-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    specs = [ScaleSpec(models, prompts, args.images_per_prompt, args.categories, args.metrics, not args.no_images)
+             for models, prompts in parse_sizes(args.sizes)]
     try:
-        sizes = [measure_size(ScaleSpec(models, prompts, args.images_per_prompt, args.categories, args.metrics,
-                                        not args.no_images), workdir, limits, log)
-                 for models, prompts in parse_sizes(args.sizes)]
+        sizes = [measure_size(spec, workdir, limits, log) for spec in specs]
     finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+        if not args.keep:  # what this run made, never the rest of a --workdir (a log, the --out file)
+            for spec in specs:
+                shutil.rmtree(size_folder(workdir, spec), ignore_errors=True)
+            if not args.workdir:
+                shutil.rmtree(workdir, ignore_errors=True)
     return {"machine": machine(), "limits": asdict(limits), "sizes": sizes, "growth": growth(sizes)}
 
 

@@ -89,3 +89,15 @@ def test_spec_refuses_sizes_the_tables_cannot_have():
         ScaleSpec(models=2, prompts=20, categories=14)
     with pytest.raises(ValueError):
         ScaleSpec(models=2, prompts=20, metrics=12)
+
+
+def test_without_keep_only_the_data_directories_made_are_removed(tmp_path, monkeypatch):
+    """A --workdir also holds the user's log and --out file: the run removes its own size folders only."""
+    def fake_measure(spec, workdir, limits, log):
+        (scale.size_folder(workdir, spec) / "data").mkdir(parents=True)
+        return {"models": spec.models, "prompts": spec.prompts, "steps": []}
+
+    monkeypatch.setattr(scale, "measure_size", fake_measure)
+    (tmp_path / "run.log").write_text("the user's log")
+    scale.run(scale.parser().parse_args(["--sizes", "2x20,3x20", "--workdir", str(tmp_path)]), log=lambda _: None)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.log"]
