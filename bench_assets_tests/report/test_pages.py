@@ -87,6 +87,13 @@ def _open(page, url: str, ready: str) -> None:
     page.wait_for_selector(f"#app[data-ready={ready}]")
 
 
+def _image_widths(page, selector: str) -> list[int]:
+    """The natural widths of the images ``selector`` matches, once every one has finished loading or failed
+    (0 for a broken image): read before that, a slow load would look like a broken one."""
+    page.wait_for_function("s => [...document.querySelectorAll(s)].every(i => i.complete)", arg=selector)
+    return page.eval_on_selector_all(selector, "imgs => imgs.map(i => i.naturalWidth)")
+
+
 def _same(shown: str, value) -> bool:
     if value is None:
         return shown == ""
@@ -139,7 +146,7 @@ def test_overview_numbers_equal_the_duckdb_leaderboard(page, site, report_run):
     assert page.eval_on_selector_all("#leaderboard tbody tr [data-column=clip_score_mean]",
                                      "spans => spans.map(s => Number(s.dataset.value))") == sorted(ascending, reverse=True)
     # every plot is a real picture that loaded
-    widths = page.eval_on_selector_all("#mean-plots img, #cost-plot", "imgs => imgs.map(i => i.naturalWidth)")
+    widths = _image_widths(page, "#mean-plots img, #cost-plot")
     overall = _sql(report_run, "select * from leaderboard where category = 'all'")
     scored = [m for m in METRICS if any(r.get(f"{m}_mean") is not None for r in overall)]  # dsg: no questions here
     assert len(widths) == len(scored) + 1 and all(w > 0 for w in widths), "a means plot per scored metric + cost"
@@ -149,6 +156,7 @@ def test_compare_shows_each_models_own_file_for_the_prompt_and_seed(page, site, 
     url_to_file = site[2]
     _open(page, site[0] + "#/compare?category=object&models=tiny-a,tiny-b&seed=1", "compare")
     page.wait_for_selector("tr[data-prompt=obj-1] td.cell img")
+    _image_widths(page, "tr[data-prompt=obj-1] td.cell img")  # each one loaded or failed: no race with loading
     cells = page.evaluate("""() => [...document.querySelectorAll('tr[data-prompt="obj-1"] td.cell')].map(td => {
         const img = td.querySelector('img');
         return {model: td.dataset.model, index: td.dataset.index, src: img.src, loaded: img.complete && img.naturalWidth,
@@ -317,7 +325,7 @@ def test_reference_set_page_shows_its_images_and_each_models_metrics_with_n(brow
         assert cells["kid"][2] is True and cells["precision"][0] == "0.5"
         assert row.locator("td.n").inner_text() == f"8/{REFERENCE_IMAGES}"
         assert page.locator("#reference-scores tr[data-model=tiny-b] .stale").count() == 1, "older set: marked"
-        widths = page.eval_on_selector_all("#reference-images img", "imgs => imgs.map(i => i.complete && i.naturalWidth)")
+        widths = _image_widths(page, "#reference-images img")
         assert len(widths) == REFERENCE_IMAGES and all(widths), "every thumbnail loaded"
         page.select_option("#category", "object")
         page.wait_for_function("() => location.hash.endsWith('category=object')")
