@@ -13,8 +13,9 @@ fresh subprocess of its own against it (``BENCH_DATA_DIR`` = that directory,
 - ``bench status``: the command run as a program in the step's process (``runpy``), output captured;
   the first call judges every partition, the second ("again") finds every verdict it kept still
   current (``storage/status_cache.py``): what a user pays when little changed;
-- ``comparisons, full build``: ``storage.comparisons.build_comparisons`` and its write;
-- ``leaderboard refresh``: ``storage.ranking.leaderboard_tables``, the tables'
+- ``comparisons, full build``: ``storage.comparisons.refresh_in_data_dir`` (what the asset runs, with no
+  previous table) and its write;
+- ``leaderboard refresh``: ``storage.ranking.leaderboard_in_data_dir``, the tables'
   writes and ``refresh_views``, as the ``leaderboard`` asset does;
 - ``report, full build``: ``report.build.build_data_dir_report`` (every thumbnail made);
 - ``sql: <page> #<n>``: each query of the ```sql blocks in README.md and
@@ -150,30 +151,15 @@ class _Results:
 def comparisons(paths: DataPaths, mode: str) -> Work:
     """``mode`` "full": every row computed; "refresh": the table already written is the previous one, so
     only rows whose sides' content changed are recomputed (what the asset does)."""
-    from bench_assets.storage.comparisons import COMPARISONS_TABLE, refresh_comparisons
-    from bench_assets.storage.item_values_cache import item_values_cache
-    from bench_assets.storage.partition_digests import partition_digests
-    from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
-    from bench_assets.storage.resample_cache import COMPARISONS, leaderboard_cache
+    from bench_assets.storage.comparisons import COMPARISONS_TABLE, refresh_in_data_dir
 
     results = _Results(paths)
     previous = results.store.warehouse.read_table(COMPARISONS_TABLE) if mode == "refresh" else None
 
     def work() -> dict:
-        digests = partition_digests(paths, results.store.warehouse)
-        cache = leaderboard_cache(paths, COMPARISONS)
-        sums = prompt_sums_cache(paths, results.store.warehouse, digests)
-        items = item_values_cache(paths, results.store.warehouse)
-        refreshed = refresh_comparisons(results.store, results.columns, results.decision, previous, digests, cache,
-                                        sums, items)
-        digests.save()
-        cache.save()
+        refreshed, figures = refresh_in_data_dir(paths, results.store, results.columns, results.decision, previous)
         results.store.warehouse.write_table(COMPARISONS_TABLE, refreshed.table)
-        return {"rows": refreshed.table.height, "recomputed": refreshed.tally.recomputed,
-                "partitions_digested": digests.read, "partitions_summed": sums.partitions_summed,
-                "models_read": items.models_read,
-                "bootstraps_computed": cache.computed,
-                "bootstraps_reused": cache.reused}
+        return {"rows": refreshed.table.height, "recomputed": refreshed.tally.recomputed, **figures}
 
     return work
 
@@ -181,35 +167,19 @@ def comparisons(paths: DataPaths, mode: str) -> Work:
 def leaderboard(paths: DataPaths, _: str) -> Work:
     from bench_assets.storage.catalog import refresh_views
     from bench_assets.storage.comparisons import COMPARISONS_TABLE
-    from bench_assets.storage.leaderboard import gpu_costs
-    from bench_assets.storage.partition_digests import partition_digests
-    from bench_assets.storage.partition_seconds import partition_seconds
-    from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
-    from bench_assets.storage.ranking import leaderboard_tables
-    from bench_assets.storage.resample_cache import leaderboard_cache
+    from bench_assets.storage.ranking import leaderboard_in_data_dir
     from bench_assets.storage.status import IMAGES_TABLE
 
     results = _Results(paths)
     wh = results.store.warehouse
 
     def work() -> dict:
-        cache = leaderboard_cache(paths)
-        digests = partition_digests(paths, wh)
-        seconds = partition_seconds(paths, wh, digests)
-        costs = gpu_costs(wh, IMAGES_TABLE, [c.table for c in results.columns], seconds)
-        sums = prompt_sums_cache(paths, wh, digests)
-        wide, long = leaderboard_tables(results.store, results.columns, results.decision,
-                                        wh.read_table(COMPARISONS_TABLE), costs, cache, sums)
-        cache.save()
-        digests.save()
-        seconds.save()
+        wide, long, figures = leaderboard_in_data_dir(paths, results.store, results.columns, results.decision,
+                                                      wh.read_table(COMPARISONS_TABLE), IMAGES_TABLE)
         wh.write_table("leaderboard", wide)
         wh.write_table("leaderboard_long", long)
         catalog = refresh_views(paths.duckdb, wh)
-        return {"rows": wide.height, "views": len(catalog.views), "partitions_summed": sums.partitions_summed,
-                "partitions_seconds_read": seconds.partitions_read,
-                "bootstraps_computed": cache.computed,
-                "bootstraps_reused": cache.reused}
+        return {"rows": wide.height, "views": len(catalog.views), **figures}
 
     return work
 

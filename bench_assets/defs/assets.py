@@ -31,13 +31,9 @@ from bench_assets.report.thumbnails import THUMBS_FOLDER, thumbnails_of
 from bench_assets.arena.results import human_column
 from bench_assets.storage.catalog import refresh_views
 from bench_assets.storage.comparisons import COMPARISONS_TABLE
-from bench_assets.storage.leaderboard import gpu_costs, to_markdown
-from bench_assets.storage.partition_seconds import partition_seconds
+from bench_assets.storage.leaderboard import to_markdown
 from bench_assets.storage.metric_columns import metric_columns
-from bench_assets.storage.ranking import leaderboard_tables
-from bench_assets.storage.partition_digests import partition_digests
-from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
-from bench_assets.storage.resample_cache import leaderboard_cache
+from bench_assets.storage.ranking import leaderboard_in_data_dir
 from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
 from bench_assets.storage.locks import PartitionBusy, partition_lock
 from bench_assets.storage.warehouse import Warehouse
@@ -416,17 +412,9 @@ def build_leaderboard_asset(
     def leaderboard(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         wh = bench.warehouse
         computed_at = _now()
-        cache = leaderboard_cache(bench.paths)  # unchanged models' bootstrap figures read back, not redone
-        digests = partition_digests(bench.paths, wh)
-        sums = prompt_sums_cache(bench.paths, wh, digests)  # unchanged partitions' per-prompt sums: no read
-        seconds = partition_seconds(bench.paths, wh, digests)  # unchanged partitions' GPU seconds: no read
-        wide, long = leaderboard_tables(bench.versions, columns, decision_for(bench),
-                                        wh.read_table(COMPARISONS_TABLE),
-                                        gpu_costs(wh, IMAGES_TABLE, [c.table for c in columns], seconds), cache,
-                                        sums)
-        cache.save()
-        digests.save()
-        seconds.save()
+        # unchanged models' bootstrap figures, per-prompt sums and GPU seconds read back from the caches
+        wide, long, figures = leaderboard_in_data_dir(bench.paths, bench.versions, columns, decision_for(bench),
+                                                      wh.read_table(COMPARISONS_TABLE), IMAGES_TABLE)
         wide = wide.with_columns(pl.lit(computed_at).alias("computed_at"))  # so SQL readers see its age
         wide = human_column(wide, wh)  # the arena's rating, interval and votes (nulls before any vote)
         wh.write_table("leaderboard", wide)
@@ -440,8 +428,8 @@ def build_leaderboard_asset(
                 "leaderboard": dg.MetadataValue.md(to_markdown(wide, columns)),
                 "models": wide["model"].n_unique() if not wide.is_empty() else 0,
                 "rows": wide.height,
-                "bootstraps_computed": cache.computed,
-                "bootstraps_reused": cache.reused,
+                "bootstraps_computed": figures["bootstraps_computed"],
+                "bootstraps_reused": figures["bootstraps_reused"],
                 "duckdb": str(bench.paths.duckdb),
                 "computed_at": computed_at,
                 "views": ", ".join(catalog.views) or catalog.skipped_reason or "",

@@ -20,12 +20,8 @@ from bench_assets.core.decision import DecisionConfig, decision_config
 from bench_assets.defs.automation import results_automation_condition
 from bench_assets.defs.resources import BenchResource
 from bench_assets.metrics.registry import METRICS
-from bench_assets.storage.comparisons import COMPARISONS_TABLE, describe, refresh_comparisons, regressions, to_markdown
-from bench_assets.storage.item_values_cache import item_values_cache
+from bench_assets.storage.comparisons import COMPARISONS_TABLE, describe, refresh_in_data_dir, regressions, to_markdown
 from bench_assets.storage.metric_columns import metric_columns
-from bench_assets.storage.partition_digests import partition_digests
-from bench_assets.storage.prompt_sums_cache import prompt_sums_cache
-from bench_assets.storage.resample_cache import COMPARISONS, leaderboard_cache
 
 REGRESSION_CHECK = "no_version_regression"
 
@@ -52,14 +48,9 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
     def comparisons(context: dg.AssetExecutionContext, bench: BenchResource) -> dg.MaterializeResult:
         decision = decision_for(bench)
         store = bench.versions
-        digests = partition_digests(bench.paths, store.warehouse)  # unchanged models known from the listing
-        cache = leaderboard_cache(bench.paths, COMPARISONS)  # bootstrap figures shared with the leaderboard
-        sums = prompt_sums_cache(bench.paths, store.warehouse, digests)  # unchanged partitions' sums read back
-        items = item_values_cache(bench.paths, store.warehouse)  # unchanged models' items and values: no read
-        refresh = refresh_comparisons(store, columns, decision, store.warehouse.read_table(COMPARISONS_TABLE),
-                                      digests, cache, sums, items)
-        digests.save()
-        cache.save()
+        # unchanged models recognised from the listing; their items, sums and bootstrap figures read back
+        refresh, figures = refresh_in_data_dir(bench.paths, store, columns, decision,
+                                               store.warehouse.read_table(COMPARISONS_TABLE))
         table = refresh.table
         store.warehouse.write_table(COMPARISONS_TABLE, table)
         versions = table.filter(table["kind"] == "versions")
@@ -71,7 +62,8 @@ def build_comparisons_asset(metric_assets: Sequence[dg.AssetsDefinition]) -> dg.
                       "rows_recomputed": int(refresh.tally.recomputed),
                       "rows_carried_over": int(refresh.tally.carried),
                       "sign_flip_tests": int(refresh.tally.tests),
-                      "bootstraps_computed": cache.computed, "bootstraps_reused": cache.reused,
+                      "bootstraps_computed": figures["bootstraps_computed"],
+                      "bootstraps_reused": figures["bootstraps_reused"],
                       "versions": dg.MetadataValue.md(to_markdown(versions))},
             check_results=[dg.AssetCheckResult(
                 check_name=REGRESSION_CHECK,

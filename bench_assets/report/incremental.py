@@ -18,7 +18,6 @@ always the one a full build would write.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any, Callable, Mapping, Sequence
 import polars as pl
 
 from bench_assets.report.data import MetricInfo, to_json
-from bench_assets.storage.partition_digests import content_digest, model_digests as partition_model_digests
+from bench_assets.storage.partition_digests import content_digest, digest, model_digests as partition_model_digests
 from bench_assets.storage.leaderboard import OVERALL
 
 MANIFEST = "manifest.json"
@@ -58,9 +57,8 @@ def model_digests(listing: Listing, leaderboard: pl.DataFrame, prompts: pl.DataF
     parts = {table: partition_model_digests(found) for table, found in listing.items()}
     costs = _costs(leaderboard)
     context = to_json([REPORT_VERSION, shared, prompts_digest(prompts), [vars(m) for m in metrics]])
-    return {model: hashlib.blake2b(to_json([context, {table: digests.get(model) for table, digests in parts.items()},
-                                            costs.get(model), models.get(model)]).encode(),
-                                   digest_size=12).hexdigest() for model in candidates}
+    return {model: digest(to_json([context, {table: digests.get(model) for table, digests in parts.items()},
+                                   costs.get(model), models.get(model)])) for model in candidates}
 
 
 def _identity(folder: Path) -> list[int] | None:

@@ -57,15 +57,18 @@ def sign_flip_ps(pairs: Sequence[tuple[Sums, Sums]], combine: Combine, observed:
     if moving:
         deltas[:, moving] = flips @ np.column_stack([differences[i] for i in moving])
     deltas = deltas.reshape(n_perm, len(pairs), len(names))  # [permutation, pair, column]
-    totals = {side: {n: np.array([pair[s][n].sum() for pair in pairs]) for n in names} for s, side in enumerate("ab")}
-    with np.errstate(divide="ignore", invalid="ignore"):  # every pair's permutations through combine at once
-        null = (np.asarray(combine({n: (totals["a"][n] + deltas[..., i]).ravel() for i, n in enumerate(names)}),
-                           dtype=float)
-                - np.asarray(combine({n: (totals["b"][n] - deltas[..., i]).ravel() for i, n in enumerate(names)}),
-                             dtype=float)).reshape(n_perm, len(pairs))
+
+    def swapped(side: int, sign: float) -> np.ndarray:
+        """Every pair's figure of one side under every permutation: its totals ± the swapped deltas."""
+        totals = {n: np.array([pair[side][n].sum() for pair in pairs]) for n in names}
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.asarray(combine({n: (totals[n] + sign * deltas[..., i]).ravel() for i, n in enumerate(names)}),
+                              dtype=float)
+
     seen = np.asarray(observed, dtype=float)
-    # A tolerance so that exact ties (e.g. identical models) count as "as extreme".
     with np.errstate(invalid="ignore"):
+        null = (swapped(0, 1.0) - swapped(1, -1.0)).reshape(n_perm, len(pairs))
+        # A tolerance so that exact ties (e.g. identical models) count as "as extreme".
         extreme = (np.abs(null) >= np.abs(seen) - 1e-12 * np.maximum(1.0, np.abs(seen))) & np.isfinite(null)
     return np.where(np.isfinite(seen), (1 + extreme.sum(axis=0)) / (1 + n_perm), np.nan)
 

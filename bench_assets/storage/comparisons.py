@@ -36,19 +36,19 @@ from bench_assets.core.paths import DataPaths
 from bench_assets.metrics.registry import METRICS, metrics_named
 from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
 from bench_assets.stats.all_pairs import pair_intervals, pairs_to_test
-from bench_assets.stats.paired import TEST_NAME, PairedResult, holm, paired_test, sign_flip_ps
+from bench_assets.stats.paired import TEST_NAME, PairedResult, paired_test, sign_flip_ps
 from bench_assets.stats.resampling import N_BOOT, Combine, figure
 from bench_assets.storage.item_values_cache import (
-    KEYS, ItemValuesCache, MetricItems, ModelItems, keyed_scores, no_item_cache,
+    KEYS, ItemValuesCache, MetricItems, ModelItems, item_values_cache, keyed_scores, no_item_cache,
 )
 from bench_assets.storage.leaderboard import (
     OVERALL, MetricColumn, compute_leaderboard, leaderboard_from_sums, prompt_sums, read_scores,
 )
 from bench_assets.storage.metric_columns import metric_columns
-from bench_assets.storage.partition_digests import PartitionDigests, digest
-from bench_assets.storage.prompt_sums_cache import PromptSumsCache, no_sums_cache
-from bench_assets.storage.ranking import aligned_slices, prefixed, unprefixed
-from bench_assets.storage.resample_cache import ResampleCache, no_cache
+from bench_assets.storage.partition_digests import PartitionDigests, digest, partition_digests
+from bench_assets.storage.prompt_sums_cache import PromptSumsCache, no_sums_cache, prompt_sums_cache
+from bench_assets.storage.ranking import aligned_slices, composite_samples, prefixed
+from bench_assets.storage.resample_cache import COMPARISONS, ResampleCache, leaderboard_cache, no_cache
 from bench_assets.storage.versions import ModelVersion, VersionRef, VersionStore, open_versions
 from bench_assets.storage.warehouse import Warehouse
 
@@ -206,10 +206,14 @@ def _composite_rows(kind, a, b, metrics, matches, decision, norms, categories, t
     return rows
 
 
+def _composite_parts(weighted: Sequence[MetricColumn], decision: DecisionConfig, norms: Norms,
+                     category: str) -> list[CompositePart]:
+    return [CompositePart(m.name, m.combine, tuple(m.summary()), decision.weights[m.name], m.higher_is_better,
+                          *norms.get((category, m.name), (0.0, 1.0))) for m in weighted]
+
+
 def _composite_combine(weighted: Sequence[MetricColumn], decision: DecisionConfig, norms: Norms, category: str):
-    return composite_combine([CompositePart(m.name, m.combine, tuple(m.summary()), decision.weights[m.name],
-                                            m.higher_is_better, *norms.get((category, m.name), (0.0, 1.0)))
-                              for m in weighted])
+    return composite_combine(_composite_parts(weighted, decision, norms, category))
 
 
 def norms_from(long: pl.DataFrame) -> dict[tuple[str, str], tuple[float, float]]:
@@ -406,25 +410,14 @@ def metric_resample(metric: MetricColumn, cache: ResampleCache) -> Resample:
 
 def composite_resample(weighted: Sequence[MetricColumn], decision: DecisionConfig, norms: Norms, category: str,
                        cache: ResampleCache) -> Resample:
-    """Each model's resampled composite from its cached per-metric figures: given the normalisation, the
-    composite is a fixed function of each weighted metric's figure (``ranking.composite_samples``), applied
-    to every model's figures at once."""
-    as_figures = composite_combine([CompositePart(m.name, _figure_column, ("figure",), decision.weights[m.name],
-                                                  m.higher_is_better, *norms.get((category, m.name), (0.0, 1.0)))
-                                    for m in weighted])
+    """Each model's resampled composite from its cached per-metric figures (``ranking.composite_samples``:
+    given the normalisation, the composite is a fixed function of each weighted metric's figure)."""
+    parts = _composite_parts(weighted, decision, norms, category)
 
     def resample(models: Sequence[str], arrays: Sequence[Mapping[str, np.ndarray]]) -> np.ndarray:
-        figures = {column_name(m.name, "figure"): metric_resample(m, cache)(models, [unprefixed(a, m.name)
-                                                                                       for a in arrays])
-                   for m in weighted}
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.asarray(as_figures(figures), dtype=float)
+        return np.column_stack([composite_samples(parts, weighted, m, a, cache) for m, a in zip(models, arrays)])
 
     return resample
-
-
-def _figure_column(totals: Mapping[str, np.ndarray]) -> np.ndarray:
-    return totals["figure"]
 
 
 @dataclass
@@ -544,7 +537,7 @@ def _carried(previous: pl.DataFrame | None, pairs: pl.DataFrame, tested: Mapping
     return old.join(due, on=PAIR, how="anti").with_columns(p_value).select(list(ROW_SCHEMA))
 
 
-def _split(metric: str, models: Sequence[str], digests: Mapping[str, str], group: set, previous, tested,
+def _split(models: Sequence[str], digests: Mapping[str, str], group: set, previous, tested,
            tally: Tally) -> tuple[pl.DataFrame, list, list]:
     """(carried rows, pairs of the group to compute, other pairs to compute): only changed pairs are computed."""
     pairs = list(combinations(sorted(models), 2))
@@ -609,8 +602,7 @@ def _metric_model_rows(table: _MetricTable, previous, reference: str | None, tal
     """One metric's rows of every pair of latest models (A before B by name)."""
     metric, everyone = table.metric, table.slices(None)
     tested = _tested(everyone, metric.higher_is_better, reference)
-    carried, fast, slow = _split(metric.name, table.models, table.digests, set(table.group), previous, tested,
-                                 tally)
+    carried, fast, slow = _split(table.models, table.digests, set(table.group), previous, tested, tally)
     frames = [carried]
     if fast:
         group = everyone if len(table.group) == len(table.models) else table.slices(table.group)
@@ -654,7 +646,7 @@ def _composite_model_rows(kept: Mapping[str, _Kept], decision: DecisionConfig, n
 
     everyone = _aligned(sums, combine_of)
     tested = _tested(everyone, True, decision.reference)
-    carried, fast, slow = _split(COMPOSITE, models, digests, set(group), previous, tested, tally)
+    carried, fast, slow = _split(models, digests, set(group), previous, tested, tally)
     frames = [carried]
     if fast:
         aligned = everyone if len(group) == len(models) else _aligned(sums, combine_of, models=group)
@@ -775,6 +767,23 @@ def refresh_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], de
                                   metrics, decision, models.norms, kind="versions", categories=[OVERALL]))
     table = pl.concat(frames, how="vertical_relaxed").sort("kind", "metric", "category", "model_a", "model_b")
     return Refresh(table, models.tally)
+
+
+def refresh_in_data_dir(paths: DataPaths, store: VersionStore, metrics: Sequence[MetricColumn],
+                        decision: DecisionConfig, previous: pl.DataFrame | None) -> tuple[Refresh, dict[str, int]]:
+    """``refresh_comparisons`` as the comparisons asset runs it (and the scale benchmark measures it): with the
+    data directory's caches (partition digests, the bootstrap figures shared with the leaderboard, per-prompt
+    sums, item values), saved afterwards; and what was read and computed (the asset's metadata)."""
+    digests = partition_digests(paths, store.warehouse)
+    cache = leaderboard_cache(paths, COMPARISONS)
+    sums = prompt_sums_cache(paths, store.warehouse, digests)
+    items = item_values_cache(paths, store.warehouse)
+    refresh = refresh_comparisons(store, metrics, decision, previous, digests, cache, sums, items)
+    digests.save()
+    cache.save()
+    return refresh, {"partitions_digested": digests.read, "partitions_summed": sums.partitions_summed,
+                     "models_read": items.models_read, "bootstraps_computed": cache.computed,
+                     "bootstraps_reused": cache.reused}
 
 
 def build_comparisons(store: VersionStore, metrics: Sequence[MetricColumn], decision: DecisionConfig,

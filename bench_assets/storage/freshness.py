@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from bench_assets.storage.warehouse import PARQUET, Warehouse
+from bench_assets.storage.warehouse import Warehouse
 
 LEADERBOARD_TABLE = "leaderboard"
 
@@ -46,7 +46,7 @@ def leaderboard_freshness(warehouse: Warehouse, tables: Sequence[str]) -> Freshn
     newer = []
     for table in tables:
         for key, info in warehouse.store.infos(table).items():
-            parts = key.split("/")
-            if len(parts) == 3 and key.endswith(PARQUET) and info.mtime_ns > board.mtime_ns:
-                newer.append(f"{table}/{parts[1]}/{parts[2][:-len(PARQUET)]}")
+            partition = Warehouse.partition_of(key)
+            if partition is not None and info.mtime_ns > board.mtime_ns:
+                newer.append("/".join(partition))
     return Freshness(_when(board.mtime_ns), newer)

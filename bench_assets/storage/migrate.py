@@ -28,7 +28,7 @@ from bench_assets.core.naming import is_absolute_location, recorded_image_key
 from bench_assets.core.paths import DataPaths
 from bench_assets.storage.locks import PartitionBusy, partition_lock, partition_lock_dir
 from bench_assets.storage.versions import image_columns, open_versions
-from bench_assets.storage.warehouse import PARQUET, Warehouse
+from bench_assets.storage.warehouse import Warehouse
 
 
 def keyed(frame: pl.DataFrame, table: str) -> tuple[pl.DataFrame, int]:
@@ -67,10 +67,10 @@ class MigrationResult:
 def migrate_warehouse(warehouse: Warehouse, where: str, lock_dir: Path, result: MigrationResult) -> None:
     """Rewrite ``warehouse``'s partitions that still hold absolute image locations."""
     for key in warehouse.parquet_keys():
-        parts = key.split("/")
-        if len(parts) != 3:
+        partition = Warehouse.partition_of(key)
+        if partition is None:
             continue  # a whole table (leaderboard ...): no image locations
-        table, model, category = parts[0], parts[1], parts[2][: -len(PARQUET)]
+        table, model, category = partition
         result.files += 1
         try:
             # An archived partition (model@fp) is written under its model's lock (versions.before_generation).

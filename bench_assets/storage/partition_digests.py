@@ -29,7 +29,7 @@ import polars as pl
 
 from bench_assets.core.paths import DataPaths
 from bench_assets.storage.cache_files import replacing
-from bench_assets.storage.warehouse import PARQUET, Warehouse
+from bench_assets.storage.warehouse import Warehouse
 
 CACHE_FILE = "partition-digests.parquet"
 DIGEST_VERSION = "1"  # bump when ``content_digest`` changes, so no old digest is read as a new one
@@ -86,7 +86,7 @@ class PartitionDigests:
         found = (((k, s, m, "") for k, s, m in walk(table)) if walk is not None
                  else ((k, i.size, i.mtime_ns, i.etag) for k, i in store.infos(table).items()))
         for key, size, mtime_ns, etag in found:
-            if key.endswith(PARQUET) and key.count("/") == 2:
+            if Warehouse.partition_of(key) is not None:
                 yield key, f"{DIGEST_VERSION}:{size}:{mtime_ns}:{etag}"
 
     def of_table(self, table: str) -> dict[tuple[str, str], str]:
@@ -96,8 +96,8 @@ class PartitionDigests:
         for key, signature in sorted(self._listing(table)):
             found = self._digest_of(key, signature)
             if found is not None:
-                _, model, name = key.split("/")
-                out[(model, name[: -len(PARQUET)])] = found
+                _, model, category = Warehouse.partition_of(key)
+                out[(model, category)] = found
         return out
 
     def _digest_of(self, key: str, signature: str) -> str | None:
@@ -105,8 +105,7 @@ class PartitionDigests:
         if known is not None and known[0] == signature:
             self._used[key] = known
             return known[1]
-        _, model, name = key.split("/")
-        frame = self.warehouse.read_partition(key.split("/", 1)[0], model, name[: -len(PARQUET)])
+        frame = self.warehouse.read_partition(*Warehouse.partition_of(key))
         self.read += 1
         if frame is None:  # gone since the listing, or not Parquet (moved aside): no rows, as for every reader
             return None

@@ -19,16 +19,15 @@ summary expressions (or of ``SUMS_VERSION``) makes the whole file stale.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
-from typing import Collection, Mapping
+from typing import Collection
 
 import polars as pl
 
 from bench_assets.core.paths import DataPaths
 from bench_assets.storage.cache_files import replacing
 from bench_assets.storage.leaderboard import MetricColumn, prompt_sums, read_scores
-from bench_assets.storage.partition_digests import PartitionDigests
+from bench_assets.storage.partition_digests import PartitionDigests, digest
 from bench_assets.storage.warehouse import Warehouse
 
 SUMS_VERSION = "1"  # bump when ``prompt_sums`` changes, so no old sum is read as a new one
@@ -39,7 +38,7 @@ PARTITION = ["model", "category"]
 def summary_signature(metric: MetricColumn) -> str:
     """What a partition's sums depend on besides its rows: the metric's summary expressions."""
     text = "\x1f".join(f"{name}={expr}" for name, expr in sorted(metric.summary().items()))
-    return hashlib.blake2b(f"{SUMS_VERSION}\x1f{metric.name}\x1f{text}".encode(), digest_size=12).hexdigest()
+    return digest(SUMS_VERSION, metric.name, text)
 
 
 class PromptSumsCache:

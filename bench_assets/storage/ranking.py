@@ -20,14 +20,17 @@ import numpy as np
 import polars as pl
 
 from bench_assets.core.decision import DecisionConfig
+from bench_assets.core.paths import DataPaths
 from bench_assets.stats.composite import CompositePart, column_name, composite_combine, z_constants
 from bench_assets.stats.ranks import rank_intervals, rank_order, ranks, tiers
 from bench_assets.stats.resampling import N_BOOT, figure, percentile_interval
 from bench_assets.storage.leaderboard import (
-    OVERALL, MetricColumn, finite_scores, leaderboard_from_sums, prompt_sums, widen,
+    OVERALL, MetricColumn, gpu_costs, leaderboard_from_sums, widen,
 )
-from bench_assets.storage.prompt_sums_cache import PromptSumsCache, no_sums_cache
-from bench_assets.storage.resample_cache import ResampleCache, no_cache
+from bench_assets.storage.partition_digests import partition_digests
+from bench_assets.storage.partition_seconds import partition_seconds
+from bench_assets.storage.prompt_sums_cache import PromptSumsCache, no_sums_cache, prompt_sums_cache
+from bench_assets.storage.resample_cache import ResampleCache, leaderboard_cache, no_cache
 from bench_assets.storage.versions import VersionStore
 from bench_assets.storage.warehouse import Warehouse
 
@@ -36,11 +39,6 @@ PROMPT = ["category", "prompt_id"]
 OVERALL_SCHEMA = {"model": pl.Utf8, "category": pl.Utf8, "composite": pl.Float64, "composite_ci_low": pl.Float64,
                   "composite_ci_high": pl.Float64, "rank": pl.Int64, "rank_low": pl.Int64, "rank_high": pl.Int64,
                   "tier": pl.Int64}
-
-
-def prefixed_sums(scores: pl.DataFrame, metric: MetricColumn) -> pl.DataFrame:
-    """Per-prompt sums of every model's finite rows, columns prefixed ``<metric>/``."""
-    return prefixed(prompt_sums(finite_scores(scores), metric), metric)
 
 
 def prefixed(sums: pl.DataFrame, metric: MetricColumn) -> pl.DataFrame:
@@ -60,10 +58,6 @@ def metric_sums(warehouse: Warehouse, metrics: Sequence[MetricColumn],
         if not sums.is_empty():
             out[metric.name] = sums
     return out
-
-
-def slices(frame: pl.DataFrame) -> list[str]:
-    return [OVERALL, *sorted(frame["category"].unique())]
 
 
 Aligned = tuple[list[str], list[dict[str, np.ndarray]], int]  # models, each one's sums per column, prompts
@@ -267,3 +261,24 @@ def leaderboard_tables(store: VersionStore, metrics: Sequence[MetricColumn], dec
     if not wide.is_empty():
         wide = wide.join(store.latest().select("model", "version"), on="model", how="left")
     return wide, long
+
+
+def leaderboard_in_data_dir(paths: DataPaths, store: VersionStore, metrics: Sequence[MetricColumn],
+                            decision: DecisionConfig, comparisons: pl.DataFrame | None, images_table: str
+                            ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """``leaderboard_tables`` (with the GPU costs of ``images_table`` and the score tables) as the leaderboard
+    asset runs it (and the scale benchmark measures it): with the data directory's caches (bootstrap figures,
+    partition digests, per-prompt sums, GPU seconds), saved afterwards; (wide, long, what was read and
+    computed)."""
+    warehouse = store.warehouse
+    cache = leaderboard_cache(paths)
+    digests = partition_digests(paths, warehouse)
+    sums = prompt_sums_cache(paths, warehouse, digests)
+    seconds = partition_seconds(paths, warehouse, digests)
+    costs = gpu_costs(warehouse, images_table, [m.table for m in metrics], seconds)
+    wide, long = leaderboard_tables(store, metrics, decision, comparisons, costs, cache, sums)
+    cache.save()
+    digests.save()
+    seconds.save()
+    return wide, long, {"partitions_summed": sums.partitions_summed, "partitions_seconds_read": seconds.partitions_read,
+                        "bootstraps_computed": cache.computed, "bootstraps_reused": cache.reused}

@@ -40,7 +40,7 @@ from bench_assets.prompts.prompt import Prompt, PromptSuite
 from bench_assets.prompts.suites import load_suite
 from bench_assets.storage.status_cache import FileSignature, VerdictCache, digest, listed_files
 from bench_assets.storage.store import images_store
-from bench_assets.storage.warehouse import PARQUET, Warehouse, open_warehouse
+from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
 IMAGES_TABLE = "images"
 FAILURES_TABLE = "generation_failures"
@@ -449,12 +449,8 @@ class _Verdicts:
         self.cache.record(model, category, key, status.verdict(), status.image_folders, max(mtimes, default=0))
 
     def save(self) -> None:
-        listed = set()
-        for key in self.files:  # <table>/<model>/<category>.parquet
-            parts = key.split("/")
-            if len(parts) == 3:
-                listed.add((parts[1], parts[2].removesuffix(PARQUET)))
-        self.cache.forget_except(listed)
+        partitions = (Warehouse.partition_of(key) for key in self.files)
+        self.cache.forget_except({(model, category) for _, model, category in filter(None, partitions)})
         self.cache.save()
 
 

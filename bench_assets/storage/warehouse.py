@@ -59,6 +59,15 @@ class Warehouse:
         return f"{table}/{model}/{category}{PARQUET}"
 
     @staticmethod
+    def partition_of(key: str) -> tuple[str, str, str] | None:
+        """(table, model, category) of a partition file's key (``partition_key``'s inverse); None for another
+        key (a whole table's file, a file moved aside)."""
+        parts = key.split("/")
+        if len(parts) != 3 or not key.endswith(PARQUET):
+            return None
+        return parts[0], parts[1], parts[2][: -len(PARQUET)]
+
+    @staticmethod
     def table_key(table: str) -> str:
         return f"{table}/{table}{PARQUET}"
 

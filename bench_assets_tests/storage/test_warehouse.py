@@ -130,3 +130,10 @@ def test_objects_another_process_wrote_after_a_listing_are_seen(s3_env):
                     wh.store.get_bytes(wh.partition_key("scores_x", "m1", "a")))
     assert wh.store.info(wh.partition_key("scores_x", "m1", "b")) is not None
     assert wh.categories("scores_x", "m1") == ["a", "b"]
+
+
+def test_a_partition_key_is_read_back_into_its_table_model_and_category():
+    key = Warehouse.partition_key("scores_clip", "sdxl-turbo", "object")
+    assert Warehouse.partition_of(key) == ("scores_clip", "sdxl-turbo", "object")
+    assert Warehouse.partition_of(Warehouse.table_key("leaderboard")) is None  # a whole table's file
+    assert Warehouse.partition_of(key + ".corrupt") is None  # a file moved aside
