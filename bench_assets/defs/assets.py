@@ -34,7 +34,9 @@ from bench_assets.storage.comparisons import COMPARISONS_TABLE
 from bench_assets.storage.leaderboard import to_markdown
 from bench_assets.storage.metric_columns import metric_columns
 from bench_assets.storage.ranking import leaderboard_in_data_dir
-from bench_assets.storage.status import FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE
+from bench_assets.storage.status import (
+    FAILURE_SCHEMA, FAILURES_TABLE, IMAGES_TABLE, StatusInputs, keep_partition_verdicts,
+)
 from bench_assets.storage.locks import PartitionBusy, partition_lock
 from bench_assets.storage.warehouse import Warehouse
 from bench_assets.defs.automation import results_automation_condition
@@ -304,16 +306,33 @@ def _score_partition(
             "gpu_seconds": outcome.gpu_seconds}
 
 
+def _keep_verdict(context: dg.AssetExecutionContext, inputs: StatusInputs, entries: dict[str, ModelEntry],
+                  bench: BenchResource, model: str, category: str) -> None:
+    """Judge the partition just scored and keep its ``bench status`` verdict (``storage.status_cache``), so the
+    first status after a run reads a verdict per partition rather than every image and score row again."""
+    try:
+        if model not in entries:
+            entries[model] = _model_entry(bench, model)
+        keep_partition_verdicts(inputs, entries[model], [category])
+    except Exception as exc:  # noqa: BLE001 - a verdict not kept costs the next status its speed, never a score
+        context.log.warning(f"{model}/{category}: its status verdict was not kept ({exc}); `bench status` judges it")
+
+
 def _score_run(context: dg.AssetExecutionContext, bench: BenchResource, scorers: ScorersResource,
-               compute: ComputeResource, metric_cls: type[Metric]) -> list[dict]:
+               compute: ComputeResource, generation: GenerationResource, metric_cls: type[Metric]) -> list[dict]:
     """Score every partition of the run; a failed one fails the step at the end, the others are kept."""
-    prompts = bench.suite().by_id()
+    suite = bench.suite()
+    prompts = suite.by_id()
+    status_inputs = StatusInputs(bench.warehouse, bench.images, suite, scorers.metrics(), generation.defaults(),
+                                 bench.paths.cache)
+    entries: dict[str, ModelEntry] = {}
     parts: list[dict] = []
     failed: dict[str, str] = {}
     for model, category in run_partitions(context):
         try:
             with _lock(bench, model, category, context, lambda: False):
                 parts.append(_score_partition(context, bench, scorers, compute, metric_cls, model, category, prompts))
+                _keep_verdict(context, status_inputs, entries, bench, model, category)
         except (PartitionFailed, PartitionBusy) as exc:
             failed[f"{model}/{category}"] = str(exc)
             context.log.error(f"{model}/{category}: {exc}")
@@ -375,8 +394,10 @@ def build_metric_asset(
         bench: BenchResource,
         scorers: ScorersResource,
         compute: ComputeResource,
+        generation: GenerationResource,
     ) -> dg.MaterializeResult:
-        return _metric_result(metric_cls, _score_run(context, bench, scorers, compute, metric_cls), compute)
+        return _metric_result(metric_cls, _score_run(context, bench, scorers, compute, generation, metric_cls),
+                              compute)
 
     return _metric
 

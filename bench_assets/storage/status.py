@@ -38,7 +38,7 @@ from bench_assets.metrics.registry import configured_metrics, metric_options
 from bench_assets.models.registry import ModelEntry, fingerprint, model_settings
 from bench_assets.prompts.prompt import Prompt, PromptSuite
 from bench_assets.prompts.suites import load_suite
-from bench_assets.storage.status_cache import FileSignature, VerdictCache, digest, listed_files
+from bench_assets.storage.status_cache import FileSignature, VerdictCache, digest, file_signatures, listed_files
 from bench_assets.storage.store import images_store
 from bench_assets.storage.warehouse import Warehouse, open_warehouse
 
@@ -349,6 +349,22 @@ class StatusInputs:
     metrics: Sequence[Metric]
     defaults: GenerationSettings  # before the suite's and the model's own settings (``model_settings``)
     cache: Path  # where model fingerprints are cached
+    _categories: dict[str, tuple[list[Prompt], dict[str, frozenset[str]], str]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    def category_facts(self, category: str) -> tuple[list[Prompt], dict[str, frozenset[str]], str]:
+        """The category's prompts, the prompts each metric applies to, and the digest of both (part of each
+        verdict's key): worked out once per inputs (a metric step keeps a verdict per partition it writes)."""
+        if category not in self._categories:
+            prompts = self.suite.in_category(category)
+            applicable = applicable_prompts(self.metrics, prompts)
+            metrics = [(m.name, m.version, m.scorer_id, m.unit, m.table) for m in self.metrics]
+            self._categories[category] = (prompts, applicable, digest([
+                self.warehouse.store.url, self.images.url, metrics,
+                sorted((p.id, p.text_hash) for p in prompts),
+                {name: sorted(ids) for name, ids in applicable.items()},
+            ]))
+        return self._categories[category]
 
     @classmethod
     def from_data_dir(cls, paths: DataPaths) -> "StatusInputs":
@@ -365,65 +381,77 @@ def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry], skip: Co
     ``skip`` holds (model, category) pairs not to judge: the schedule's
     partitions already queued or running.
 
-    A partition whose inputs did not change since a past call is not judged again: its verdict comes from
-    the verdict cache (``status_cache``), checked against one listing per warehouse table and one look at
-    each of its image folders, so an unchanged data directory costs no Parquet read and no ``stat`` per
-    image. Without ``verify`` an image rewritten in place (same folder entries) is not noticed; with it
-    (the nightly schedule, ``bench status --verify``) every recorded image of a kept verdict is compared
-    with the manifest as well, as a judged partition's always are.
+    A partition whose inputs did not change since it was last judged (by a past call, or by the metric asset
+    that last wrote it: :func:`keep_partition_verdicts`) is not judged again: its verdict comes from the
+    verdict cache (``status_cache``), checked against one listing per warehouse table and one look at each of
+    its image folders, so an unchanged data directory costs no Parquet read and no ``stat`` per image. Without
+    ``verify`` an image rewritten in place (same folder entries) is not noticed; with it (the nightly schedule,
+    ``bench status --verify``) every recorded image of a kept verdict is compared with the manifest as well,
+    as a judged partition's always are.
     """
-    suite = inputs.suite
-    every_category = suite.categories  # a walk over every prompt: once, not once per model
-    prompts = {category: suite.in_category(category) for category in every_category}
-    applicable = {category: applicable_prompts(inputs.metrics, prompts[category]) for category in every_category}
-    verdicts = _Verdicts(inputs, prompts, applicable)
-    try:
-        for entry in entries:
-            model_fp = None if entry.error else fingerprint(entry, inputs.cache)
-            settings = model_settings(inputs.defaults, suite.generation, entry)
-            categories = [c for c in every_category if (entry.key, c) not in skip]
-            keys = {c: verdicts.key(entry.key, c, model_fp, settings) for c in categories}
-            kept = {c: verdicts.reuse(entry.key, c, keys[c], verify) for c in categories}
-            judged = [(entry.key, c) for c in categories if kept[c] is None]
-            # one model's score rows at a time: memory stays bounded however many models there are
-            scored = {metric.name: scored_images(inputs.warehouse, metric, judged) for metric in inputs.metrics}
-            statuses = []
-            for category in categories:
-                status = kept[category]
-                if status is None:
-                    status = partition_status(inputs.warehouse, entry.key, category, prompts[category], settings,
-                                              inputs.metrics, model_fp, images=inputs.images,
-                                              applicable=applicable[category], scored=scored)
-                    verdicts.record(entry.key, category, keys[category], status)
-                statuses.append(status)
-            yield entry, statuses
-    finally:
-        verdicts.save()
+    verdicts = _Verdicts(inputs)
+    verdicts.files = listed_files(inputs.warehouse.store, verdicts.tables)  # after the cache noted its start time
+    for entry in entries:
+        categories = [c for c in inputs.suite.categories if (entry.key, c) not in skip]
+        yield entry, verdicts.statuses(entry, categories, verify)
+    verdicts.forget_gone()
+
+
+def keep_partition_verdicts(inputs: StatusInputs, entry: ModelEntry, categories: Sequence[str]) -> list[PartitionStatus]:
+    """Judge ``entry``'s ``categories`` now and keep their verdicts: what a writer calls after writing a partition,
+    so that the next ``bench status`` reads the verdict rather than every image and score row of it.
+
+    Only the partitions' own files are looked at (one ``info`` each), never a listing of every partition.
+    """
+    verdicts = _Verdicts(inputs)
+    keys = [Warehouse.partition_key(table, entry.key, c) for c in categories for table in verdicts.tables]
+    verdicts.files = file_signatures(inputs.warehouse.store, keys)
+    return verdicts.statuses(entry, categories, verify=False)
 
 
 class _Verdicts:
     """The verdict cache as ``suite_statuses`` uses it: a partition's key is everything its status is judged
-    from except its images (watched through their folders by ``VerdictCache``)."""
+    from except its images (watched through their folders by ``VerdictCache``).
 
-    def __init__(self, inputs: StatusInputs, prompts: Mapping[str, Sequence[Prompt]],
-                 applicable: Mapping[str, Mapping[str, Collection[str]]]) -> None:
+    ``files``: the signatures of the warehouse files the call may judge, set by the caller once the cache has
+    noted its start time (a whole listing, or one partition's files)."""
+
+    def __init__(self, inputs: StatusInputs) -> None:
         self.inputs = inputs
-        self.cache = VerdictCache(inputs.cache, inputs.images)
+        self.cache = VerdictCache(inputs.cache, inputs.images, inputs.warehouse.store)
         self.tables = [IMAGES_TABLE, FAILURES_TABLE, *dict.fromkeys(m.table for m in inputs.metrics)]
-        self.files = listed_files(inputs.warehouse.store, self.tables)  # after the cache noted its start time
-        metrics = [(m.name, m.version, m.scorer_id, m.unit, m.table) for m in inputs.metrics]
-        self.per_category = {category: digest([
-            inputs.warehouse.store.url, inputs.images.url, metrics,
-            sorted((p.id, p.text_hash) for p in prompts[category]),
-            {name: sorted(ids) for name, ids in applicable[category].items()},
-        ]) for category in prompts}
+        self.files: dict[str, FileSignature] = {}
 
-    def _files(self, model: str, category: str) -> list[FileSignature | None]:
-        return [self.files.get(Warehouse.partition_key(table, model, category)) for table in self.tables]
+    def statuses(self, entry: ModelEntry, categories: Sequence[str], verify: bool) -> list[PartitionStatus]:
+        """The model's status in each of ``categories``: kept verdicts where they still hold, the others judged
+        (one model's score rows at a time: memory stays bounded however many models there are)."""
+        inputs = self.inputs
+        model_fp = None if entry.error else fingerprint(entry, inputs.cache)
+        settings = model_settings(inputs.defaults, inputs.suite.generation, entry)
+        keys = {c: self.key(entry.key, c, model_fp, settings) for c in categories}
+        kept = {c: self.reuse(entry.key, c, keys[c], verify) for c in categories}
+        judged = [c for c in categories if kept[c] is None]
+        racy = {c: self.cache.racy_digests(self._files(entry.key, c)) for c in judged}  # hashed before judging
+        scored = {metric.name: scored_images(inputs.warehouse, metric, [(entry.key, c) for c in judged])
+                  for metric in inputs.metrics}
+        statuses = []
+        for category in categories:
+            status = kept[category]
+            if status is None:
+                prompts, applicable, _ = inputs.category_facts(category)
+                status = partition_status(inputs.warehouse, entry.key, category, prompts, settings, inputs.metrics,
+                                          model_fp, images=inputs.images, applicable=applicable, scored=scored)
+                self.record(entry.key, category, keys[category], status, racy[category])
+            statuses.append(status)
+        return statuses
+
+    def _files(self, model: str, category: str) -> dict[str, FileSignature]:
+        found = (Warehouse.partition_key(table, model, category) for table in self.tables)
+        return {key: self.files[key] for key in found if key in self.files}
 
     def key(self, model: str, category: str, model_fp: str | None, settings: GenerationSettings) -> str:
-        return digest([model, category, model_fp, set_fields(settings), self.per_category[category],
-                       self._files(model, category)])
+        files = [self.files.get(Warehouse.partition_key(table, model, category)) for table in self.tables]
+        return digest([model, category, model_fp, set_fields(settings), self.inputs.category_facts(category)[2], files])
 
     def reuse(self, model: str, category: str, key: str, verify: bool) -> PartitionStatus | None:
         """The kept verdict, if its inputs and image folders are unchanged (and, with ``verify``, its images
@@ -436,22 +464,24 @@ class _Verdicts:
             return status
         if status.state == "stale":
             return None
+        racy = self.cache.racy_digests(self._files(model, category))  # hashed before the manifest is read
         count, problem = disk_problems(self.inputs.warehouse, model, category, images=self.inputs.images)
         if not problem:
             return status
         stale = PartitionStatus(model, category, "stale", status.expected_images, images=count,
                                 failed_images=status.failed_images, error=problem, image_folders=status.image_folders)
-        self.record(model, category, key, stale)
+        self.record(model, category, key, stale, racy)
         return stale
 
-    def record(self, model: str, category: str, key: str, status: PartitionStatus) -> None:
-        mtimes = [signature[1] for signature in self._files(model, category) if signature is not None]
-        self.cache.record(model, category, key, status.verdict(), status.image_folders, max(mtimes, default=0))
+    def record(self, model: str, category: str, key: str, status: PartitionStatus,
+               racy: Mapping[str, str] | None) -> None:
+        mtimes = {file: signature[1] for file, signature in self._files(model, category).items()}
+        self.cache.record(model, category, key, status.verdict(), status.image_folders, racy, mtimes)
 
-    def save(self) -> None:
+    def forget_gone(self) -> None:
+        """Drop the verdicts of partitions no warehouse file names any more (after a whole listing only)."""
         partitions = (Warehouse.partition_of(key) for key in self.files)
         self.cache.forget_except({(model, category) for _, model, category in filter(None, partitions)})
-        self.cache.save()
 
 
 STATUS_HEADER = f"{'model':<28} {'category':<12} {'state':<8} {'images':>9} {'failed':>6}  metrics / error"

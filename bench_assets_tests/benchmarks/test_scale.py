@@ -48,7 +48,9 @@ def test_the_synthetic_data_is_read_back_by_the_real_readers(tiny_run):
     assert rows["sensor tick"]["figures"]["run_requests"] == 0
     # 2 models × 2 categories; only 2 of the 11 metrics have tables, so partitions are partial, not stale.
     assert rows["bench status"]["figures"]["states"] == {"partial": 4}
-    assert rows["bench status again (nothing changed: verdicts kept)"]["figures"]["states"] == {"partial": 4}
+    assert rows["keep every partition's status verdict (the metric steps' share)"]["figures"]["states"] == {
+        "partial": 4}
+    assert rows["bench status, no verdict kept (cache deleted)"]["figures"]["states"] == {"partial": 4}
     assert rows["arena pair sampling"]["figures"]["pairs"] == 20 * 2  # one pair per prompt and image index
     assert rows["comparisons, full build"]["figures"]["rows"] > 0
     leaderboard = Warehouse(data / "warehouse").read_table("leaderboard")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,9 @@ import pytest
 
 from bench_assets.core.paths import DataPaths
 from bench_assets.definitions import build_definitions
+from bench_assets.models.registry import scan_models
+from bench_assets.storage import status, status_cache
+from bench_assets.storage.status import StatusInputs, suite_statuses
 from dagster_helpers import materialization_metadata, materialize, query, refresh_leaderboard, register
 
 # Tests sharing the session's `report_run` fixture run on one xdist worker, so it is built once.
@@ -145,3 +149,27 @@ def test_open_duckdb_session_does_not_fail_a_run(defs, instance, data_dir):
         holder.kill()
         holder.wait()
     assert query(data_dir, "select count(*) from images") == [(8,)]
+
+
+def test_the_metric_steps_keep_the_partitions_status_verdict(defs, instance, data_dir, monkeypatch):
+    """After a run, `bench status` reads the verdict its last metric step kept instead of judging the
+    partition again, and that verdict is the one a fresh judgment gives."""
+    monkeypatch.setattr(status_cache, "RACY_NS", 0)  # its images were written a moment before they were scored
+    paths = DataPaths(data_dir)
+    register(instance, "tiny-a")
+    assert materialize(defs, instance, "tiny-a", "object", asset_selection=SOME).success
+    assert (paths.cache / status_cache.VERDICTS_FOLDER / "tiny-a" / "object.json").is_file()
+
+    inputs = StatusInputs.from_data_dir(paths)
+    entry = next(e for e in scan_models(paths.models) if e.key == "tiny-a")
+    judged: list[tuple[str, str]] = []
+    judge = status.partition_status
+    monkeypatch.setattr(status, "partition_status", lambda wh, model, category, *a, **k: judged.append(
+        (model, category)) or judge(wh, model, category, *a, **k))
+    kept = {s.category: s for _, rows in suite_statuses(inputs, [entry]) for s in rows}
+    assert ("tiny-a", "object") not in judged and ("tiny-a", "colour") in judged
+    assert kept["object"].images == 4 and kept["object"].metrics["clip_score"] == "done"
+
+    shutil.rmtree(paths.cache / status_cache.VERDICTS_FOLDER)
+    fresh = {s.category: s for _, rows in suite_statuses(inputs, [entry]) for s in rows}
+    assert fresh == kept and ("tiny-a", "object") in judged

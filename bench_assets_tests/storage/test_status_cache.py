@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import polars as pl
@@ -12,8 +13,8 @@ import pytest
 from bench_assets.benchmarks.scale_data import ScaleSpec, build_data_dir
 from bench_assets.core.paths import DataPaths
 from bench_assets.models.registry import scan_models
-from bench_assets.storage import status_cache
-from bench_assets.storage.status import PartitionStatus, StatusInputs, suite_statuses
+from bench_assets.storage import status, status_cache
+from bench_assets.storage.status import PartitionStatus, StatusInputs, keep_partition_verdicts, suite_statuses
 from bench_assets.storage.warehouse import Warehouse
 
 SPEC = ScaleSpec(models=2, prompts=6, images_per_prompt=2, categories=3)
@@ -161,34 +162,36 @@ def test_an_image_rewritten_in_place_is_noticed_by_verify_only(done_dir):
     assert _by_partition(_statuses(done_dir))[("model-001", "counting")].state == "stale", "what verify found is kept"
 
 
-def test_a_damaged_verdicts_file_or_an_unwritable_cache_folder_only_costs_speed(done_dir, monkeypatch):
+def _verdict_files(paths: DataPaths) -> set[tuple[str, str]]:
+    folder = paths.cache / status_cache.VERDICTS_FOLDER
+    return {(path.parent.name, path.stem) for path in folder.glob("*/*.json")}
+
+
+def test_a_damaged_verdict_file_or_an_unwritable_cache_folder_only_costs_speed(done_dir, monkeypatch):
     first = _statuses(done_dir)
-    (done_dir.cache / status_cache.VERDICTS_FILE).write_text("{not json")
+    assert len(_verdict_files(done_dir)) == 6
+    (done_dir.cache / status_cache.VERDICTS_FOLDER / "model-000" / "colour.json").write_text("{not json")
     reads = Reads(monkeypatch)
     assert _statuses(done_dir) == first
-    assert len(reads.partitions()) == 6, "every partition judged again"
+    assert reads.partitions() == {("model-000", "colour")}, "only the partition whose verdict is unreadable"
     reads.files.clear()
     assert _statuses(done_dir) == first and reads.files == [], "and kept again"
 
-    (done_dir.cache / status_cache.VERDICTS_FILE).unlink()
-    monkeypatch.setattr(status_cache.tempfile, "NamedTemporaryFile", _refused)
+    shutil.rmtree(done_dir.cache / status_cache.VERDICTS_FOLDER)
+    monkeypatch.setattr(status_cache, "replacing", _refused)
     assert _statuses(done_dir) == first
-    assert not (done_dir.cache / status_cache.VERDICTS_FILE).exists()
+    assert _verdict_files(done_dir) == set()
 
 
 def _refused(*_args, **_kwargs):
     raise PermissionError("read-only data directory")
 
 
-def test_a_deleted_models_verdicts_leave_the_file(done_dir):
-    """The file holds the data directory's partitions: a model whose folder and rows are gone loses its
+def test_a_deleted_models_verdicts_leave_the_cache(done_dir):
+    """The cache holds the data directory's partitions: a model whose folder and rows are gone loses its
     verdicts at the next call, the others keep theirs."""
-    import shutil
-
     first = _statuses(done_dir)
-    verdicts = done_dir.cache / status_cache.VERDICTS_FILE
-    assert {name.split("/")[0] for name in json.loads(verdicts.read_text())["partitions"]} == {"model-000",
-                                                                                               "model-001"}
+    assert {model for model, _ in _verdict_files(done_dir)} == {"model-000", "model-001"}
     warehouse = Warehouse(done_dir.warehouse)
     for table in warehouse.tables():
         warehouse.delete_model(table, "model-001")
@@ -197,4 +200,79 @@ def test_a_deleted_models_verdicts_leave_the_file(done_dir):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
     again = _statuses(done_dir)
     assert again == [s for s in first if s.model == "model-000"]
-    assert {name.split("/")[0] for name in json.loads(verdicts.read_text())["partitions"]} == {"model-000"}
+    assert {model for model, _ in _verdict_files(done_dir)} == {"model-000"}
+    assert not (done_dir.cache / status_cache.VERDICTS_FOLDER / "model-001").exists()
+
+
+def test_a_writer_keeps_its_partitions_verdict_for_the_next_status(done_dir, monkeypatch):
+    """What a metric asset calls after writing its scores: only that partition's files are looked at (no
+    listing of the warehouse), and the next status judges every partition but that one."""
+    inputs = StatusInputs.from_data_dir(done_dir)
+    entry = next(e for e in scan_models(done_dir.models) if e.key == "model-001")
+    reads = Reads(monkeypatch)
+    monkeypatch.setattr(status, "listed_files", _refused)
+    kept = keep_partition_verdicts(inputs, entry, ["colour"])
+    monkeypatch.undo()
+    assert reads.partitions() == {("model-001", "colour")}
+    assert _verdict_files(done_dir) == {("model-001", "colour")}
+
+    reads = Reads(monkeypatch)
+    after = _by_partition(_statuses(done_dir))
+    assert len(reads.partitions()) == 5 and ("model-001", "colour") not in reads.partitions()
+    assert after[("model-001", "colour")] == kept[0] and kept[0].state == "done"
+
+
+def _age(paths: DataPaths, seconds: int = 60) -> None:
+    """Date every image folder ``seconds`` back: images written long before their scores, as in a real run."""
+    for folder in paths.images.glob("*/*/"):
+        past = folder.stat().st_mtime_ns - seconds * 1_000_000_000
+        os.utime(folder, ns=(past, past))
+
+
+def _later(monkeypatch: pytest.MonkeyPatch, seconds: int = 60) -> None:
+    """The clock ``seconds`` ahead: a later call, for which the files written now have settled."""
+    now = status_cache.time.time_ns
+    monkeypatch.setattr(status_cache.time, "time_ns", lambda: now() + seconds * 1_000_000_000)
+
+
+def test_files_written_just_before_the_look_are_kept_by_their_bytes(tmp_path, monkeypatch):
+    """Racy files (git's "racily clean" entries): a change within the clock tick of the look that judged a
+    file leaves its size and mtime as they were, so a file that young is kept with the hash of its bytes, and
+    a change the signature cannot show is still noticed. An image folder that young is not kept at all."""
+    paths = DataPaths(tmp_path / "data")
+    build_data_dir(paths, SPEC)
+    first = _statuses(paths)
+    assert {s.state for s in first} == {"done"} and _verdict_files(paths) == set(), "image folders too young"
+
+    _age(paths)
+    assert _statuses(paths) == first
+    entry = json.loads((paths.cache / status_cache.VERDICTS_FOLDER / "model-001" / "colour.json").read_text())
+    assert len(entry["racy"]) == 2 + len(SPEC.metric_names), "the manifest, the failures and every score file"
+    reads = Reads(monkeypatch)
+    assert _statuses(paths) == first and reads.files == [], "the bytes are as judged: nothing judged again"
+
+    victim = Warehouse(paths.warehouse).partition_file("scores_clip", "model-001", "colour")
+    before, content = victim.stat(), bytearray(victim.read_bytes())
+    content[len(content) // 2] ^= 0xFF  # same size; the mtime put back: only the bytes tell
+    victim.write_bytes(bytes(content))
+    os.utime(victim, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert Warehouse(paths.warehouse).store.info("scores_clip/model-001/colour.parquet").size == before.st_size
+    reads.files.clear()
+    _statuses(paths)
+    assert reads.partitions() == {("model-001", "colour")}, "judged again, from the bytes now there"
+
+
+def test_a_racy_file_that_has_settled_is_no_longer_hashed(tmp_path, monkeypatch):
+    paths = DataPaths(tmp_path / "data")
+    build_data_dir(paths, SPEC)
+    _age(paths)
+    first = _statuses(paths)
+    _later(monkeypatch)
+    hashed: list[str] = []
+    digest = status_cache._bytes_digest
+    monkeypatch.setattr(status_cache, "_bytes_digest", lambda store, key: hashed.append(key) or digest(store, key))
+    assert _statuses(paths) == first and len(hashed) == 6 * (2 + len(SPEC.metric_names)), "checked once more"
+    entry = json.loads((paths.cache / status_cache.VERDICTS_FOLDER / "model-001" / "colour.json").read_text())
+    assert entry["racy"] == {}
+    hashed.clear()
+    assert _statuses(paths) == first and hashed == []
