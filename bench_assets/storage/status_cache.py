@@ -104,6 +104,15 @@ def _settled(signature: list | None, before_ns: int) -> bool:
     return signature is None or signature[0] == "listing" or signature[0] < before_ns
 
 
+def _remove(path: Path) -> None:
+    """Delete a verdict file if it is there; in a folder that cannot be written it stays (a stale verdict is
+    never used: its key no longer matches)."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("could not remove %s: %s", path, exc)
+
+
 def _bytes_digest(store: Store, key: str) -> str | None:
     """sha256 of the object's bytes (None: it is gone)."""
     try:
@@ -124,7 +133,7 @@ class VerdictCache:
         self.started_ns = time.time_ns()  # before anything is listed or read
         self.settled_before = self.started_ns - RACY_NS
         self.asked: set[tuple[str, str]] = set()  # the partitions this call looked up or recorded
-        (folder / OLD_VERDICTS_FILE).unlink(missing_ok=True)
+        _remove(folder / OLD_VERDICTS_FILE)
 
     def _file(self, model: str, category: str) -> Path:
         return self.folder / model / f"{category}.json"
@@ -134,7 +143,9 @@ class VerdictCache:
             entry = json.loads(self._file(model, category).read_text())
         except (OSError, ValueError):
             return None
-        return entry if isinstance(entry, dict) and entry.get("format") == FORMAT else None
+        shaped = (isinstance(entry, dict) and entry.get("format") == FORMAT and isinstance(entry.get("verdict"), dict)
+                  and isinstance(entry.get("folders"), list) and isinstance(entry.get("racy"), dict))
+        return entry if shaped else None
 
     def _write(self, model: str, category: str, entry: Mapping[str, Any]) -> None:
         """Replace the partition's file at once. A folder that cannot be written costs the next call its speed,
@@ -186,7 +197,7 @@ class VerdictCache:
         self.asked.add((model, category))
         signatures = [[folder, folder_signature(self.images, folder)] for folder in folders or ()]
         if folders is None or racy is None or not all(_settled(s, self.settled_before) for _, s in signatures):
-            self._file(model, category).unlink(missing_ok=True)
+            _remove(self._file(model, category))
             return
         self._write(model, category, {"key": key, "folders": signatures, "verdict": dict(verdict),
                                       "racy": {file: [mtimes[file], sha] for file, sha in racy.items()}})
@@ -198,7 +209,7 @@ class VerdictCache:
         for path in self.folder.glob("*/*.json"):
             partition = (path.parent.name, path.name[: -len(".json")])
             if partition not in self.asked and partition not in listed:
-                path.unlink(missing_ok=True)
+                _remove(path)
         for folder in self.folder.glob("*/"):
             try:
                 folder.rmdir()  # only if empty

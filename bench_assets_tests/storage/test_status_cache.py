@@ -178,7 +178,11 @@ def test_a_damaged_verdict_file_or_an_unwritable_cache_folder_only_costs_speed(d
     assert _statuses(done_dir) == first and reads.files == [], "and kept again"
 
     shutil.rmtree(done_dir.cache / status_cache.VERDICTS_FOLDER)
+    (done_dir.cache / status_cache.OLD_VERDICTS_FILE).write_text("{}")  # as an older version left it
     monkeypatch.setattr(status_cache, "replacing", _refused)
+    unlink = Path.unlink
+    monkeypatch.setattr(Path, "unlink", lambda path, *a, **k: _refused() if done_dir.cache in path.parents
+                        else unlink(path, *a, **k))
     assert _statuses(done_dir) == first
     assert _verdict_files(done_dir) == set()
 
