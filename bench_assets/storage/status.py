@@ -397,7 +397,8 @@ def suite_statuses(inputs: StatusInputs, entries: Iterable[ModelEntry], skip: Co
     verdicts.forget_gone()
 
 
-def keep_partition_verdicts(inputs: StatusInputs, entry: ModelEntry, categories: Sequence[str]) -> list[PartitionStatus]:
+def keep_partition_verdicts(inputs: StatusInputs, entry: ModelEntry,
+                            categories: Sequence[str]) -> list[PartitionStatus]:
     """Judge ``entry``'s ``categories`` now and keep their verdicts: what a writer calls after writing a partition,
     so that the next ``bench status`` reads the verdict rather than every image and score row of it.
 
@@ -474,9 +475,8 @@ class _Verdicts:
         return stale
 
     def record(self, model: str, category: str, key: str, status: PartitionStatus,
-               racy: Mapping[str, str] | None) -> None:
-        mtimes = {file: signature[1] for file, signature in self._files(model, category).items()}
-        self.cache.record(model, category, key, status.verdict(), status.image_folders, racy, mtimes)
+               racy: Mapping[str, list] | None) -> None:
+        self.cache.record(model, category, key, status.verdict(), status.image_folders, racy)
 
     def forget_gone(self) -> None:
         """Drop the verdicts of partitions no warehouse file names any more (after a whole listing only)."""

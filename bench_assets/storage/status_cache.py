@@ -156,17 +156,17 @@ class VerdictCache:
         except OSError as exc:
             log.warning("could not keep the status verdict of %s/%s in %s: %s", model, category, self.folder, exc)
 
-    def racy_digests(self, files: Mapping[str, FileSignature]) -> dict[str, str] | None:
-        """key -> sha256 of each of ``files`` (the partition's warehouse files, with their signatures) changed too
-        recently for its signature to show a later change; to be called *before* the partition is judged.
-        None: one of them is gone already (nothing can be kept)."""
-        racy: dict[str, str] = {}
+    def racy_digests(self, files: Mapping[str, FileSignature]) -> dict[str, list] | None:
+        """key -> [mtime_ns, sha256] of each of ``files`` (the partition's warehouse files, with their signatures)
+        changed too recently for its signature to show a later change; to be called *before* the partition is
+        judged. None: one of them is gone already (nothing can be kept)."""
+        racy: dict[str, list] = {}
         for key, (_size, mtime_ns, etag) in files.items():
             if not etag and mtime_ns >= self.settled_before:
                 found = _bytes_digest(self.files, key)
                 if found is None:
                     return None
-                racy[key] = found
+                racy[key] = [mtime_ns, found]
         return racy
 
     def lookup(self, model: str, category: str, key: str) -> tuple[dict, tuple[str, ...]] | None:
@@ -176,10 +176,9 @@ class VerdictCache:
         entry = self._read(model, category)
         if entry is None or entry.get("key") != key:
             return None
-        folders = entry.get("folders", [])
+        folders, racy = entry["folders"], entry["racy"]
         if any(folder_signature(self.images, folder) != signature for folder, signature in folders):
             return None
-        racy = entry.get("racy", {})
         if any(_bytes_digest(self.files, file) != sha for file, (_mtime, sha) in racy.items()):
             return None
         still_racy = {file: value for file, value in racy.items() if value[0] >= self.settled_before}
@@ -188,19 +187,17 @@ class VerdictCache:
         return entry["verdict"], tuple(folder for folder, _ in folders)
 
     def record(self, model: str, category: str, key: str, verdict: Mapping[str, Any],
-               folders: Sequence[str] | None, racy: Mapping[str, str] | None,
-               mtimes: Mapping[str, int]) -> None:
+               folders: Sequence[str] | None, racy: Mapping[str, list] | None) -> None:
         """Keep ``verdict`` under ``key``, watching ``folders`` (None: nothing it could watch); ``racy``: what
-        :meth:`racy_digests` gave before it was judged (None: nothing can be kept), ``mtimes``: those files'
-        mtimes. Not kept if an image folder changed too recently to be sure a later change shows (``RACY_NS``):
-        the partition's old verdict is dropped then."""
+        :meth:`racy_digests` gave before it was judged (None: nothing can be kept). Not kept if an image folder
+        changed too recently to be sure a later change shows (``RACY_NS``): the partition's old verdict is
+        dropped then."""
         self.asked.add((model, category))
         signatures = [[folder, folder_signature(self.images, folder)] for folder in folders or ()]
         if folders is None or racy is None or not all(_settled(s, self.settled_before) for _, s in signatures):
             _remove(self._file(model, category))
             return
-        self._write(model, category, {"key": key, "folders": signatures, "verdict": dict(verdict),
-                                      "racy": {file: [mtimes[file], sha] for file, sha in racy.items()}})
+        self._write(model, category, {"key": key, "folders": signatures, "verdict": dict(verdict), "racy": dict(racy)})
 
     def forget_except(self, listed: set[tuple[str, str]]) -> None:
         """Drop the verdicts of partitions that have no warehouse file any more (``listed``: the (model, category)
